@@ -1,0 +1,42 @@
+import { Console, Effect } from "effect";
+import { Command, Flag } from "effect/cli";
+import { openDevice, selfTest, type DeviceInfo } from "@textcraftor/core";
+import { tryGpu } from "../errors.ts";
+
+/** Limits that decide kernel variants and model sizes; `--json` prints all of them. */
+const KEY_LIMITS = [
+  "maxStorageBufferBindingSize", "maxBufferSize", "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup", "maxComputeWorkgroupsPerDimension", "maxStorageBuffersPerShaderStage",
+];
+
+const bytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(0)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
+
+export function formatInfo(info: DeviceInfo, check: { ok: boolean; mismatches: number }): string {
+  const a = info.adapter;
+  const lines = [
+    `runtime   ${info.runtime} ${info.runtimeVersion}`,
+    `binding   ${info.binding}`,
+    `adapter   ${a.name}`,
+    `kind      ${info.isCPU ? "CPU (software Vulkan driver: correct but slow)" : info.kind.toUpperCase()}`,
+    `vendor    ${a.vendor || "?"} / ${a.architecture || "?"} / ${a.device || "?"}`,
+    ...(a.subgroupMinSize ? [`subgroups ${a.subgroupMinSize}–${a.subgroupMaxSize}`] : []),
+    `features  ${info.features.join(", ") || "(none)"}`,
+    ...KEY_LIMITS.map((k) => {
+      const v = info.limits[k];
+      return `  ${k.padEnd(36)} ${v === undefined ? "?" : /Size$/.test(k) ? bytes(v) : v}`;
+    }),
+    `self-test ${check.ok ? "passed" : `FAILED (${check.mismatches} wrong values)`}`,
+  ];
+  return lines.join("\n");
+}
+
+export const info = Command.make(
+  "info",
+  { json: Flag.Boolean("json").pipe(Flag.withDescription("Print everything as JSON"), Flag.withDefault(false)) },
+  Effect.fn(function* ({ json }) {
+    const gpu = yield* tryGpu(() => openDevice());
+    const check = yield* tryGpu(() => selfTest(gpu));
+    yield* Console.log(json ? JSON.stringify({ ...gpu.info, selfTest: check }, null, 2) : formatInfo(gpu.info, check));
+    gpu.destroy();
+  }),
+).pipe(Command.withDescription("Show the WebGPU runtime, binding, adapter, features and limits, and run a self-test kernel"));

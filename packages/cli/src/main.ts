@@ -1,0 +1,18 @@
+#!/usr/bin/env bun
+/** `bun run cli <command>`: assembles core and the reward plugins into commands. */
+import { NodeRuntime, NodeServices } from "@effect/platform-node";
+import { Console, Effect } from "effect";
+import { Command } from "effect/cli";
+import { info } from "./commands/info.ts";
+
+const cli = Command.make("textcraftor").pipe(
+  Command.withDescription("Fine-tune a diffusion model's text encoder with reward models (TextCraftor), on WebGPU"),
+  Command.withSubcommands([info]),
+  Command.run({ version: "0.1.0" }),
+);
+
+cli.pipe(
+  Effect.catchTag("UserFacingError", (e) => Console.error(`error: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { process.exitCode = 1; })))),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain,
+);

@@ -1,0 +1,115 @@
+import { detectRuntime, loadBinding, type BackendRequest, type BindingName, type Runtime } from "./bindings.ts";
+import { adapterName, classifyAdapter, describeAdapter, type AdapterDescription, type AdapterKind } from "./classify.ts";
+
+/** Optional features we use when the adapter has them; kernels pick variants from `DeviceInfo.features`. */
+const WANTED_FEATURES = ["shader-f16", "subgroups", "timestamp-query", "subgroup-size-control"] as const;
+
+export interface OpenDeviceOptions {
+  /** Refuse CPU drivers too (for benchmarks that must run on a GPU). Env: TEXTCRAFTOR_REQUIRE_GPU=1. */
+  requireGPU?: boolean;
+  /** Accept a software fallback adapter such as SwiftShader (never the null backend). */
+  allowFallback?: boolean;
+  powerPreference?: GPUPowerPreference;
+  /** Ask Dawn for a specific backend (Bun and Node only). */
+  backend?: BackendRequest;
+  /** Dawn toggles, e.g. "allow_unsafe_apis" (Node's dawn.node only; bun-webgpu cannot pass them). */
+  dawnToggles?: string[];
+}
+
+export interface DeviceInfo {
+  runtime: Runtime;
+  runtimeVersion: string;
+  binding: BindingName;
+  adapter: AdapterDescription & { name: string };
+  kind: Exclude<AdapterKind, "null">;
+  isCPU: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  info: DeviceInfo;
+  hasFeature(name: string): boolean;
+  destroy(): void;
+}
+
+/** An error the user can act on: `message` says what is wrong, `hint` what to do. */
+export class DeviceError extends Error {
+  constructor(message: string, readonly hint: string) {
+    super(`${message}\n${hint}`);
+    this.name = "DeviceError";
+  }
+}
+
+const SETUP_HINT =
+  "Run `bash scripts/setup.sh` from the project root: on Debian/Ubuntu without a GPU it installs Mesa's " +
+  "CPU Vulkan driver (lavapipe >= 24, from bookworm-backports on Debian 12). With a GPU, install its Vulkan driver.";
+
+/** The one way to get a GPU: picks the binding for this runtime, takes the adapter's full limits. */
+export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> {
+  const { runtime, version } = detectRuntime();
+  const requireGPU = options.requireGPU ?? envFlag("TEXTCRAFTOR_REQUIRE_GPU");
+  const binding = await loadBinding(runtime, options.backend ?? "default", options.dawnToggles ?? []);
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await binding.gpu.requestAdapter({
+      powerPreference: options.powerPreference ?? "high-performance",
+      ...binding.adapterOptions,
+    } as GPURequestAdapterOptions);
+  } catch (e) {
+    throw new DeviceError(`WebGPU (${binding.name}) could not enumerate adapters: ${(e as Error).message}`, SETUP_HINT);
+  }
+  if (!adapter) throw new DeviceError(`No WebGPU adapter found (${binding.name} on ${runtime}).`, SETUP_HINT);
+
+  const described = describeAdapter(adapter);
+  const kind = classifyAdapter(described);
+  const name = adapterName(described);
+  if (kind === "null") {
+    throw new DeviceError(
+      `Refusing Dawn's null backend ("${name}"): it computes nothing and returns garbage.`,
+      `The real Vulkan/Metal/D3D12 driver failed to load. ${SETUP_HINT} On a GPU machine, check VK_DRIVER_FILES and the driver's libraries.`,
+    );
+  }
+  if (kind === "fallback" && !options.allowFallback) {
+    throw new DeviceError(
+      `Refusing the software fallback adapter "${name}".`,
+      `Pass allowFallback: true to use it anyway, or fix the GPU driver. ${SETUP_HINT}`,
+    );
+  }
+  if (kind === "cpu" && requireGPU) {
+    throw new DeviceError(`A GPU was required but the adapter is the CPU driver "${name}".`, `The GPU's Vulkan driver did not load. ${SETUP_HINT}`);
+  }
+
+  const features = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  // bun-webgpu rejects a partial requiredLimits ("Value must be between 0 and 0"): pass every numeric limit.
+  const limits: Record<string, number> = {};
+  for (const key in adapter.limits) {
+    const value = (adapter.limits as unknown as Record<string, unknown>)[key];
+    if (typeof value === "number") limits[key] = value;
+  }
+  const device = await adapter.requestDevice({ requiredFeatures: features as GPUFeatureName[], requiredLimits: limits });
+  device.lost.then((lost) => {
+    if (lost.reason !== "destroyed") console.error(`textcraftor: GPU device lost (${lost.reason}): ${lost.message}`);
+  });
+
+  const info: DeviceInfo = {
+    runtime, runtimeVersion: version, binding: binding.name,
+    adapter: { ...described, name }, kind, isCPU: kind === "cpu",
+    features: [...device.features].filter((f) => typeof f === "string").sort(), limits,
+  };
+  // dawn.node tears the device down when its GPU instance is garbage-collected: keep it reachable.
+  keepAlive.add(binding.gpu);
+  return {
+    device, info,
+    hasFeature: (f) => device.features.has(f),
+    destroy: () => { device.destroy(); keepAlive.delete(binding.gpu); },
+  };
+}
+
+const keepAlive = new Set<GPU>();
+
+function envFlag(name: string): boolean {
+  const v = (globalThis as any).process?.env?.[name] ?? (globalThis as any).Deno?.env?.get?.(name);
+  return v === "1" || v === "true";
+}
