@@ -1,0 +1,166 @@
+/**
+ * The one place that talks to the GPU queue for kernels: a pipeline cache, one shared command encoder
+ * whose dispatches are submitted in batches, and a uniform-parameter arena.
+ *
+ * Parameters: each dispatch gets a 256-byte slot in a CPU-side arena; at `flush()` the arena is written
+ * with one `writeBuffer` and the batch submitted. Queue operations are ordered, so the next batch may reuse
+ * the arena right away: its `writeBuffer` lands after the previous submit in the queue timeline.
+ */
+export type ParamValue = number | { f32: number } | { i32: number };
+
+export interface Dispatch {
+  /** Pipeline cache key: the family name plus every specialization parameter baked into the WGSL. */
+  key: string;
+  /** The WGSL source; called once per key. Binding 0 is `var<uniform> p: Params` when `params` is given, storage buffers follow. */
+  wgsl: () => string;
+  buffers: GPUBuffer[];
+  /** Scalars in the order of the WGSL `Params` struct: a plain number is u32. */
+  params?: ParamValue[];
+  /** A total count (folded into 2-D above the per-dimension limit: read it with `foldedIndex`) or an explicit grid. */
+  workgroups: number | [number, number, number];
+}
+
+/** WGSL helper for kernels launched with a total workgroup count: the linear workgroup index. */
+export const FOLDED_INDEX = /* wgsl */ `
+fn foldedIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y; }
+`;
+
+const SLOT = 256; // >= minUniformBufferOffsetAlignment everywhere (256 is WebGPU's maximum)
+const SLOTS = 2048;
+
+export class KernelRunner {
+  readonly limits: Record<string, number>;
+  readonly features: Set<string>;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private readonly arena: GPUBuffer;
+  private readonly arenaData = new ArrayBuffer(SLOT * SLOTS);
+  private readonly arenaU32 = new Uint32Array(this.arenaData);
+  private readonly arenaF32 = new Float32Array(this.arenaData);
+  private readonly arenaI32 = new Int32Array(this.arenaData);
+  private slots = 0;
+  /** Number of submitted batches; buffers freed in batch `n` are safe for CPU writes once this exceeds `n`. */
+  batch = 0;
+  dispatches = 0;
+
+  constructor(readonly device: GPUDevice, limits?: Record<string, number>, features?: Iterable<string>) {
+    this.limits = limits ?? readLimits(device);
+    this.features = new Set(features ?? [...device.features].map(String));
+    this.arena = device.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  }
+
+  get maxWorkgroupsPerDimension() { return this.limits.maxComputeWorkgroupsPerDimension ?? 65535; }
+  get maxBindingBytes() { return this.limits.maxStorageBufferBindingSize ?? 134217728; }
+
+  pipeline(key: string, wgsl: () => string): GPUComputePipeline {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const code = wgsl();
+      const module = this.device.createShaderModule({ code, label: key });
+      p = this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: key });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  run(d: Dispatch): void {
+    const pipeline = this.pipeline(d.key, d.wgsl);
+    if (d.params && this.slots === SLOTS) this.flush();
+    const entries: GPUBindGroupEntry[] = [];
+    if (d.params) {
+      const base = (this.slots * SLOT) / 4;
+      if (d.params.length > SLOT / 4) throw new Error(`${d.key}: ${d.params.length} params exceed the ${SLOT / 4}-word slot`);
+      d.params.forEach((v, i) => {
+        if (typeof v === "number") this.arenaU32[base + i] = v;
+        else if ("f32" in v) this.arenaF32[base + i] = v.f32;
+        else this.arenaI32[base + i] = v.i32;
+      });
+      entries.push({ binding: 0, resource: { buffer: this.arena, offset: this.slots * SLOT, size: SLOT } });
+      this.slots++;
+    }
+    const first = d.params ? 1 : 0;
+    d.buffers.forEach((buffer, i) => {
+      if (buffer.size > this.maxBindingBytes) {
+        throw new Error(`${d.key}: a ${buffer.size}-byte buffer exceeds this adapter's storage binding limit (${this.maxBindingBytes} bytes); use a smaller batch or resolution`);
+      }
+      entries.push({ binding: first + i, resource: { buffer } });
+    });
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const [x, y, z] = this.grid(d.workgroups, d.key);
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.dispatches++;
+  }
+
+  /** Folds a total workgroup count into 2-D (or 3-D) within the per-dimension limit. */
+  grid(w: Dispatch["workgroups"], key = "kernel"): [number, number, number] {
+    const max = this.maxWorkgroupsPerDimension;
+    if (typeof w !== "number") {
+      if (w.some((v) => v > max)) throw new Error(`${key}: grid ${w} exceeds ${max} workgroups per dimension`);
+      return w;
+    }
+    const n = Math.max(1, Math.ceil(w));
+    if (n <= max) return [n, 1, 1];
+    const y = Math.ceil(n / max);
+    if (y <= max) return [Math.ceil(n / y), y, 1];
+    const z = Math.ceil(y / max);
+    return [max, Math.ceil(n / (max * z)), z];
+  }
+
+  /** Commands outside compute passes (buffer copies, clears) go through this encoder. */
+  commandEncoder(): GPUCommandEncoder {
+    this.endPass();
+    return (this.encoder ??= this.device.createCommandEncoder());
+  }
+
+  /** Submits everything encoded so far. */
+  flush(): void {
+    if (!this.encoder && this.slots === 0) return;
+    this.endPass();
+    if (this.slots) this.device.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.slots * SLOT);
+    if (this.encoder) this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.slots = 0;
+    this.batch++;
+  }
+
+  /** Copies `bytes` of `buffer` back to the CPU; the only synchronisation point. */
+  async read(buffer: GPUBuffer, bytes = buffer.size, offset = 0): Promise<ArrayBuffer> {
+    const staging = this.device.createBuffer({ size: align4(bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, align4(bytes));
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  async readF32(buffer: GPUBuffer, length: number): Promise<Float32Array> {
+    return new Float32Array(await this.read(buffer, length * 4));
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = (this.encoder ??= this.device.createCommandEncoder()).beginComputePass();
+    return this.pass;
+  }
+
+  private endPass() {
+    this.pass?.end();
+    this.pass = null;
+  }
+}
+
+export const align4 = (n: number) => Math.ceil(n / 4) * 4;
+
+function readLimits(device: GPUDevice): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k in device.limits) {
+    const v = (device.limits as unknown as Record<string, unknown>)[k];
+    if (typeof v === "number") out[k] = v;
+  }
+  return out;
+}
