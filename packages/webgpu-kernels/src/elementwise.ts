@@ -8,6 +8,7 @@ const WG = 256;
 
 /** WGSL expression of `x` and its CPU twin; keep both in one table so they cannot drift. */
 export const UNARY = {
+  identity: { wgsl: "x", cpu: (x: number) => x },
   neg: { wgsl: "-x", cpu: (x: number) => -x },
   exp: { wgsl: "exp(x)", cpu: Math.exp },
   log: { wgsl: "log(x)", cpu: Math.log },
@@ -44,7 +45,7 @@ export const BINARY = {
 } as const;
 export type BinaryOp = keyof typeof BINARY;
 
-const ERF = /* wgsl */ `
+export const ERF_WGSL = /* wgsl */ `
 fn erf_approx(v: f32) -> f32 {
   let s = sign(v); let x = abs(v);
   let t = 1.0 / (1.0 + 0.3275911 * x);
@@ -66,7 +67,7 @@ export function unary(r: KernelRunner, op: UnaryOp, x: GPUBuffer, out: GPUBuffer
       @group(0) @binding(0) var<uniform> p: Params;
       @group(0) @binding(1) var<storage, read> xs: array<f32>;
       @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-      ${FOLDED_INDEX} ${ERF}
+      ${FOLDED_INDEX} ${ERF_WGSL}
       @compute @workgroup_size(${WG})
       fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
         let i = foldedIndex(wid, nwg) * ${WG}u + lid;
@@ -80,9 +81,29 @@ export function unary(r: KernelRunner, op: UnaryOp, x: GPUBuffer, out: GPUBuffer
   });
 }
 
-export function unaryCpu(op: UnaryOp, x: Float32Array, scale = 1, shift = 0): Float32Array {
+/** out[i] = value (pooled buffers hold stale data, so "zeros" and "full" need a write). */
+export function fill(r: KernelRunner, out: GPUBuffer, n: number, value: number) {
+  r.run({
+    key: "fill",
+    wgsl: () => /* wgsl */ `
+      struct Params { n: u32, value: f32 }
+      @group(0) @binding(0) var<uniform> p: Params;
+      @group(0) @binding(1) var<storage, read_write> out: array<f32>;
+      ${FOLDED_INDEX}
+      @compute @workgroup_size(${WG})
+      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+        let i = foldedIndex(wid, nwg) * ${WG}u + lid;
+        if (i < p.n) { out[i] = p.value; }
+      }`,
+    buffers: [out],
+    params: [n, { f32: value }],
+    workgroups: Math.ceil(n / WG),
+  });
+}
+
+export function unaryCpu(op: UnaryOp, x: ArrayLike<number>, scale = 1, shift = 0): Float64Array {
   const f = UNARY[op].cpu;
-  return x.map((v) => scale * f(v) + shift);
+  return Float64Array.from(x, (v) => scale * f(v) + shift);
 }
 
 /** Output shape of broadcasting `a` against `b` (PyTorch rules), or an error naming both shapes. */
@@ -128,7 +149,7 @@ export function binary(r: KernelRunner, op: BinaryOp, a: GPUBuffer, aShape: read
       @group(0) @binding(1) var<storage, read> as_: array<f32>;
       @group(0) @binding(2) var<storage, read> bs: array<f32>;
       @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-      ${FOLDED_INDEX} ${ERF}
+      ${FOLDED_INDEX} ${ERF_WGSL}
       @compute @workgroup_size(${WG})
       fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
         let i = foldedIndex(wid, nwg) * ${WG}u + lid;
@@ -145,11 +166,11 @@ export function binary(r: KernelRunner, op: BinaryOp, a: GPUBuffer, aShape: read
   });
 }
 
-export function binaryCpu(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[]): Float32Array {
+export function binaryCpu(op: BinaryOp, a: ArrayLike<number>, aShape: readonly number[], b: ArrayLike<number>, bShape: readonly number[]): Float64Array {
   const shape = broadcastShapes(aShape, bShape);
   const sa = broadcastStrides(aShape, shape), sb = broadcastStrides(bShape, shape);
   const n = shape.reduce((x, y) => x * y, 1);
-  const out = new Float32Array(n), f = BINARY[op].cpu;
+  const out = new Float64Array(n), f = BINARY[op].cpu;
   for (let i = 0; i < n; i++) {
     let rest = i, ia = 0, ib = 0;
     for (let d = shape.length - 1; d >= 0; d--) {
@@ -166,3 +187,4 @@ export function binaryCpu(op: BinaryOp, a: Float32Array, aShape: readonly number
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 export type { ParamValue };
+export { ERF as ERF_WGSL };

@@ -1,0 +1,3 @@
+export { Module, ModuleList, type TensorData } from "./module.ts";
+export { Linear, Conv2d, GroupNorm, LayerNorm, Embedding } from "./layers.ts";
+export { Rng, uniformInit } from "./init.ts";

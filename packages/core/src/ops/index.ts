@@ -1,0 +1,8 @@
+export { add, sub, mul, div, neg, affine, silu, gelu, quickGelu, sigmoid, relu, exp, log, sqrt, square, tanh, fill } from "./elementwise.ts";
+export { sum, mean, sumToShape, expandTo } from "./reduce.ts";
+export { bmm, matmul, linear, type BmmOptions } from "./matmul.ts";
+export { groupNorm, layerNorm, softmax } from "./norm.ts";
+export { permute, transpose, slice, concat, chunk } from "./shape.ts";
+export { embedding } from "./embedding.ts";
+export { scaledDotProductAttention, type AttentionOptions } from "./attention.ts";
+export { conv2d, upsampleNearest2x, adaptiveAvgPool2d, type Conv2dParams } from "./conv.ts";

@@ -1,0 +1,1 @@
+export { AdamW, ADAMW_DEFAULTS, type AdamWConfig, type AdamWState } from "./adamw.ts";
