@@ -187,4 +187,3 @@ export function binaryCpu(op: BinaryOp, a: ArrayLike<number>, aShape: readonly n
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 export type { ParamValue };
-export { ERF as ERF_WGSL };

@@ -1,0 +1,242 @@
+/**
+ * Sum reductions and the workgroup tree reduction the norm and softmax kernels share, with CPU references.
+ * f32 accumulation throughout: strided per-thread partials, then a tree, so rounding grows with log(n).
+ */
+import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
+
+const WG = 256;
+
+/**
+ * WGSL for `name(v, lane, column) -> type`: combines `v` over the `lanes` threads that share a `column`
+ * (thread index = lane · columns + column) and hands the total to each of them. `combine` is an expression
+ * in `a` and `b`. Call it from uniform control flow: it holds workgroup barriers.
+ */
+export function workgroupReduce(name: string, type: string, combine: string, lanes: number, columns = 1): string {
+  if (lanes & (lanes - 1)) throw new Error(`workgroupReduce: lanes must be a power of two, got ${lanes}`);
+  const at = (lane: string) => `${name}Partials[(${lane}) * ${columns}u + column]`;
+  return /* wgsl */ `
+    var<workgroup> ${name}Partials: array<${type}, ${lanes * columns}>;
+    fn ${name}(v: ${type}, lane: u32, column: u32) -> ${type} {
+      ${at("lane")} = v;
+      workgroupBarrier();
+      for (var s = ${lanes >> 1}u; s > 0u; s >>= 1u) {
+        if (lane < s) { let a = ${at("lane")}; let b = ${at("lane + s")}; ${at("lane")} = ${combine}; }
+        workgroupBarrier();
+      }
+      let total = ${at("0u")};
+      // A following call overwrites the partials; nobody may do so before every thread has read the total.
+      workgroupBarrier();
+      return total;
+    }`;
+}
+
+export interface SumShape {
+  outer: number;
+  reduce: number;
+  inner: number;
+}
+
+/**
+ * Few outputs over a long axis would leave most of the GPU idle, so such sums run in two passes: chunks of
+ * the axis into a per-runner scratch buffer, then a sum over the chunks. The scratch has a fixed size and is
+ * reused: dispatches in a queue see each other's writes in order, so one buffer serves every call.
+ */
+const SCRATCH_FLOATS = 16384;
+const TARGET_WORKGROUPS = 512;
+const scratchBuffers = new WeakMap<KernelRunner, GPUBuffer>();
+
+function scratch(r: KernelRunner): GPUBuffer {
+  let b = scratchBuffers.get(r);
+  if (!b) scratchBuffers.set(r, (b = r.device.createBuffer({ size: SCRATCH_FLOATS * 4, usage: GPUBufferUsage.STORAGE, label: "sum scratch" })));
+  return b;
+}
+
+/**
+ * How many chunks to split a reduction of length `reduce` into, given the workgroups one pass would use.
+ * Chunks hold at least `minChunk` values (callers pass 16 per thread), which also keeps the second pass short.
+ */
+function chunkCount(outputs: number, workgroups: number, reduce: number, minChunk: number): number {
+  if (workgroups >= TARGET_WORKGROUPS || reduce < 2 * minChunk) return 1;
+  const chunks = Math.min(Math.ceil(reduce / minChunk), Math.ceil(TARGET_WORKGROUPS / workgroups), Math.floor(SCRATCH_FLOATS / outputs));
+  return chunks < 2 ? 1 : Math.ceil(reduce / Math.ceil(reduce / chunks));
+}
+
+/** out[o, i] = Σ_j x[o, j, i] for x viewed as [outer, reduce, inner]. */
+export function sum(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, s: SumShape) {
+  const { lanes, blocks } = geometry(s.inner);
+  const chunks = chunkCount(s.outer * s.inner, s.outer * blocks, s.reduce, 16 * lanes);
+  if (chunks === 1) return launchSum(r, x, out, s, 1);
+  const partials = scratch(r);
+  launchSum(r, x, partials, s, chunks);
+  launchSum(r, partials, out, { outer: s.outer, reduce: chunks, inner: s.inner }, 1);
+}
+
+export function sumAll(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, n: number) {
+  sum(r, x, out, { outer: 1, reduce: n, inner: 1 });
+}
+
+/**
+ * Up to 32 threads side by side along `inner` (`columns`), so that neighbours read neighbouring addresses;
+ * the workgroup's `lanes` rows of threads walk `reduce`; `blocks` workgroups cover `inner`.
+ */
+function geometry(inner: number) {
+  const columns = Math.min(32, 2 ** Math.ceil(Math.log2(Math.max(1, inner))));
+  return { columns, lanes: WG / columns, blocks: Math.ceil(inner / columns) };
+}
+
+/** Workgroup (o, column block, chunk) sums its chunk of the reduced axis into out viewed as [outer, chunks, inner]. */
+function launchSum(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, s: SumShape, chunks: number) {
+  const { columns, lanes, blocks } = geometry(s.inner);
+  const chunkLength = Math.ceil(s.reduce / chunks);
+  r.run({
+    key: `sum:${columns}`,
+    wgsl: () => /* wgsl */ `
+      struct Params { outer: u32, reduce: u32, inner: u32, chunks: u32, chunkLength: u32, blocks: u32 }
+      @group(0) @binding(0) var<uniform> p: Params;
+      @group(0) @binding(1) var<storage, read> x: array<f32>;
+      @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+      ${FOLDED_INDEX}
+      ${workgroupReduce("workgroupSum", "f32", "a + b", lanes, columns)}
+      @compute @workgroup_size(${WG})
+      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+        let w = foldedIndex(wid, nwg);
+        let chunk = w % p.chunks;
+        let o = w / p.chunks / p.blocks;
+        if (o >= p.outer) { return; }
+        let column = lid % ${columns}u;
+        let lane = lid / ${columns}u;
+        let i = (w / p.chunks % p.blocks) * ${columns}u + column;
+        var acc = 0.0;
+        if (i < p.inner) {
+          let end = min((chunk + 1u) * p.chunkLength, p.reduce);
+          for (var j = chunk * p.chunkLength + lane; j < end; j += ${lanes}u) { acc += x[(o * p.reduce + j) * p.inner + i]; }
+        }
+        let total = workgroupSum(acc, lane, column);
+        if (lane == 0u && i < p.inner) { out[(o * p.chunks + chunk) * p.inner + i] = total; }
+      }`,
+    buffers: [x, out],
+    params: [s.outer, s.reduce, s.inner, chunks, chunkLength, blocks],
+    workgroups: s.outer * blocks * chunks,
+  });
+}
+
+/**
+ * Sums a contiguous tensor of `shape` over `axes` (any set, in any order; negative counts from the end).
+ * `out` holds the remaining dimensions in order. Reductions that are one contiguous run of axes use `sum`;
+ * other patterns (the bias gradient of NCHW: axes 0 and 2 of [B, C, HW]) walk the reduced index space with
+ * strides, one workgroup per output.
+ */
+export function sumAxes(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, shape: readonly number[], axes: readonly number[]) {
+  const runs = mergeRuns(shape, axes);
+  const kept = runs.filter((d) => !d.reduced), reduced = runs.filter((d) => d.reduced);
+  const product = (list: Run[]) => list.reduce((a, d) => a * d.size, 1);
+  const outputs = product(kept), count = product(reduced);
+  if (reduced.length <= 1) {
+    const outer = product(runs.slice(0, Math.max(0, runs.findIndex((d) => d.reduced))));
+    return sum(r, x, out, { outer, reduce: count, inner: outputs / outer });
+  }
+  const chunks = chunkCount(outputs, outputs, count, 16 * WG);
+  if (chunks === 1) return launchStrided(r, x, out, kept, reduced, 1);
+  const partials = scratch(r);
+  launchStrided(r, x, partials, kept, reduced, chunks);
+  launchSum(r, partials, out, { outer: outputs, reduce: chunks, inner: 1 }, 1);
+}
+
+interface Run {
+  size: number;
+  stride: number;
+  reduced: boolean;
+}
+
+/** Drops size-1 dimensions and fuses neighbours that are both kept or both reduced: they index as one. */
+function mergeRuns(shape: readonly number[], axes: readonly number[]): Run[] {
+  const rank = shape.length;
+  const reduced = new Set(axes.map((a) => {
+    const k = a < 0 ? a + rank : a;
+    if (!Number.isInteger(k) || k < 0 || k >= rank) throw new Error(`sumAxes: axis ${a} is out of range for shape [${shape}]`);
+    return k;
+  }));
+  const runs: Run[] = [];
+  let stride = 1;
+  for (let d = rank - 1; d >= 0; d--) {
+    const size = shape[d]!, isReduced = reduced.has(d), first = runs[0];
+    if (size !== 1) {
+      if (first && first.reduced === isReduced) first.size *= size;
+      else runs.unshift({ size, stride, reduced: isReduced });
+    }
+    stride *= size;
+  }
+  return runs;
+}
+
+/** One workgroup per (output, chunk): the kept runs give the base offset, the reduced runs are walked flat. */
+function launchStrided(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, kept: Run[], reduced: Run[], chunks: number) {
+  const outputs = kept.reduce((a, d) => a * d.size, 1), count = reduced.reduce((a, d) => a * d.size, 1);
+  const fields = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}Size${i}: u32, ${p}Stride${i}: u32`).join(", ");
+  // Innermost run first, so that neighbouring threads step along the fastest-moving reduced dimension.
+  const unravel = (p: string, n: number, index: string, into: string) =>
+    Array.from({ length: n }, (_, k) => n - 1 - k).map((i) => `${into} += (${index} % p.${p}Size${i}) * p.${p}Stride${i}; ${index} /= p.${p}Size${i};`).join("\n          ");
+  const chunkLength = Math.ceil(count / chunks);
+  r.run({
+    key: `sumStrided:${kept.length}:${reduced.length}`,
+    wgsl: () => /* wgsl */ `
+      struct Params { outputs: u32, count: u32, chunks: u32, chunkLength: u32, ${fields("kept", kept.length)}, ${fields("reduced", reduced.length)} }
+      @group(0) @binding(0) var<uniform> p: Params;
+      @group(0) @binding(1) var<storage, read> x: array<f32>;
+      @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+      ${FOLDED_INDEX}
+      ${workgroupReduce("workgroupSum", "f32", "a + b", WG)}
+      @compute @workgroup_size(${WG})
+      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+        let w = foldedIndex(wid, nwg);
+        let o = w / p.chunks;
+        let chunk = w % p.chunks;
+        if (o >= p.outputs) { return; }
+        var rest = o;
+        var base = 0u;
+        ${unravel("kept", kept.length, "rest", "base")}
+        var acc = 0.0;
+        let end = min((chunk + 1u) * p.chunkLength, p.count);
+        for (var j = chunk * p.chunkLength + lid; j < end; j += ${WG}u) {
+          var q = j;
+          var offset = base;
+          ${unravel("reduced", reduced.length, "q", "offset")}
+          acc += x[offset];
+        }
+        let total = workgroupSum(acc, lid, 0u);
+        if (lid == 0u) { out[o * p.chunks + chunk] = total; }
+      }`,
+    buffers: [x, out],
+    params: [outputs, count, chunks, chunkLength, ...kept.flatMap((d) => [d.size, d.stride]), ...reduced.flatMap((d) => [d.size, d.stride])],
+    workgroups: outputs * chunks,
+  });
+}
+
+export function sumCpu(x: ArrayLike<number>, s: SumShape): Float64Array {
+  const out = new Float64Array(s.outer * s.inner);
+  for (let o = 0; o < s.outer; o++) {
+    for (let j = 0; j < s.reduce; j++) {
+      for (let i = 0; i < s.inner; i++) out[o * s.inner + i] += x[(o * s.reduce + j) * s.inner + i]!;
+    }
+  }
+  return out;
+}
+
+/** Reference for `sumAxes`, written independently of its run merging: a plain walk over every element. */
+export function sumAxesCpu(x: ArrayLike<number>, shape: readonly number[], axes: readonly number[]): Float64Array {
+  const rank = shape.length;
+  const reduced = new Set(axes.map((a) => (a < 0 ? a + rank : a)));
+  const keptShape = shape.filter((_, d) => !reduced.has(d));
+  const out = new Float64Array(keptShape.reduce((a, b) => a * b, 1));
+  const n = shape.reduce((a, b) => a * b, 1);
+  for (let e = 0; e < n; e++) {
+    let rest = e, o = 0, scale = 1;
+    for (let d = rank - 1; d >= 0; d--) {
+      const c = rest % shape[d]!;
+      rest = Math.floor(rest / shape[d]!);
+      if (!reduced.has(d)) { o += c * scale; scale *= shape[d]!; }
+    }
+    out[o] += x[e]!;
+  }
+  return out;
+}
