@@ -1,0 +1,6 @@
+export * from "./dtypes.ts";
+export * from "./safetensors.ts";
+export * from "./atomic.ts";
+export * from "./pickle.ts";
+export * from "./torch-zip.ts";
+export * from "./png.ts";

@@ -1,0 +1,204 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  float16BitsToNumber, float32ToFloat16Bits, readSafetensors, readSafetensorsHeader, SafetensorsError,
+  writeFileAtomic, writeSafetensors,
+} from "../src/io/index.ts";
+
+// Fixtures come from scripts/fixtures/io_fixtures.py: files written by hand from the published format
+// (and F16 values rounded by numpy), so the reader and writer are checked against an independent writer.
+const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.dir, "fixtures/io", name)));
+const expected = JSON.parse(readFileSync(join(import.meta.dir, "fixtures/io/expected.json"), "utf8"));
+
+type Expected = { dtype?: string; shape: number[]; values: (number | string)[] };
+const decode = (v: number | string) => (v === "nan" ? NaN : v === "inf" ? Infinity : v === "-inf" ? -Infinity : (v as number));
+
+/** Bit-exact comparison: NaN matches NaN, and -0 must stay -0. */
+function expectTensor(actual: { data: Float32Array; shape: number[]; dtype?: string } | undefined, want: Expected) {
+  expect(actual).toBeDefined();
+  expect(actual!.shape).toEqual(want.shape);
+  if (want.dtype) expect(actual!.dtype).toBe(want.dtype as never);
+  expect(actual!.data.length).toBe(want.values.length);
+  want.values.forEach((v, i) => {
+    if (!Object.is(actual!.data[i], decode(v))) throw new Error(`element ${i}: got ${actual!.data[i]}, expected ${v}`);
+  });
+}
+
+/** A safetensors file from a header object (or raw header text) and a data region of `dataBytes` zeros. */
+function file(header: unknown, dataBytes = 0): Uint8Array {
+  const text = new TextEncoder().encode(typeof header === "string" ? header : JSON.stringify(header));
+  const out = new Uint8Array(8 + text.length + dataBytes);
+  new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
+  out.set(text, 8);
+  return out;
+}
+
+const f32 = (shape: number[], offsets: [number, number]) => ({ dtype: "F32", shape, data_offsets: offsets });
+
+describe("reading files from an independent writer", () => {
+  const ref = expected.reference;
+  const bytes = fixture("reference.safetensors");
+
+  test("an int64 tensor is refused by default, naming the tensor and its dtype", () => {
+    expect(() => readSafetensors(bytes)).toThrow(/tensor "text_model.embeddings.position_ids" has dtype I64.*integers: true.*skipUnsupported: true/);
+  });
+
+  test("with skipUnsupported the float tensors match and the int64 one is reported", () => {
+    const { tensors, metadata, skipped } = readSafetensors(bytes, { skipUnsupported: true });
+    expect(metadata).toEqual(ref.metadata);
+    expect(skipped).toEqual(["text_model.embeddings.position_ids"]);
+    expect([...tensors.keys()].sort()).toEqual(Object.keys(ref.tensors).sort());
+    for (const [name, want] of Object.entries(ref.tensors)) expectTensor(tensors.get(name), want as Expected);
+  });
+
+  test("integers: true returns the int64 tensor as float32", () => {
+    const { tensors, skipped } = readSafetensors(bytes, { integers: true });
+    expect(skipped).toEqual([]);
+    const [[name, want]] = Object.entries(ref.integers);
+    expectTensor(tensors.get(name), want as Expected);
+  });
+
+  test("a names filter decodes only the chosen tensors and never trips on the others' dtypes", () => {
+    const { tensors } = readSafetensors(bytes, { names: (n) => n.startsWith("b.") || n === "c.f32" });
+    expect([...tensors.keys()].sort()).toEqual(["b.f16", "c.f32"]);
+  });
+
+  test("the header alone lists names, dtypes and shapes", () => {
+    const full = readSafetensorsHeader(bytes);
+    const prefix = bytes.slice(0, full.dataStart);
+    const { tensors, metadata } = readSafetensorsHeader(prefix, bytes.length);
+    expect(metadata).toEqual(ref.metadata);
+    expect(tensors.get("text_model.embeddings.position_ids")).toEqual({ dtype: "I64", shape: [1, 7], dataOffsets: [0, 56] });
+    expect(tensors.get("e.scalar")?.shape).toEqual([]);
+    expect(() => readSafetensorsHeader(bytes.slice(0, 20), bytes.length)).toThrow(/only 20 bytes were given.*pass at least the whole header/);
+  });
+});
+
+describe("the writer lays files out as the reference implementation does", () => {
+  const { inputs, metadata } = expected.written;
+  const tensors = new Map(Object.entries(inputs as Record<string, Expected>).map(([k, v]) => [k, {
+    data: Float32Array.from(v.values, decode), shape: v.shape,
+  }]));
+
+  test("F32: byte for byte", () => {
+    expect(writeSafetensors(tensors, { metadata })).toEqual(fixture("reference-f32.safetensors"));
+  });
+
+  test("F16: byte for byte with numpy's rounding (subnormals, overflow to inf, NaN)", () => {
+    expect(writeSafetensors(tensors, { dtype: "F16", metadata })).toEqual(fixture("reference-f16.safetensors"));
+  });
+
+  test("names sorted, offsets contiguous, header space-padded to 8 bytes", () => {
+    const out = writeSafetensors(new Map([["z", { data: new Float32Array(3), shape: [3] }], ["a", { data: new Float32Array([1]), shape: [] }]]));
+    const n = Number(new DataView(out.buffer).getBigUint64(0, true));
+    expect(n % 8).toBe(0);
+    const text = new TextDecoder().decode(out.subarray(8, 8 + n));
+    expect(text.trimEnd()).toBe('{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"z":{"dtype":"F32","shape":[3],"data_offsets":[4,16]}}');
+    expect(text.slice(text.trimEnd().length)).toMatch(/^ *$/);
+    expect(out.length).toBe(8 + n + 16);
+  });
+});
+
+describe("round trips", () => {
+  /** Values spread over every float32 magnitude (random bit patterns), plus the special cases. */
+  function awkwardValues(count: number): Float32Array {
+    let seed = 12345;
+    const bits = new Uint32Array(count);
+    for (let i = 0; i < count; i++) bits[i] = seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    const out = new Float32Array(bits.buffer);
+    out.set([0, -0, 65504, 65519.99, 65520, -65520, 2 ** -24, 2 ** -25, 2 ** -25 * 1.0001, 3 * 2 ** -26, 2 ** -14, Infinity, -Infinity, NaN]);
+    return out;
+  }
+
+  test("F32 is exact", () => {
+    const data = awkwardValues(1000);
+    const back = readSafetensors(writeSafetensors(new Map([["x", { data, shape: [10, 100] }]]))).tensors.get("x")!;
+    expect(back.shape).toEqual([10, 100]);
+    expect(new Uint32Array(back.data.buffer)).toEqual(new Uint32Array(data.buffer));
+  });
+
+  test("F16 equals rounding each value with Math.f16round", () => {
+    const data = awkwardValues(100_000);
+    const back = readSafetensors(writeSafetensors(new Map([["x", { data, shape: [data.length] }]]), { dtype: "F16" })).tensors.get("x")!;
+    expect(back.dtype).toBe("F16");
+    for (let i = 0; i < data.length; i++) {
+      if (!Object.is(back.data[i], Math.f16round(data[i]))) throw new Error(`${data[i]} -> ${back.data[i]}, expected ${Math.f16round(data[i])}`);
+    }
+  });
+
+  test("every half bit pattern decodes as Float16Array does and re-encodes to itself", () => {
+    const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const reference = new Float16Array(all.buffer);
+    for (let h = 0; h < 65536; h++) {
+      const v = float16BitsToNumber(h);
+      if (!Object.is(v, reference[h])) throw new Error(`0x${h.toString(16)}: ${v} vs ${reference[h]}`);
+      if (!Number.isNaN(v) && float32ToFloat16Bits(v) !== h) throw new Error(`0x${h.toString(16)} re-encodes differently`);
+    }
+  });
+});
+
+describe("validation errors say what is wrong", () => {
+  const cases: [string, Uint8Array, RegExp][] = [
+    ["file shorter than the length field", new Uint8Array(4), /4 bytes, too short to hold the 8-byte header length/],
+    ["header length beyond the file", (() => { const b = file("{}"); new DataView(b.buffer).setBigUint64(0, 1000n, true); return b; })(),
+      /header length \(1000 bytes\) goes beyond the end of the file \(10 bytes\)/],
+    ["header not JSON", file("{not json"), /header is not valid UTF-8 JSON/],
+    ["header not UTF-8", file(String.fromCharCode(0x7b, 0x22)).map((b, i) => (i === 9 ? 0xff : b)), /header is not valid UTF-8 JSON/],
+    ["header an array", file("[1, 2]"), /header JSON is an array, not an object/],
+    ["header null", file("null"), /header JSON is null, not an object/],
+    ["header a number", file("42"), /header JSON is a number, not an object/],
+    ["entry not an object", file({ a: 3 }), /tensor "a": the entry is not an object/],
+    ["dtype missing", file({ a: { shape: [], data_offsets: [0, 4] } }, 4), /tensor "a": dtype is missing/],
+    ["unknown dtype", file({ a: { dtype: "F42", shape: [1], data_offsets: [0, 4] } }, 4), /tensor "a" has unknown dtype "F42"; known: F64, F32/],
+    ["negative shape", file({ a: f32([-1], [0, 4]) }, 4), /tensor "a": shape \[-1\] is not a list of non-negative integers/],
+    ["fractional shape", file({ a: f32([1.5], [0, 4]) }, 4), /shape \[1.5\] is not a list/],
+    ["offsets reversed", file({ a: f32([1], [4, 0]) }, 4), /tensor "a": data_offsets \[4,0\] is not a \[begin, end\] pair/],
+    ["byte size not dtype × shape", file({ a: f32([2], [0, 4]) }, 4), /tensor "a": data_offsets \[0, 4\] span 4 bytes, but F32 with shape \[2\] takes 8/],
+    ["offsets out of range", file({ a: f32([2], [0, 8]) }, 4), /tensor "a": data_offsets \[0, 8\] go beyond the data region \(4 bytes\)/],
+    ["overlapping tensors", file({ a: f32([2], [0, 8]), b: f32([2], [4, 12]) }, 12), /tensor "b" \(bytes 4..12\) overlaps tensor "a" \(ending at 8\)/],
+    ["a gap between tensors", file({ a: f32([1], [0, 4]), b: f32([1], [8, 12]) }, 12), /bytes 4..8 of the data region belong to no tensor \(before "b"\)/],
+    ["trailing bytes", file({ a: f32([1], [0, 4]) }, 8), /tensors end at byte 4 of the data region, but it has 8 bytes/],
+    ["metadata not strings", file({ __metadata__: { step: 3 } }), /"__metadata__" entry "step" is 3; metadata values must be strings/],
+    ["metadata not an object", file({ __metadata__: "pt" }), /"__metadata__" must be an object of strings/],
+  ];
+  for (const [what, bytes, message] of cases) {
+    test(what, () => {
+      expect(() => readSafetensors(bytes)).toThrow(SafetensorsError);
+      expect(() => readSafetensors(bytes)).toThrow(message);
+    });
+  }
+
+  test("a dtype with no float32 conversion names the tensor and offers the ways out", () => {
+    const bytes = file({ q: { dtype: "F8_E4M3", shape: [2], data_offsets: [0, 2] } }, 2);
+    expect(() => readSafetensors(bytes)).toThrow(/tensor "q" has dtype F8_E4M3, which is not read as float32; pass `skipUnsupported: true`/);
+    expect(() => readSafetensors(bytes, { integers: true })).toThrow(/F8_E4M3/);
+    expect(readSafetensors(bytes, { skipUnsupported: true }).skipped).toEqual(["q"]);
+  });
+
+  test("the writer refuses values that do not fit the shape, a reserved name, and non-string metadata", () => {
+    const one = { data: new Float32Array(3), shape: [2, 2] };
+    expect(() => writeSafetensors(new Map([["w", one]]))).toThrow(/tensor "w" has 3 values but shape \[2,2\] needs 4/);
+    expect(() => writeSafetensors(new Map([["__metadata__", { data: new Float32Array(1), shape: [1] }]]))).toThrow(/"__metadata__" is reserved/);
+    expect(() => writeSafetensors(new Map(), { metadata: { step: 3 as unknown as string } })).toThrow(/metadata "step" is a number/);
+  });
+});
+
+describe("writeFileAtomic", () => {
+  test("replaces the file whole and leaves no temporary behind", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "io-atomic-"));
+    const path = join(dir, "model.safetensors");
+    writeFileSync(path, "old");
+    await writeFileAtomic(path, new Uint8Array([1, 2, 3]));
+    expect(new Uint8Array(readFileSync(path))).toEqual(new Uint8Array([1, 2, 3]));
+    expect(readdirSync(dir)).toEqual(["model.safetensors"]);
+  });
+
+  test("a failed write throws and leaves nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "io-atomic-"));
+    const path = join(dir, "missing-folder", "model.safetensors");
+    await expect(writeFileAtomic(path, new Uint8Array(4))).rejects.toThrow(/ENOENT/);
+    expect(existsSync(`${path}.tmp-${process.pid}`)).toBe(false);
+  });
+});
