@@ -10,3 +10,4 @@ export * from "./softmax.ts";
 export * from "./reduce.ts";
 export * from "./conv2d.ts";
 export * from "./resample.ts";
+export * from "./attention.ts";
