@@ -1,0 +1,87 @@
+/**
+ * The transformer both CLIP towers share (transformers' CLIPEncoder): pre-LN blocks of multi-head
+ * self-attention and a two-layer MLP, with HF's parameter names. The text tower runs it causally.
+ */
+import type { MatmulActivation } from "@textcraftor/webgpu-kernels";
+import { LayerNorm, Linear, Module, ModuleList, type Rng } from "../../nn/index.ts";
+import { permute, scaledDotProductAttention } from "../../ops/index.ts";
+import { checkpoint, type Tensor } from "../../tensor/index.ts";
+import type { CLIPActivation, CLIPEncoderConfig } from "./config.ts";
+
+export interface CLIPModelOptions {
+  /** Seeds the initial weights (they matter only for models trained from scratch, such as the bundled tiny one). */
+  rng?: Rng;
+  /** Recompute each encoder layer during backward rather than keeping its activations. */
+  useCheckpoint?: boolean;
+}
+
+const ACTIVATION: Record<CLIPActivation, MatmulActivation> = { quick_gelu: "quickGelu", gelu: "gelu" };
+
+export class CLIPAttention extends Module {
+  readonly qProj: Linear;
+  readonly kProj: Linear;
+  readonly vProj: Linear;
+  readonly outProj: Linear;
+  constructor(readonly hiddenSize: number, readonly numHeads: number, rng: Rng) {
+    super();
+    this.qProj = this.child("q_proj", new Linear(hiddenSize, hiddenSize, { rng }));
+    this.kProj = this.child("k_proj", new Linear(hiddenSize, hiddenSize, { rng }));
+    this.vProj = this.child("v_proj", new Linear(hiddenSize, hiddenSize, { rng }));
+    this.outProj = this.child("out_proj", new Linear(hiddenSize, hiddenSize, { rng }));
+  }
+
+  /** x [B, L, hidden] → [B, L, hidden]; scores scaled by head_dim^-0.5. */
+  forward(x: Tensor, causal: boolean): Tensor {
+    const [batch, length] = x.shape as [number, number];
+    const headDim = this.hiddenSize / this.numHeads;
+    // The attention kernel wants [B, heads, L, head_dim]: heads next to batch.
+    const heads = (t: Tensor) => permute(t.reshape([batch, length, this.numHeads, headDim]), [0, 2, 1, 3]);
+    const out = scaledDotProductAttention(heads(this.qProj.forward(x)), heads(this.kProj.forward(x)), heads(this.vProj.forward(x)), { causal, scale: headDim ** -0.5 });
+    return this.outProj.forward(permute(out, [0, 2, 1, 3]).reshape([batch, length, this.hiddenSize]));
+  }
+}
+
+export class CLIPMLP extends Module {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  constructor(hiddenSize: number, intermediateSize: number, readonly activation: CLIPActivation, rng: Rng) {
+    super();
+    this.fc1 = this.child("fc1", new Linear(hiddenSize, intermediateSize, { rng }));
+    this.fc2 = this.child("fc2", new Linear(intermediateSize, hiddenSize, { rng }));
+  }
+  forward(x: Tensor): Tensor { return this.fc2.forward(this.fc1.forward(x, ACTIVATION[this.activation])); }
+}
+
+export class CLIPEncoderLayer extends Module {
+  readonly selfAttn: CLIPAttention;
+  readonly layerNorm1: LayerNorm;
+  readonly mlp: CLIPMLP;
+  readonly layerNorm2: LayerNorm;
+  constructor(config: CLIPEncoderConfig, rng: Rng) {
+    super();
+    this.selfAttn = this.child("self_attn", new CLIPAttention(config.hiddenSize, config.numAttentionHeads, rng));
+    this.layerNorm1 = this.child("layer_norm1", new LayerNorm(config.hiddenSize, config.layerNormEps));
+    this.mlp = this.child("mlp", new CLIPMLP(config.hiddenSize, config.intermediateSize, config.hiddenAct, rng));
+    this.layerNorm2 = this.child("layer_norm2", new LayerNorm(config.hiddenSize, config.layerNormEps));
+  }
+  forward(x: Tensor, causal: boolean): Tensor {
+    const h = x.add(this.selfAttn.forward(this.layerNorm1.forward(x), causal));
+    return h.add(this.mlp.forward(this.layerNorm2.forward(h)));
+  }
+}
+
+export class CLIPEncoder extends Module {
+  readonly layers: ModuleList<CLIPEncoderLayer>;
+  /** Recompute each layer in backward instead of keeping its activations (core's `checkpoint`). */
+  useCheckpoint = false;
+  constructor(config: CLIPEncoderConfig, rng: Rng) {
+    super();
+    this.layers = this.child("layers", new ModuleList(Array.from({ length: config.numHiddenLayers }, () => new CLIPEncoderLayer(config, rng))));
+  }
+  forward(x: Tensor, causal: boolean): Tensor {
+    for (const layer of this.layers) {
+      x = this.useCheckpoint ? checkpoint((h) => layer.forward(h, causal), x) : layer.forward(x, causal);
+    }
+    return x;
+  }
+}
