@@ -3,11 +3,13 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node";
 import { Console, Effect } from "effect";
 import { Command } from "effect/cli";
+import { bench } from "./commands/bench.ts";
+import { generate } from "./commands/generate.ts";
 import { info } from "./commands/info.ts";
 
 const cli = Command.make("textcraftor").pipe(
   Command.withDescription("Fine-tune a diffusion model's text encoder with reward models (TextCraftor), on WebGPU"),
-  Command.withSubcommands([info]),
+  Command.withSubcommands([info, generate, bench]),
   Command.run({ version: "0.1.0" }),
 );
 

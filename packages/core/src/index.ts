@@ -5,3 +5,6 @@ export * from "./nn/index.ts";
 export * from "./optim/index.ts";
 export * from "./tokenizer/index.ts";
 export * from "./schedulers/index.ts";
+export * from "./io/index.ts";
+export * from "./models/index.ts";
+export * from "./pipelines/index.ts";

@@ -1,3 +1,3 @@
 export { Module, ModuleList, type TensorData } from "./module.ts";
 export { Linear, Conv2d, GroupNorm, LayerNorm, Embedding } from "./layers.ts";
-export { Rng, uniformInit } from "./init.ts";
+export { Rng, uniformInit, withInitMode, type InitMode } from "./init.ts";

@@ -1,4 +1,6 @@
 /** Seeded parameter initialisation (PyTorch's defaults), computed on the CPU so it is identical everywhere. */
+import { affine } from "../ops/elementwise.ts";
+import { rand } from "../ops/random.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
 /** A small seeded generator (mulberry32); `next()` is uniform in [0, 1). */
@@ -19,9 +21,33 @@ export class Rng {
   }
 }
 
+/**
+ * How new parameters are filled: "cpu" (seeded, identical everywhere; the default), "gpu" (seeded Philox on
+ * the device: fast for SD-sized random models in benchmarks) or "none" (left as allocated: for models whose
+ * weights are loaded right after construction, where initialising 1 G parameters would be wasted work).
+ */
+export type InitMode = "cpu" | "gpu" | "none";
+let mode: InitMode = "cpu";
+let gpuStream = 0;
+
+export function withInitMode<T>(m: InitMode, build: () => T): T {
+  const prev = mode;
+  mode = m;
+  try { return build(); } finally { mode = prev; }
+}
+
 /** U(−1/√fan_in, 1/√fan_in): what nn.Linear and nn.Conv2d use for weights and biases. */
 export function uniformInit(rng: Rng, shape: readonly number[], fanIn: number): Tensor {
-  return Tensor.from(rng.uniform(shape.reduce((a, b) => a * b, 1), 1 / Math.sqrt(fanIn)), shape);
+  const n = shape.reduce((a, b) => a * b, 1), bound = 1 / Math.sqrt(fanIn);
+  if (mode === "none") return Tensor.empty(shape);
+  if (mode === "gpu") {
+    const u = rand(shape, rng.next() * 2 ** 32, gpuStream);
+    gpuStream += n;
+    const t = affine(u, 2 * bound, -bound);
+    u.dispose();
+    return t;
+  }
+  return Tensor.from(rng.uniform(n, bound), shape);
 }
 
 export const onesInit = (shape: readonly number[]) => Tensor.full(shape, 1);

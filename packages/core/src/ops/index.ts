@@ -6,3 +6,4 @@ export { permute, transpose, slice, concat, chunk } from "./shape.ts";
 export { embedding } from "./embedding.ts";
 export { scaledDotProductAttention, type AttentionOptions } from "./attention.ts";
 export { conv2d, upsampleNearest2x, adaptiveAvgPool2d, type Conv2dParams } from "./conv.ts";
+export { randn, rand } from "./random.ts";

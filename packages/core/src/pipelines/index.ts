@@ -1,0 +1,2 @@
+export { guidedNoise, schedulerStep, sampleLatents, type NoisePredictor, type SampleOptions } from "./denoise.ts";
+export { textToImage, encodePrompts, type TextToImageOptions, type TextEncoderLike } from "./text-to-image.ts";

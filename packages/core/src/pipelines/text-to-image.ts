@@ -1,0 +1,56 @@
+/** Text-to-image with Stable Diffusion: prompts (+ negative prompt) → images in [0, 1], deterministic per seed. */
+import type { StableDiffusion } from "../models/stable-diffusion.ts";
+import { ddimFor } from "../models/stable-diffusion.ts";
+import { noGrad } from "../tensor/autograd.ts";
+import { keep, scope } from "../tensor/scope.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { sampleLatents } from "./denoise.ts";
+
+export interface TextEncoderLike { forward(ids: ArrayLike<number>): Tensor }
+
+/** [2B, 77, D]: the negative prompt's embedding repeated B times, then each prompt's (diffusers' CFG order). */
+export function encodePrompts(sd: Pick<StableDiffusion, "tokenizer">, encoder: TextEncoderLike, prompts: string[], negativePrompt = ""): Tensor {
+  const ids = sd.tokenizer.callInt32([...prompts.map(() => negativePrompt), ...prompts]);
+  return encoder.forward(ids);
+}
+
+export interface TextToImageOptions {
+  prompts: string[];
+  negativePrompt?: string;
+  seed?: number;
+  steps?: number;
+  guidanceScale?: number;
+  height?: number;
+  width?: number;
+  spacing?: "leading" | "trailing" | "textcraftor";
+  /**
+   * Text embeddings per step instead of the model's own encoder: the inference controls (hybrid encoders,
+   * interpolation, style mixing) are schedules of this kind. Called once per step; the result is freed after it.
+   */
+  embeddingsAt?: (stepIndex: number, totalSteps: number) => Tensor;
+  onStep?: (step: number, total: number) => void;
+}
+
+/** Returns images [B, 3, H, W] in [0, 1], owned by the caller (dispose them). */
+export function textToImage(sd: StableDiffusion, o: TextToImageOptions): Tensor {
+  const steps = o.steps ?? 25, height = o.height ?? 512, width = o.width ?? 512;
+  const factor = 2 ** (sd.vae.config.blockOutChannels.length - 1);
+  if (height % factor !== 0 || width % factor !== 0) throw new Error(`height and width must be multiples of ${factor} (got ${height}×${width})`);
+  const sampler = ddimFor(sd, steps, o.spacing ?? "leading");
+  return noGrad(() => {
+    const fixed = o.embeddingsAt ? null : keep(encodePrompts(sd, sd.textEncoder, o.prompts, o.negativePrompt));
+    const latents = sampleLatents(sd.unet, sampler, {
+      shape: [o.prompts.length, sd.unet.config.inChannels, height / factor, width / factor],
+      seed: o.seed ?? 0,
+      guidanceScale: o.guidanceScale ?? 7.5,
+      // A per-step embedding is created inside that step's scope and freed with it.
+      embeddingsAt: (i) => fixed ?? o.embeddingsAt!(i, steps),
+      onStep: o.onStep,
+    });
+    fixed?.dispose();
+    const images = scope(() => keep(sd.vae.decodeToImage(latents)));
+    latents.dispose();
+    return images;
+  });
+}
+

@@ -1,0 +1,35 @@
+import { beforeAll, describe, expect, test } from "bun:test";
+import { decode } from "fast-png";
+import * as T from "../src/index.ts";
+import { tinyStableDiffusion } from "./tiny-sd.ts";
+
+beforeAll(async () => { await T.initRuntime(); });
+
+describe("text-to-image on a tiny model", () => {
+  test("is deterministic for a seed, differs across seeds, and encodes to PNG", async () => {
+    const sd = await tinyStableDiffusion();
+    const run = async (seed: number) => {
+      const images = T.textToImage(sd, { prompts: ["a red apple", "a blue car"], seed, steps: 3, height: 16, width: 16 });
+      expect(images.shape).toEqual([2, 3, 16, 16]);
+      const data = await images.toArray();
+      images.dispose();
+      return data;
+    };
+    const a = await run(1), b = await run(1), c = await run(2);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(Array.from(a)).not.toEqual(Array.from(c));
+    for (const v of a) expect(v >= 0 && v <= 1).toBe(true);
+    const png = decode(T.gridPng(T.splitBatch(a, [2, 3, 16, 16])));
+    expect([png.width, png.height]).toEqual([34, 16]);
+    sd.dispose();
+  });
+
+  test("a fixed embedding schedule reproduces the model's own encoder", async () => {
+    const sd = await tinyStableDiffusion();
+    const prompts = ["a cat"];
+    const own = T.textToImage(sd, { prompts, seed: 3, steps: 2, height: 16, width: 16 });
+    const scheduled = T.textToImage(sd, { prompts, seed: 3, steps: 2, height: 16, width: 16, embeddingsAt: () => T.encodePrompts(sd, sd.textEncoder, prompts) });
+    expect(Array.from(await scheduled.toArray())).toEqual(Array.from(await own.toArray()));
+    own.dispose(); scheduled.dispose(); sd.dispose();
+  });
+});
