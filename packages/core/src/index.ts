@@ -8,3 +8,5 @@ export * from "./schedulers/index.ts";
 export * from "./io/index.ts";
 export * from "./models/index.ts";
 export * from "./pipelines/index.ts";
+export * from "./rewards/index.ts";
+export * from "./training/index.ts";

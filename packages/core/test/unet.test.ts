@@ -7,7 +7,6 @@ import { relError } from "./gradcheck.ts";
 
 const FIXTURES = join(import.meta.dir, "fixtures/unet");
 /** ~4 s on an idle 2-core lavapipe, mostly compiling pipelines; the margin is for a loaded machine. */
-const SLOW = 60_000;
 
 /** stable-diffusion-v1-5 `unet/config.json` (values from reference/SD15.md). */
 const SD15 = {
@@ -140,14 +139,14 @@ describe("UNet2DConditionModel against PyTorch", () => {
   test("forward and gradients (text states, sample, weights) match", async () => {
     plain = await run(false);
     expectMatchesGolden(plain);
-  }, SLOW);
+  });
 
   test("gradient checkpointing gives the same gradients", async () => {
     const checkpointed = await run(true);
     expectMatchesGolden(checkpointed);
     expect(relError(checkpointed.gradStates, plain.gradStates)).toBeLessThan(1e-5);
     expect(relError(checkpointed.weights["conv_in.weight"]!, plain.weights["conv_in.weight"]!)).toBeLessThan(1e-5);
-  }, SLOW);
+  });
 
   test("inference under noGrad frees its intermediates and accepts one timestep for the batch", async () => {
     const unet = new T.UNet2DConditionModel(tinyConfig);

@@ -1,5 +1,5 @@
 /** AutoencoderKL against a plain-PyTorch reference (fixtures from scripts/fixtures/vae_golden.py). */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as T from "../src/index.ts";
 import { readTorchCheckpoint } from "../src/io/index.ts";
@@ -9,7 +9,6 @@ import { relError } from "./gradcheck.ts";
 
 const DIR = join(import.meta.dir, "fixtures/vae");
 // The first use of each kernel variant compiles a pipeline, seconds each on a CPU Vulkan driver.
-setDefaultTimeout(300_000);
 type Entry = { shape: number[]; data: number[] };
 type Golden = Record<"image" | "mean" | "logvar" | "latents" | "decoded" | "images" | "grad_out" | "grad_latents" | "grad_weight", Entry> & {
   grad_weight_name: string;

@@ -9,6 +9,15 @@ import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 const WG = 256;
 
+/**
+ * Threads per row for the per-group kernels: enough to give each a handful of elements. A 256-thread tree
+ * over a 32-element row (CLIP's tiny test configs, layer norm over narrow widths) wastes most of the
+ * barrier steps; on lavapipe, where barriers are expensive, it made group norm 10× slower than needed.
+ */
+export function rowThreads(elements: number): number {
+  return Math.min(WG, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, elements / 4)))));
+}
+
 export interface GroupNormShape {
   batch: number;
   channels: number;
@@ -48,8 +57,8 @@ function bindings(list: (Binding | false)[]): { wgsl: string; buffers: GPUBuffer
 const PARAMS = "struct Params { rows: u32, groups: u32, channelsPerGroup: u32, spatial: u32, channels: u32, batch: u32, eps: f32 }";
 const params = (o: GroupNormShape, eps = 0) => [o.batch * o.groups, o.groups, channelsPerGroup(o), o.spatial, o.channels, o.batch, { f32: eps }];
 /** Entry point of the per-group kernels: one workgroup per (batch, group) row, elements base..base+n; the body follows. */
-const ROW_MAIN = /* wgsl */ `
-      @compute @workgroup_size(${WG})
+const rowMain = (wg: number) => /* wgsl */ `
+      @compute @workgroup_size(${wg})
       fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
         let row = foldedIndex(wid, nwg);
         if (row >= p.rows) { return; }
@@ -60,26 +69,27 @@ const ROW_MAIN = /* wgsl */ `
 /** Writes out = [SiLU](x̂·weight + bias) and the per-(batch, group) mean and 1/σ for the backward. */
 export function groupNorm(r: KernelRunner, x: GPUBuffer, weight: GPUBuffer | null, bias: GPUBuffer | null, out: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer, o: GroupNormOptions) {
   const b = bindings([["x", x, "read"], !!weight && ["weight", weight, "read"], !!bias && ["bias", bias, "read"], ["out", out, "read_write"], ["mean", mean, "read_write"], ["rstd", rstd, "read_write"]]);
+  const wg = rowThreads(channelsPerGroup(o) * o.spatial);
   r.run({
-    key: `groupNorm:${!!weight}:${!!bias}:${!!o.silu}`,
+    key: `groupNorm:${!!weight}:${!!bias}:${!!o.silu}:${wg}`,
     wgsl: () => /* wgsl */ `
       ${PARAMS}
       @group(0) @binding(0) var<uniform> p: Params;
       ${b.wgsl}
       ${FOLDED_INDEX}
-      ${workgroupReduce("workgroupSum", "f32", "a + b", WG)}
-      ${ROW_MAIN}
+      ${workgroupReduce("workgroupSum", "f32", "a + b", wg)}
+      ${rowMain(wg)}
         // Two passes over values shifted by the group's first one: differences of nearby f32 values are
         // exact, so a large common offset (1e4 + noise) costs no precision in the mean or the variance.
         let shift = x[base];
         var s = 0.0;
-        for (var i = lid; i < n; i += ${WG}u) { s += x[base + i] - shift; }
+        for (var i = lid; i < n; i += ${wg}u) { s += x[base + i] - shift; }
         let m = workgroupSum(s, lid, 0u) / f32(n);
         var q = 0.0;
-        for (var i = lid; i < n; i += ${WG}u) { let d = x[base + i] - shift - m; q += d * d; }
+        for (var i = lid; i < n; i += ${wg}u) { let d = x[base + i] - shift - m; q += d * d; }
         let r = 1.0 / sqrt(workgroupSum(q, lid, 0u) / f32(n) + p.eps);
         if (lid == 0u) { mean[row] = shift + m; rstd[row] = r; }
-        for (var i = lid; i < n; i += ${WG}u) {
+        for (var i = lid; i < n; i += ${wg}u) {
           let c = c0 + i / p.spatial;
           let y = (x[base + i] - shift - m) * r${weight ? " * weight[c]" : ""}${bias ? " + bias[c]" : ""};
           out[base + i] = ${o.silu ? "y / (1.0 + exp(-y))" : "y"};
@@ -113,25 +123,26 @@ export function groupNormBackward(
 ) {
   const silu = !!o.silu, useBias = silu && !!bias;
   const b = bindings([["x", x, "read"], !!weight && ["weight", weight, "read"], useBias && ["bias", bias!, "read"], ["mean", mean, "read"], ["rstd", rstd, "read"], ["gradOut", gradOut, "read"], ["gradX", gradX, "read_write"]]);
+  const wg = rowThreads(channelsPerGroup(o) * o.spatial);
   r.run({
-    key: `groupNormBackward:${!!weight}:${useBias}:${silu}`,
+    key: `groupNormBackward:${!!weight}:${useBias}:${silu}:${wg}`,
     wgsl: () => /* wgsl */ `
       ${PARAMS}
       @group(0) @binding(0) var<uniform> p: Params;
       ${b.wgsl}
       ${FOLDED_INDEX}
       ${affineGrad(!!weight, useBias, silu)}
-      ${workgroupReduce("workgroupSum", "vec2<f32>", "a + b", WG)}
-      ${ROW_MAIN}
+      ${workgroupReduce("workgroupSum", "vec2<f32>", "a + b", wg)}
+      ${rowMain(wg)}
         var acc = vec2(0.0);
-        for (var i = lid; i < n; i += ${WG}u) {
+        for (var i = lid; i < n; i += ${wg}u) {
           let xh = xHat(base + i, row);
           let g = affineGrad(base + i, c0 + i / p.spatial, xh)${weight ? " * weight[c0 + i / p.spatial]" : ""};
           acc += vec2(g, g * xh);
         }
         let means = workgroupSum(acc, lid, 0u) / f32(n);
         let r = rstd[row];
-        for (var i = lid; i < n; i += ${WG}u) {
+        for (var i = lid; i < n; i += ${wg}u) {
           let xh = xHat(base + i, row);
           let g = affineGrad(base + i, c0 + i / p.spatial, xh)${weight ? " * weight[c0 + i / p.spatial]" : ""};
           gradX[base + i] = r * (g - means.x - xh * means.y);

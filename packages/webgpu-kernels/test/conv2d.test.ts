@@ -1,4 +1,4 @@
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import {
   conv2d, conv2dBiasGrad, conv2dBiasGradCpu, conv2dCpu, conv2dGeometry, conv2dInputGrad, conv2dInputGradCpu,
@@ -9,7 +9,6 @@ import { download, empty, expectClose, getRunner, random, upload } from "./helpe
 
 // A cold lavapipe compiles each conv pipeline in about a second, and a test may meet five new ones
 // (bunfig.toml's [test] timeout is not a setting Bun reads).
-setDefaultTimeout(60_000);
 
 const sizes = (o: Conv2dShape) => {
   const g = conv2dGeometry(o);

@@ -1,11 +1,10 @@
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { matmul, matmulCpu, matmulFlops, planMatmul, type MatmulActivation, type MatmulOptions } from "../src/matmul.ts";
 import { KernelRunner } from "../src/runner.ts";
 import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
 
 // Each new pipeline costs lavapipe about a second of compilation.
-setDefaultTimeout(60_000);
 const TOL = 1e-5;
 
 /** Runs `matmul` on seeded data and compares with `matmulCpu`; `c0` is the old C when accumulating. */

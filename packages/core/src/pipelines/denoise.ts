@@ -6,7 +6,7 @@ import { concat, chunk } from "../ops/shape.ts";
 import { randn } from "../ops/random.ts";
 import type { Affine, Sampler } from "../schedulers/index.ts";
 import { noGrad } from "../tensor/autograd.ts";
-import { keep, scope } from "../tensor/scope.ts";
+import { scope } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
 /** What the loop needs from a UNet (UNet2DConditionModel satisfies it). */
@@ -47,14 +47,14 @@ export interface SampleOptions {
   latents?: Tensor;
 }
 
-/** The gradient-free denoising loop. Returns the final latents, owned by the caller (dispose them). */
+/** The gradient-free denoising loop. The final latents belong to the caller's scope; earlier ones are freed as it goes. */
 export function sampleLatents(unet: NoisePredictor, sampler: Sampler, o: SampleOptions): Tensor {
   const [from, to] = o.range ?? [0, sampler.timesteps.length];
   return noGrad(() => {
-    let x = o.latents ?? scope(() => keep(randn(o.shape, o.seed).mul(sampler.initNoiseSigma)));
+    let x = o.latents ?? scope(() => randn(o.shape, o.seed).mul(sampler.initNoiseSigma));
     for (let i = from; i < to; i++) {
       const prev = x;
-      x = scope(() => keep(schedulerStep(prev, guidedNoise(unet, prev, sampler.timesteps[i]!, o.embeddingsAt(i), o.guidanceScale, sampler.modelInputScale(i)), sampler.stepCoefficientsAt(i))));
+      x = scope(() => schedulerStep(prev, guidedNoise(unet, prev, sampler.timesteps[i]!, o.embeddingsAt(i), o.guidanceScale, sampler.modelInputScale(i)), sampler.stepCoefficientsAt(i)));
       if (prev !== o.latents) prev.dispose();
       o.onStep?.(i + 1, to);
     }

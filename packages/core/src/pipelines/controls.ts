@@ -1,0 +1,27 @@
+/**
+ * TextCraftor's inference controls (paper §4.1) as embedding schedules for `textToImage({ embeddingsAt })`:
+ * the original encoder for the first steps and the tuned one for the last S; interpolation
+ * c = w·T*(p) + (1−w)·T(p); style mixing Σ wₖ·Tₖ(p). All mix the cond and the uncond halves alike.
+ */
+import { noGrad } from "../tensor/autograd.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+
+/** A schedule that hands out views, so the per-step disposal never frees the shared embeddings. */
+type Schedule = (stepIndex: number, totalSteps: number) => Tensor;
+const view = (t: Tensor) => t.reshape(t.shape);
+
+/** Original embeddings for steps < total − lastSteps, tuned ones after (the paper evaluates with 15 of 25). */
+export function hybridSchedule(original: Tensor, tuned: Tensor, lastSteps: number): Schedule {
+  return (i, total) => view(i < total - lastSteps ? original : tuned);
+}
+
+/** Σ wₖ·Eₖ; weights should sum to 1 (a convex combination), which is checked. */
+export function mixEmbeddings(embeddings: readonly Tensor[], weights: readonly number[]): Tensor {
+  if (embeddings.length !== weights.length || !embeddings.length) throw new Error(`mixEmbeddings: ${embeddings.length} embeddings for ${weights.length} weights`);
+  const total = weights.reduce((a, b) => a + b, 0);
+  if (Math.abs(total - 1) > 1e-6) throw new Error(`mixing weights must sum to 1 (they sum to ${total}): [${weights.join(", ")}]`);
+  return noGrad(() => embeddings.slice(1).reduce((acc, e, k) => acc.add(e.mul(weights[k + 1]!)), embeddings[0]!.mul(weights[0]!)));
+}
+
+/** c_w = w·tuned + (1 − w)·original. */
+export const interpolateEmbeddings = (original: Tensor, tuned: Tensor, w: number): Tensor => mixEmbeddings([original, tuned], [1 - w, w]);

@@ -1,0 +1,51 @@
+/** The trainer's settings; the defaults are the paper's (reference/TEXTCRAFTOR.md §1). */
+export type Truncation =
+  /** TextCraftor: the first N−K steps without gradient using the frozen original encoder, the last K with the trainable one. */
+  | "last-k"
+  /** DRaFT-K: the trainable encoder for every step, gradient through the last K. */
+  | "draft-k"
+  /** AlignProp: like DRaFT-K with K drawn uniformly from 1..K each step. */
+  | "alignprop"
+  /** ReFL-style: stop at a random step among the last K, one step with gradient, decode its x̂0 prediction. */
+  | "refl";
+
+export type Trainable = "text-encoder" | "unet";
+
+export interface TrainConfig {
+  steps: number;
+  batchSize: number;
+  /** Denoising steps per sample (N) and steps with gradient (K). */
+  inferenceSteps: number;
+  gradSteps: number;
+  guidanceScale: number;
+  /** DDIM timestep spacing: the authors' 999…39 by default, or diffusers' leading spacing. */
+  spacing: "textcraftor" | "leading";
+  truncation: Truncation;
+  trainable: Trainable;
+  lr: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  seed: number;
+  /** Image size in pixels (latents are this / the VAE's factor). */
+  resolution: number;
+  checkpointEvery: number;
+  sampleEvery: number;
+  /** Stop the run after this many skipped (non-finite) steps. */
+  maxBadSteps: number;
+}
+
+export const TRAIN_DEFAULTS: TrainConfig = {
+  steps: 1000, batchSize: 4, inferenceSteps: 25, gradSteps: 5, guidanceScale: 7.5, spacing: "textcraftor",
+  truncation: "last-k", trainable: "text-encoder", lr: 1e-6, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8,
+  seed: 0, resolution: 512, checkpointEvery: 100, sampleEvery: 100, maxBadSteps: 10,
+};
+
+export function validateTrainConfig(c: TrainConfig): TrainConfig {
+  const positive = ["steps", "batchSize", "inferenceSteps", "gradSteps", "resolution", "checkpointEvery", "sampleEvery"] as const;
+  for (const k of positive) if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`train config: ${k} must be a positive integer (got ${c[k]})`);
+  if (c.gradSteps > c.inferenceSteps) throw new Error(`train config: gradSteps (${c.gradSteps}) cannot exceed inferenceSteps (${c.inferenceSteps})`);
+  if (!(c.lr > 0)) throw new Error(`train config: lr must be > 0 (got ${c.lr})`);
+  return c;
+}

@@ -1,0 +1,123 @@
+/**
+ * The TextCraftor training loop: per step, a prompt batch → reward graph → backward → AdamW, with metrics
+ * to JSONL, sample grids for held-out prompts, atomic checkpoints and exact resume. A non-finite loss or
+ * gradient skips the update; too many of those stop the run, leaving the last good checkpoint.
+ */
+import { appendFile, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gridPng, splitBatch } from "../io/png.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { ddimFor } from "../models/stable-diffusion.ts";
+import type { Module } from "../nn/module.ts";
+import { AdamW } from "../optim/adamw.ts";
+import { hybridSchedule } from "../pipelines/controls.ts";
+import { encodePrompts, textToImage } from "../pipelines/text-to-image.ts";
+import { noGrad } from "../tensor/autograd.ts";
+import { keep, scopeAsync } from "../tensor/scope.ts";
+import { validateTrainConfig, type TrainConfig } from "./config.ts";
+import { anyNonFinite } from "./finite.ts";
+import { PromptSampler } from "./prompts.ts";
+import { loadCheckpoint, saveCheckpoint, type RunCounters } from "./state.ts";
+import { rewardGraph, type TrainingModels } from "./step.ts";
+
+export interface StepMetrics {
+  step: number;
+  loss: number;
+  /** Each reward term's batch mean (unweighted). */
+  rewards: Record<string, number>;
+  skipped: boolean;
+  seconds: number;
+}
+
+export interface TrainOptions {
+  models: TrainingModels;
+  config: TrainConfig;
+  prompts: string[];
+  /** Held-out prompts for the sample grids (every `sampleEvery` steps and at the start and end). */
+  evalPrompts?: string[];
+  runDir: string;
+  /** Continue from the run folder's latest checkpoint (an error if there is none). */
+  resume?: boolean;
+  onStep?(m: StepMetrics): void;
+  onSample?(step: number, path: string): void;
+}
+
+export interface TrainResult { steps: number; badSteps: number; lastCheckpoint: string | null }
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const c = validateTrainConfig(o.config);
+  const { sd, frozenTextEncoder } = o.models;
+  const trainable: Module = c.trainable === "text-encoder" ? sd.textEncoder : sd.unet;
+  // Everything else is frozen, so its weights stay bit-identical.
+  for (const m of [sd.textEncoder, sd.unet, sd.vae, frozenTextEncoder]) m.requiresGrad(m === trainable);
+  const named = [...trainable.namedParameters()];
+  const names = named.map(([n]) => n);
+  const params = named.map(([, t]) => t);
+  const optimizer = new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, eps: c.eps });
+  const ckptDir = join(o.runDir, "checkpoints");
+  await mkdir(join(o.runDir, "samples"), { recursive: true });
+  await mkdir(ckptDir, { recursive: true });
+
+  let counters: RunCounters = { step: 0, badSteps: 0 };
+  if (o.resume) {
+    const restored = await loadCheckpoint(ckptDir, trainable, names, optimizer);
+    if (!restored) throw new Error(`--resume: ${ckptDir} has no checkpoint to resume from`);
+    counters = restored;
+  } else await writeFile(join(o.runDir, "config.json"), JSON.stringify(c, null, 2));
+
+  const sampler = ddimFor(sd, c.inferenceSteps, c.spacing);
+  const batches = new PromptSampler(o.prompts, c.batchSize, c.seed);
+  const metricsFile = join(o.runDir, "metrics.jsonl");
+  let lastCheckpoint: string | null = null;
+  if (counters.step === 0) await sample(o, c, 0);
+
+  while (counters.step < c.steps) {
+    const started = performance.now();
+    const prompts = batches.batch(counters.step);
+    const { loss, rewards, skipped } = await scopeAsync(async () => {
+      const graph = rewardGraph(o.models, sampler, c, prompts, counters.step);
+      const lossT = graph.total.neg();
+      lossT.backward();
+      const grads = params.map((p) => p.grad).filter((g) => g !== null);
+      const bad = (await anyNonFinite([lossT, ...grads]));
+      if (!bad) optimizer.update();
+      optimizer.zeroGrad();
+      const values = await Promise.all([lossT, ...graph.terms.values()].map((t) => t.item()));
+      return { loss: values[0]!, rewards: Object.fromEntries([...graph.terms.keys()].map((k, i) => [k, values[i + 1]!])), skipped: bad };
+    });
+    counters = { step: counters.step + 1, badSteps: counters.badSteps + (skipped ? 1 : 0) };
+    const metrics: StepMetrics = { step: counters.step, loss, rewards, skipped, seconds: (performance.now() - started) / 1000 };
+    await appendFile(metricsFile, JSON.stringify(metrics) + "\n");
+    o.onStep?.(metrics);
+    if (counters.badSteps > c.maxBadSteps) {
+      throw new Error(`stopped after ${counters.badSteps} steps with a non-finite loss or gradient (limit ${c.maxBadSteps}); ` +
+        `the last good checkpoint is ${lastCheckpoint ?? "(none yet)"}. Lower the learning rate or the reward weights.`);
+    }
+    if (skipped) continue;
+    if (counters.step % c.checkpointEvery === 0 || counters.step === c.steps) lastCheckpoint = await saveCheckpoint(ckptDir, trainable, names, optimizer, counters);
+    if (counters.step % c.sampleEvery === 0 || counters.step === c.steps) await sample(o, c, counters.step);
+  }
+  optimizer.dispose();
+  return { steps: counters.step, badSteps: counters.badSteps, lastCheckpoint };
+}
+
+/** A grid of the held-out prompts with the paper's hybrid inference (original encoder first, tuned for the last 60 %). */
+async function sample(o: TrainOptions, c: TrainConfig, step: number): Promise<void> {
+  if (!o.evalPrompts?.length) return;
+  const { sd, frozenTextEncoder } = o.models;
+  const prompts = o.evalPrompts;
+  const images = await scopeAsync(async () => {
+    const [original, tuned] = noGrad(() => [keep(encodePrompts(sd, frozenTextEncoder, prompts)), keep(encodePrompts(sd, sd.textEncoder, prompts))]);
+    const lastSteps = Math.round(0.6 * c.inferenceSteps);
+    const out = textToImage(sd, { prompts, seed: c.seed + 1, steps: c.inferenceSteps, guidanceScale: c.guidanceScale, height: c.resolution, width: c.resolution, spacing: c.spacing, embeddingsAt: hybridSchedule(original!, tuned!, lastSteps) });
+    original!.dispose();
+    tuned!.dispose();
+    const data = await out.toArray();
+    const shape = out.shape;
+    out.dispose();
+    return { data, shape };
+  });
+  const path = join(o.runDir, "samples", `step-${String(step).padStart(6, "0")}.png`);
+  await writeFileAtomic(path, gridPng(splitBatch(images.data, images.shape), Math.min(prompts.length, 4)));
+  o.onSample?.(step, path);
+}

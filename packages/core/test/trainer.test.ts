@@ -1,0 +1,94 @@
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as T from "../src/index.ts";
+import { TINY_TEXT_CONFIG, tinyStableDiffusion } from "./tiny-sd.ts";
+
+beforeAll(async () => { await T.initRuntime(); });
+
+/** Mean brightness: a weight-free differentiable reward, enough to see the trainer move the encoder. */
+const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
+
+async function models(seed = 0) {
+  const sd = await tinyStableDiffusion(seed);
+  const frozen = T.withInitMode("none", () => new T.CLIPTextModel(T.parseCLIPTextConfig(TINY_TEXT_CONFIG)));
+  frozen.loadStateDict(await sd.textEncoder.stateDict());
+  return { sd, frozenTextEncoder: frozen, rewards: [{ name: "brightness", weight: 1, reward: brightness }] };
+}
+
+const config = (over: Partial<T.TrainConfig> = {}): T.TrainConfig => ({
+  ...T.TRAIN_DEFAULTS, steps: 4, batchSize: 2, inferenceSteps: 4, gradSteps: 2, resolution: 16, lr: 3e-3, weightDecay: 0,
+  checkpointEvery: 2, sampleEvery: 100, seed: 5, ...over,
+});
+const prompts = ["a red apple", "a blue car", "a green tree", "a yellow sun"];
+
+async function meanReward(m: Awaited<ReturnType<typeof models>>, c: T.TrainConfig) {
+  const sampler = T.ddimFor(m.sd, c.inferenceSteps, c.spacing);
+  return T.scopeAsync(async () => T.noGrad(() => T.rewardGraph(m, sampler, c, prompts.slice(0, 2), 0).total).item());
+}
+
+const snapshot = async (mod: T.Module) => [...(await mod.stateDict()).values()].map((t) => Array.from(t.data));
+
+describe("TextCraftor trainer on a tiny model", () => {
+  test("training raises the reward; the frozen parts stay bit-identical", async () => {
+    const m = await models();
+    const c = config({ steps: 6 });
+    const before = await meanReward(m, c);
+    const unetBefore = await snapshot(m.sd.unet), vaeBefore = await snapshot(m.sd.vae), frozenBefore = await snapshot(m.frozenTextEncoder);
+    const encoderBefore = await snapshot(m.sd.textEncoder);
+    const run = mkdtempSync(join(tmpdir(), "tc-train-"));
+    const steps: T.StepMetrics[] = [];
+    const result = await T.train({ models: m, config: c, prompts, runDir: run, onStep: (s) => steps.push(s) });
+    expect(result.steps).toBe(6);
+    expect(steps.every((s) => Number.isFinite(s.loss) && !s.skipped)).toBe(true);
+    expect(await meanReward(m, c)).toBeGreaterThan(before);
+    expect(await snapshot(m.sd.unet)).toEqual(unetBefore);
+    expect(await snapshot(m.sd.vae)).toEqual(vaeBefore);
+    expect(await snapshot(m.frozenTextEncoder)).toEqual(frozenBefore);
+    expect(await snapshot(m.sd.textEncoder)).not.toEqual(encoderBefore);
+    expect(readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(6);
+    expect(existsSync(join(run, "checkpoints/latest.json"))).toBe(true);
+  });
+
+  test("a stopped run resumed from its checkpoint ends with the same weights as an uninterrupted one", async () => {
+    const straight = await models();
+    await T.train({ models: straight, config: config(), prompts, runDir: mkdtempSync(join(tmpdir(), "tc-a-")) });
+
+    const split = await models();
+    const dir = mkdtempSync(join(tmpdir(), "tc-b-"));
+    await T.train({ models: split, config: config({ steps: 2 }), prompts, runDir: dir });
+    const resumed = await models(); // fresh process state: weights come only from the checkpoint
+    await T.train({ models: resumed, config: config(), prompts, runDir: dir, resume: true });
+    expect(await snapshot(resumed.sd.textEncoder)).toEqual(await snapshot(straight.sd.textEncoder));
+  });
+
+  test("a non-finite reward skips updates and stops the run, naming the last good checkpoint", async () => {
+    const m = await models();
+    const nan: T.LoadedReward = { score: (images) => T.log(T.mean(images.reshape([images.shape[0]!, -1]), 1).mul(-1)) };
+    m.rewards = [{ name: "broken", weight: 1, reward: nan }];
+    const encoderBefore = await snapshot(m.sd.textEncoder);
+    const run = T.train({ models: m, config: config({ maxBadSteps: 1 }), prompts, runDir: mkdtempSync(join(tmpdir(), "tc-nan-")) });
+    await expect(run).rejects.toThrow(/non-finite.*last good checkpoint/);
+    expect(await snapshot(m.sd.textEncoder)).toEqual(encoderBefore);
+  });
+
+  test("embedding interpolation: w = 0 is the original pipeline, w = 1 the tuned one", async () => {
+    const m = await models();
+    await T.train({ models: m, config: config({ steps: 2 }), prompts, runDir: mkdtempSync(join(tmpdir(), "tc-i-")) });
+    const p = ["a cat"];
+    const gen = async (embeddingsAt?: (i: number, n: number) => T.Tensor, encoder = m.sd.textEncoder) => {
+      const sd = { ...m.sd, textEncoder: encoder };
+      const out = T.textToImage(sd, { prompts: p, seed: 9, steps: 3, height: 16, width: 16, embeddingsAt });
+      const data = await out.toArray();
+      out.dispose();
+      return Array.from(data);
+    };
+    const original = T.keep(T.noGrad(() => T.encodePrompts(m.sd, m.frozenTextEncoder, p)));
+    const tuned = T.keep(T.noGrad(() => T.encodePrompts(m.sd, m.sd.textEncoder, p)));
+    const at = (w: number) => { const e = T.keep(T.interpolateEmbeddings(original, tuned, w)); return () => e.reshape(e.shape); };
+    expect(await gen(at(0))).toEqual(await gen(undefined, m.frozenTextEncoder));
+    expect(await gen(at(1))).toEqual(await gen(undefined, m.sd.textEncoder));
+    expect(await gen(at(0.5))).not.toEqual(await gen(at(1)));
+  });
+});
