@@ -1,11 +1,14 @@
 import { Data, Effect } from "effect";
-import { DeviceError } from "@textcraftor/core";
 
-/** A failure to show the user as-is (no stack trace): what went wrong and what to do. */
+/** A failure to show the user as-is: what went wrong and what to do. */
 export class UserFacingError extends Data.TaggedError("UserFacingError")<{ message: string }> {}
 
-export const tryGpu = <A>(run: () => Promise<A>) =>
+/**
+ * Runs a promise-returning step; a thrown error becomes a UserFacingError carrying its message. Our errors
+ * say what is wrong and what to do, so the stack is noise for users: set TEXTCRAFTOR_DEBUG=1 to see it.
+ */
+export const attempt = <A>(run: () => Promise<A>) =>
   Effect.tryPromise({
     try: run,
-    catch: (e) => new UserFacingError({ message: e instanceof DeviceError ? e.message : String((e as Error)?.stack ?? e) }),
+    catch: (e) => new UserFacingError({ message: process.env.TEXTCRAFTOR_DEBUG === "1" ? String((e as Error)?.stack ?? e) : String((e as Error)?.message ?? e) }),
   });

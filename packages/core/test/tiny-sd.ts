@@ -21,5 +21,6 @@ export function tinyStableDiffusion(seed = 0, gradientCheckpointing = false) {
     textEncoder: new CLIPTextModel(parseCLIPTextConfig(TINY_TEXT_CONFIG), { rng: new Rng(seed) }),
     unet: new UNet2DConditionModel(TINY_UNET_CONFIG, { rng: new Rng(seed + 1), gradientCheckpointing }),
     vae: AutoencoderKL.fromConfig(TINY_VAE_CONFIG, { seed: seed + 2, gradientCheckpointing }),
+    source: { path: "(memory)", layout: "diffusers", configs: { textEncoder: TINY_TEXT_CONFIG, unet: TINY_UNET_CONFIG, vae: TINY_VAE_CONFIG } },
   });
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import { gridPng, initRuntime, loadStableDiffusion, splitBatch, encodePng, textToImage, writeFileAtomic } from "@textcraftor/core";
-import { tryGpu } from "../errors.ts";
+import { attempt } from "../errors.ts";
 import { progressBar } from "../progress.ts";
 
 export const generate = Command.make(
@@ -20,20 +20,20 @@ export const generate = Command.make(
     textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("Use this (e.g. tuned) text encoder: a text_encoder/ folder or weights file"), Flag.optional),
   },
   Effect.fn(function* (f) {
-    yield* tryGpu(() => initRuntime());
-    const sd = yield* tryGpu(() => loadStableDiffusion(f.model, { textEncoderPath: Option.getOrUndefined(f.textEncoder) }));
+    yield* attempt(() => initRuntime());
+    const sd = yield* attempt(() => loadStableDiffusion(f.model, { textEncoderPath: Option.getOrUndefined(f.textEncoder) }));
     const size = Option.getOrElse(f.size, () => (sd.source.configs.vae as { sample_size?: number }).sample_size ?? 512);
     const bar = progressBar("denoising", f.steps);
     const images = textToImage(sd, {
       prompts: [...f.prompt], negativePrompt: f.negativePrompt, seed: f.seed, steps: f.steps, guidanceScale: f.guidance,
       height: size, width: size, onStep: (i) => bar.update(i),
     });
-    const data = yield* tryGpu(() => images.toArray());
+    const data = yield* attempt(() => images.toArray());
     bar.stop();
     mkdirSync(f.out, { recursive: true });
     const split = splitBatch(data, images.shape);
-    for (const [i, img] of split.entries()) yield* tryGpu(() => writeFileAtomic(join(f.out, `${String(i).padStart(3, "0")}-seed${f.seed}.png`), encodePng(img)));
-    if (split.length > 1) yield* tryGpu(() => writeFileAtomic(join(f.out, `grid-seed${f.seed}.png`), gridPng(split)));
+    for (const [i, img] of split.entries()) yield* attempt(() => writeFileAtomic(join(f.out, `${String(i).padStart(3, "0")}-seed${f.seed}.png`), encodePng(img)));
+    if (split.length > 1) yield* attempt(() => writeFileAtomic(join(f.out, `grid-seed${f.seed}.png`), gridPng(split)));
     images.dispose();
     sd.dispose();
     yield* Console.log(`wrote ${split.length} image(s) to ${f.out}/`);

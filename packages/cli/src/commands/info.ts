@@ -1,7 +1,7 @@
 import { Console, Effect } from "effect";
 import { Command, Flag } from "effect/cli";
 import { openDevice, selfTest, type DeviceInfo } from "@textcraftor/core";
-import { tryGpu } from "../errors.ts";
+import { attempt } from "../errors.ts";
 
 /** Limits that decide kernel variants and model sizes; `--json` prints all of them. */
 const KEY_LIMITS = [
@@ -34,8 +34,8 @@ export const info = Command.make(
   "info",
   { json: Flag.Boolean("json").pipe(Flag.withDescription("Print everything as JSON"), Flag.withDefault(false)) },
   Effect.fn(function* ({ json }) {
-    const gpu = yield* tryGpu(() => openDevice());
-    const check = yield* tryGpu(() => selfTest(gpu));
+    const gpu = yield* attempt(() => openDevice());
+    const check = yield* attempt(() => selfTest(gpu));
     yield* Console.log(json ? JSON.stringify({ ...gpu.info, selfTest: check }, null, 2) : formatInfo(gpu.info, check));
     gpu.destroy();
   }),

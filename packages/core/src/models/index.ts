@@ -1,7 +1,8 @@
 export * from "./clip/index.ts";
 export * from "./unet/index.ts";
 export * from "./vae/index.ts";
-export { loadStableDiffusion, loadTextEncoder, createStableDiffusion, componentWeights, ddimFor, type StableDiffusion, type LoadOptions } from "./stable-diffusion.ts";
+export { loadStableDiffusion, loadTextEncoder, cloneTextEncoder, createStableDiffusion, componentWeights, ddimFor, type StableDiffusion, type LoadOptions } from "./stable-diffusion.ts";
 export { readWeights } from "./weights-file.ts";
 export { splitSingleFile, ldmUnetToDiffusers, ldmVaeToDiffusers, ldmTextEncoderToDiffusers, SD15_UNET_LAYOUT } from "./convert/ldm.ts";
 export { SD15_TEXT_ENCODER_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG } from "./sd15-configs.ts";
+export { saveDiffusersFolder } from "./save-diffusers.ts";

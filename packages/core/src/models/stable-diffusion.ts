@@ -121,3 +121,10 @@ export function ddimFor(sd: StableDiffusion, steps: number, spacing: "leading" |
   s.setTimesteps(steps, { spacing });
   return s;
 }
+
+/** A frozen copy of a text encoder (TextCraftor keeps the original beside the one it trains). */
+export async function cloneTextEncoder(encoder: CLIPTextModel): Promise<CLIPTextModel> {
+  const copy = withInitMode("none", () => new CLIPTextModel(encoder.config));
+  copy.loadStateDict(await encoder.stateDict());
+  return copy.requiresGrad(false);
+}
