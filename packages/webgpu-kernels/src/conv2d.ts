@@ -385,8 +385,6 @@ export function conv2dInputGrad(r: KernelRunner, gradOut: GPUBuffer, w: GPUBuffe
   runGemm(r, `conv2dInputGrad:${specKey(s)}:${+s.accumulate}`, () => conv2dInputGradWgsl(s), [gradOut, w, gradIn], M, N, K, g);
 }
 
-/** Enough workgroups to fill a large GPU; fewer tiles than this get their K split. */
-const TARGET_WORKGROUPS = 256;
 /** The shortest K slice worth a workgroup (in tk steps), so the partial sums stay cheap to reduce. */
 const MIN_K_TILES_PER_SPLIT = 16;
 
@@ -409,7 +407,8 @@ export function conv2dWeightGrad(r: KernelRunner, x: GPUBuffer, gradOut: GPUBuff
   const tile = CONV_TILE;
   const tiles = ceilDiv(M, tile.tm) * ceilDiv(N, tile.tn);
   const kTiles = ceilDiv(K, tile.tk);
-  const wanted = Math.max(1, Math.min(ceilDiv(TARGET_WORKGROUPS, tiles), Math.floor(kTiles / MIN_K_TILES_PER_SPLIT)));
+  const wanted = Math.max(1, Math.min(ceilDiv(2 * r.wave, tiles), // fewer tiles than fill the device get their K split
+    Math.floor(kTiles / MIN_K_TILES_PER_SPLIT)));
   const kTilesPerSplit = ceilDiv(kTiles, wanted);
   const splits = ceilDiv(kTiles, kTilesPerSplit); // recounted so that no split is left empty
   const s = { ...kernelSpec(g), accumulate: !!o.accumulate, split: splits > 1 };

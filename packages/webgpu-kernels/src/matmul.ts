@@ -89,8 +89,6 @@ const TILES = [
   // costs a pass over all its invocations (on lavapipe a 308×32×32 product ran 2× faster than with 64×64).
   { tileM: 32, tileN: 32, microM: 4, microN: 4, vectorLoads: false },
 ] as const;
-/** Workgroups that keep a large GPU busy (an H100 has 132 SMs); below this, smaller tiles and split-K pay. */
-const WAVE = 128;
 /** Least K per split-K chunk, so each chunk's math outweighs writing and re-reading its partial product. */
 const MIN_CHUNK = 256;
 const MAX_SPLITS = 32;
@@ -109,7 +107,8 @@ export const matmulSpecKey = (s: MatmulSpec) =>
   `matmul:${s.tileM}x${s.tileN}x${s.tileK}${s.padK ? "p" : ""}:${s.microM}x${s.microN}u${s.unrollK}:${s.transA ? "t" : "n"}${s.transB ? "t" : "n"}:${s.vecA ? 4 : 1}${s.vecB ? 4 : 1}:${s.activation}`;
 
 /** Chooses the block shape from the output size and the workgroup-storage limit, and split-K from the shape. */
-export function planMatmul(limits: Record<string, number>, o: MatmulOptions<unknown>): MatmulPlan {
+/** `wave`: workgroups that keep the device busy (KernelRunner.wave); below it, smaller tiles and split-K pay. */
+export function planMatmul(limits: Record<string, number>, o: MatmulOptions<unknown>, wave = 128): MatmulPlan {
   const { m, n, k, batch = 1, transA = false, transB = false } = o;
   const storage = limits.maxComputeWorkgroupStorageSize ?? 16384;
   const blocks = (t: { tileM: number; tileN: number }) => batch * Math.ceil(m / t.tileM) * Math.ceil(n / t.tileN);
@@ -125,11 +124,11 @@ export function planMatmul(limits: Record<string, number>, o: MatmulOptions<unkn
     return [];
   });
   if (!shapes.length) throw new Error(`matmul: workgroup storage of ${storage} bytes is too small for any tile`);
-  const { vectorLoads, ...tile } = shapes.find((t) => blocks(t) >= WAVE) ?? shapes[shapes.length - 1]!;
+  const { vectorLoads, ...tile } = shapes.find((t) => blocks(t) >= wave) ?? shapes[shapes.length - 1]!;
 
   let splits = o.splitK ?? 1;
-  if (o.splitK === undefined && blocks(tile) < WAVE && k >= 2 * MIN_CHUNK) {
-    splits = Math.min(Math.ceil(WAVE / blocks(tile)), Math.floor(k / MIN_CHUNK), MAX_SPLITS);
+  if (o.splitK === undefined && blocks(tile) < wave && k >= 2 * MIN_CHUNK) {
+    splits = Math.min(Math.ceil(wave / blocks(tile)), Math.floor(k / MIN_CHUNK), MAX_SPLITS);
   }
   // Whole K steps per chunk, and no empty chunk.
   const kChunk = Math.max(tile.tileK, Math.ceil(k / Math.max(1, splits) / tile.tileK) * tile.tileK);
@@ -358,7 +357,7 @@ export function matmul(r: KernelRunner, a: GPUBuffer, b: GPUBuffer, out: GPUBuff
   if (o.bias) checkSize(o.bias, n, "bias");
   if (o.residual) checkSize(o.residual, batch * m * n, "residual");
 
-  const { spec, splits, kChunk } = planMatmul(r.limits, o);
+  const { spec, splits, kChunk } = planMatmul(r.limits, o, r.wave);
   const split = splits > 1;
   const target = split ? scratchFor(r, splits * batch * m * n * 4) : out;
   // Unused bias and residual bindings get a read-only stand-in; the flags keep them unread.

@@ -42,7 +42,6 @@ export interface SumShape {
  * reused: dispatches in a queue see each other's writes in order, so one buffer serves every call.
  */
 const SCRATCH_FLOATS = 16384;
-const TARGET_WORKGROUPS = 512;
 const scratchBuffers = new WeakMap<KernelRunner, GPUBuffer>();
 
 function scratch(r: KernelRunner): GPUBuffer {
@@ -55,16 +54,16 @@ function scratch(r: KernelRunner): GPUBuffer {
  * How many chunks to split a reduction of length `reduce` into, given the workgroups one pass would use.
  * Chunks hold at least `minChunk` values (callers pass 16 per thread), which also keeps the second pass short.
  */
-function chunkCount(outputs: number, workgroups: number, reduce: number, minChunk: number): number {
-  if (workgroups >= TARGET_WORKGROUPS || reduce < 2 * minChunk) return 1;
-  const chunks = Math.min(Math.ceil(reduce / minChunk), Math.ceil(TARGET_WORKGROUPS / workgroups), Math.floor(SCRATCH_FLOATS / outputs));
+function chunkCount(outputs: number, workgroups: number, reduce: number, minChunk: number, target: number): number {
+  if (workgroups >= target || reduce < 2 * minChunk) return 1;
+  const chunks = Math.min(Math.ceil(reduce / minChunk), Math.ceil(target / workgroups), Math.floor(SCRATCH_FLOATS / outputs));
   return chunks < 2 ? 1 : Math.ceil(reduce / Math.ceil(reduce / chunks));
 }
 
 /** out[o, i] = Σ_j x[o, j, i] for x viewed as [outer, reduce, inner]. */
 export function sum(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, s: SumShape) {
   const { lanes, blocks } = geometry(s.inner);
-  const chunks = chunkCount(s.outer * s.inner, s.outer * blocks, s.reduce, 16 * lanes);
+  const chunks = chunkCount(s.outer * s.inner, s.outer * blocks, s.reduce, 16 * lanes, 4 * r.wave);
   if (chunks === 1) return launchSum(r, x, out, s, 1);
   const partials = scratch(r);
   launchSum(r, x, partials, s, chunks);
@@ -135,7 +134,7 @@ export function sumAxes(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, shape: re
     const outer = product(runs.slice(0, Math.max(0, runs.findIndex((d) => d.reduced))));
     return sum(r, x, out, { outer, reduce: count, inner: outputs / outer });
   }
-  const chunks = chunkCount(outputs, outputs, count, 16 * WG);
+  const chunks = chunkCount(outputs, outputs, count, 16 * WG, 4 * r.wave);
   if (chunks === 1) return launchStrided(r, x, out, kept, reduced, 1);
   const partials = scratch(r);
   launchStrided(r, x, partials, kept, reduced, chunks);

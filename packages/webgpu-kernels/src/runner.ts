@@ -44,7 +44,14 @@ export class KernelRunner {
   batch = 0;
   dispatches = 0;
 
-  constructor(readonly device: GPUDevice, limits?: Record<string, number>, features?: Iterable<string>) {
+  /**
+   * Workgroups that keep the device busy: a large GPU has ~100+ compute units (an H100 132 SMs); a CPU driver
+   * runs a handful of workgroups at once, and splitting work further (split-K, chunked sums) only adds passes.
+   */
+  readonly wave: number;
+
+  constructor(readonly device: GPUDevice, limits?: Record<string, number>, features?: Iterable<string>, { cpu = false } = {}) {
+    this.wave = cpu ? 16 : 128;
     this.limits = limits ?? readLimits(device);
     this.features = new Set(features ?? [...device.features].map(String));
     this.arena = device.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });

@@ -11,7 +11,7 @@ export interface Runtime { gpu: Gpu; runner: KernelRunner; pool: BufferPool }
 let current: Runtime | null = null;
 
 export function useDevice(gpu: Gpu): Runtime {
-  const runner = new KernelRunner(gpu.device, gpu.info.limits, gpu.info.features);
+  const runner = new KernelRunner(gpu.device, gpu.info.limits, gpu.info.features, { cpu: gpu.info.isCPU });
   current = { gpu, runner, pool: new BufferPool(runner) };
   return current;
 }

@@ -1,0 +1,125 @@
+/**
+ * A CLIP checkpoint as users have it, for the CLIP-based rewards:
+ *   - transformers: a folder with config.json and model.safetensors / pytorch_model.bin (or their sharded
+ *     `*.index.json` form), or one of those files with config.json beside it (PickScore, openai/clip-vit-*);
+ *   - open_clip or OpenAI: a state_dict file (HPSv2's HPS_v2_compressed.pt, open_clip_pytorch_model.bin),
+ *     or a folder holding one, its configs from open_clip_config.json or the shapes (open-clip-config.ts).
+ * Either way the result is frozen transformers-layout towers.
+ */
+import { existsSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import {
+  CLIPTextModelWithProjection, CLIPVisionModelWithProjection, openClipToHf, parseCLIPTextConfig, parseCLIPVisionConfig, readWeights, stripPrefix, withInitMode,
+  type CLIPActivation, type CLIPTextConfig, type CLIPVisionConfig, type TensorData,
+} from "@textcraftor/core";
+import { openClipConfigs } from "./open-clip-config.ts";
+import { readJson, requirePath, weightFilesIn } from "./weights-location.ts";
+
+export interface ClipCheckpoint {
+  path: string;
+  /** Tensors under transformers' CLIPModel names (open_clip checkpoints converted). */
+  tensors: Map<string, TensorData>;
+  vision: CLIPVisionConfig;
+  /** Absent when the checkpoint holds only the image tower (a CLIPVisionModelWithProjection). */
+  text?: CLIPTextConfig;
+  /** The learned log temperature (`logit_scale`), when the checkpoint has one. */
+  logitScale?: number;
+}
+
+export interface ReadClipOptions {
+  /** The activation of open_clip-layout weights when open_clip_config.json does not say: see openClipConfigs. */
+  activation: CLIPActivation;
+}
+
+const HF_FILES = ["model.safetensors", "pytorch_model.bin"];
+const OPEN_CLIP_FILES = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"];
+/** Entries OpenAI's CLIP state_dicts carry besides the weights (its build_model deletes them too). */
+const OPENAI_EXTRAS = ["input_resolution", "context_length", "vocab_size"];
+
+export async function readClipCheckpoint(path: string, options: ReadClipOptions): Promise<ClipCheckpoint> {
+  const { files, folder } = locate(requirePath(path, "CLIP weights"));
+  const tensors = unwrap(await readAll(files));
+  try {
+    if (tensors.has("vision_model.embeddings.patch_embedding.weight")) {
+      const configFile = join(folder, "config.json");
+      if (!existsSync(configFile)) throw new Error(`transformers-layout CLIP weights need their config.json beside them, and ${folder} has none`);
+      const config = await readJson(configFile);
+      const text = tensors.has("text_model.embeddings.token_embedding.weight") ? parseCLIPTextConfig(config) : undefined;
+      return { path, tensors, vision: parseCLIPVisionConfig(config), text, logitScale: tensors.get("logit_scale")?.data[0] };
+    }
+    if (tensors.has("visual.conv1.weight")) {
+      const configFile = join(folder, "open_clip_config.json");
+      const json = existsSync(configFile) ? await readJson(configFile) : undefined;
+      for (const name of OPENAI_EXTRAS) tensors.delete(name);
+      const configs = openClipConfigs(tensors, json, options.activation);
+      return { path, tensors: openClipToHf(tensors), ...configs, logitScale: tensors.get("logit_scale")?.data[0] };
+    }
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  const sample = [...tensors.keys()].slice(0, 4).join(", ");
+  throw new Error(`${path} is not a CLIP checkpoint: it has neither "vision_model.embeddings.patch_embedding.weight" (transformers) nor "visual.conv1.weight" (open_clip/OpenAI); it holds ${sample || "no float tensors"}${tensors.size > 4 ? ", ..." : ""}`);
+}
+
+/** The frozen image tower (`vision_model.*`, `visual_projection`). */
+export function visionTower(checkpoint: ClipCheckpoint): CLIPVisionModelWithProjection {
+  const model = withInitMode("none", () => new CLIPVisionModelWithProjection(checkpoint.vision));
+  return load(model, checkpoint);
+}
+
+/** The frozen text tower; CLIP's BPE tokenizer gives ids up to 49407, so the vocabulary must be CLIP's. */
+export function textTower(checkpoint: ClipCheckpoint, vocabSize: number): CLIPTextModelWithProjection {
+  const { text, path } = checkpoint;
+  if (!text) throw new Error(`${path} holds only an image tower; this reward also needs the text tower (a whole CLIPModel / open_clip model)`);
+  if (text.vocabSize !== vocabSize) throw new Error(`${path}: the text tower has a ${text.vocabSize}-token vocabulary, but CLIP's tokenizer needs ${vocabSize}`);
+  return load(withInitMode("none", () => new CLIPTextModelWithProjection(text)), checkpoint);
+}
+
+function load<M extends CLIPVisionModelWithProjection | CLIPTextModelWithProjection>(model: M, { tensors, path }: ClipCheckpoint): M {
+  try {
+    model.loadWeights(tensors);
+  } catch (e) {
+    model.dispose();
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  // Reward models are fixed: without this, every backward would fill (and keep) gradients for their weights.
+  model.requiresGrad(false);
+  return model;
+}
+
+/** The weights files a path names: the file itself, or the known (or only) weights in a folder. */
+function locate(path: string): { files: string[]; folder: string } {
+  if (!statSync(path).isDirectory()) return { files: [path], folder: dirname(path) };
+  for (const index of HF_FILES.map((f) => `${f}.index.json`)) {
+    if (existsSync(join(path, index))) return { files: [join(path, index)], folder: path };
+  }
+  const known = [...HF_FILES, ...OPEN_CLIP_FILES].find((f) => existsSync(join(path, f)));
+  if (known) return { files: [join(path, known)], folder: path };
+  const found = weightFilesIn(path);
+  if (found.length === 1) return { files: found, folder: path };
+  throw new Error(`${path}: expected CLIP weights: ${[...HF_FILES, ...OPEN_CLIP_FILES].join(", ")} or a single .safetensors/.bin/.pt/.pth file, ` +
+    (found.length ? `found several (${found.map((f) => f.slice(path.length + 1)).join(", ")}): name the file instead of the folder` : "found none"));
+}
+
+/** Reads the files, following a sharded checkpoint's `*.index.json` to its shards. */
+async function readAll(files: string[]): Promise<Map<string, TensorData>> {
+  const out = new Map<string, TensorData>();
+  for (const file of files) {
+    if (!file.endsWith(".index.json")) {
+      for (const [name, t] of await readWeights(file)) out.set(name, t);
+      continue;
+    }
+    const index = await readJson(file) as { weight_map?: Record<string, string> };
+    const shards = new Set(Object.values(index.weight_map ?? {}));
+    if (!shards.size) throw new Error(`${file}: no "weight_map"; is this a sharded transformers checkpoint index?`);
+    for (const [name, t] of await readAll([...shards].map((s) => join(dirname(file), s)))) out.set(name, t);
+  }
+  return out;
+}
+
+/** Training scripts' wrappers: a `state_dict` entry next to optimizer state (HPSv2), then DDP's `module.`. */
+function unwrap(tensors: Map<string, TensorData>): Map<string, TensorData> {
+  let out = [...tensors.keys()].some((k) => k.startsWith("state_dict.")) ? stripPrefix(tensors, "state_dict.") : tensors;
+  while (out.size && [...out.keys()].every((k) => k.startsWith("module."))) out = stripPrefix(out, "module.");
+  return out;
+}
