@@ -21,6 +21,7 @@
  * what counts (a workgroup-memory load was measured at 15–40 times the cost of an 8-lane FMA: it is gathered lane by
  * lane); on GPUs it is the usual register-blocking win.
  */
+import { rowwiseAttention, rowwiseAttentionBackward } from "./attention-rowwise.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 /** Block sizes: BQ query rows, BK key rows, TPR threads sharing each group of 4 owned rows. */
@@ -347,6 +348,7 @@ const key = (kernel: AttentionKernel, s: AttentionSpec) => `attention:${kernel}:
 /** out = softmax(scale·q·kᵀ [+ causal mask])·v, and lse per query row. */
 export function attention(r: KernelRunner, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, lse: GPUBuffer, o: AttentionOptions): void {
   const { scale, causal } = resolve(o);
+  if (r.cpu) return rowwiseAttention(r, q, k, v, out, lse, { ...o, scale, causal });
   const s = spec(r, "forward", o, causal);
   r.run({
     key: key("forward", s),
@@ -372,6 +374,7 @@ export function attentionBackward(
     workgroups: Math.ceil(rows / 256),
   });
   const inputs = [q, k, v, gradOut, lse, o.delta];
+  if (r.cpu) return rowwiseAttentionBackward(r, [q, k, v, gradOut, lse, o.delta], gradQ, gradK, gradV, { ...o, scale, causal });
   const params = [o.lq, o.lk, { f32: scale }];
   const kv = spec(r, "gradKV", o, causal);
   r.run({ key: key("gradKV", kv), wgsl: () => attentionGradKVWgsl(kv), buffers: [...inputs, gradK, gradV], params, workgroups: [Math.ceil(o.lk / kv.bk), o.bh, 1] });

@@ -11,3 +11,4 @@ export * from "./reduce.ts";
 export * from "./conv2d.ts";
 export * from "./resample.ts";
 export * from "./attention.ts";
+export * from "./attention-rowwise.ts";

@@ -49,8 +49,11 @@ export class KernelRunner {
    * runs a handful of workgroups at once, and splitting work further (split-K, chunked sums) only adds passes.
    */
   readonly wave: number;
+  /** A CPU driver (lavapipe): kernels whose GPU form is slow to compile there pick simpler variants. */
+  readonly cpu: boolean;
 
   constructor(readonly device: GPUDevice, limits?: Record<string, number>, features?: Iterable<string>, { cpu = false } = {}) {
+    this.cpu = cpu;
     this.wave = cpu ? 16 : 128;
     this.limits = limits ?? readLimits(device);
     this.features = new Set(features ?? [...device.features].map(String));

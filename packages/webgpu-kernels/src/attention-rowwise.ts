@@ -1,0 +1,136 @@
+/**
+ * Row-per-thread attention for CPU drivers. The tiled FlashAttention kernels in attention.ts keep their
+ * per-thread scores in straight-line, constant-indexed code so a GPU holds them in registers; LLVM (lavapipe)
+ * takes tens of seconds to a few minutes to compile those, longer than the tiny models take to run. These
+ * kernels loop instead: one invocation owns one query row (forward, dQ) or one key row (dK, dV), streams the
+ * other side with an online softmax, and never forms the Lq×Lk matrix either. Same bindings and results.
+ */
+import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
+
+const WG = 64;
+const PARAMS = "struct Params { rows: u32, lq: u32, lk: u32, scale: f32 }";
+const HEAD = /* wgsl */ `
+  ${PARAMS}
+  @group(0) @binding(0) var<uniform> p: Params;
+  ${FOLDED_INDEX}`;
+const MAIN = /* wgsl */ `
+  @compute @workgroup_size(${WG})
+  fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = foldedIndex(wid, nwg) * ${WG}u + lid;
+    if (row >= p.rows) { return; }`;
+
+/** Σ_e x[xRow·n + e]·y[yRow·n + e] as a WGSL function over two bound arrays. */
+const dotFn = (name: string, x: string, y: string, n: number) => `
+  fn ${name}(xRow: u32, yRow: u32) -> f32 {
+    var s = 0.0;
+    for (var e = 0u; e < ${n}u; e++) { s += ${x}[xRow * ${n}u + e] * ${y}[yRow * ${n}u + e]; }
+    return s;
+  }`;
+
+/** Keys j visible to query i: all of them, or j ≤ i with a causal mask. */
+const keyEnd = (causal: boolean, i: string) => (causal ? `min(p.lk, ${i} + 1u)` : "p.lk");
+
+export function rowwiseForwardWgsl(d: number, dv: number, causal: boolean): string {
+  return /* wgsl */ `${HEAD}
+  @group(0) @binding(1) var<storage, read> q: array<f32>;
+  @group(0) @binding(2) var<storage, read> k: array<f32>;
+  @group(0) @binding(3) var<storage, read> v: array<f32>;
+  @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+  @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+  ${dotFn("qk", "q", "k", d)}
+  ${MAIN}
+    let bh = row / p.lq; let i = row % p.lq;
+    var acc = array<f32, ${dv}>(); // explicit: lavapipe may not zero an uninitialised var
+    var m = -1e30; var l = 0.0;
+    for (var j = 0u; j < ${keyEnd(causal, "i")}; j++) {
+      let key = bh * p.lk + j;
+      let s = p.scale * qk(row, key);
+      let mNew = max(m, s);
+      let correction = exp(m - mNew);
+      let w = exp(s - mNew);
+      l = l * correction + w;
+      for (var e = 0u; e < ${dv}u; e++) { acc[e] = acc[e] * correction + w * v[key * ${dv}u + e]; }
+      m = mNew;
+    }
+    for (var e = 0u; e < ${dv}u; e++) { out[row * ${dv}u + e] = acc[e] / l; }
+    lse[row] = m + log(l);
+  }`;
+}
+
+export function rowwiseGradQWgsl(d: number, dv: number, causal: boolean): string {
+  return /* wgsl */ `${HEAD}
+  @group(0) @binding(1) var<storage, read> q: array<f32>;
+  @group(0) @binding(2) var<storage, read> k: array<f32>;
+  @group(0) @binding(3) var<storage, read> v: array<f32>;
+  @group(0) @binding(4) var<storage, read> gradOut: array<f32>;
+  @group(0) @binding(5) var<storage, read> lse: array<f32>;
+  @group(0) @binding(6) var<storage, read> delta: array<f32>;
+  @group(0) @binding(7) var<storage, read_write> gradQ: array<f32>;
+  ${dotFn("qk", "q", "k", d)}
+  ${dotFn("dov", "gradOut", "v", dv)}
+  ${MAIN}
+    let bh = row / p.lq; let i = row % p.lq;
+    var acc = array<f32, ${d}>(); // explicit: lavapipe may not zero an uninitialised var
+    for (var j = 0u; j < ${keyEnd(causal, "i")}; j++) {
+      let key = bh * p.lk + j;
+      let prob = exp(p.scale * qk(row, key) - lse[row]);
+      let ds = prob * (dov(row, key) - delta[row]);
+      for (var e = 0u; e < ${d}u; e++) { acc[e] += ds * k[key * ${d}u + e]; }
+    }
+    for (var e = 0u; e < ${d}u; e++) { gradQ[row * ${d}u + e] = p.scale * acc[e]; }
+  }`;
+}
+
+export function rowwiseGradKVWgsl(d: number, dv: number, causal: boolean): string {
+  return /* wgsl */ `${HEAD}
+  @group(0) @binding(1) var<storage, read> q: array<f32>;
+  @group(0) @binding(2) var<storage, read> k: array<f32>;
+  @group(0) @binding(3) var<storage, read> v: array<f32>;
+  @group(0) @binding(4) var<storage, read> gradOut: array<f32>;
+  @group(0) @binding(5) var<storage, read> lse: array<f32>;
+  @group(0) @binding(6) var<storage, read> delta: array<f32>;
+  @group(0) @binding(7) var<storage, read_write> gradK: array<f32>;
+  @group(0) @binding(8) var<storage, read_write> gradV: array<f32>;
+  ${dotFn("qk", "q", "k", d)}
+  ${dotFn("dov", "gradOut", "v", dv)}
+  ${MAIN}
+    // Here row is a key row: bh·Lk + j.
+    let bh = row / p.lk; let j = row % p.lk;
+    var dk = array<f32, ${d}>(); // explicit: lavapipe may not zero an uninitialised var
+    var dvAcc = array<f32, ${dv}>(); // explicit: lavapipe may not zero an uninitialised var
+    for (var i = ${causal ? "j" : "0u"}; i < p.lq; i++) {
+      let query = bh * p.lq + i;
+      let prob = exp(p.scale * qk(query, row) - lse[query]);
+      let ds = prob * (dov(query, row) - delta[query]);
+      for (var e = 0u; e < ${dv}u; e++) { dvAcc[e] += prob * gradOut[query * ${dv}u + e]; }
+      for (var e = 0u; e < ${d}u; e++) { dk[e] += ds * q[query * ${d}u + e]; }
+    }
+    for (var e = 0u; e < ${d}u; e++) { gradK[row * ${d}u + e] = p.scale * dk[e]; }
+    for (var e = 0u; e < ${dv}u; e++) { gradV[row * ${dv}u + e] = dvAcc[e]; }
+  }`;
+}
+
+export interface RowwiseShape { bh: number; lq: number; lk: number; d: number; dv: number; scale: number; causal: boolean }
+
+export function rowwiseAttention(r: KernelRunner, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, lse: GPUBuffer, s: RowwiseShape) {
+  const rows = s.bh * s.lq;
+  r.run({
+    key: `attentionRowwise:forward:d${s.d}:dv${s.dv}:${s.causal}`,
+    wgsl: () => rowwiseForwardWgsl(s.d, s.dv, s.causal),
+    buffers: [q, k, v, out, lse],
+    params: [rows, s.lq, s.lk, { f32: s.scale }],
+    workgroups: Math.ceil(rows / WG),
+  });
+}
+
+/** dQ then dK, dV; `delta` (Σ dO·O per query row) must already be computed. */
+export function rowwiseAttentionBackward(
+  r: KernelRunner, inputs: [q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, gradOut: GPUBuffer, lse: GPUBuffer, delta: GPUBuffer],
+  gradQ: GPUBuffer, gradK: GPUBuffer, gradV: GPUBuffer, s: RowwiseShape,
+) {
+  const tag = `d${s.d}:dv${s.dv}:${s.causal}`;
+  const queries = s.bh * s.lq, keys = s.bh * s.lk;
+  r.run({ key: `attentionRowwise:gradQ:${tag}`, wgsl: () => rowwiseGradQWgsl(s.d, s.dv, s.causal), buffers: [...inputs, gradQ], params: [queries, s.lq, s.lk, { f32: s.scale }], workgroups: Math.ceil(queries / WG) });
+  r.run({ key: `attentionRowwise:gradKV:${tag}`, wgsl: () => rowwiseGradKVWgsl(s.d, s.dv, s.causal), buffers: [...inputs, gradK, gradV], params: [keys, s.lq, s.lk, { f32: s.scale }], workgroups: Math.ceil(keys / WG) });
+}
+
