@@ -164,3 +164,13 @@ describe("memory", () => {
     opt.dispose(); l1.dispose(); l2.dispose(); x.dispose();
   });
 });
+
+describe("attention with wide heads", () => {
+  test("head dims above the fused kernels' 160 (the VAE's 512-wide head) take the unfused path, with gradients", async () => {
+    const o = { bh: 1, lq: 6, lk: 5, d: 168, dv: 164 };
+    const errs = await gradcheck(([q, k, v]) => T.scaledDotProductAttention(q!, k!, v!), ([q, k, v]) => K.attentionCpu(q!, k!, v!, o).out, [
+      { data: rand(6 * 168, 1, 0.3), shape: [1, 6, 168] }, { data: rand(5 * 168, 2, 0.3), shape: [1, 5, 168] }, { data: rand(5 * 164, 3), shape: [1, 5, 164] },
+    ]);
+    for (const e of errs) expect(e).toBeLessThan(TOL);
+  });
+});

@@ -32,4 +32,21 @@ describe("text-to-image on a tiny model", () => {
     expect(Array.from(await scheduled.toArray())).toEqual(Array.from(await own.toArray()));
     own.dispose(); scheduled.dispose(); sd.dispose();
   });
+
+  test("the Euler sampler is deterministic, differs from DDIM, and refuses TextCraftor's DDIM spacing", async () => {
+    const sd = await tinyStableDiffusion();
+    const run = async (scheduler: "ddim" | "euler", spacing: "leading" | "trailing" = "leading") => {
+      const images = T.textToImage(sd, { prompts: ["a red apple"], seed: 5, steps: 3, height: 16, width: 16, scheduler, spacing });
+      const data = Array.from(await images.toArray());
+      images.dispose();
+      return data;
+    };
+    const euler = await run("euler");
+    expect(await run("euler")).toEqual(euler);
+    expect(euler).not.toEqual(await run("ddim"));
+    expect(euler).not.toEqual(await run("euler", "trailing"));
+    for (const v of euler) expect(v >= 0 && v <= 1).toBe(true);
+    expect(() => T.textToImage(sd, { prompts: ["x"], steps: 3, height: 16, width: 16, scheduler: "euler", spacing: "textcraftor" })).toThrow(/textcraftor.*ddim/);
+    sd.dispose();
+  });
 });

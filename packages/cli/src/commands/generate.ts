@@ -16,6 +16,11 @@ export const generate = Command.make(
     seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
     steps: Flag.Int("steps").pipe(Flag.withDefault(25)),
     guidance: Flag.Finite("guidance").pipe(Flag.withDescription("Classifier-free guidance scale"), Flag.withDefault(7.5)),
+    scheduler: Flag.Literals("scheduler", ["ddim", "euler"]).pipe(Flag.withDescription("Sampler (deterministic DDIM, or Euler)"), Flag.withDefault("ddim")),
+    spacing: Flag.Literals("spacing", ["leading", "trailing", "textcraftor"]).pipe(
+      Flag.withDescription("Timesteps: leading (SD 1.5's config), trailing, or textcraftor (TextCraftor's DDIM: 999, 959, …; ddim only)"),
+      Flag.withDefault("leading"),
+    ),
     size: Flag.Int("size").pipe(Flag.withDescription("Image height and width in pixels"), Flag.optional),
     textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("Use this (e.g. tuned) text encoder: a text_encoder/ folder or weights file"), Flag.optional),
   },
@@ -24,10 +29,12 @@ export const generate = Command.make(
     const sd = yield* attempt(() => loadStableDiffusion(f.model, { textEncoderPath: Option.getOrUndefined(f.textEncoder) }));
     const size = Option.getOrElse(f.size, () => (sd.source.configs.vae as { sample_size?: number }).sample_size ?? 512);
     const bar = progressBar("denoising", f.steps);
-    const images = textToImage(sd, {
+    // Inside `attempt` so that option errors (a size the VAE cannot take, euler with textcraftor spacing) read as messages.
+    const images = yield* attempt(async () => textToImage(sd, {
       prompts: [...f.prompt], negativePrompt: f.negativePrompt, seed: f.seed, steps: f.steps, guidanceScale: f.guidance,
+      scheduler: f.scheduler, spacing: f.spacing,
       height: size, width: size, onStep: (i) => bar.update(i),
-    });
+    }));
     const data = yield* attempt(() => images.toArray());
     bar.stop();
     mkdirSync(f.out, { recursive: true });

@@ -1,0 +1,22 @@
+import { beforeAll, describe, expect, test } from "bun:test";
+import { initRuntime, memoryStats } from "@textcraftor/core";
+import { SMALL_SIZES, formatModelRow, modelCases, runModelBench } from "../src/bench/models.ts";
+
+beforeAll(async () => { await initRuntime(); });
+
+describe("bench models", () => {
+  test("the small variant times every model pass and frees what it built", async () => {
+    const before = memoryStats().liveBytes;
+    // One sample per case: this checks the cases run, not how fast.
+    const rows = await runModelBench(modelCases(SMALL_SIZES), undefined, { samples: 1, minSampleMs: 0 });
+    expect(rows.map((r) => `${r.model} ${r.pass}`)).toEqual(["unet forward", "unet forward+backward (∂/∂text, ckpt)", "clip-text forward", "vae decode"]);
+    for (const r of rows) {
+      expect(r.medianMs).toBeGreaterThan(0);
+      expect(r.params).toBeGreaterThan(0);
+      // The weights alone are params × 4 bytes, and they stay resident through the timed runs.
+      expect(r.peakMiB).toBeGreaterThan((r.params * 1e6 * 4) / 2 ** 20);
+      expect(formatModelRow(r)).toContain(r.shape);
+    }
+    expect(memoryStats().liveBytes).toBe(before);
+  }, 120_000);
+});

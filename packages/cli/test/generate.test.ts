@@ -1,0 +1,39 @@
+/** `generate` with its sampler options, on a tiny diffusers folder written to disk. */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { initRuntime, saveDiffusersFolder } from "@textcraftor/core";
+import { tinyStableDiffusion } from "../../core/test/tiny-sd.ts";
+
+const root = resolve(import.meta.dir, "../../..");
+const work = mkdtempSync(join(tmpdir(), "tc-generate-"));
+const model = join(work, "tiny-sd");
+
+const generate = (...args: string[]) => {
+  const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", "generate", "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "16", ...args], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" } });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+};
+
+beforeAll(async () => {
+  await initRuntime();
+  const sd = await tinyStableDiffusion(6);
+  await saveDiffusersFolder(sd, model);
+  sd.dispose();
+});
+
+describe("cli generate", () => {
+  test("samples with Euler and trailing timesteps", () => {
+    const out = join(work, "euler");
+    const r = generate("--scheduler", "euler", "--spacing", "trailing", "--out", out);
+    expect(r.code, r.err + r.out).toBe(0);
+    expect(existsSync(join(out, "000-seed0.png"))).toBe(true);
+  });
+
+  test("refuses TextCraftor's DDIM spacing with Euler, with a message and no stack trace", () => {
+    const r = generate("--scheduler", "euler", "--spacing", "textcraftor", "--out", join(work, "refused"));
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/"textcraftor" timestep spacing is TextCraftor's DDIM schedule/);
+    expect(r.err).not.toMatch(/at .*\.ts:\d+/);
+  });
+});
