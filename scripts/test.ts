@@ -1,6 +1,7 @@
-// Runs each test file in its own `bun test` process, then prints the summed summary. One process per file
-// keeps each WebGPU device (and the Dawn FFI state behind it) to one file: a whole-suite process that opened
-// dozens of devices was seen to crash Bun itself. Arguments filter the files (substring match).
+// Runs each test file in its own `bun test` process, two at a time, then prints the summed summary.
+// One process per file keeps each WebGPU device (and the Dawn FFI state behind it) to one file: a
+// whole-suite process that opened dozens of devices was seen to crash Bun itself. Two at a time because on a
+// CPU driver much of the time is single-threaded shader compilation. Arguments filter the files (substring).
 import { Glob } from "bun";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -10,20 +11,31 @@ const files = [...new Glob("**/*.test.ts").scanSync({ cwd: root })]
   .sort();
 if (!files.length) throw new Error(`no test files match ${filters.join(" ")}`);
 
-let pass = 0, fail = 0;
-const failed: string[] = [];
-for (const file of files) {
-  const p = Bun.spawnSync(["bun", "test", "--timeout", "600000", file], { cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp" } });
-  const out = p.stdout.toString() + p.stderr.toString();
+const count = (out: string, word: string) => [...out.matchAll(new RegExp(`^\\s*(\\d+) ${word}$`, "gm"))].reduce((s, m) => s + Number(m[1]), 0);
+
+async function runFile(file: string): Promise<{ pass: number; fail: number }> {
+  const p = Bun.spawn(["bun", "test", "--timeout", "600000", file], {
+    cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp" },
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const out = stdout + stderr;
   process.stdout.write(out);
-  const count = (word: string) => [...out.matchAll(new RegExp(`^\\s*(\\d+) ${word}$`, "gm"))].reduce((s, m) => s + Number(m[1]), 0);
-  const [p1, f1] = [count("pass"), count("fail")];
-  pass += p1;
+  const fail = count(out, "fail");
   // A crash before Bun's summary still counts as a failure of that file.
-  const f = f1 + (p.exitCode !== 0 && f1 === 0 ? 1 : 0);
-  fail += f;
-  if (f) failed.push(file);
+  return { pass: count(out, "pass"), fail: fail + (code !== 0 && fail === 0 ? 1 : 0) };
 }
+
+let pass = 0, fail = 0, next = 0;
+const failed: string[] = [];
+await Promise.all([0, 1].map(async () => {
+  while (next < files.length) {
+    const file = files[next++]!;
+    const r = await runFile(file);
+    pass += r.pass;
+    fail += r.fail;
+    if (r.fail) failed.push(file);
+  }
+}));
 console.log(`\n${files.length} files${failed.length ? `; failed: ${failed.join(", ")}` : ""}`);
 console.log(` ${pass} pass`);
 console.log(` ${fail} fail`);

@@ -2,47 +2,98 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
-import { gridPng, initRuntime, loadStableDiffusion, splitBatch, encodePng, textToImage, writeFileAtomic } from "@textcraftor/core";
-import { attempt } from "../errors.ts";
+import {
+  controlledEmbeddings, encodePng, gridPng, initRuntime, loadStableDiffusion, loadTextEncoder, splitBatch, textToImage, writeFileAtomic,
+  type EncoderMix, type StableDiffusion, type TextToImageOptions,
+} from "@textcraftor/core";
+import { UserFacingError, attempt } from "../errors.ts";
 import { progressBar } from "../progress.ts";
+
+/** Flags shared by `generate` and `mix`. */
+const sampling = {
+  model: Flag.String("model").pipe(Flag.withDescription("A diffusers folder or a single-file SD 1.x checkpoint (.safetensors/.ckpt)")),
+  prompt: Flag.String("prompt").pipe(Flag.withDescription("Prompt (repeat the flag for several)"), Flag.atLeast(1)),
+  negativePrompt: Flag.String("negative-prompt").pipe(Flag.withDefault("")),
+  out: Flag.String("out").pipe(Flag.withDescription("Output folder for the PNG files"), Flag.withDefault("outputs")),
+  seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
+  steps: Flag.Int("steps").pipe(Flag.withDefault(25)),
+  guidance: Flag.Finite("guidance").pipe(Flag.withDescription("Classifier-free guidance scale"), Flag.withDefault(7.5)),
+  scheduler: Flag.Literals("scheduler", ["ddim", "euler"]).pipe(Flag.withDescription("Sampler (deterministic DDIM, or Euler)"), Flag.withDefault("ddim")),
+  spacing: Flag.Literals("spacing", ["leading", "trailing", "textcraftor"]).pipe(
+    Flag.withDescription("Timesteps: leading (SD 1.5's config), trailing, or textcraftor (TextCraftor's DDIM: 999, 959, …; ddim only)"),
+    Flag.withDefault("leading"),
+  ),
+  size: Flag.Int("size").pipe(Flag.withDescription("Image height and width in pixels"), Flag.optional),
+  tunedSteps: Flag.Int("tuned-steps").pipe(Flag.withDescription("Use the tuned/mixed encoders for the last S steps only (default: 60 % of the steps, the paper's 15 of 25)"), Flag.optional),
+};
+
+interface SamplingFlags {
+  model: string; prompt: readonly string[]; negativePrompt: string; out: string; seed: number; steps: number; guidance: number;
+  scheduler: "ddim" | "euler"; spacing: "leading" | "trailing" | "textcraftor"; size: Option.Option<number>; tunedSteps: Option.Option<number>;
+}
+
+/** Samples with an optional encoder mix, writes one PNG per prompt and a grid. */
+const render = (f: SamplingFlags, sd: StableDiffusion, mix?: Omit<EncoderMix, "lastSteps" | "original">) => Effect.gen(function* () {
+  const size = Option.getOrElse(f.size, () => (sd.source.configs.vae as { sample_size?: number }).sample_size ?? 512);
+  const prompts = [...f.prompt];
+  const control = mix ? controlledEmbeddings(sd, prompts, f.negativePrompt, { original: sd.textEncoder, ...mix, lastSteps: Option.getOrElse(f.tunedSteps, () => Math.round(0.6 * f.steps)) }) : null;
+  const bar = progressBar("denoising", f.steps);
+  const options: TextToImageOptions = {
+    prompts, negativePrompt: f.negativePrompt, seed: f.seed, steps: f.steps, guidanceScale: f.guidance, scheduler: f.scheduler, spacing: f.spacing,
+    height: size, width: size, onStep: (i) => bar.update(i), embeddingsAt: control?.embeddingsAt,
+  };
+  // Inside `attempt` so that option errors (a size the VAE cannot take, euler with textcraftor spacing) read as messages.
+  const images = yield* attempt(async () => textToImage(sd, options));
+  const data = yield* attempt(() => images.toArray());
+  bar.stop();
+  control?.dispose();
+  mkdirSync(f.out, { recursive: true });
+  const split = splitBatch(data, images.shape);
+  for (const [i, img] of split.entries()) yield* attempt(() => writeFileAtomic(join(f.out, `${String(i).padStart(3, "0")}-seed${f.seed}.png`), encodePng(img)));
+  if (split.length > 1) yield* attempt(() => writeFileAtomic(join(f.out, `grid-seed${f.seed}.png`), gridPng(split)));
+  images.dispose();
+  yield* Console.log(`wrote ${split.length} image(s) to ${f.out}/`);
+});
 
 export const generate = Command.make(
   "generate",
   {
-    model: Flag.String("model").pipe(Flag.withDescription("A diffusers folder or a single-file SD 1.x checkpoint (.safetensors/.ckpt)")),
-    prompt: Flag.String("prompt").pipe(Flag.withDescription("Prompt (repeat the flag for several)"), Flag.atLeast(1)),
-    negativePrompt: Flag.String("negative-prompt").pipe(Flag.withDefault("")),
-    out: Flag.String("out").pipe(Flag.withDescription("Output folder for the PNG files"), Flag.withDefault("outputs")),
-    seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
-    steps: Flag.Int("steps").pipe(Flag.withDefault(25)),
-    guidance: Flag.Finite("guidance").pipe(Flag.withDescription("Classifier-free guidance scale"), Flag.withDefault(7.5)),
-    scheduler: Flag.Literals("scheduler", ["ddim", "euler"]).pipe(Flag.withDescription("Sampler (deterministic DDIM, or Euler)"), Flag.withDefault("ddim")),
-    spacing: Flag.Literals("spacing", ["leading", "trailing", "textcraftor"]).pipe(
-      Flag.withDescription("Timesteps: leading (SD 1.5's config), trailing, or textcraftor (TextCraftor's DDIM: 999, 959, …; ddim only)"),
-      Flag.withDefault("leading"),
-    ),
-    size: Flag.Int("size").pipe(Flag.withDescription("Image height and width in pixels"), Flag.optional),
-    textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("Use this (e.g. tuned) text encoder: a text_encoder/ folder or weights file"), Flag.optional),
+    ...sampling,
+    textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("A tuned text encoder (text_encoder/ folder or weights file), used for the last --tuned-steps"), Flag.optional),
+    tunedWeight: Flag.Finite("tuned-weight").pipe(Flag.withDescription("Interpolation w in w·tuned + (1−w)·original (the quality knob)"), Flag.withDefault(1)),
   },
   Effect.fn(function* (f) {
     yield* attempt(() => initRuntime());
-    const sd = yield* attempt(() => loadStableDiffusion(f.model, { textEncoderPath: Option.getOrUndefined(f.textEncoder) }));
-    const size = Option.getOrElse(f.size, () => (sd.source.configs.vae as { sample_size?: number }).sample_size ?? 512);
-    const bar = progressBar("denoising", f.steps);
-    // Inside `attempt` so that option errors (a size the VAE cannot take, euler with textcraftor spacing) read as messages.
-    const images = yield* attempt(async () => textToImage(sd, {
-      prompts: [...f.prompt], negativePrompt: f.negativePrompt, seed: f.seed, steps: f.steps, guidanceScale: f.guidance,
-      scheduler: f.scheduler, spacing: f.spacing,
-      height: size, width: size, onStep: (i) => bar.update(i),
-    }));
-    const data = yield* attempt(() => images.toArray());
-    bar.stop();
-    mkdirSync(f.out, { recursive: true });
-    const split = splitBatch(data, images.shape);
-    for (const [i, img] of split.entries()) yield* attempt(() => writeFileAtomic(join(f.out, `${String(i).padStart(3, "0")}-seed${f.seed}.png`), encodePng(img)));
-    if (split.length > 1) yield* attempt(() => writeFileAtomic(join(f.out, `grid-seed${f.seed}.png`), gridPng(split)));
-    images.dispose();
+    const sd = yield* attempt(() => loadStableDiffusion(f.model));
+    if (Option.isNone(f.textEncoder)) yield* render(f, sd);
+    else {
+      const path = f.textEncoder.value;
+      const tuned = yield* attempt(() => loadTextEncoder(path, sd.source.configs.textEncoder));
+      yield* render(f, sd, { mix: [{ encoder: sd.textEncoder, weight: 1 - f.tunedWeight }, { encoder: tuned, weight: f.tunedWeight }] });
+      tuned.dispose();
+    }
     sd.dispose();
-    yield* Console.log(`wrote ${split.length} image(s) to ${f.out}/`);
   }),
-).pipe(Command.withDescription("Generate images from prompts with a Stable Diffusion 1.x model"));
+).pipe(Command.withDescription("Generate images; with --text-encoder, TextCraftor's hybrid sampling and interpolation"));
+
+export const mix = Command.make(
+  "mix",
+  {
+    ...sampling,
+    encoder: Flag.String("encoder").pipe(Flag.withDescription("PATH=WEIGHT of a tuned text encoder, or original=WEIGHT (repeat; weights sum to 1)"), Flag.atLeast(1)),
+  },
+  Effect.fn(function* (f) {
+    yield* attempt(() => initRuntime());
+    const sd = yield* attempt(() => loadStableDiffusion(f.model));
+    const parts: EncoderMix["mix"] = [];
+    for (const spec of f.encoder) {
+      const at = spec.lastIndexOf("=");
+      const path = spec.slice(0, at), weight = Number(spec.slice(at + 1));
+      if (at < 1 || !Number.isFinite(weight)) return yield* new UserFacingError({ message: `--encoder "${spec}": expected PATH=WEIGHT or original=WEIGHT` });
+      parts.push({ encoder: path === "original" ? sd.textEncoder : yield* attempt(() => loadTextEncoder(path, sd.source.configs.textEncoder)), weight });
+    }
+    yield* attempt(async () => { const total = parts.reduce((s, p) => s + p.weight, 0); if (Math.abs(total - 1) > 1e-6) throw new Error(`--encoder weights must sum to 1 (they sum to ${total})`); });
+    yield* render(f, sd, { mix: parts });
+    sd.dispose();
+  }),
+).pipe(Command.withDescription("Style mixing: Σ wₖ·Tₖ(p) over several tuned text encoders (TextCraftor §4.1)"));

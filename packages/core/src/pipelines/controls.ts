@@ -3,8 +3,11 @@
  * the original encoder for the first steps and the tuned one for the last S; interpolation
  * c = w·T*(p) + (1−w)·T(p); style mixing Σ wₖ·Tₖ(p). All mix the cond and the uncond halves alike.
  */
+import type { StableDiffusion } from "../models/stable-diffusion.ts";
 import { noGrad } from "../tensor/autograd.ts";
+import { keep } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
+import { encodePrompts, type TextEncoderLike } from "./text-to-image.ts";
 
 /** A schedule that hands out views, so the per-step disposal never frees the shared embeddings. */
 type Schedule = (stepIndex: number, totalSteps: number) => Tensor;
@@ -25,3 +28,25 @@ export function mixEmbeddings(embeddings: readonly Tensor[], weights: readonly n
 
 /** c_w = w·tuned + (1 − w)·original. */
 export const interpolateEmbeddings = (original: Tensor, tuned: Tensor, w: number): Tensor => mixEmbeddings([original, tuned], [1 - w, w]);
+
+export interface EncoderMix {
+  /** The base model's own encoder: used alone for the first steps. */
+  original: TextEncoderLike;
+  /** Encoders mixed for the last `lastSteps` steps, with weights summing to 1 (the original may be among them). */
+  mix: { encoder: TextEncoderLike; weight: number }[];
+  lastSteps: number;
+}
+
+/**
+ * The paper's controllable generation in one schedule: original embeddings for the first N − S steps, then
+ * Σ wₖ·Tₖ(p) (interpolation is the two-encoder case). Call `dispose` after sampling.
+ */
+export function controlledEmbeddings(sd: Pick<StableDiffusion, "tokenizer">, prompts: string[], negativePrompt: string, m: EncoderMix) {
+  const original = keep(noGrad(() => encodePrompts(sd, m.original, prompts, negativePrompt)));
+  const parts = m.mix.map(({ encoder }) => (encoder === m.original ? original : keep(noGrad(() => encodePrompts(sd, encoder, prompts, negativePrompt)))));
+  const mixed = keep(mixEmbeddings(parts, m.mix.map((e) => e.weight)));
+  return {
+    embeddingsAt: hybridSchedule(original, mixed, m.lastSteps),
+    dispose() { for (const t of new Set([original, ...parts, mixed])) t.dispose(); },
+  };
+}

@@ -1,3 +1,3 @@
 export { guidedNoise, schedulerStep, sampleLatents, type NoisePredictor, type SampleOptions } from "./denoise.ts";
 export { textToImage, encodePrompts, type TextToImageOptions, type TextEncoderLike } from "./text-to-image.ts";
-export { hybridSchedule, mixEmbeddings, interpolateEmbeddings } from "./controls.ts";
+export { hybridSchedule, mixEmbeddings, interpolateEmbeddings, controlledEmbeddings, type EncoderMix } from "./controls.ts";
