@@ -33,8 +33,11 @@ export function gradientWindow(c: TrainConfig, step: number, n: number): [number
   return [n - c.gradSteps, n];
 }
 
-/** Builds the graph for one training step's batch; the caller backpropagates −total. */
-export function rewardGraph(m: TrainingModels, sampler: DDIMScheduler, c: TrainConfig, prompts: string[], step: number): CombinedScore & { images: Tensor } {
+/**
+ * Builds the graph for one training step's batch; the caller backpropagates −total. The initial noise is
+ * drawn from (seed, step) unless given (golden tests feed PyTorch's).
+ */
+export function rewardGraph(m: TrainingModels, sampler: DDIMScheduler, c: TrainConfig, prompts: string[], step: number, initialNoise?: Tensor): CombinedScore & { images: Tensor } {
   const { sd } = m;
   const batch = prompts.length;
   const ids = sd.tokenizer.callInt32([...prompts.map(() => ""), ...prompts]);
@@ -47,7 +50,7 @@ export function rewardGraph(m: TrainingModels, sampler: DDIMScheduler, c: TrainC
   // TextCraftor's prefix uses the original encoder; DRaFT/AlignProp/ReFL use the model being trained.
   const prefixEncoder = trainEncoder && c.truncation === "last-k" ? m.frozenTextEncoder : sd.textEncoder;
   const prefixEmbeddings = noGrad(() => prefixEncoder.forward(ids));
-  const noise = noGrad(() => randn(shape, c.seed, step * shape.reduce((a, b) => a * b, 1)).mul(sampler.initNoiseSigma));
+  const noise = initialNoise ?? noGrad(() => randn(shape, c.seed, step * shape.reduce((a, b) => a * b, 1)).mul(sampler.initNoiseSigma));
   let x = sampleLatents(sd.unet, sampler, { shape, seed: c.seed, guidanceScale: c.guidanceScale, embeddingsAt: () => prefixEmbeddings, range: [0, from], latents: noise });
 
   const embeddings = trainEncoder ? sd.textEncoder.forward(ids) : prefixEmbeddings;
