@@ -41,6 +41,20 @@ describe("cli train and generate", () => {
     for (const f of ["000-seed0.png", "001-seed0.png", "grid-seed0.png"]) expect(existsSync(join(work, "out", f)), f).toBe(true);
   });
 
+  test("LoRA on the text encoder exports a merged plain encoder; the UNet stage exports a unet/ folder", () => {
+    const common = ["--model", model, "--reward", "brightness", "--prompts", join(work, "prompts.txt"), "--steps", "1", "--batch-size", "1",
+      "--inference-steps", "2", "--grad-steps", "1", "--resolution", "16", "--sample-every", "5"];
+    const lora = join(work, "run-lora");
+    const l = cli("train", ...common, "--lora-rank", "2", "--run-dir", lora);
+    expect(l.code, l.err + l.out).toBe(0);
+    const g = cli("generate", "--model", model, "--text-encoder", join(lora, "text_encoder"), "--prompt", "a cat", "--steps", "2", "--size", "16", "--out", join(work, "out-lora"));
+    expect(g.code, g.err + g.out).toBe(0);
+    const stage = join(work, "run-unet");
+    const u = cli("train", ...common, "--train", "unet", "--text-encoder", join(lora, "text_encoder"), "--run-dir", stage);
+    expect(u.code, u.err + u.out).toBe(0);
+    expect(existsSync(join(stage, "unet/diffusion_pytorch_model.safetensors"))).toBe(true);
+  });
+
   test("bad input fails with a clear message and no stack trace", () => {
     const r = cli("train", "--model", model, "--reward", "nope", "--prompts", join(work, "prompts.txt"));
     expect(r.code).not.toBe(0);

@@ -92,3 +92,24 @@ describe("TextCraftor trainer on a tiny model", () => {
     expect(await gen(at(0.5))).not.toEqual(await gen(at(1)));
   });
 });
+
+describe("LoRA", () => {
+  test("trains only the adapters, raises the reward, and merges into a plain encoder with the same outputs", async () => {
+    const m = await models();
+    const c = config({ steps: 3, lora: { rank: 2, alpha: 4 }, lr: 1e-2 });
+    const before = await meanReward(m, c);
+    const baseBefore = await snapshot(m.sd.textEncoder);
+    await T.train({ models: m, config: c, prompts, runDir: mkdtempSync(join(tmpdir(), "tc-lora-")) });
+    const names = [...m.sd.textEncoder.namedParameters()].map(([n]) => n);
+    expect(names.some((n) => n.endsWith("q_proj.lora_A.weight"))).toBe(true);
+    const withAdapters = new Map(await m.sd.textEncoder.stateDict());
+    // Base weights untouched; the adapters moved.
+    for (const [n, t] of withAdapters) if (!n.includes("lora_")) expect(Array.from(t.data), n).toEqual(Array.from((await m.frozenTextEncoder.stateDict()).get(n)!.data));
+    expect(baseBefore.length).toBeLessThan(withAdapters.size);
+    const after = await meanReward(m, c);
+    expect(after).toBeGreaterThan(before);
+    T.mergeLoRA(m.sd.textEncoder);
+    expect([...m.sd.textEncoder.namedParameters()].some(([n]) => n.includes("lora_"))).toBe(false);
+    expect(Math.abs((await meanReward(m, c)) - after)).toBeLessThan(1e-5);
+  });
+});

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import {
-  TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, readPrompts, train,
+  TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train,
   type StepMetrics, type TrainConfig,
 } from "@textcraftor/core";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
@@ -39,6 +39,8 @@ export const trainCommand = Command.make(
     trainable: Flag.Literals("train", ["text-encoder", "unet"]).pipe(Flag.withDescription("text-encoder (TextCraftor) or unet (the +UNet stage; give the tuned encoder with --text-encoder)"), Flag.withDefault("text-encoder")),
     spacing: Flag.Literals("spacing", ["textcraftor", "leading"]).pipe(Flag.withDescription("DDIM timesteps: 999…39 (authors') or diffusers' leading"), Flag.withDefault("textcraftor")),
     textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("Start from this text encoder (text_encoder/ folder or weights file)"), Flag.optional),
+    loraRank: Flag.Int("lora-rank").pipe(Flag.withDescription("Train LoRA adapters of this rank on the attention projections instead of all weights"), Flag.optional),
+    loraAlpha: Flag.Finite("lora-alpha").pipe(Flag.withDescription("LoRA scale numerator (update = alpha/rank · B·A); default: the rank"), Flag.optional),
     exportFull: Flag.Boolean("export-full").pipe(Flag.withDescription("Also write a full diffusers folder with the tuned encoder swapped in"), Flag.withDefault(false)),
   },
   Effect.fn(function* (f) {
@@ -63,16 +65,23 @@ export const trainCommand = Command.make(
       guidanceScale: f.guidance, lr: f.lr, weightDecay: f.weightDecay, resolution: f.resolution, seed: f.seed,
       checkpointEvery: f.checkpointEvery, sampleEvery: f.sampleEvery, maxBadSteps: f.maxBadSteps,
       truncation: f.truncation, trainable: f.trainable, spacing: f.spacing,
+      lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : null,
     };
     mkdirSync(f.runDir, { recursive: true });
     const bar = progressBar("training", config.steps);
     const show = (m: StepMetrics) => bar.update(m.step, `loss ${m.loss.toFixed(4)} ${Object.entries(m.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}${m.skipped ? " (skipped)" : ""}`);
     const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume: f.resume, onStep: show }));
     bar.stop();
+    // Adapters fold into the weights, so the export is a plain diffusers text encoder.
+    if (config.lora) mergeLoRA(config.trainable === "text-encoder" ? sd.textEncoder : sd.unet);
     if (config.trainable === "text-encoder") {
       const folder = yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "text_encoder")));
       yield* Console.log(`tuned text encoder: ${folder}`);
       if (f.exportFull && sd.source.layout === "diffusers") yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "model"), { baseModel: model }));
+    } else {
+      const folder = join(f.runDir, "unet");
+      yield* attempt(() => saveComponent(folder, { _class_name: "UNet2DConditionModel", ...sd.source.configs.unet }, sd.unet, "diffusion_pytorch_model.safetensors"));
+      yield* Console.log(`tuned UNet: ${folder}`);
     }
     yield* Console.log(`${result.steps} steps (${result.badSteps} skipped); metrics in ${join(f.runDir, "metrics.jsonl")}, samples in ${join(f.runDir, "samples")}`);
   }),

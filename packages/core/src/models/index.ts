@@ -5,4 +5,4 @@ export { loadStableDiffusion, loadTextEncoder, cloneTextEncoder, createStableDif
 export { readWeights } from "./weights-file.ts";
 export { splitSingleFile, ldmUnetToDiffusers, ldmVaeToDiffusers, ldmTextEncoderToDiffusers, SD15_UNET_LAYOUT } from "./convert/ldm.ts";
 export { SD15_TEXT_ENCODER_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG } from "./sd15-configs.ts";
-export { saveDiffusersFolder } from "./save-diffusers.ts";
+export { saveDiffusersFolder, saveComponent } from "./save-diffusers.ts";

@@ -8,7 +8,8 @@ import type { StableDiffusion } from "./stable-diffusion.ts";
 
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2));
 
-async function component(folder: string, config: object, module: Module, file: string, dtype: "F32" | "F16") {
+/** One diffusers component folder: config.json + the module's weights as safetensors. */
+export async function saveComponent(folder: string, config: object, module: Module, file: string, dtype: "F32" | "F16" = "F32") {
   await mkdir(folder, { recursive: true });
   await writeFileAtomic(join(folder, "config.json"), json(config));
   await writeFileAtomic(join(folder, file), writeSafetensors(await module.stateDict(), { dtype, metadata: { format: "pt" } }));
@@ -17,9 +18,9 @@ async function component(folder: string, config: object, module: Module, file: s
 /** `sd.source.configs` must hold the components' original config.json objects (as loading sets them). */
 export async function saveDiffusersFolder(sd: StableDiffusion, folder: string, { dtype = "F32" as "F32" | "F16" } = {}): Promise<void> {
   const { configs } = sd.source;
-  await component(join(folder, "text_encoder"), { architectures: ["CLIPTextModel"], ...configs.textEncoder }, sd.textEncoder, "model.safetensors", dtype);
-  await component(join(folder, "unet"), { _class_name: "UNet2DConditionModel", ...configs.unet }, sd.unet, "diffusion_pytorch_model.safetensors", dtype);
-  await component(join(folder, "vae"), { _class_name: "AutoencoderKL", ...configs.vae }, sd.vae, "diffusion_pytorch_model.safetensors", dtype);
+  await saveComponent(join(folder, "text_encoder"), { architectures: ["CLIPTextModel"], ...configs.textEncoder }, sd.textEncoder, "model.safetensors", dtype);
+  await saveComponent(join(folder, "unet"), { _class_name: "UNet2DConditionModel", ...configs.unet }, sd.unet, "diffusion_pytorch_model.safetensors", dtype);
+  await saveComponent(join(folder, "vae"), { _class_name: "AutoencoderKL", ...configs.vae }, sd.vae, "diffusion_pytorch_model.safetensors", dtype);
   await mkdir(join(folder, "scheduler"), { recursive: true });
   const c = sd.schedulerConfig;
   await writeFileAtomic(join(folder, "scheduler", "scheduler_config.json"), json({

@@ -2,6 +2,7 @@
 import type { MatmulActivation } from "@textcraftor/webgpu-kernels";
 import { conv2d, type Conv2dParams } from "../ops/conv.ts";
 import { embedding } from "../ops/embedding.ts";
+import { gelu, quickGelu, relu, silu } from "../ops/elementwise.ts";
 import { linear } from "../ops/matmul.ts";
 import { groupNorm, layerNorm } from "../ops/norm.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -16,8 +17,18 @@ export class Linear extends Module {
     this.weight = this.param("weight", uniformInit(rng, [outFeatures, inFeatures], inFeatures));
     this.bias = bias ? this.param("bias", uniformInit(rng, [outFeatures], inFeatures)) : null;
   }
-  forward(x: Tensor, activation: MatmulActivation = "none"): Tensor { return linear(x, this.weight, this.bias, activation); }
+  /** A low-rank adapter added to this layer's output (see lora.ts), or null. */
+  adapter: { down: Linear; up: Linear; scale: number } | null = null;
+
+  forward(x: Tensor, activation: MatmulActivation = "none"): Tensor {
+    if (!this.adapter) return linear(x, this.weight, this.bias, activation);
+    const { down, up, scale } = this.adapter;
+    const y = linear(x, this.weight, this.bias).add(up.forward(down.forward(x)).mul(scale));
+    return activation === "none" ? y : ACTIVATIONS[activation](y);
+  }
 }
+
+const ACTIVATIONS = { silu, gelu, quickGelu, relu } as const;
 
 export class Conv2d extends Module {
   readonly weight: Tensor;

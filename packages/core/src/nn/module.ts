@@ -18,10 +18,13 @@ export class Module {
     return t;
   }
 
-  protected child<M extends Module>(name: string, m: M): M {
+  /** Registers a submodule under `name` (public so that adapters such as LoRA can be attached later). */
+  child<M extends Module>(name: string, m: M): M {
     this.children.set(name, m);
     return m;
   }
+
+  removeChild(name: string): void { this.children.delete(name); }
 
   *namedParameters(prefix = ""): Generator<[string, Tensor]> {
     for (const [n, t] of this.ownParams) yield [prefix + n, t];
@@ -29,6 +32,12 @@ export class Module {
   }
 
   parameters(): Tensor[] { return [...this.namedParameters()].map(([, t]) => t); }
+
+  /** This module and every descendant with its dotted path ("" for this one). */
+  *namedModules(prefix = ""): Generator<[string, Module]> {
+    yield [prefix.replace(/\.$/, ""), this];
+    for (const [n, c] of this.children) yield* c.namedModules(`${prefix}${n}.`);
+  }
 
   parameterCount(): number { return this.parameters().reduce((s, t) => s + t.size, 0); }
 

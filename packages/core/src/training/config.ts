@@ -34,12 +34,14 @@ export interface TrainConfig {
   sampleEvery: number;
   /** Stop the run after this many skipped (non-finite) steps. */
   maxBadSteps: number;
+  /** Train low-rank adapters on the trainable part's attention projections instead of all its weights. */
+  lora: { rank: number; alpha?: number } | null;
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
   steps: 1000, batchSize: 4, inferenceSteps: 25, gradSteps: 5, guidanceScale: 7.5, spacing: "textcraftor",
   truncation: "last-k", trainable: "text-encoder", lr: 1e-6, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8,
-  seed: 0, resolution: 512, checkpointEvery: 100, sampleEvery: 100, maxBadSteps: 10,
+  seed: 0, resolution: 512, checkpointEvery: 100, sampleEvery: 100, maxBadSteps: 10, lora: null,
 };
 
 export function validateTrainConfig(c: TrainConfig): TrainConfig {

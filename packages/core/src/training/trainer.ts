@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { gridPng, splitBatch } from "../io/png.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { ddimFor } from "../models/stable-diffusion.ts";
+import { applyLoRA } from "../nn/lora.ts";
 import type { Module } from "../nn/module.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { hybridSchedule } from "../pipelines/controls.ts";
@@ -50,7 +51,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const trainable: Module = c.trainable === "text-encoder" ? sd.textEncoder : sd.unet;
   // Everything else is frozen, so its weights stay bit-identical.
   for (const m of [sd.textEncoder, sd.unet, sd.vae, frozenTextEncoder]) m.requiresGrad(m === trainable);
-  const named = [...trainable.namedParameters()];
+  // On resume the checkpoint then overwrites the fresh adapters.
+  if (c.lora) applyLoRA(trainable, { ...c.lora, seed: c.seed });
+  const named = [...trainable.namedParameters()].filter(([, t]) => t.requiresGrad);
   const names = named.map(([n]) => n);
   const params = named.map(([, t]) => t);
   const optimizer = new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, eps: c.eps });
