@@ -4,6 +4,7 @@ import { needsGrad, record } from "../tensor/autograd.ts";
 import { runtime } from "../tensor/runtime.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { gelu, quickGelu, relu, silu } from "./elementwise.ts";
+import { sumToShape } from "./reduce.ts";
 
 
 const r = () => runtime().runner;
@@ -55,21 +56,23 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, activation: K
     K.matmul(r(), x2.buffer, w.buffer, out.buffer, { m: rows, n: outF, k: inF, transB: true, bias: bias?.buffer, activation });
     return out;
   }
-  let y = linearNoBias(x2, w, true);
-  if (bias) y = y.add(bias);
+  let y = linearNoBias(x2, w, true, bias);
   if (activation !== "none") y = ACTIVATIONS[activation](y);
   return y.reshape([...lead, outF]);
 }
 
 const ACTIVATIONS = { silu, gelu, quickGelu, relu } as const;
 
-/** x [rows, in] · (transW ? wᵀ : w) with the weight gradient summed over rows in one GEMM. */
-function linearNoBias(x: Tensor, w: Tensor, transW: boolean): Tensor {
+/**
+ * x [rows, in] · (transW ? wᵀ : w) (+ bias, fused into the GEMM epilogue), with the weight gradient summed over
+ * rows in one GEMM and the bias gradient as a column sum.
+ */
+function linearNoBias(x: Tensor, w: Tensor, transW: boolean, bias?: Tensor | null): Tensor {
   const rows = x.shape[0]!, inF = x.shape[1]!;
   const outF = transW ? w.shape[0]! : w.shape[1]!;
   const out = Tensor.empty([rows, outF]);
-  K.matmul(r(), x.buffer, w.buffer, out.buffer, { m: rows, n: outF, k: inF, transB: transW });
-  return record(out, "linear", [x, w], (g) => {
+  K.matmul(r(), x.buffer, w.buffer, out.buffer, { m: rows, n: outF, k: inF, transB: transW, bias: bias?.buffer });
+  return record(out, "linear", bias ? [x, w, bias] : [x, w], (g) => {
     let gx: Tensor | null = null, gw: Tensor | null = null;
     if (x.requiresGrad) {
       gx = Tensor.empty(x.shape);
@@ -81,7 +84,7 @@ function linearNoBias(x: Tensor, w: Tensor, transW: boolean): Tensor {
       if (transW) K.matmul(r(), g.buffer, x.buffer, gw.buffer, { m: outF, n: inF, k: rows, transA: true });
       else K.matmul(r(), x.buffer, g.buffer, gw.buffer, { m: inF, n: outF, k: rows, transA: true });
     }
-    return [gx, gw];
+    return bias ? [gx, gw, bias.requiresGrad ? sumToShape(g, bias.shape) : null] : [gx, gw];
   });
 }
 
