@@ -1,15 +1,15 @@
 /**
  * The VAE's building blocks, with diffusers' module names so checkpoints load by name: ResnetBlock2D
- * (no time embedding), Downsample2D, Upsample2D, the mid block's single-head attention, UNetMidBlock2D,
+ * (no time embedding; the down/upsamplers are the UNet's), the mid block's single-head attention, UNetMidBlock2D,
  * DownEncoderBlock2D and UpDecoderBlock2D.
  */
 import type { Tensor } from "../../tensor/tensor.ts";
 import { scaledDotProductAttention } from "../../ops/attention.ts";
-import { upsampleNearest2x } from "../../ops/conv.ts";
 import { transpose } from "../../ops/shape.ts";
 import { Conv2d, GroupNorm, Linear } from "../../nn/layers.ts";
 import { Module, ModuleList } from "../../nn/module.ts";
 import type { Rng } from "../../nn/init.ts";
+import { Downsample2D, Upsample2D } from "../unet/blocks.ts";
 import { freeIntermediates } from "./tape.ts";
 
 /** Shared by every block: GroupNorm groups and eps, and the generator for the (pre-load) initial weights. */
@@ -37,25 +37,6 @@ export class ResnetBlock2D extends Module {
       return (this.convShortcut ? this.convShortcut.forward(x) : x).add(h);
     });
   }
-}
-
-/** Stride-2 conv after padding only the bottom and right by one pixel (diffusers' `padding=0` downsampler). */
-export class Downsample2D extends Module {
-  readonly conv: Conv2d;
-  constructor(channels: number, rng: Rng) {
-    super();
-    this.conv = this.child("conv", new Conv2d(channels, channels, 3, { stride: 2, padding: [0, 1, 0, 1], rng }));
-  }
-  forward(x: Tensor): Tensor { return this.conv.forward(x); }
-}
-
-export class Upsample2D extends Module {
-  readonly conv: Conv2d;
-  constructor(channels: number, rng: Rng) {
-    super();
-    this.conv = this.child("conv", new Conv2d(channels, channels, 3, { padding: 1, rng }));
-  }
-  forward(x: Tensor): Tensor { return freeIntermediates(this, x, () => this.conv.forward(upsampleNearest2x(x))); }
 }
 
 /** Single-head self-attention over the H·W pixels with a residual (head dim = channels). */
@@ -110,7 +91,7 @@ export class DownEncoderBlock2D extends Module {
   constructor(inChannels: number, outChannels: number, layers: number, addDownsample: boolean, o: BlockOptions) {
     super();
     this.resnets = this.child("resnets", new ModuleList(Array.from({ length: layers }, (_, i) => new ResnetBlock2D(i === 0 ? inChannels : outChannels, outChannels, o))));
-    this.downsamplers = addDownsample ? this.child("downsamplers", new ModuleList([new Downsample2D(outChannels, o.rng)])) : null;
+    this.downsamplers = addDownsample ? this.child("downsamplers", new ModuleList([new Downsample2D(outChannels, 0, o.rng)])) : null;
   }
 
   forward(x: Tensor): Tensor {
@@ -132,6 +113,8 @@ export class UpDecoderBlock2D extends Module {
 
   forward(x: Tensor): Tensor {
     for (const resnet of this.resnets) x = resnet.forward(x);
-    return this.upsamplers ? this.upsamplers.at(0).forward(x) : x;
+    const up = this.upsamplers?.at(0);
+    // The 4×-larger upsampled map is an intermediate worth freeing at once when nothing records it.
+    return up ? freeIntermediates(up, x, () => up.forward(x)) : x;
   }
 }
