@@ -2,7 +2,7 @@
  * Gradient checking: the GPU autograd gradient of L = Σ w ⊙ f(inputs) (w fixed pseudo-random, so every
  * output element matters) against central finite differences of a float64 CPU reference of f.
  */
-import { Tensor, scopeAsync, sum } from "../src/index.ts";
+import { Rng, Tensor, scopeAsync, sum } from "../src/index.ts";
 
 export interface GradInput { data: ArrayLike<number>; shape: number[]; grad?: boolean }
 
@@ -50,13 +50,5 @@ export async function gradcheck(
   });
 }
 
-/** Deterministic uniform(-scale, scale) values. */
-export function rand(length: number, seed = 1, scale = 1): Float64Array {
-  let s = seed >>> 0;
-  return Float64Array.from({ length }, () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  });
-}
+/** Deterministic uniform(-scale, scale) values from the project's seeded generator. */
+export const rand = (length: number, seed = 1, scale = 1): Float64Array => Float64Array.from(new Rng(seed).uniform(length, scale));

@@ -1,6 +1,6 @@
 /** Shared test helpers for kernels: one device per test process, uploads, seeded data, tolerances. */
 import { expect } from "bun:test";
-import { openDevice } from "@textcraftor/core";
+import { Rng, openDevice } from "@textcraftor/core";
 import { KernelRunner } from "../src/runner.ts";
 
 let runner: Promise<KernelRunner> | undefined;
@@ -23,19 +23,8 @@ export function empty(r: KernelRunner, length: number): GPUBuffer {
 
 export const download = (r: KernelRunner, buf: GPUBuffer, length: number) => r.readF32(buf, length);
 
-/** Deterministic uniform(-scale, scale) data (mulberry32). */
-export function random(length: number, seed = 1, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
+/** Deterministic uniform(-scale, scale) data: the project's seeded generator (mulberry32). */
+export const random = (length: number, seed = 1, scale = 1): Float32Array => new Rng(seed).uniform(length, scale);
 
 /** ‖a − b‖ / max(‖b‖, tiny): the relative error used across the project's numeric tests. */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
