@@ -57,17 +57,21 @@ export function rowwiseForwardWgsl(d: number, dv: number, causal: boolean): stri
   }`;
 }
 
-export function rowwiseGradQWgsl(d: number, dv: number, causal: boolean): string {
-  return /* wgsl */ `${HEAD}
+/** The backward kernels' inputs (bindings 1–6) and the two dot products they recompute. */
+const backwardInputs = (d: number, dv: number) => /* wgsl */ `
   @group(0) @binding(1) var<storage, read> q: array<f32>;
   @group(0) @binding(2) var<storage, read> k: array<f32>;
   @group(0) @binding(3) var<storage, read> v: array<f32>;
   @group(0) @binding(4) var<storage, read> gradOut: array<f32>;
   @group(0) @binding(5) var<storage, read> lse: array<f32>;
   @group(0) @binding(6) var<storage, read> delta: array<f32>;
-  @group(0) @binding(7) var<storage, read_write> gradQ: array<f32>;
   ${dotFn("qk", "q", "k", d)}
-  ${dotFn("dov", "gradOut", "v", dv)}
+  ${dotFn("dov", "gradOut", "v", dv)}`;
+
+export function rowwiseGradQWgsl(d: number, dv: number, causal: boolean): string {
+  return /* wgsl */ `${HEAD}
+  ${backwardInputs(d, dv)}
+  @group(0) @binding(7) var<storage, read_write> gradQ: array<f32>;
   ${MAIN}
     let bh = row / p.lq; let i = row % p.lq;
     var acc = array<f32, ${d}>(); // explicit: lavapipe may not zero an uninitialised var
@@ -83,16 +87,9 @@ export function rowwiseGradQWgsl(d: number, dv: number, causal: boolean): string
 
 export function rowwiseGradKVWgsl(d: number, dv: number, causal: boolean): string {
   return /* wgsl */ `${HEAD}
-  @group(0) @binding(1) var<storage, read> q: array<f32>;
-  @group(0) @binding(2) var<storage, read> k: array<f32>;
-  @group(0) @binding(3) var<storage, read> v: array<f32>;
-  @group(0) @binding(4) var<storage, read> gradOut: array<f32>;
-  @group(0) @binding(5) var<storage, read> lse: array<f32>;
-  @group(0) @binding(6) var<storage, read> delta: array<f32>;
+  ${backwardInputs(d, dv)}
   @group(0) @binding(7) var<storage, read_write> gradK: array<f32>;
   @group(0) @binding(8) var<storage, read_write> gradV: array<f32>;
-  ${dotFn("qk", "q", "k", d)}
-  ${dotFn("dov", "gradOut", "v", dv)}
   ${MAIN}
     // Here row is a key row: bh·Lk + j.
     let bh = row / p.lk; let j = row % p.lk;
