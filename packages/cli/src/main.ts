@@ -4,6 +4,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node";
 import { Console, Effect } from "effect";
 import { Command } from "effect/cli";
 import { bench } from "./commands/bench.ts";
+import { evalCommand } from "./commands/eval.ts";
 import { generate, mix } from "./commands/generate.ts";
 import { info } from "./commands/info.ts";
 import { rewardsCommand } from "./commands/rewards.ts";
@@ -11,7 +12,7 @@ import { trainCommand } from "./commands/train.ts";
 
 const cli = Command.make("textcraftor").pipe(
   Command.withDescription("Fine-tune a diffusion model's text encoder with reward models (TextCraftor), on WebGPU"),
-  Command.withSubcommands([info, trainCommand, generate, mix, rewardsCommand, bench]),
+  Command.withSubcommands([info, trainCommand, generate, mix, evalCommand, rewardsCommand, bench]),
   Command.run({ version: "0.1.0" }),
 );
 

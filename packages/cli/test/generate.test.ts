@@ -62,3 +62,24 @@ describe("cli mix and the tuned-encoder controls", () => {
     expect(r.err).toMatch(/must sum to 1/);
   });
 });
+
+describe("cli eval", () => {
+  test("prints mean and spread per reward over prompts × seeds and writes every score as JSON", async () => {
+    const prompts = join(work, "eval-prompts.txt");
+    await Bun.write(prompts, "a red apple\na blue car\na tree\n");
+    const out = join(work, "eval.json");
+    const args = ["eval", "--model", model, "--prompts", prompts, "--reward", "brightness", "--reward", "contrast", "--seeds", "0,1", "--steps", "2", "--size", "16", "--batch-size", "2"];
+    const run = (...extra: string[]) => Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...args, ...extra], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" } });
+    const r = run("--out", out);
+    expect(r.exitCode, r.stderr.toString()).toBe(0);
+    expect(r.stdout.toString()).toMatch(/brightness\s+-?[\d.]+\s+[\d.]+\s+6/);
+    const json = await Bun.file(out).json();
+    expect(json.rewards.brightness.scores).toHaveLength(6);
+    const { mean, scores } = json.rewards.contrast;
+    expect(mean).toBeCloseTo(scores.reduce((a: number, b: number) => a + b, 0) / scores.length, 9);
+    // Same seeds, same noise: a second run gives the same numbers.
+    const again = join(work, "eval2.json");
+    expect(run("--out", again).exitCode).toBe(0);
+    expect((await Bun.file(again).json()).rewards).toEqual(json.rewards);
+  });
+});

@@ -1,0 +1,38 @@
+/** Reward statistics of a model over a prompt set and several seeds (the paper's Parti-Prompts tables). */
+import type { StableDiffusion } from "../models/stable-diffusion.ts";
+import type { WeightedReward } from "../rewards/combine.ts";
+import { noGrad } from "../tensor/autograd.ts";
+import { scopeAsync } from "../tensor/scope.ts";
+import { textToImage, type TextToImageOptions } from "./text-to-image.ts";
+
+export interface EvaluateOptions extends Omit<TextToImageOptions, "prompts" | "seed" | "onStep" | "embeddingsAt"> {
+  seeds: number[];
+  batchSize: number;
+  /** Per-batch embedding schedule (e.g. controlledEmbeddings with a tuned encoder); disposed after the batch. */
+  embeddingsFor?(batch: string[]): { embeddingsAt: TextToImageOptions["embeddingsAt"]; dispose(): void };
+  onBatch?(done: number, total: number): void;
+}
+
+export interface RewardStats { mean: number; std: number; n: number; scores: number[] }
+
+/** Every reward's score for every (seed, prompt) image. */
+export async function evaluateRewards(sd: StableDiffusion, rewards: readonly WeightedReward[], prompts: readonly string[], o: EvaluateOptions): Promise<Map<string, RewardStats>> {
+  const scores = new Map(rewards.map((r) => [r.name, [] as number[]]));
+  const batches = o.seeds.flatMap((seed) => Array.from({ length: Math.ceil(prompts.length / o.batchSize) }, (_, b) => ({ seed, b, batch: prompts.slice(b * o.batchSize, (b + 1) * o.batchSize) })));
+  for (const [i, { seed, b, batch }] of batches.entries()) {
+    await scopeAsync(async () => {
+      // Noise depends on (seed, batch) only, so two models compared with the same seeds see the same noise.
+      const control = o.embeddingsFor?.(batch);
+      const images = textToImage(sd, { ...o, prompts: batch, seed: seed * 1_000_003 + b, embeddingsAt: control?.embeddingsAt });
+      control?.dispose();
+      for (const { name, reward } of rewards) scores.get(name)!.push(...(await noGrad(() => reward.score(images, batch)).toArray()));
+      images.dispose();
+    });
+    o.onBatch?.(i + 1, batches.length);
+  }
+  return new Map([...scores].map(([name, s]) => {
+    const mean = s.reduce((a, b) => a + b, 0) / s.length;
+    const std = Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, s.length - 1));
+    return [name, { mean, std, n: s.length, scores: s }];
+  }));
+}
