@@ -76,7 +76,11 @@ export function conv2dOutputSize(o: Conv2dShape): { height: number; width: numbe
  * A workgroup computes a tm×tn tile of C, stepping through K tk at a time with both operand tiles in
  * workgroup memory; each thread owns an rm×rn register micro-tile (rm, rn multiples of 4, read as vec4s).
  */
-export interface GemmTile { tm: number; tn: number; tk: number; rm: number; rn: number }
+export interface GemmTile {
+  tm: number; tn: number; tk: number; rm: number; rn: number;
+  /** No workgroup memory: each invocation gathers its own operands (see gemmDirectWgsl). */
+  direct?: boolean;
+}
 
 /**
  * 64×64×16 with 4×4 per thread: 256 threads, 16 KiB of workgroup memory (the C tile, staged for the
@@ -85,6 +89,15 @@ export interface GemmTile { tm: number; tn: number; tk: number; rm: number; rn: 
  * M tile, but they are a few percent of a model's FLOPs.
  */
 export const CONV_TILE: GemmTile = { tm: 64, tn: 64, tk: 16, rm: 4, rn: 4 };
+
+/**
+ * For CPU drivers: 8×8 invocations with 4×4 outputs each and no workgroup memory. lavapipe runs a
+ * workgroup's invocations in SIMD chunks and turns every barrier into a switch between them, so the staged
+ * tile above costs more there than it saves; CPU caches make each invocation's own loads cheap instead.
+ */
+export const CPU_CONV_TILE: GemmTile = { tm: 32, tn: 32, tk: 16, rm: 4, rn: 4, direct: true };
+
+const tileFor = (r: KernelRunner): GemmTile => (r.cpu ? CPU_CONV_TILE : CONV_TILE);
 
 /**
  * What an op plugs into the GEMM: bindings (from 1), `struct ARow` + `fn aRow(m) -> ARow` (per-row work
@@ -101,6 +114,7 @@ interface GemmOp {
 const GEMM_PARAMS = "M: u32, N: u32, K: u32, tilesM: u32, tilesN: u32, splits: u32, kTilesPerSplit: u32";
 
 function gemmWgsl(t: GemmTile, op: GemmOp, extraParams: string): string {
+  if (t.direct) return gemmDirectWgsl(t, op, extraParams);
   const threads = (t.tm / t.rm) * (t.tn / t.rn);
   const gm = t.rm / 4, gn = t.rn / 4;
   if (t.rm % 4 || t.rn % 4 || (t.tm * t.tk) % threads || (t.tn * t.tk) % threads || t.tm * t.tn > 4096) {
@@ -180,6 +194,43 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
+/**
+ * The same GEMM without workgroup memory or barriers: invocation (tx, ty) of an 8×8 workgroup owns rows
+ * m0 + ty + 8i and columns n0 + tx + 8j, so neighbouring invocations (SIMD lanes on a CPU) gather
+ * neighbouring columns. Out-of-range rows and columns are clamped for loading and skipped when storing.
+ */
+function gemmDirectWgsl(t: GemmTile, op: GemmOp, extraParams: string): string {
+  const side = 8;
+  if (t.tm !== side * t.rm || t.tn !== side * t.rn) throw new Error(`conv2d: a direct tile must be ${side}·rm × ${side}·rn, got ${JSON.stringify(t)}`);
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const rows = range(t.rm), cols = range(t.rn);
+  const cells = rows.flatMap((i) => cols.map((j) => [i, j] as const));
+  return /* wgsl */ `
+struct Params { ${GEMM_PARAMS}, ${extraParams} }
+@group(0) @binding(0) var<uniform> p: Params;
+${op.body}
+${FOLDED_INDEX}
+@compute @workgroup_size(${side * side})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tile = foldedIndex(wid, nwg);
+  if (tile >= p.tilesM * p.tilesN * p.splits) { return; }
+  let n0 = (tile % p.tilesN) * ${t.tn}u + lid % ${side}u;
+  let m0 = ((tile / p.tilesN) % p.tilesM) * ${t.tm}u + lid / ${side}u;
+  let split = tile / (p.tilesN * p.tilesM);
+  let kBegin = split * p.kTilesPerSplit * ${t.tk}u;
+  let kEnd = min(p.K, kBegin + p.kTilesPerSplit * ${t.tk}u);
+  ${rows.map((i) => `let r${i} = aRow(min(m0 + ${side * i}u, p.M - 1u));`).join(" ")}
+  ${cols.map((j) => `let c${j} = bCol(min(n0 + ${side * j}u, p.N - 1u));`).join(" ")}
+  ${cells.map(([i, j]) => `var acc${i}_${j} = 0.0;`).join(" ")}
+  for (var k = kBegin; k < kEnd; k++) {
+    ${rows.map((i) => `let a${i} = aLoad(r${i}, k);`).join(" ")}
+    ${cols.map((j) => `let b${j} = bLoad(c${j}, k);`).join(" ")}
+    ${cells.map(([i, j]) => `acc${i}_${j} += a${i} * b${j};`).join(" ")}
+  }
+  ${cells.map(([i, j]) => `if (m0 + ${side * i}u < p.M && n0 + ${side * j}u < p.N) { store(m0 + ${side * i}u, n0 + ${side * j}u, split, acc${i}_${j}); }`).join("\n  ")}
+}`;
+}
+
 /** Uniforms after the GEMM's own: the convolution's runtime sizes and top/left padding. */
 const CONV_PARAMS = "batch: u32, cin: u32, cout: u32, h: u32, w: u32, hOut: u32, wOut: u32, padTop: i32, padLeft: i32";
 
@@ -188,7 +239,7 @@ export interface Conv2dKernelSpec { tile: GemmTile; kernelH: number; kernelW: nu
 
 const consts = (s: Conv2dKernelSpec) =>
   `const KW = ${s.kernelW}u; const KHW = ${s.kernelH * s.kernelW}u; const SH = ${s.strideH}u; const SW = ${s.strideW}u;`;
-const specKey = ({ tile: t, ...s }: Conv2dKernelSpec) => `k${s.kernelH}x${s.kernelW}:s${s.strideH}x${s.strideW}:t${t.tm},${t.tn},${t.tk},${t.rm},${t.rn}`;
+const specKey = ({ tile: t, ...s }: Conv2dKernelSpec) => `k${s.kernelH}x${s.kernelW}:s${s.strideH}x${s.strideW}:t${t.tm},${t.tn},${t.tk},${t.rm},${t.rn}${t.direct ? "d" : ""}`;
 
 /** Position (b, py, px) of column `n` of an NCHW tensor flattened as [C, B·H·W]. */
 const SPLIT_NHW = "let hw = h * w; let b = n / hw; let pos = n % hw; let py = pos / w; let px = pos % w;";
@@ -358,12 +409,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 // ---------------------------------------------------------------------------------------------------
 // Launchers.
 
-const kernelSpec = (g: Conv2dGeometry): Conv2dKernelSpec => ({ tile: CONV_TILE, kernelH: g.kh, kernelW: g.kw, strideH: g.sh, strideW: g.sw });
+const kernelSpec = (r: KernelRunner, g: Conv2dGeometry): Conv2dKernelSpec => ({ tile: tileFor(r), kernelH: g.kh, kernelW: g.kw, strideH: g.sh, strideW: g.sw });
 const convParams = (g: Conv2dGeometry): ParamValue[] => [g.batch, g.cin, g.cout, g.h, g.w, g.hOut, g.wOut, { i32: g.padTop }, { i32: g.padLeft }];
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
-function runGemm(r: KernelRunner, key: string, wgsl: () => string, buffers: GPUBuffer[], M: number, N: number, K: number, g: Conv2dGeometry, splits = 1, kTilesPerSplit = ceilDiv(K, CONV_TILE.tk)) {
-  const tilesM = ceilDiv(M, CONV_TILE.tm), tilesN = ceilDiv(N, CONV_TILE.tn);
+function runGemm(r: KernelRunner, key: string, wgsl: () => string, buffers: GPUBuffer[], M: number, N: number, K: number, g: Conv2dGeometry, splits = 1, kTilesPerSplit = ceilDiv(K, tileFor(r).tk)) {
+  const tile = tileFor(r);
+  const tilesM = ceilDiv(M, tile.tm), tilesN = ceilDiv(N, tile.tn);
   r.run({ key, wgsl, buffers, params: [M, N, K, tilesM, tilesN, splits, kTilesPerSplit, ...convParams(g)], workgroups: tilesM * tilesN * splits });
 }
 
@@ -372,7 +424,7 @@ export function conv2d(r: KernelRunner, x: GPUBuffer, w: GPUBuffer, out: GPUBuff
   const g = conv2dGeometry(o);
   const M = g.cout, N = g.batch * g.hOut * g.wOut, K = g.cin * g.kh * g.kw;
   const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.padTop + g.padBottom + g.padLeft + g.padRight === 0;
-  const s: Conv2dSpec = { ...kernelSpec(g), pointwise, bias: !!o.bias, residual: !!o.residual, accumulate: !!o.accumulate };
+  const s: Conv2dSpec = { ...kernelSpec(r, g), pointwise, bias: !!o.bias, residual: !!o.residual, accumulate: !!o.accumulate };
   const buffers = [x, w, out, ...(o.bias ? [o.bias] : []), ...(o.residual ? [o.residual] : [])];
   runGemm(r, `conv2d:${specKey(s)}:${+pointwise}${+s.bias}${+s.residual}${+s.accumulate}`, () => conv2dWgsl(s), buffers, M, N, K, g);
 }
@@ -381,7 +433,7 @@ export function conv2d(r: KernelRunner, x: GPUBuffer, w: GPUBuffer, out: GPUBuff
 export function conv2dInputGrad(r: KernelRunner, gradOut: GPUBuffer, w: GPUBuffer, gradIn: GPUBuffer, o: Conv2dGradOptions) {
   const g = conv2dGeometry(o);
   const M = g.cin, N = g.batch * g.h * g.w, K = g.cout * g.kh * g.kw;
-  const s: Conv2dGradSpec = { ...kernelSpec(g), accumulate: !!o.accumulate };
+  const s: Conv2dGradSpec = { ...kernelSpec(r, g), accumulate: !!o.accumulate };
   runGemm(r, `conv2dInputGrad:${specKey(s)}:${+s.accumulate}`, () => conv2dInputGradWgsl(s), [gradOut, w, gradIn], M, N, K, g);
 }
 
@@ -404,14 +456,14 @@ function scratchBuffer(r: KernelRunner, bytes: number): GPUBuffer {
 export function conv2dWeightGrad(r: KernelRunner, x: GPUBuffer, gradOut: GPUBuffer, gradW: GPUBuffer, o: Conv2dGradOptions) {
   const g = conv2dGeometry(o);
   const M = g.cout, N = g.cin * g.kh * g.kw, K = g.batch * g.hOut * g.wOut;
-  const tile = CONV_TILE;
+  const tile = tileFor(r);
   const tiles = ceilDiv(M, tile.tm) * ceilDiv(N, tile.tn);
   const kTiles = ceilDiv(K, tile.tk);
   const wanted = Math.max(1, Math.min(ceilDiv(2 * r.wave, tiles), // fewer tiles than fill the device get their K split
     Math.floor(kTiles / MIN_K_TILES_PER_SPLIT)));
   const kTilesPerSplit = ceilDiv(kTiles, wanted);
   const splits = ceilDiv(kTiles, kTilesPerSplit); // recounted so that no split is left empty
-  const s = { ...kernelSpec(g), accumulate: !!o.accumulate, split: splits > 1 };
+  const s = { ...kernelSpec(r, g), accumulate: !!o.accumulate, split: splits > 1 };
   const key = `conv2dWeightGrad:${specKey(s)}`;
   if (splits === 1) {
     runGemm(r, `${key}:${+s.accumulate}`, () => conv2dWeightGradWgsl(s), [x, gradOut, gradW], M, N, K, g);

@@ -65,6 +65,8 @@ export interface MatmulSpec {
   vecA: boolean;
   vecB: boolean;
   activation: MatmulActivation;
+  /** The barrier-free kernel for CPU drivers; the tile fields then only describe its 32×32 block. */
+  direct?: boolean;
 }
 
 export interface MatmulPlan {
@@ -98,18 +100,22 @@ const REDUCE_WG = 256;
  * reads under the FMAs, little enough for lavapipe, whose compile time grows fast with unrolling.
  */
 const UNROLL_K = 4;
+/** Outputs per invocation along M and N in the direct (CPU-driver) kernel: a 32×32 block per workgroup. */
+const DIRECT_MICRO = 4;
 
 /** Epilogue steps switched by a uniform, so they cost no extra pipelines. */
 const BIAS = 1, RESIDUAL = 2, ACCUMULATE = 4;
 const epilogueFlags = (o: MatmulOptions) => (o.bias ? BIAS : 0) | (o.residual ? RESIDUAL : 0) | (o.accumulate ? ACCUMULATE : 0);
 
 export const matmulSpecKey = (s: MatmulSpec) =>
-  `matmul:${s.tileM}x${s.tileN}x${s.tileK}${s.padK ? "p" : ""}:${s.microM}x${s.microN}u${s.unrollK}:${s.transA ? "t" : "n"}${s.transB ? "t" : "n"}:${s.vecA ? 4 : 1}${s.vecB ? 4 : 1}:${s.activation}`;
+  `matmul:${s.tileM}x${s.tileN}x${s.tileK}${s.padK ? "p" : ""}:${s.microM}x${s.microN}u${s.unrollK}:${s.transA ? "t" : "n"}${s.transB ? "t" : "n"}:${s.vecA ? 4 : 1}${s.vecB ? 4 : 1}:${s.activation}${s.direct ? ":direct" : ""}`;
 
 /** Chooses the block shape from the output size and the workgroup-storage limit, and split-K from the shape. */
 /** `wave`: workgroups that keep the device busy (KernelRunner.wave); below it, smaller tiles and split-K pay. */
-export function planMatmul(limits: Record<string, number>, o: MatmulOptions<unknown>, wave = 128): MatmulPlan {
+/** `direct`: the barrier-free 32×32 kernel for CPU drivers (matmulDirectWgsl). */
+export function planMatmul(limits: Record<string, number>, o: MatmulOptions<unknown>, wave = 128, direct = false): MatmulPlan {
   const { m, n, k, batch = 1, transA = false, transB = false } = o;
+  if (direct) return planDirect(o, wave);
   const storage = limits.maxComputeWorkgroupStorageSize ?? 16384;
   const blocks = (t: { tileM: number; tileN: number }) => batch * Math.ceil(m / t.tileM) * Math.ceil(n / t.tileN);
   const shapes = TILES.flatMap((t) => {
@@ -139,6 +145,19 @@ export function planMatmul(limits: Record<string, number>, o: MatmulOptions<unkn
     vecB: vectorLoads && (transB ? k : n) % 4 === 0,
     // Split-K partial products are raw; the reduction applies the epilogue.
     activation: splits > 1 ? "none" : o.activation ?? "none",
+  };
+  return { spec, splits, kChunk };
+}
+
+function planDirect(o: MatmulOptions<unknown>, wave: number): MatmulPlan {
+  const { m, n, k, batch = 1, transA = false, transB = false } = o;
+  const side = 8 * DIRECT_MICRO, blocks = batch * Math.ceil(m / side) * Math.ceil(n / side);
+  let splits = o.splitK ?? (blocks < wave && k >= 2 * MIN_CHUNK ? Math.min(Math.ceil(wave / blocks), Math.floor(k / MIN_CHUNK), MAX_SPLITS) : 1);
+  const kChunk = Math.ceil(k / Math.max(1, splits));
+  splits = Math.max(1, Math.ceil(k / kChunk));
+  const spec: MatmulSpec = {
+    tileM: side, tileN: side, tileK: 1, microM: DIRECT_MICRO, microN: DIRECT_MICRO, unrollK: 1, padK: false, transA, transB,
+    vecA: false, vecB: false, activation: splits > 1 ? "none" : o.activation ?? "none", direct: true,
   };
   return { spec, splits, kChunk };
 }
@@ -300,6 +319,47 @@ export function matmulWgsl(s: MatmulSpec): string {
     }`;
 }
 
+/**
+ * For CPU drivers: no workgroup memory and no barriers (on lavapipe each barrier is a pass over all of a
+ * workgroup's invocations). Invocation (tx, ty) of an 8×8 workgroup owns rows row0 + ty + 8i and columns
+ * col0 + tx + 8j of a 32×32 block, so neighbouring invocations (SIMD lanes) read neighbouring columns of B.
+ * Same Params, grid and split-K layout as the tiled kernel.
+ */
+export function matmulDirectWgsl(transA: boolean, transB: boolean, activation: MatmulActivation): string {
+  const range = Array.from({ length: DIRECT_MICRO }, (_, i) => i);
+  const cells = range.flatMap((i) => range.map((j) => [i, j] as const));
+  return /* wgsl */ `
+    struct Params { m: u32, n: u32, k: u32, splits: u32, kChunk: u32, strideB: u32, alpha: f32, tileK: u32, flags: u32 }
+    @group(0) @binding(0) var<uniform> p: Params;
+    @group(0) @binding(1) var<storage, read> a: array<f32>;
+    @group(0) @binding(2) var<storage, read> b: array<f32>;
+    @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+    ${epilogueWgsl(activation, 4)}
+    @compute @workgroup_size(64)
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let z = wid.z;
+      let kBegin = (z % p.splits) * p.kChunk;
+      let kEnd = min(p.k, kBegin + p.kChunk);
+      let baseA = (z / p.splits) * p.m * p.k;
+      let baseB = (z / p.splits) * p.strideB;
+      let row0 = wid.y * ${8 * DIRECT_MICRO}u + lid / 8u;
+      let col0 = wid.x * ${8 * DIRECT_MICRO}u + lid % 8u;
+      let stepA = ${transA ? "p.m" : "1u"}; let stepB = ${transB ? "1u" : "p.n"};
+      ${range.map((i) => `var ia${i} = baseA + ${transA ? `kBegin * p.m + min(row0 + ${8 * i}u, p.m - 1u)` : `min(row0 + ${8 * i}u, p.m - 1u) * p.k + kBegin`};`).join(" ")}
+      ${range.map((j) => `var ib${j} = baseB + ${transB ? `min(col0 + ${8 * j}u, p.n - 1u) * p.k + kBegin` : `kBegin * p.n + min(col0 + ${8 * j}u, p.n - 1u)`};`).join(" ")}
+      ${cells.map(([i, j]) => `var acc${i}_${j} = 0.0;`).join(" ")}
+      for (var k = kBegin; k < kEnd; k++) {
+        ${range.map((i) => `let a${i} = a[ia${i}]; ia${i} += stepA;`).join(" ")}
+        ${range.map((j) => `let b${j} = b[ib${j}]; ib${j} += stepB;`).join(" ")}
+        ${cells.map(([i, j]) => `acc${i}_${j} += a${i} * b${j};`).join(" ")}
+      }
+      ${cells.map(([i, j]) => `{
+        let row = row0 + ${8 * i}u; let col = col0 + ${8 * j}u;
+        if (row < p.m && col < p.n) { let e = (z * p.m + row) * p.n + col; out[e] = epilogue(acc${i}_${j}, e, col); }
+      }`).join("")}
+    }`;
+}
+
 /** Sums split-K partials [batch][split][M·N] and applies the epilogue; one thread per element of C. */
 function reduceWgsl(activation: MatmulActivation): string {
   return /* wgsl */ `
@@ -357,14 +417,14 @@ export function matmul(r: KernelRunner, a: GPUBuffer, b: GPUBuffer, out: GPUBuff
   if (o.bias) checkSize(o.bias, n, "bias");
   if (o.residual) checkSize(o.residual, batch * m * n, "residual");
 
-  const { spec, splits, kChunk } = planMatmul(r.limits, o, r.wave);
+  const { spec, splits, kChunk } = planMatmul(r.limits, o, r.wave, r.cpu);
   const split = splits > 1;
   const target = split ? scratchFor(r, splits * batch * m * n * 4) : out;
   // Unused bias and residual bindings get a read-only stand-in; the flags keep them unread.
   const epilogue = (standIn: GPUBuffer) => [o.bias ?? standIn, o.residual ?? standIn];
   r.run({
     key: matmulSpecKey(spec),
-    wgsl: () => matmulWgsl(spec),
+    wgsl: () => (spec.direct ? matmulDirectWgsl(spec.transA, spec.transB, spec.activation) : matmulWgsl(spec)),
     buffers: [a, b, target, ...epilogue(a)],
     params: [m, n, k, splits, kChunk, o.broadcastB ? 0 : k * n, { f32: split ? 1 : alpha }, spec.tileK, split ? 0 : epilogueFlags(o)],
     workgroups: [Math.ceil(n / spec.tileN), Math.ceil(m / spec.tileM), batch * splits],

@@ -60,8 +60,12 @@ function chunkCount(outputs: number, workgroups: number, reduce: number, minChun
   return chunks < 2 ? 1 : Math.ceil(reduce / Math.ceil(reduce / chunks));
 }
 
+/** Reductions up to this long run one thread per output: a workgroup tree costs more than the loop. */
+const SERIAL_REDUCE = 64;
+
 /** out[o, i] = Σ_j x[o, j, i] for x viewed as [outer, reduce, inner]. */
 export function sum(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, s: SumShape) {
+  if (s.reduce <= SERIAL_REDUCE) return launchSerialSum(r, x, out, s);
   const { lanes, blocks } = geometry(s.inner);
   const chunks = chunkCount(s.outer * s.inner, s.outer * blocks, s.reduce, 16 * lanes, 4 * r.wave);
   if (chunks === 1) return launchSum(r, x, out, s, 1);
@@ -116,6 +120,32 @@ function launchSum(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, s: SumShape, c
     buffers: [x, out],
     params: [s.outer, s.reduce, s.inner, chunks, chunkLength, blocks],
     workgroups: s.outer * blocks * chunks,
+  });
+}
+
+/** One thread per output walks its short reduced axis; threads of a workgroup take neighbouring outputs. */
+function launchSerialSum(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, s: SumShape) {
+  const outputs = s.outer * s.inner;
+  r.run({
+    key: "sumSerial",
+    wgsl: () => /* wgsl */ `
+      struct Params { outputs: u32, reduce: u32, inner: u32 }
+      @group(0) @binding(0) var<uniform> p: Params;
+      @group(0) @binding(1) var<storage, read> x: array<f32>;
+      @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+      ${FOLDED_INDEX}
+      @compute @workgroup_size(64)
+      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+        let e = foldedIndex(wid, nwg) * 64u + lid;
+        if (e >= p.outputs) { return; }
+        let base = (e / p.inner) * p.reduce * p.inner + e % p.inner;
+        var acc = 0.0;
+        for (var j = 0u; j < p.reduce; j++) { acc += x[base + j * p.inner]; }
+        out[e] = acc;
+      }`,
+    buffers: [x, out],
+    params: [outputs, s.reduce, s.inner],
+    workgroups: Math.ceil(outputs / 64),
   });
 }
 

@@ -4,7 +4,7 @@ import {
   conv2d, conv2dBiasGrad, conv2dBiasGradCpu, conv2dCpu, conv2dGeometry, conv2dInputGrad, conv2dInputGradCpu,
   conv2dOutputSize, conv2dWeightGrad, conv2dWeightGradCpu, type Conv2dShape,
 } from "../src/conv2d.ts";
-import type { KernelRunner } from "../src/runner.ts";
+import { KernelRunner } from "../src/runner.ts";
 import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
 
 // A cold lavapipe compiles each conv pipeline in about a second, and a test may meet five new ones
@@ -184,4 +184,34 @@ test("random small convolutions, forward and both gradients (property)", async (
     }),
     { numRuns: 15, seed: 7 },
   );
+});
+
+describe("the direct GEMM for CPU drivers (no workgroup memory)", () => {
+  const cpuRunner = async () => { const r = await getRunner(); return new KernelRunner(r.device, r.limits, r.features, { cpu: true }); };
+
+  test("forward, input grad and weight grad on awkward shapes", async () => {
+    const r = await cpuRunner();
+    for (const [i, o] of CASES.entries()) {
+      const data = inputs(o, 10 * i + 5);
+      await checkForward(r, o, data);
+      await checkInputGrad(r, o, data);
+      await checkWeightGrad(r, o, data);
+    }
+  });
+
+  test("weight grad with K split, accumulating; fused epilogue", async () => {
+    const r = await cpuRunner();
+    const o: Conv2dShape = { batch: 2, inChannels: 3, outChannels: 8, height: 32, width: 31, kernelH: 3, kernelW: 3, padH: 1, padW: 1 };
+    const { x, w, dy } = inputs(o, 23);
+    const prior = random(sizes(o).w, 24);
+    const dw = upload(r, prior);
+    const before = r.dispatches;
+    conv2dWeightGrad(r, upload(r, x), upload(r, dy), dw, { ...o, accumulate: true });
+    expect(r.dispatches - before).toBe(2);
+    expectClose(await download(r, dw, sizes(o).w), conv2dWeightGradCpu(x, dy, o).map((v, i) => v + prior[i]!), 1e-5, "split-K dw");
+    const n = sizes(o).y, bias = random(o.outChannels, 25), residual = random(n, 26), old = random(n, 27);
+    const out = upload(r, old);
+    conv2d(r, upload(r, x), upload(r, w), out, { ...o, bias: upload(r, bias), residual: upload(r, residual), accumulate: true });
+    expectClose(await download(r, out, n), conv2dCpu(x, w, o, bias, residual).map((v, i) => v + old[i]!), 1e-5, "epilogue");
+  });
 });

@@ -95,6 +95,36 @@ describe("matmul matches its CPU reference", () => {
   });
 });
 
+describe("the direct kernel for CPU drivers (no workgroup memory)", () => {
+  const cpuRunner = async () => { const r = await getRunner(); return new KernelRunner(r.device, r.limits, r.features, { cpu: true }); };
+
+  test("transposes, batches and a shared B on awkward shapes", async () => {
+    const r = await cpuRunner();
+    expect(planMatmul(r.limits, { m: 77, n: 768, k: 64 }, r.wave, true).spec.direct).toBe(true);
+    for (const transA of [false, true]) for (const transB of [false, true]) {
+      for (const [m, n, k] of SHAPES) await check({ m, n, k, transA, transB }, m + n, r);
+      await check({ m: 33, n: 45, k: 31, batch: 3, transA, transB, broadcastB: true }, 9, r);
+    }
+  });
+
+  test("epilogue, directly and after split-K", async () => {
+    const r = await cpuRunner();
+    const all = { alpha: 0.5, bias: true, activation: "gelu", residual: true, accumulate: true } as const;
+    await check({ m: 77, n: 130, k: 40, batch: 2, ...all }, 3, r);
+    await check({ m: 77, n: 68, k: 600, splitK: 3, ...all }, 4, r);
+    const plan = planMatmul(r.limits, { m: 3, n: 5, k: 2048 }, r.wave, true);
+    expect(plan.splits).toBeGreaterThan(1);
+    await check({ m: 3, n: 5, k: 2048, transA: true }, 5, r);
+  });
+
+  test("random shapes (property)", async () => {
+    const r = await cpuRunner();
+    const dim = fc.integer({ min: 1, max: 70 });
+    const arb = fc.record({ m: dim, n: dim, k: dim, batch: fc.integer({ min: 1, max: 3 }), transA: fc.boolean(), transB: fc.boolean(), broadcastB: fc.boolean() });
+    await fc.assert(fc.asyncProperty(arb, (o) => check(o, o.m + o.n, r)), { numRuns: 20, seed: 43 });
+  });
+});
+
 describe("matmul plans and guards", () => {
   test("large outputs take 128×128 tiles without split-K; K steps fit workgroup storage", () => {
     const plan = planMatmul({ maxComputeWorkgroupStorageSize: 32768 }, { m: 4096, n: 4096, k: 4096 });

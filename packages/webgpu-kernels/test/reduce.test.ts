@@ -20,6 +20,12 @@ describe("sum over the middle axis of [outer, reduce, inner]", () => {
     for (const outer of [1, 3]) for (const reduce of [1, 3, 77, 129, 4097]) for (const inner of [1, 3, 77]) await checkSum({ outer, reduce, inner });
   });
 
+  test("many short rows: one thread per output (a per-head dot product, a bias over a short batch)", async () => {
+    await checkSum({ outer: 2048, reduce: 16, inner: 1 });
+    await checkSum({ outer: 5, reduce: 64, inner: 33 });
+    await checkSum({ outer: 1, reduce: 65, inner: 700 });
+  });
+
   test("a long axis with few outputs takes two passes (a loss over 1e6 elements, a skinny bias gradient)", async () => {
     await checkSum({ outer: 1, reduce: 1_000_000, inner: 1 });
     await checkSum({ outer: 1, reduce: 1_000_000, inner: 1 }, 1, 1); // all positive, like a squared error
