@@ -91,13 +91,19 @@ export interface GemmTile {
 export const CONV_TILE: GemmTile = { tm: 64, tn: 64, tk: 16, rm: 4, rn: 4 };
 
 /**
- * For CPU drivers: 8×8 invocations with 4×4 outputs each and no workgroup memory. lavapipe runs a
+ * For CPU drivers: 8×8 invocations with 8×8 outputs each and no workgroup memory. lavapipe runs a
  * workgroup's invocations in SIMD chunks and turns every barrier into a switch between them, so the staged
  * tile above costs more there than it saves; CPU caches make each invocation's own loads cheap instead.
+ * 8×8 outputs per invocation beat 4×4, 4×8 and 8×4 on lavapipe (VAE and UNet training steps, AVX-512 host).
  */
-export const CPU_CONV_TILE: GemmTile = { tm: 32, tn: 32, tk: 16, rm: 4, rn: 4, direct: true };
+export const CPU_CONV_TILE: GemmTile = { tm: 64, tn: 64, tk: 16, rm: 8, rn: 8, direct: true };
 
-const tileFor = (r: KernelRunner): GemmTile => (r.cpu ? CPU_CONV_TILE : CONV_TILE);
+/** The tile for an M-row GEMM: on CPU drivers, fewer rows per invocation when M is small (thin layers waste less). */
+function tileFor(r: KernelRunner, M: number): GemmTile {
+  if (!r.cpu) return CONV_TILE;
+  const rm = M <= 16 ? 2 : M <= 32 ? 4 : 8;
+  return { ...CPU_CONV_TILE, rm, tm: 8 * rm };
+}
 
 /**
  * What an op plugs into the GEMM: bindings (from 1), `struct ARow` + `fn aRow(m) -> ARow` (per-row work
@@ -409,12 +415,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 // ---------------------------------------------------------------------------------------------------
 // Launchers.
 
-const kernelSpec = (r: KernelRunner, g: Conv2dGeometry): Conv2dKernelSpec => ({ tile: tileFor(r), kernelH: g.kh, kernelW: g.kw, strideH: g.sh, strideW: g.sw });
+const kernelSpec = (r: KernelRunner, g: Conv2dGeometry, M: number): Conv2dKernelSpec => ({ tile: tileFor(r, M), kernelH: g.kh, kernelW: g.kw, strideH: g.sh, strideW: g.sw });
 const convParams = (g: Conv2dGeometry): ParamValue[] => [g.batch, g.cin, g.cout, g.h, g.w, g.hOut, g.wOut, { i32: g.padTop }, { i32: g.padLeft }];
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
-function runGemm(r: KernelRunner, key: string, wgsl: () => string, buffers: GPUBuffer[], M: number, N: number, K: number, g: Conv2dGeometry, splits = 1, kTilesPerSplit = ceilDiv(K, tileFor(r).tk)) {
-  const tile = tileFor(r);
+function runGemm(r: KernelRunner, key: string, wgsl: () => string, buffers: GPUBuffer[], M: number, N: number, K: number, g: Conv2dGeometry, splits = 1, kTilesPerSplit = ceilDiv(K, tileFor(r, M).tk)) {
+  const tile = tileFor(r, M);
   const tilesM = ceilDiv(M, tile.tm), tilesN = ceilDiv(N, tile.tn);
   r.run({ key, wgsl, buffers, params: [M, N, K, tilesM, tilesN, splits, kTilesPerSplit, ...convParams(g)], workgroups: tilesM * tilesN * splits });
 }
@@ -424,7 +430,7 @@ export function conv2d(r: KernelRunner, x: GPUBuffer, w: GPUBuffer, out: GPUBuff
   const g = conv2dGeometry(o);
   const M = g.cout, N = g.batch * g.hOut * g.wOut, K = g.cin * g.kh * g.kw;
   const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.padTop + g.padBottom + g.padLeft + g.padRight === 0;
-  const s: Conv2dSpec = { ...kernelSpec(r, g), pointwise, bias: !!o.bias, residual: !!o.residual, accumulate: !!o.accumulate };
+  const s: Conv2dSpec = { ...kernelSpec(r, g, M), pointwise, bias: !!o.bias, residual: !!o.residual, accumulate: !!o.accumulate };
   const buffers = [x, w, out, ...(o.bias ? [o.bias] : []), ...(o.residual ? [o.residual] : [])];
   runGemm(r, `conv2d:${specKey(s)}:${+pointwise}${+s.bias}${+s.residual}${+s.accumulate}`, () => conv2dWgsl(s), buffers, M, N, K, g);
 }
@@ -433,7 +439,7 @@ export function conv2d(r: KernelRunner, x: GPUBuffer, w: GPUBuffer, out: GPUBuff
 export function conv2dInputGrad(r: KernelRunner, gradOut: GPUBuffer, w: GPUBuffer, gradIn: GPUBuffer, o: Conv2dGradOptions) {
   const g = conv2dGeometry(o);
   const M = g.cin, N = g.batch * g.h * g.w, K = g.cout * g.kh * g.kw;
-  const s: Conv2dGradSpec = { ...kernelSpec(r, g), accumulate: !!o.accumulate };
+  const s: Conv2dGradSpec = { ...kernelSpec(r, g, M), accumulate: !!o.accumulate };
   runGemm(r, `conv2dInputGrad:${specKey(s)}:${+s.accumulate}`, () => conv2dInputGradWgsl(s), [gradOut, w, gradIn], M, N, K, g);
 }
 
@@ -456,14 +462,14 @@ function scratchBuffer(r: KernelRunner, bytes: number): GPUBuffer {
 export function conv2dWeightGrad(r: KernelRunner, x: GPUBuffer, gradOut: GPUBuffer, gradW: GPUBuffer, o: Conv2dGradOptions) {
   const g = conv2dGeometry(o);
   const M = g.cout, N = g.cin * g.kh * g.kw, K = g.batch * g.hOut * g.wOut;
-  const tile = tileFor(r);
+  const tile = tileFor(r, M);
   const tiles = ceilDiv(M, tile.tm) * ceilDiv(N, tile.tn);
   const kTiles = ceilDiv(K, tile.tk);
   const wanted = Math.max(1, Math.min(ceilDiv(2 * r.wave, tiles), // fewer tiles than fill the device get their K split
     Math.floor(kTiles / MIN_K_TILES_PER_SPLIT)));
   const kTilesPerSplit = ceilDiv(kTiles, wanted);
   const splits = ceilDiv(kTiles, kTilesPerSplit); // recounted so that no split is left empty
-  const s = { ...kernelSpec(r, g), accumulate: !!o.accumulate, split: splits > 1 };
+  const s = { ...kernelSpec(r, g, M), accumulate: !!o.accumulate, split: splits > 1 };
   const key = `conv2dWeightGrad:${specKey(s)}`;
   if (splits === 1) {
     runGemm(r, `${key}:${+s.accumulate}`, () => conv2dWeightGradWgsl(s), [x, gradOut, gradW], M, N, K, g);

@@ -65,7 +65,7 @@ export interface MatmulSpec {
   vecA: boolean;
   vecB: boolean;
   activation: MatmulActivation;
-  /** The barrier-free kernel for CPU drivers; the tile fields then only describe its 32×32 block. */
+  /** The barrier-free kernel for CPU drivers; the tile fields then only describe its 64×64 block. */
   direct?: boolean;
 }
 
@@ -100,8 +100,8 @@ const REDUCE_WG = 256;
  * reads under the FMAs, little enough for lavapipe, whose compile time grows fast with unrolling.
  */
 const UNROLL_K = 4;
-/** Outputs per invocation along M and N in the direct (CPU-driver) kernel: a 32×32 block per workgroup. */
-const DIRECT_MICRO = 4;
+/** Outputs per invocation along M and N in the direct (CPU-driver) kernel: a 64×64 block per workgroup (faster than 4×4 on lavapipe). */
+const DIRECT_MICRO = 8;
 
 /** Epilogue steps switched by a uniform, so they cost no extra pipelines. */
 const BIAS = 1, RESIDUAL = 2, ACCUMULATE = 4;
@@ -112,7 +112,7 @@ export const matmulSpecKey = (s: MatmulSpec) =>
 
 /** Chooses the block shape from the output size and the workgroup-storage limit, and split-K from the shape. */
 /** `wave`: workgroups that keep the device busy (KernelRunner.wave); below it, smaller tiles and split-K pay. */
-/** `direct`: the barrier-free 32×32 kernel for CPU drivers (matmulDirectWgsl). */
+/** `direct`: the barrier-free 64×64 kernel for CPU drivers (matmulDirectWgsl). */
 export function planMatmul(limits: Record<string, number>, o: MatmulOptions<unknown>, wave = 128, direct = false): MatmulPlan {
   const { m, n, k, batch = 1, transA = false, transB = false } = o;
   if (direct) return planDirect(o, wave);
@@ -322,7 +322,7 @@ export function matmulWgsl(s: MatmulSpec): string {
 /**
  * For CPU drivers: no workgroup memory and no barriers (on lavapipe each barrier is a pass over all of a
  * workgroup's invocations). Invocation (tx, ty) of an 8×8 workgroup owns rows row0 + ty + 8i and columns
- * col0 + tx + 8j of a 32×32 block, so neighbouring invocations (SIMD lanes) read neighbouring columns of B.
+ * col0 + tx + 8j of a 64×64 block, so neighbouring invocations (SIMD lanes) read neighbouring columns of B.
  * Same Params, grid and split-K layout as the tiled kernel.
  */
 export function matmulDirectWgsl(transA: boolean, transB: boolean, activation: MatmulActivation): string {
