@@ -31,7 +31,9 @@ const SLOTS = 2048;
 export class KernelRunner {
   readonly limits: Record<string, number>;
   readonly features: Set<string>;
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  /** Bind groups recorded since the last submit, released after it (see `flush`). */
+  private recorded: GPUBindGroup[] = [];
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private readonly arena: GPUBuffer;
@@ -64,18 +66,24 @@ export class KernelRunner {
   get maxBindingBytes() { return this.limits.maxStorageBufferBindingSize ?? 134217728; }
 
   pipeline(key: string, wgsl: () => string): GPUComputePipeline {
+    return this.compiled(key, wgsl).pipeline;
+  }
+
+  /** The pipeline and its bind group layout, fetched once: each getBindGroupLayout call may hand out a new reference. */
+  private compiled(key: string, wgsl: () => string) {
     let p = this.pipelines.get(key);
     if (!p) {
       const code = wgsl();
       const module = this.device.createShaderModule({ code, label: key });
-      p = this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: key });
+      const pipeline = this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: key });
+      p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
       this.pipelines.set(key, p);
     }
     return p;
   }
 
   run(d: Dispatch): void {
-    const pipeline = this.pipeline(d.key, d.wgsl);
+    const { pipeline, layout } = this.compiled(d.key, d.wgsl);
     if (d.params && this.slots === SLOTS) this.flush();
     const entries: GPUBindGroupEntry[] = [];
     if (d.params) {
@@ -96,7 +104,8 @@ export class KernelRunner {
       }
       entries.push({ binding: first + i, resource: { buffer } });
     });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.device.createBindGroup({ layout, entries });
+    this.recorded.push(bindGroup);
     const [x, y, z] = this.grid(d.workgroups, d.key);
     const pass = this.computePass();
     pass.setPipeline(pipeline);
@@ -132,6 +141,11 @@ export class KernelRunner {
     this.endPass();
     if (this.slots) this.device.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.slots * SLOT);
     if (this.encoder) this.device.queue.submit([this.encoder.finish()]);
+    // The submitted commands hold their own references. bun-webgpu frees a bind group only through its
+    // non-standard destroy() (it has no finalizer), and a long run leaks one per dispatch until the process
+    // crashes; the other bindings collect them with the GPUBindGroup object.
+    for (const group of this.recorded) (group as { destroy?: () => void }).destroy?.();
+    this.recorded = [];
     this.encoder = null;
     this.slots = 0;
     this.batch++;
