@@ -50,3 +50,14 @@ describe("text-to-image on a tiny model", () => {
     sd.dispose();
   });
 });
+
+describe("evaluation diversity", () => {
+  test("pairwise distance is the mean RMS difference over pairs: 0 for identical images", () => {
+    const a = Float32Array.of(0, 0, 0, 0), b = Float32Array.of(1, 1, 1, 1), c = Float32Array.of(0, 0, 0, 2);
+    expect(T.pairwiseDistance([a, a, a])).toBe(0);
+    expect(T.pairwiseDistance([a, b])).toBeCloseTo(1, 6);
+    // pairs: (a, b) = 1, (a, c) = 1, (b, c) = sqrt((1 + 1 + 1 + 1) / 4) = 1
+    expect(T.pairwiseDistance([a, b, c])).toBeCloseTo(1, 6);
+    expect(T.pairwiseDistance([a])).toBe(0);
+  });
+});

@@ -6,12 +6,14 @@ import {
   controlledEmbeddings, encodePng, gridPng, initRuntime, loadStableDiffusion, loadTextEncoder, splitBatch, textToImage, writeFileAtomic,
   type EncoderMix, type StableDiffusion, type TextToImageOptions,
 } from "@textcraftor/core";
+import { TINY_MODEL } from "@textcraftor/tiny-model";
 import { UserFacingError, attempt } from "../errors.ts";
 import { progressBar } from "../progress.ts";
 
 /** Flags shared by `generate` and `mix`. */
 const sampling = {
-  model: Flag.String("model").pipe(Flag.withDescription("A diffusers folder or a single-file SD 1.x checkpoint (.safetensors/.ckpt)")),
+  model: Flag.String("model").pipe(Flag.withDescription("A diffusers folder or a single-file SD 1.x checkpoint (.safetensors/.ckpt); default: the bundled tiny model"), Flag.withDefault(TINY_MODEL)),
+  unet: Flag.String("unet").pipe(Flag.withDescription("A tuned UNet (the unet/ folder that `train --train unet` exports)"), Flag.optional),
   prompt: Flag.String("prompt").pipe(Flag.withDescription("Prompt (repeat the flag for several)"), Flag.atLeast(1)),
   negativePrompt: Flag.String("negative-prompt").pipe(Flag.withDefault("")),
   out: Flag.String("out").pipe(Flag.withDescription("Output folder for the PNG files"), Flag.withDefault("outputs")),
@@ -28,7 +30,7 @@ const sampling = {
 };
 
 interface SamplingFlags {
-  model: string; prompt: readonly string[]; negativePrompt: string; out: string; seed: number; steps: number; guidance: number;
+  model: string; unet: Option.Option<string>; prompt: readonly string[]; negativePrompt: string; out: string; seed: number; steps: number; guidance: number;
   scheduler: "ddim" | "euler"; spacing: "leading" | "trailing" | "textcraftor"; size: Option.Option<number>; tunedSteps: Option.Option<number>;
 }
 
@@ -64,7 +66,7 @@ export const generate = Command.make(
   },
   Effect.fn(function* (f) {
     yield* attempt(() => initRuntime());
-    const sd = yield* attempt(() => loadStableDiffusion(f.model));
+    const sd = yield* attempt(() => loadStableDiffusion(f.model, { unetPath: Option.getOrUndefined(f.unet) }));
     if (Option.isNone(f.textEncoder)) yield* render(f, sd);
     else {
       const path = f.textEncoder.value;
@@ -84,7 +86,7 @@ export const mix = Command.make(
   },
   Effect.fn(function* (f) {
     yield* attempt(() => initRuntime());
-    const sd = yield* attempt(() => loadStableDiffusion(f.model));
+    const sd = yield* attempt(() => loadStableDiffusion(f.model, { unetPath: Option.getOrUndefined(f.unet) }));
     const parts: EncoderMix["mix"] = [];
     for (const spec of f.encoder) {
       const at = spec.lastIndexOf("=");

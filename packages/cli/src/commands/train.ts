@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
@@ -7,34 +7,54 @@ import {
   type StepMetrics, type TrainConfig,
 } from "@textcraftor/core";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
+import { TINY_GRID_PROMPTS, TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY_TRAIN_PROMPTS, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
+import { writeCurves } from "../curves.ts";
 import { UserFacingError, attempt } from "../errors.ts";
 import { progressBar } from "../progress.ts";
 
-const int = (name: string, fallback: number, description: string) => Flag.Int(name).pipe(Flag.withDescription(description), Flag.withDefault(fallback));
-const num = (name: string, fallback: number, description: string) => Flag.Finite(name).pipe(Flag.withDescription(description), Flag.withDefault(fallback));
+// Numeric settings default per model: the paper's for a user's SD checkpoint, TINY_TRAIN_SETTINGS for the bundled one.
+type Setting = "steps" | "batchSize" | "inferenceSteps" | "gradSteps" | "guidanceScale" | "lr" | "weightDecay" | "resolution" | "seed" | "checkpointEvery" | "sampleEvery" | "maxBadSteps";
+const defaults = (key: Setting) => {
+  const tiny = TINY_TRAIN_SETTINGS[key];
+  return `default ${TRAIN_DEFAULTS[key]}${tiny !== undefined && tiny !== TRAIN_DEFAULTS[key] ? ` (bundled model: ${tiny})` : ""}`;
+};
+const int = (name: string, key: Setting, description: string) => Flag.Int(name).pipe(Flag.withDescription(`${description}; ${defaults(key)}`), Flag.optional);
+const num = (name: string, key: Setting, description: string) => Flag.Finite(name).pipe(Flag.withDescription(`${description}; ${defaults(key)}`), Flag.optional);
+
+/** "reward: first → last (±x %)" over the held-out grid, from the first and last lines of samples.jsonl. */
+function heldOutSummary(file: string): string[] {
+  if (!existsSync(file)) return [];
+  const rows = readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { step: number; rewards: Record<string, number> });
+  if (rows.length < 2) return [];
+  const first = rows[0]!, last = rows[rows.length - 1]!;
+  return [`held-out grid, step ${first.step} → ${last.step}:`, ...Object.keys(first.rewards).map((k) => {
+    const a = first.rewards[k]!, b = last.rewards[k]!;
+    return `  ${k.padEnd(14)} ${a.toFixed(4)} → ${b.toFixed(4)} (${b >= a ? "+" : ""}${((100 * (b - a)) / Math.abs(a)).toFixed(1)} %)`;
+  })];
+}
 
 export const trainCommand = Command.make(
   "train",
   {
-    model: Flag.String("model").pipe(Flag.withDescription("A diffusers folder or single-file SD 1.x checkpoint"), Flag.optional),
+    model: Flag.String("model").pipe(Flag.withDescription("A diffusers folder or single-file SD 1.x checkpoint; default: the bundled tiny model, with its reward mix and prompts"), Flag.optional),
     reward: Flag.String("reward").pipe(Flag.withDescription("name[=weight][:weights=PATH][:key=value]... (repeatable; see `cli rewards`)"), Flag.atLeast(0)),
     rewardPlugin: Flag.String("reward-plugin").pipe(Flag.withDescription("A .ts/.js file exporting a RewardPlugin (repeatable)"), Flag.atLeast(0)),
     prompts: Flag.String("prompts").pipe(Flag.withDescription("Training prompts: .txt (one per line), .tsv/.csv with a Prompt column, or .json list"), Flag.optional),
     evalPrompts: Flag.String("eval-prompts").pipe(Flag.withDescription("Held-out prompts for the sample grids"), Flag.optional),
     runDir: Flag.String("run-dir").pipe(Flag.withDescription("Run folder (config, metrics.jsonl, samples, checkpoints, exported encoder)"), Flag.withDefault("runs/textcraftor")),
     resume: Flag.Boolean("resume").pipe(Flag.withDescription("Continue the run in --run-dir from its latest checkpoint"), Flag.withDefault(false)),
-    steps: int("steps", TRAIN_DEFAULTS.steps, "Optimizer steps"),
-    batchSize: int("batch-size", TRAIN_DEFAULTS.batchSize, "Prompts per step"),
-    inferenceSteps: int("inference-steps", TRAIN_DEFAULTS.inferenceSteps, "DDIM steps per sample (N)"),
-    gradSteps: int("grad-steps", TRAIN_DEFAULTS.gradSteps, "Last steps that carry gradient (K)"),
-    guidance: num("guidance", TRAIN_DEFAULTS.guidanceScale, "Classifier-free guidance scale"),
-    lr: num("lr", TRAIN_DEFAULTS.lr, "AdamW learning rate (constant)"),
-    weightDecay: num("weight-decay", TRAIN_DEFAULTS.weightDecay, "AdamW weight decay"),
-    resolution: int("resolution", TRAIN_DEFAULTS.resolution, "Image size in pixels"),
-    seed: int("seed", TRAIN_DEFAULTS.seed, "Seed for noise and prompt order"),
-    checkpointEvery: int("checkpoint-every", TRAIN_DEFAULTS.checkpointEvery, "Save a checkpoint every M steps"),
-    sampleEvery: int("sample-every", TRAIN_DEFAULTS.sampleEvery, "Write a sample grid every E steps"),
-    maxBadSteps: int("max-bad-steps", TRAIN_DEFAULTS.maxBadSteps, "Stop after this many non-finite steps"),
+    steps: int("steps", "steps", "Optimizer steps"),
+    batchSize: int("batch-size", "batchSize", "Prompts per step"),
+    inferenceSteps: int("inference-steps", "inferenceSteps", "DDIM steps per sample (N)"),
+    gradSteps: int("grad-steps", "gradSteps", "Last steps that carry gradient (K)"),
+    guidance: num("guidance", "guidanceScale", "Classifier-free guidance scale"),
+    lr: num("lr", "lr", "AdamW learning rate (constant)"),
+    weightDecay: num("weight-decay", "weightDecay", "AdamW weight decay"),
+    resolution: int("resolution", "resolution", "Image size in pixels"),
+    seed: int("seed", "seed", "Seed for noise and prompt order"),
+    checkpointEvery: int("checkpoint-every", "checkpointEvery", "Save a checkpoint every M steps"),
+    sampleEvery: int("sample-every", "sampleEvery", "Write a sample grid every E steps"),
+    maxBadSteps: int("max-bad-steps", "maxBadSteps", "Stop after this many non-finite steps"),
     truncation: Flag.Literals("truncation", ["last-k", "draft-k", "alignprop", "refl"]).pipe(Flag.withDescription("Where gradients flow (last-k is TextCraftor's)"), Flag.withDefault("last-k")),
     trainable: Flag.Literals("train", ["text-encoder", "unet"]).pipe(Flag.withDescription("text-encoder (TextCraftor) or unet (the +UNet stage; give the tuned encoder with --text-encoder)"), Flag.withDefault("text-encoder")),
     spacing: Flag.Literals("spacing", ["textcraftor", "leading"]).pipe(Flag.withDescription("DDIM timesteps: 999…39 (authors') or diffusers' leading"), Flag.withDefault("textcraftor")),
@@ -44,26 +64,32 @@ export const trainCommand = Command.make(
     exportFull: Flag.Boolean("export-full").pipe(Flag.withDescription("Also write a full diffusers folder with the tuned encoder swapped in"), Flag.withDefault(false)),
   },
   Effect.fn(function* (f) {
-    if (Option.isNone(f.model)) return yield* new UserFacingError({ message: "train needs --model (a diffusers folder or a single-file checkpoint); the bundled tiny model is not in this build yet" });
+    // Without --model: the bundled tiny model, its default rewards, held-in prompts and held-out grid prompts.
+    const bundled = Option.isNone(f.model);
+    const model = bundled ? TINY_MODEL : Option.getOrThrow(f.model);
     const rt = yield* attempt(() => initRuntime());
     const registry = createRegistry();
     for (const path of f.rewardPlugin) registry.register(yield* attempt(() => loadRewardPlugin(path)));
-    const specs = yield* attempt(async () => f.reward.map(parseRewardSpec));
+    const specs = yield* attempt(async () => (f.reward.length || !bundled ? f.reward : TINY_REWARDS).map(parseRewardSpec));
     if (!specs.length) return yield* new UserFacingError({ message: `give at least one --reward (known: ${registry.list().map((p) => p.name).join(", ")})` });
-    if (Option.isNone(f.prompts)) return yield* new UserFacingError({ message: "give --prompts FILE (.txt, .tsv/.csv with a Prompt column, or .json)" });
-    const promptFile = f.prompts.value, evalFile = Option.getOrUndefined(f.evalPrompts);
+    if (Option.isNone(f.prompts) && !bundled) return yield* new UserFacingError({ message: "give --prompts FILE (.txt, .tsv/.csv with a Prompt column, or .json)" });
+    const promptFile = Option.getOrElse(f.prompts, () => TINY_TRAIN_PROMPTS), evalFile = Option.getOrUndefined(f.evalPrompts);
     const prompts = yield* attempt(() => readPrompts(promptFile));
-    const evalPrompts = evalFile ? yield* attempt(() => readPrompts(evalFile)) : prompts.slice(0, 4);
-    const model = f.model.value;
+    const evalPrompts = evalFile ? yield* attempt(() => readPrompts(evalFile))
+      : bundled ? (yield* attempt(() => readPrompts(TINY_HELDOUT_PROMPTS))).slice(0, TINY_GRID_PROMPTS) : prompts.slice(0, 4);
+    const base = bundled ? { ...TRAIN_DEFAULTS, ...TINY_TRAIN_SETTINGS } : TRAIN_DEFAULTS;
+    const pick = <T>(flag: Option.Option<T>, key: Setting) => Option.getOrElse(flag, () => base[key]) as number;
+    if (bundled) yield* Console.log(`bundled tiny model (${model}); rewards ${specs.map((s) => s.name).join(" + ")}; ${prompts.length} held-in prompts`);
     const textEncoderPath = Option.getOrUndefined(f.textEncoder);
     const sd = yield* attempt(() => loadStableDiffusion(model, { gradientCheckpointing: true, textEncoderPath }));
     // The run's starting encoder, frozen: the prefix steps and the "before" samples use it.
     const frozenTextEncoder = yield* attempt(() => cloneTextEncoder(sd.textEncoder));
     const rewards = yield* attempt(() => loadRewards(specs, registry, rt.gpu));
     const config: TrainConfig = {
-      ...TRAIN_DEFAULTS, steps: f.steps, batchSize: f.batchSize, inferenceSteps: f.inferenceSteps, gradSteps: f.gradSteps,
-      guidanceScale: f.guidance, lr: f.lr, weightDecay: f.weightDecay, resolution: f.resolution, seed: f.seed,
-      checkpointEvery: f.checkpointEvery, sampleEvery: f.sampleEvery, maxBadSteps: f.maxBadSteps,
+      ...base, steps: pick(f.steps, "steps"), batchSize: pick(f.batchSize, "batchSize"), inferenceSteps: pick(f.inferenceSteps, "inferenceSteps"),
+      gradSteps: pick(f.gradSteps, "gradSteps"), guidanceScale: pick(f.guidance, "guidanceScale"), lr: pick(f.lr, "lr"),
+      weightDecay: pick(f.weightDecay, "weightDecay"), resolution: pick(f.resolution, "resolution"), seed: pick(f.seed, "seed"),
+      checkpointEvery: pick(f.checkpointEvery, "checkpointEvery"), sampleEvery: pick(f.sampleEvery, "sampleEvery"), maxBadSteps: pick(f.maxBadSteps, "maxBadSteps"),
       truncation: f.truncation, trainable: f.trainable, spacing: f.spacing,
       lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : null,
     };
@@ -72,6 +98,8 @@ export const trainCommand = Command.make(
     const show = (m: StepMetrics) => bar.update(m.step, `loss ${m.loss.toFixed(4)} ${Object.entries(m.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}${m.skipped ? " (skipped)" : ""}`);
     const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume: f.resume, onStep: show }));
     bar.stop();
+    yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
+    for (const line of heldOutSummary(join(f.runDir, "samples.jsonl"))) yield* Console.log(line);
     // Adapters fold into the weights, so the export is a plain diffusers text encoder.
     if (config.lora) mergeLoRA(config.trainable === "text-encoder" ? sd.textEncoder : sd.unet);
     if (config.trainable === "text-encoder") {
@@ -83,6 +111,6 @@ export const trainCommand = Command.make(
       yield* attempt(() => saveComponent(folder, { _class_name: "UNet2DConditionModel", ...sd.source.configs.unet }, sd.unet, "diffusion_pytorch_model.safetensors"));
       yield* Console.log(`tuned UNet: ${folder}`);
     }
-    yield* Console.log(`${result.steps} steps (${result.badSteps} skipped); metrics in ${join(f.runDir, "metrics.jsonl")}, samples in ${join(f.runDir, "samples")}`);
+    yield* Console.log(`${result.steps} steps (${result.badSteps} skipped) in ${f.runDir}: before-after.png (held-out prompts, top row before), curves.svg, metrics.jsonl, samples/`);
   }),
 ).pipe(Command.withDescription("Fine-tune the text encoder (or the UNet) with reward models: TextCraftor"));

@@ -34,6 +34,8 @@ export interface LoadOptions {
   gradientCheckpointing?: boolean;
   /** A different text encoder (a diffusers `text_encoder/` folder or a weights file), e.g. a tuned one. */
   textEncoderPath?: string;
+  /** A different UNet: a diffusers `unet/` folder of the same architecture (the +UNet stage's export). */
+  unetPath?: string;
 }
 
 export async function loadStableDiffusion(path: string, options: LoadOptions = {}): Promise<StableDiffusion> {
@@ -68,7 +70,7 @@ async function loadDiffusersFolder(root: string, options: LoadOptions): Promise<
   const schedulerConfig = existsSync(schedulerFile) ? parseSchedulerConfig(await readJson(schedulerFile), "DDIMScheduler") : SD15_SCHEDULER_CONFIG;
   const textEncoder = await loadTextEncoder(options.textEncoderPath ?? join(root, "text_encoder"), configs.textEncoder);
   const unet = withInitMode("none", () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
-  unet.loadStateDict(await readWeights(componentWeights(join(root, "unet"), ["diffusion_pytorch_model"])));
+  unet.loadStateDict(await readWeights(componentWeights(options.unetPath ?? join(root, "unet"), ["diffusion_pytorch_model"])));
   const vae = withInitMode("none", () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
   vae.loadWeights(await readWeights(componentWeights(join(root, "vae"), ["diffusion_pytorch_model"])));
   return assemble(textEncoder, unet, vae, schedulerConfig, { path: root, layout: "diffusers", configs });
@@ -94,7 +96,7 @@ async function loadSingleFile(file: string, options: LoadOptions): Promise<Stabl
     loadCLIPWeights(textEncoder, ldmTextEncoderToDiffusers(parts.textEncoder));
   }
   const unet = withInitMode("none", () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
-  unet.loadStateDict(ldmUnetToDiffusers(parts.unet));
+  unet.loadStateDict(options.unetPath ? await readWeights(componentWeights(options.unetPath, ["diffusion_pytorch_model"])) : ldmUnetToDiffusers(parts.unet));
   const vae = withInitMode("none", () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
   vae.loadWeights(ldmVaeToDiffusers(parts.vae));
   return assemble(textEncoder, unet, vae, SD15_SCHEDULER_CONFIG, { path: file, layout: "single-file", configs });

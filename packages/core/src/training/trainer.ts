@@ -5,7 +5,7 @@
  */
 import { appendFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { gridPng, splitBatch } from "../io/png.ts";
+import { gridPng, splitBatch, type ImageData3 } from "../io/png.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { ddimFor } from "../models/stable-diffusion.ts";
 import { applyLoRA } from "../nn/lora.ts";
@@ -66,13 +66,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const restored = await loadCheckpoint(ckptDir, trainable, names, optimizer);
     if (!restored) throw new Error(`--resume: ${ckptDir} has no checkpoint to resume from`);
     counters = restored;
-  } else await writeFile(join(o.runDir, "config.json"), JSON.stringify(c, null, 2));
+  } else {
+    await writeFile(join(o.runDir, "config.json"), JSON.stringify(c, null, 2));
+    // A fresh run in a used folder starts its logs over.
+    for (const log of ["metrics.jsonl", "samples.jsonl"]) await writeFile(join(o.runDir, log), "");
+  }
 
   const sampler = ddimFor(sd, c.inferenceSteps, c.spacing);
   const batches = new PromptSampler(o.prompts, c.batchSize, c.seed);
   const metricsFile = join(o.runDir, "metrics.jsonl");
   let lastCheckpoint: string | null = null;
-  if (counters.step === 0) await sample(o, c, 0);
+  // The first and last grids also go side by side into before-after.png.
+  const before = counters.step === 0 ? await sample(o, c, 0) : null;
+  let after: ImageData3[] | null = null;
 
   while (counters.step < c.steps) {
     const started = performance.now();
@@ -98,29 +104,41 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     if (skipped) continue;
     if (counters.step % c.checkpointEvery === 0 || counters.step === c.steps) lastCheckpoint = await saveCheckpoint(ckptDir, trainable, names, optimizer, counters);
-    if (counters.step % c.sampleEvery === 0 || counters.step === c.steps) await sample(o, c, counters.step);
+    if (counters.step % c.sampleEvery === 0 || counters.step === c.steps) after = await sample(o, c, counters.step);
   }
   optimizer.dispose();
+  // A resumed run has no "before" here; its first grid is samples/step-000000.png.
+  if (before && after) {
+    await writeFileAtomic(join(o.runDir, "before-after.png"), gridPng([...before, ...after], before.length));
+  }
   return { steps: counters.step, badSteps: counters.badSteps, lastCheckpoint };
 }
 
-/** A grid of the held-out prompts with the paper's hybrid inference (original encoder first, tuned for the last 60 %). */
-async function sample(o: TrainOptions, c: TrainConfig, step: number): Promise<void> {
-  if (!o.evalPrompts?.length) return;
-  const { sd, frozenTextEncoder } = o.models;
+/**
+ * A grid of the held-out prompts with the paper's hybrid inference (original encoder first, tuned for the last
+ * 60 %), scored by the training rewards: each reward's mean over the grid goes to samples.jsonl.
+ */
+async function sample(o: TrainOptions, c: TrainConfig, step: number): Promise<ImageData3[] | null> {
+  if (!o.evalPrompts?.length) return null;
+  const { sd, frozenTextEncoder, rewards } = o.models;
   const prompts = o.evalPrompts;
-  const images = await scopeAsync(async () => {
+  const { data, shape, scores } = await scopeAsync(async () => {
     const [original, tuned] = noGrad(() => [keep(encodePrompts(sd, frozenTextEncoder, prompts)), keep(encodePrompts(sd, sd.textEncoder, prompts))]);
     const lastSteps = Math.round(0.6 * c.inferenceSteps);
     const out = textToImage(sd, { prompts, seed: c.seed + 1, steps: c.inferenceSteps, guidanceScale: c.guidanceScale, height: c.resolution, width: c.resolution, spacing: c.spacing, embeddingsAt: hybridSchedule(original!, tuned!, lastSteps) });
     original!.dispose();
     tuned!.dispose();
-    const data = await out.toArray();
-    const shape = out.shape;
-    out.dispose();
-    return { data, shape };
+    const scores: Record<string, number> = {};
+    for (const { name, reward } of rewards) {
+      const values = await noGrad(() => reward.score(out, prompts)).toArray();
+      scores[name] = values.reduce((a, b) => a + b, 0) / values.length;
+    }
+    return { data: await out.toArray(), shape: out.shape, scores };
   });
+  const grid = splitBatch(data, shape);
   const path = join(o.runDir, "samples", `step-${String(step).padStart(6, "0")}.png`);
-  await writeFileAtomic(path, gridPng(splitBatch(images.data, images.shape), Math.min(prompts.length, 4)));
+  await writeFileAtomic(path, gridPng(grid, Math.min(prompts.length, 4)));
+  await appendFile(join(o.runDir, "samples.jsonl"), JSON.stringify({ step, rewards: scores }) + "\n");
   o.onSample?.(step, path);
+  return grid;
 }

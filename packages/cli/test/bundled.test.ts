@@ -1,0 +1,47 @@
+/** The out-of-the-box commands on the bundled tiny model: train, eval and generate with no --model. */
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dir, "../../..");
+const work = mkdtempSync(join(tmpdir(), "tc-bundled-"));
+const cli = (...args: string[]) => {
+  const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...args], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" } });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+};
+
+describe("bundled model", () => {
+  test("train with no --model runs TextCraftor on it and writes the run folder", () => {
+    const run = join(work, "run");
+    const t = cli("train", "--steps", "2", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--run-dir", run);
+    expect(t.code, t.err + t.out).toBe(0);
+    expect(t.out).toContain("bundled tiny model");
+    expect(t.out).toContain("held-out grid, step 0 → 2");
+    for (const f of ["before-after.png", "curves.svg", "metrics.jsonl", "samples.jsonl", "text_encoder/model.safetensors", "config.json"]) {
+      expect(existsSync(join(run, f)), f).toBe(true);
+    }
+    const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8"));
+    expect(config).toMatchObject({ resolution: 32, guidanceScale: 5, steps: 2 });
+    const samples = readFileSync(join(run, "samples.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(samples.map((s) => s.step)).toEqual([0, 2]);
+    expect(Object.keys(samples[0].rewards).sort()).toEqual(["clip", "colorfulness"]);
+    expect(readFileSync(join(run, "curves.svg"), "utf8").match(/<polyline/g)).toHaveLength(6); // loss + 2 rewards, raw and smoothed
+  });
+
+  test("eval with no --model scores held-out prompts, with diversity", () => {
+    const out = join(work, "eval.json");
+    const e = cli("eval", "--limit", "2", "--seeds", "0", "--steps", "2", "--out", out);
+    expect(e.code, e.err + e.out).toBe(0);
+    const r = JSON.parse(readFileSync(out, "utf8"));
+    expect(r.prompts).toHaveLength(2);
+    expect(Object.keys(r.rewards).sort()).toEqual(["clip", "colorfulness", "diversity"]);
+    expect(r.rewards.diversity.mean).toBeGreaterThan(0);
+  });
+
+  test("generate with no --model samples the bundled model", () => {
+    const g = cli("generate", "--prompt", "red apple", "--steps", "2", "--out", join(work, "gen"));
+    expect(g.code, g.err + g.out).toBe(0);
+    expect(existsSync(join(work, "gen", "000-seed0.png"))).toBe(true);
+  });
+});

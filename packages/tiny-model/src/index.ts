@@ -1,0 +1,31 @@
+/**
+ * The bundled tiny model: a diffusers folder in SD 1.x's classes (32×32 emoji, 8×8×4 latents), the tiny
+ * CLIP that serves as its alignment reward, the held-in/held-out prompt split, and the settings that make
+ * `bun run cli train` a few minutes on a CPU. `recipe/` retrains all of it (`bun run recipe:tiny`).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TrainConfig } from "@textcraftor/core";
+
+const root = join(import.meta.dir, "..");
+
+export const TINY_MODEL = join(root, "sd");
+export const TINY_CLIP = join(root, "clip");
+export const TINY_TRAIN_PROMPTS = join(root, "prompts/train.txt");
+export const TINY_HELDOUT_PROMPTS = join(root, "prompts/heldout.txt");
+
+/** Training settings for the tiny model where they differ from the paper's SD 1.5 ones. */
+export const TINY_TRAIN_SETTINGS: Partial<TrainConfig> = {
+  steps: 60, batchSize: 4, inferenceSteps: 10, gradSteps: 2, guidanceScale: 5, lr: 1e-3, resolution: 32,
+  checkpointEvery: 20, sampleEvery: 30,
+};
+
+/** The default reward mix: colourfulness, held to the prompt by the tiny CLIP (TextCraftor's constraint). */
+export const TINY_REWARDS = ["colorfulness=1", `clip=1:weights=${TINY_CLIP}`];
+
+/** How many held-out prompts the before/after grids show. */
+export const TINY_GRID_PROMPTS = 8;
+
+export function tinyPrompts(file: string): string[] {
+  return readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter(Boolean);
+}
