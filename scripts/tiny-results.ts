@@ -3,12 +3,12 @@
  * `bun run results:tiny [--out runs/results]` trains (TextCraftor, the no-CLIP ablation, the +UNet stage),
  * evaluates every variant on held-out prompts and writes the table with the exact commands it ran.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 const root = resolve(import.meta.dir, "..");
-const { values: args } = parseArgs({ options: { out: { type: "string", default: "runs/results" }, limit: { type: "string", default: "64" } } });
+const { values: args } = parseArgs({ options: { out: { type: "string", default: "runs/results" }, limit: { type: "string", default: "48" } } });
 const out = args.out!;
 mkdirSync(join(root, out), { recursive: true });
 const ran: string[] = [];
@@ -58,6 +58,12 @@ const checks: [string, string, boolean][] = [
   ["without the CLIP constraint: collapse", `CLIP ${pct(rel(base.clip!.mean, noClip.clip!.mean))}, diversity ${(100 * noClip.diversity!.mean / base.diversity!.mean).toFixed(1)} % of base`, noClip.clip!.mean < tc.clip!.mean && noClip.diversity!.mean < tc.diversity!.mean],
 ];
 
+// The grids and curves go into docs/results/ so that the document shows them.
+mkdirSync(join(root, "docs/results"), { recursive: true });
+for (const name of ["textcraftor", "no-clip", "unet-stage"]) {
+  for (const file of ["before-after.png", "curves.svg"]) copyFileSync(join(root, run(name), file), join(root, "docs/results", `${name}-${file}`));
+}
+
 const cell = (s: Stat | undefined) => (s ? `${s.mean.toFixed(4)} ± ${s.std.toFixed(4)}` : "–");
 const doc = `# Results on the bundled tiny model
 
@@ -76,8 +82,11 @@ ${rows.map(([label, r]) => `| ${label} | ${cell(r.colorfulness)} | ${cell(r.clip
 |---|---|---|
 ${checks.map(([claim, measured, ok]) => `| ${claim} | ${measured} | ${ok ? "yes" : "**no**"} |`).join("\n")}
 
-Sample grids: \`${run("textcraftor")}/before-after.png\` (held-out prompts, top row before training), and the
-same for \`no-clip/\` and \`unet-stage/\`; training curves in each run's \`curves.svg\`.
+Held-out prompts before (top row) and after (bottom row) training, with each run's curves:
+
+| run | before / after | curves |
+|---|---|---|
+${["textcraftor", "no-clip", "unet-stage"].map((n) => `| \`${n}\` | ![](results/${n}-before-after.png) | [curves.svg](results/${n}-curves.svg) |`).join("\n")}
 
 Commands run:
 

@@ -2,7 +2,8 @@
  * Retrains the bundled tiny model from scratch: `bun run recipe:tiny [--out DIR] [--stages clip,vae,unet]
  * [--scale F]`. Stage outputs land in DIR (default: this package, replacing the committed weights) with
  * recipe.json recording the data, seeds, settings, loss curves and times. Later stages read earlier ones
- * from DIR, so a stage can be rerun alone. --scale multiplies every stage's steps (0.02 for a smoke run).
+ * from DIR, so a stage can be rerun alone (`--stages samples` only redraws samples.png). --scale multiplies
+ * every stage's steps (0.02 for a smoke run).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -23,7 +24,7 @@ export const RECIPE = {
   seed: 0,
   clip: { steps: 800, batch: 64, lr: 1e-3 },
   vae: { steps: 600, batch: 16, lr: 1e-3, klWeight: 1e-4 },
-  unet: { steps: 1200, batch: 32, lr: 1e-3, captionDropout: 0.1 },
+  unet: { steps: 1000, batch: 32, lr: 1e-3, captionDropout: 0.1 },
 };
 
 const { values: args } = parseArgs({
@@ -43,14 +44,19 @@ mkdirSync(join(out, "prompts"), { recursive: true });
 writeFileSync(join(out, "prompts/train.txt"), prompts.train.join("\n") + "\n");
 writeFileSync(join(out, "prompts/heldout.txt"), prompts.heldOut.join("\n") + "\n");
 
-const report: Record<string, unknown> = { data: { package: EMOJI_PACKAGE, images: data.captions.length, size: data.size }, seed: RECIPE.seed, scale };
+const report: Record<string, unknown> = { data: { package: EMOJI_PACKAGE, images: data.captions.length, size: data.size }, seed: RECIPE.seed, scale, recipe: RECIPE };
+// recipe.json is merged after every stage, so a stage rerun alone keeps the others' records.
+const recordStage = async (stage: string, record: object) => {
+  const previous = await Bun.file(join(out, "recipe.json")).json().catch(() => ({}));
+  writeFileSync(join(out, "recipe.json"), JSON.stringify({ ...previous, ...report, [stage]: record }, null, 1) + "\n");
+};
 const sdDir = join(out, "sd"), clipDir = join(out, "clip");
 
 if (stages.has("clip")) {
   const o = { ...RECIPE.clip, steps: steps(RECIPE.clip.steps), seed: RECIPE.seed };
   const { text, vision, curve, seconds } = await trainClip(data, o);
   await saveClip(clipDir, text, vision);
-  report.clip = { ...o, seconds, curve };
+  await recordStage("clip", { ...o, seconds, curve });
   text.dispose();
   vision.dispose();
 }
@@ -62,7 +68,7 @@ if (stages.has("vae")) {
   mkdirSync(join(sdDir, "vae"), { recursive: true });
   writeFileAtomic(join(sdDir, "vae/config.json"), new TextEncoder().encode(JSON.stringify(config, null, 2)));
   await writeFileAtomic(join(sdDir, "vae/diffusion_pytorch_model.safetensors"), writeSafetensors(await vae.stateDict(), { dtype: "F16", metadata: { format: "pt" } }));
-  report.vae = { ...o, scalingFactor: config.scaling_factor, seconds, curve };
+  await recordStage("vae", { ...o, scalingFactor: config.scaling_factor, seconds, curve });
   vae.dispose();
 }
 if (stages.has("unet")) {
@@ -78,19 +84,18 @@ if (stages.has("unet")) {
     source: { path: sdDir, layout: "diffusers", configs: { textEncoder: TEXT_CONFIG, unet: UNET_CONFIG, vae: vaeConfig } },
   });
   await saveDiffusersFolder(sd, sdDir, { dtype: "F16" });
-  report.unet = { ...o, seconds, curve };
+  await recordStage("unet", { ...o, seconds, curve });
   sd.dispose();
 }
 
 // Samples from the saved files, so they show what users get.
 const sd = await loadStableDiffusion(sdDir);
-const shown = [...prompts.train.slice(0, 8), ...prompts.heldOut.slice(0, 8)];
+const spread = (list: string[]) => Array.from({ length: 8 }, (_, i) => list[Math.floor((i * list.length) / 8)]!);
+const shown = [...spread(prompts.train), ...prompts.heldOut.slice(0, 8)];
 const images = textToImage(sd, { prompts: shown, steps: 25, guidanceScale: 5, height: data.size, width: data.size, seed: 0 });
 await writeFileAtomic(join(out, "samples.png"), gridPng(splitBatch(await images.toArray(), images.shape), 8));
 images.dispose();
 writeFileSync(join(out, "samples.txt"), `samples.png, rows of 8 (DDIM 25 steps, guidance 5, seed 0): first row held-in, second held-out prompts\n${shown.join("\n")}\n`);
-const previous = await Bun.file(join(out, "recipe.json")).json().catch(() => ({}));
-writeFileSync(join(out, "recipe.json"), JSON.stringify({ ...previous, ...report, recipe: RECIPE }, null, 1) + "\n");
 console.log(`wrote ${out} (${[...stages].join(", ")}); samples in ${join(out, "samples.png")}`);
 process.exit(0);
 

@@ -16,12 +16,12 @@ export const TINY_HELDOUT_PROMPTS = join(root, "prompts/heldout.txt");
 
 /** Training settings for the tiny model where they differ from the paper's SD 1.5 ones. */
 export const TINY_TRAIN_SETTINGS: Partial<TrainConfig> = {
-  steps: 60, batchSize: 4, inferenceSteps: 10, gradSteps: 2, guidanceScale: 5, lr: 1e-3, resolution: 32,
-  checkpointEvery: 20, sampleEvery: 30,
+  steps: 40, batchSize: 4, inferenceSteps: 6, gradSteps: 3, guidanceScale: 5, lr: 3e-3, resolution: 32,
+  checkpointEvery: 20, sampleEvery: 20,
 };
 
 /** The default reward mix: colourfulness, held to the prompt by the tiny CLIP (TextCraftor's constraint). */
-export const TINY_REWARDS = ["colorfulness=1", `clip=1:weights=${TINY_CLIP}`];
+export const TINY_REWARDS = ["colorfulness=1", `clip=0.2:weights=${TINY_CLIP}`];
 
 /** How many held-out prompts the before/after grids show. */
 export const TINY_GRID_PROMPTS = 8;
