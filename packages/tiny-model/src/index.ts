@@ -21,7 +21,7 @@ export const TINY_TRAIN_SETTINGS: Partial<TrainConfig> = {
 };
 
 /** The default reward mix: colourfulness, held to the prompt by the tiny CLIP (TextCraftor's constraint). */
-export const TINY_REWARDS = ["colorfulness=1", `clip=0.2:weights=${TINY_CLIP}`];
+export const TINY_REWARDS = ["colorfulness=1", `clip=1:weights=${TINY_CLIP}`];
 
 /** How many held-out prompts the before/after grids show. */
 export const TINY_GRID_PROMPTS = 8;
