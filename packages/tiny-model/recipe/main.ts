@@ -9,9 +9,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  CLIPTextModel, SD15_SCHEDULER_CONFIG, createStableDiffusion, gridPng, initRuntime, loadStableDiffusion, parseCLIPTextConfig,
+  AutoencoderKL, CLIPTextModel, SD15_SCHEDULER_CONFIG, createStableDiffusion, gridPng, initRuntime, loadStableDiffusion, parseCLIPTextConfig,
   readWeights, saveDiffusersFolder, splitBatch, textToImage, withInitMode, writeFileAtomic, writeSafetensors, type TensorData,
-  type CLIPTextModelWithProjection, type CLIPVisionModelWithProjection, type Module,
+  type CLIPTextModelWithProjection, type CLIPVisionModelWithProjection,
 } from "@textcraftor/core";
 import { CLIP_CONFIG, TEXT_CONFIG, UNET_CONFIG, VAE_CONFIG } from "./configs.ts";
 import { EMOJI_PACKAGE, ensureEmojiPackage, loadEmoji } from "./emoji.ts";
@@ -63,10 +63,10 @@ if (stages.has("clip")) {
 if (stages.has("vae")) {
   const o = { ...RECIPE.vae, steps: steps(RECIPE.vae.steps), seed: RECIPE.seed + 10 };
   const { vae, scalingFactor, curve, seconds } = await trainVae(data, o);
-  // Saved now (with a placeholder UNet) so the UNet stage can run alone; the UNet stage rewrites the folder.
+  // Saved now so that the UNet stage can run alone; that stage then writes the whole diffusers folder.
   const config = { ...VAE_CONFIG, scaling_factor: Number(scalingFactor.toPrecision(5)) };
   mkdirSync(join(sdDir, "vae"), { recursive: true });
-  writeFileAtomic(join(sdDir, "vae/config.json"), new TextEncoder().encode(JSON.stringify(config, null, 2)));
+  await writeFileAtomic(join(sdDir, "vae/config.json"), new TextEncoder().encode(JSON.stringify(config, null, 2)));
   await writeFileAtomic(join(sdDir, "vae/diffusion_pytorch_model.safetensors"), writeSafetensors(await vae.stateDict(), { dtype: "F16", metadata: { format: "pt" } }));
   await recordStage("vae", { ...o, scalingFactor: config.scaling_factor, seconds, curve });
   vae.dispose();
@@ -74,7 +74,6 @@ if (stages.has("vae")) {
 if (stages.has("unet")) {
   const o = { ...RECIPE.unet, steps: steps(RECIPE.unet.steps), seed: RECIPE.seed + 20 };
   const textEncoder = await textEncoderFromClip(clipDir);
-  const { AutoencoderKL } = await import("@textcraftor/core");
   const vaeConfig = JSON.parse(await Bun.file(join(sdDir, "vae/config.json")).text());
   const vae = withInitMode("none", () => AutoencoderKL.fromConfig(vaeConfig));
   vae.loadWeights(await readWeights(join(sdDir, "vae/diffusion_pytorch_model.safetensors")));
@@ -111,6 +110,6 @@ async function saveClip(dir: string, text: CLIPTextModelWithProjection, vision: 
 async function textEncoderFromClip(dir: string): Promise<CLIPTextModel> {
   const all = await readWeights(join(dir, "model.safetensors"));
   const model = withInitMode("none", () => new CLIPTextModel(parseCLIPTextConfig(TEXT_CONFIG)));
-  (model as Module).loadStateDict(new Map([...all].filter(([k]) => k.startsWith("text_model."))));
+  model.loadStateDict(new Map([...all].filter(([k]) => k.startsWith("text_model."))));
   return model.requiresGrad(false);
 }
