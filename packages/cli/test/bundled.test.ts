@@ -2,14 +2,10 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { cli } from "./cli.ts";
 
-const root = resolve(import.meta.dir, "../../..");
 const work = mkdtempSync(join(tmpdir(), "tc-bundled-"));
-const cli = (...args: string[]) => {
-  const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...args], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" } });
-  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
-};
 
 describe("bundled model", () => {
   test("train with no --model runs TextCraftor on it and writes the run folder", () => {

@@ -2,18 +2,15 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { initRuntime, saveDiffusersFolder } from "@textcraftor/core";
 import { tinyStableDiffusion } from "../../core/test/tiny-sd.ts";
+import { cli } from "./cli.ts";
 
-const root = resolve(import.meta.dir, "../../..");
 const work = mkdtempSync(join(tmpdir(), "tc-generate-"));
 const model = join(work, "tiny-sd");
 
-const generate = (...args: string[]) => {
-  const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", "generate", "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "16", ...args], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" } });
-  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
-};
+const generate = (...args: string[]) => cli("generate", "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "16", ...args);
 
 beforeAll(async () => {
   await initRuntime();
@@ -39,25 +36,22 @@ describe("cli generate", () => {
 });
 
 describe("cli mix and the tuned-encoder controls", () => {
-  const cli = (...args: string[]) => {
-    const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...args, "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "16"], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" } });
-    return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
-  };
+  const sample = (...args: string[]) => cli(...args, "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "16");
   const png = (dir: string) => Bun.file(join(dir, "000-seed0.png")).bytes();
 
   test("weight 0 on the tuned encoder reproduces the original; a mix of encoders renders", async () => {
     const tuned = join(model, "text_encoder"); // any encoder folder serves; the point is the mixing plumbing
     const plain = join(work, "plain"), w0 = join(work, "w0"), mixed = join(work, "mixed");
-    expect(cli("generate", "--out", plain).code).toBe(0);
-    expect(cli("generate", "--text-encoder", tuned, "--tuned-weight", "0", "--out", w0).code).toBe(0);
+    expect(sample("generate", "--out", plain).code).toBe(0);
+    expect(sample("generate", "--text-encoder", tuned, "--tuned-weight", "0", "--out", w0).code).toBe(0);
     expect(Buffer.from(await png(w0)).equals(Buffer.from(await png(plain)))).toBe(true);
-    const r = cli("mix", "--encoder", "original=0.25", "--encoder", `${tuned}=0.75`, "--tuned-steps", "1", "--out", mixed);
+    const r = sample("mix", "--encoder", "original=0.25", "--encoder", `${tuned}=0.75`, "--tuned-steps", "1", "--out", mixed);
     expect(r.code, r.err + r.out).toBe(0);
     expect(existsSync(join(mixed, "000-seed0.png"))).toBe(true);
   });
 
   test("mix weights must sum to 1", () => {
-    const r = cli("mix", "--encoder", "original=0.5", "--out", join(work, "bad-mix"));
+    const r = sample("mix", "--encoder", "original=0.5", "--out", join(work, "bad-mix"));
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/must sum to 1/);
   });
@@ -69,17 +63,16 @@ describe("cli eval", () => {
     await Bun.write(prompts, "a red apple\na blue car\na tree\n");
     const out = join(work, "eval.json");
     const args = ["eval", "--model", model, "--prompts", prompts, "--reward", "brightness", "--reward", "contrast", "--seeds", "0,1", "--steps", "2", "--size", "16", "--batch-size", "2"];
-    const run = (...extra: string[]) => Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...args, ...extra], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" } });
-    const r = run("--out", out);
-    expect(r.exitCode, r.stderr.toString()).toBe(0);
-    expect(r.stdout.toString()).toMatch(/brightness\s+-?[\d.]+\s+[\d.]+\s+6/);
+    const r = cli(...args, "--out", out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/brightness\s+-?[\d.]+\s+[\d.]+\s+6/);
     const json = await Bun.file(out).json();
     expect(json.rewards.brightness.scores).toHaveLength(6);
     const { mean, scores } = json.rewards.contrast;
     expect(mean).toBeCloseTo(scores.reduce((a: number, b: number) => a + b, 0) / scores.length, 9);
     // Same seeds, same noise: a second run gives the same numbers.
     const again = join(work, "eval2.json");
-    expect(run("--out", again).exitCode).toBe(0);
+    expect(cli(...args, "--out", again).code).toBe(0);
     expect((await Bun.file(again).json()).rewards).toEqual(json.rewards);
   });
 });

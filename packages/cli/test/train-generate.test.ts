@@ -2,18 +2,14 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { initRuntime, saveDiffusersFolder } from "@textcraftor/core";
 import { tinyStableDiffusion } from "../../core/test/tiny-sd.ts";
+import { cli } from "./cli.ts";
 
-const root = resolve(import.meta.dir, "../../..");
 const work = mkdtempSync(join(tmpdir(), "tc-cli-"));
 const model = join(work, "tiny-sd");
 
-const cli = (...args: string[]) => {
-  const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...args], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" } });
-  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
-};
 
 beforeAll(async () => {
   await initRuntime();

@@ -1,25 +1,14 @@
-/** What the recipe's three stages share: shuffled mini-batches, the learning-rate schedule, progress lines. */
-import { Rng } from "@textcraftor/core";
+/** What the recipe's three stages share: the optimizer step, the learning-rate schedule, progress lines. */
+import type { AdamW, Tensor } from "@textcraftor/core";
 
-/** Epochs of shuffled indices, cut into batches (a batch never repeats an item). */
-export class Batches {
-  private order: number[] = [];
-  private rng: Rng;
-  constructor(private readonly n: number, private readonly size: number, seed: number) {
-    if (size > n) throw new Error(`batch of ${size} from ${n} items`);
-    this.rng = new Rng(seed);
-  }
-  next(): number[] {
-    if (this.order.length < this.size) {
-      const epoch = Array.from({ length: this.n }, (_, i) => i);
-      for (let i = epoch.length - 1; i > 0; i--) {
-        const j = Math.floor(this.rng.next() * (i + 1));
-        [epoch[i], epoch[j]] = [epoch[j]!, epoch[i]!];
-      }
-      this.order = epoch;
-    }
-    return this.order.splice(0, this.size);
-  }
+/** 0, 1, …, n − 1: the examples, for PromptSampler to batch. */
+export const indices = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** backward → AdamW update → clear the gradients (the caller reads back whichever loss it logs). */
+export function optimizerStep(optimizer: AdamW, loss: Tensor): void {
+  loss.backward();
+  optimizer.update();
+  optimizer.zeroGrad();
 }
 
 /** Linear warm-up, then cosine decay to 10 % of the peak. */

@@ -5,10 +5,10 @@
  */
 import {
   AdamW, CLIPTextModelWithProjection, CLIPVisionModelWithProjection, ClipTokenizer, Rng, Tensor, log, matmul, parseCLIPTextConfig,
-  parseCLIPVisionConfig, scopeAsync, softmax, sum, transpose,
+  PromptSampler, parseCLIPVisionConfig, scopeAsync, softmax, sum, transpose,
 } from "@textcraftor/core";
 import { l2Normalize, poolToClip } from "@textcraftor/rewards";
-import { Batches, LossLog, gatherRows, learningRate } from "./common.ts";
+import { LossLog, gatherRows, indices, learningRate, optimizerStep } from "./common.ts";
 import { TEXT_CONFIG, VISION_CONFIG } from "./configs.ts";
 import type { CaptionedImages } from "./emoji.ts";
 
@@ -26,12 +26,12 @@ export async function trainClip(data: CaptionedImages, o: ClipStage) {
   const ids = tokenizer.callInt32(data.captions, length);
   const pixels = 3 * data.size * data.size;
   const optimizer = new AdamW([...text.parameters(), ...vision.parameters()], { lr: o.lr, weightDecay: 0.05 });
-  const batches = new Batches(data.captions.length, o.batch, o.seed + 2);
+  const batches = new PromptSampler(indices(data.captions.length), o.batch, o.seed + 2);
   const eye = Tensor.from(Float32Array.from({ length: o.batch * o.batch }, (_, i) => (i % (o.batch + 1) === 0 ? 1 : 0)), [o.batch, o.batch]);
   const losses = new LossLog("clip", o.steps);
   for (let step = 0; step < o.steps; step++) {
     optimizer.config.lr = learningRate(step, o.steps, o.lr);
-    const batch = batches.next();
+    const batch = batches.batch(step);
     const loss = await scopeAsync(async () => {
       const images = Tensor.from(gatherRows(data.images, pixels, batch), [o.batch, 3, data.size, data.size]);
       const imageEmbeds = l2Normalize(vision.imageEmbeds(poolToClip(images, data.size)));
@@ -41,9 +41,7 @@ export async function trainClip(data: CaptionedImages, o: ClipStage) {
       const imageToText = sum(log(softmax(logits)).mul(eye));
       const textToImage = sum(log(softmax(transpose(logits, 0, 1))).mul(eye));
       const total = imageToText.add(textToImage).mul(-0.5 / o.batch);
-      total.backward();
-      optimizer.update();
-      optimizer.zeroGrad();
+      optimizerStep(optimizer, total);
       return total.item();
     });
     losses.add(step, loss);

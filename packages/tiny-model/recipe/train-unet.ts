@@ -5,9 +5,9 @@
  */
 import {
   AdamW, CLIPTextModel, ClipTokenizer, Rng, SD15_SCHEDULER_CONFIG, Tensor, UNet2DConditionModel, alphasCumprod, betas, embedding, exp, mean,
-  noGrad, randn, scopeAsync, square, type AutoencoderKL,
+  noGrad, PromptSampler, randn, scopeAsync, square, type AutoencoderKL,
 } from "@textcraftor/core";
-import { Batches, LossLog, gatherRows, learningRate } from "./common.ts";
+import { LossLog, gatherRows, indices, learningRate, optimizerStep } from "./common.ts";
 import { UNET_CONFIG } from "./configs.ts";
 import type { CaptionedImages } from "./emoji.ts";
 import { encodeAll } from "./train-vae.ts";
@@ -23,13 +23,13 @@ export async function trainUnet(data: CaptionedImages, textEncoder: CLIPTextMode
   const states = await encodeCaptions(textEncoder, [...data.captions, ""]);
   const alphaBar = alphasCumprod(betas(SD15_SCHEDULER_CONFIG));
   const optimizer = new AdamW(unet.parameters(), { lr: o.lr, weightDecay: 0.01 });
-  const batches = new Batches(n, o.batch, o.seed + 1);
+  const batches = new PromptSampler(indices(n), o.batch, o.seed + 1);
   const rng = new Rng(o.seed + 2);
   const losses = new LossLog("unet", o.steps);
   const shape = [o.batch, 4, side, side];
   for (let step = 0; step < o.steps; step++) {
     optimizer.config.lr = learningRate(step, o.steps, o.lr);
-    const batch = batches.next();
+    const batch = batches.batch(step);
     const timesteps = batch.map(() => Math.floor(rng.next() * alphaBar.length));
     const conditions = batch.map((i) => (rng.next() < o.captionDropout ? n : i));
     const coefficient = (f: (a: number) => number) => Tensor.from(timesteps.map((t) => f(alphaBar[t]!)), [o.batch, 1, 1, 1]);
@@ -43,9 +43,7 @@ export async function trainUnet(data: CaptionedImages, textEncoder: CLIPTextMode
       const noisy = z0.mul(coefficient(Math.sqrt)).add(noise.mul(coefficient((a) => Math.sqrt(1 - a))));
       const context = embedding(states, conditions).reshape([o.batch, 77, width]);
       const total = mean(square(unet.forward(noisy, timesteps, context).sub(noise)));
-      total.backward();
-      optimizer.update();
-      optimizer.zeroGrad();
+      optimizerStep(optimizer, total);
       return total.item();
     });
     losses.add(step, loss);

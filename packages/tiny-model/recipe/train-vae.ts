@@ -4,8 +4,8 @@
  * adversarial losses for sharpness at 512²; at 32² plain reconstruction suffices. Afterwards the latents'
  * scaling_factor is set to 1 / their standard deviation over the data, as SD's 0.18215 was chosen.
  */
-import { AdamW, AutoencoderKL, Tensor, exp, mean, noGrad, randn, scopeAsync, square } from "@textcraftor/core";
-import { Batches, LossLog, gatherRows, learningRate } from "./common.ts";
+import { AdamW, AutoencoderKL, PromptSampler, Tensor, exp, mean, noGrad, randn, scopeAsync, square } from "@textcraftor/core";
+import { LossLog, gatherRows, indices, learningRate, optimizerStep } from "./common.ts";
 import { VAE_CONFIG } from "./configs.ts";
 import type { CaptionedImages } from "./emoji.ts";
 
@@ -15,21 +15,18 @@ export async function trainVae(data: CaptionedImages, o: VaeStage) {
   const vae = AutoencoderKL.fromConfig(VAE_CONFIG, { seed: o.seed });
   const pixels = 3 * data.size * data.size;
   const optimizer = new AdamW(vae.parameters(), { lr: o.lr, weightDecay: 0 });
-  const batches = new Batches(data.captions.length, o.batch, o.seed + 1);
+  const batches = new PromptSampler(indices(data.captions.length), o.batch, o.seed + 1);
   const losses = new LossLog("vae", o.steps);
   for (let step = 0; step < o.steps; step++) {
     optimizer.config.lr = learningRate(step, o.steps, o.lr);
-    const batch = batches.next();
+    const batch = batches.batch(step);
     const loss = await scopeAsync(async () => {
       const x = Tensor.from(gatherRows(data.images, pixels, batch), [o.batch, 3, data.size, data.size]).mul(2).sub(1);
       const { mean: mu, logvar } = vae.encode(x);
       const z = mu.add(randn(mu.shape, o.seed + 7, step * mu.size).mul(exp(logvar.mul(0.5))));
       const reconstruction = mean(square(vae.decode(z).sub(x)));
       const kl = mean(square(mu).add(exp(logvar)).sub(logvar).sub(1)).mul(0.5);
-      const total = reconstruction.add(kl.mul(o.klWeight));
-      total.backward();
-      optimizer.update();
-      optimizer.zeroGrad();
+      optimizerStep(optimizer, reconstruction.add(kl.mul(o.klWeight)));
       return reconstruction.item();
     });
     losses.add(step, loss);

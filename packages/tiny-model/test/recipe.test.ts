@@ -4,7 +4,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encode } from "fast-png";
-import { Batches, learningRate } from "../recipe/common.ts";
+import { PromptSampler } from "@textcraftor/core";
+import { indices, learningRate } from "../recipe/common.ts";
 import { loadEmoji } from "../recipe/emoji.ts";
 import { splitPrompts } from "../recipe/prompts.ts";
 
@@ -41,12 +42,11 @@ describe("emoji loading", () => {
 });
 
 describe("schedules and splits", () => {
-  test("batches cover every item once per epoch, in a seeded order", () => {
-    const b = new Batches(10, 5, 1);
-    const epoch = [...b.next(), ...b.next()].sort((x, y) => x - y);
+  test("example indices are batched by PromptSampler: every item once per epoch, in a seeded order", () => {
+    const b = new PromptSampler(indices(10), 5, 1);
+    const epoch = [...b.batch(0), ...b.batch(1)].sort((x, y) => x - y);
     expect(epoch).toEqual([...Array(10).keys()]);
-    expect(new Batches(10, 5, 1).next()).toEqual(new Batches(10, 5, 1).next());
-    expect(() => new Batches(3, 5, 0)).toThrow("batch of 5 from 3");
+    expect(new PromptSampler(indices(10), 5, 1).batch(0)).toEqual(b.batch(0));
   });
 
   test("learning rate warms up linearly, then decays by a cosine to 10 % of the peak", () => {

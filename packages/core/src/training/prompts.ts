@@ -34,13 +34,16 @@ function parsePrompts(text: string, path: string): string[] {
   return text.split(/\r?\n/);
 }
 
-/** The prompts of training step `step` (0-based): consecutive slices of a per-epoch seeded permutation. */
-export class PromptSampler {
+/**
+ * The prompts of training step `step` (0-based): consecutive slices of a per-epoch seeded permutation. Any
+ * items work (the tiny model's recipe batches example indices with it).
+ */
+export class PromptSampler<T = string> {
   private epoch = -1;
   private order: number[] = [];
-  constructor(readonly prompts: readonly string[], readonly batchSize: number, readonly seed: number) {}
+  constructor(readonly prompts: readonly T[], readonly batchSize: number, readonly seed: number) {}
 
-  batch(step: number): string[] {
+  batch(step: number): T[] {
     const perEpoch = Math.max(1, Math.floor(this.prompts.length / this.batchSize));
     const epoch = Math.floor(step / perEpoch);
     if (epoch !== this.epoch) this.shuffle(epoch);
