@@ -7,18 +7,19 @@ import { relError } from "./gradcheck.ts";
 const FIX = join(import.meta.dir, "fixtures/trainer");
 beforeAll(async () => { await T.initRuntime(); });
 
-test("the text encoder's gradient for one training step matches PyTorch", async () => {
+// With checkpointing (the default: each UNet call, its blocks, the VAE's up blocks) and without, the same gradient.
+test.each([true, false])("the text encoder's gradient for one training step matches PyTorch (gradient checkpointing %p)", async (gradientCheckpointing) => {
   const g = await Bun.file(join(FIX, "golden.json")).json();
   const textEncoder = T.withInitMode("none", () => new T.CLIPTextModel(T.parseCLIPTextConfig(g.text_config)));
   textEncoder.loadWeights(await T.readWeights(join(FIX, "text_encoder.bin")));
-  const unet = T.withInitMode("none", () => new T.UNet2DConditionModel(g.unet_config));
+  const unet = T.withInitMode("none", () => new T.UNet2DConditionModel(g.unet_config, { gradientCheckpointing }));
   unet.loadStateDict(await T.readWeights(join(FIX, "unet.bin")));
-  const vae = T.withInitMode("none", () => T.AutoencoderKL.fromConfig(g.vae_config));
+  const vae = T.withInitMode("none", () => T.AutoencoderKL.fromConfig(g.vae_config, { gradientCheckpointing }));
   vae.loadWeights(await T.readWeights(join(FIX, "vae.bin")));
   const sd = await T.createStableDiffusion({ textEncoder, unet, vae });
   const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
   const models = { sd, frozenTextEncoder: await T.cloneTextEncoder(textEncoder), rewards: [{ name: "brightness", weight: 1, reward: brightness }] };
-  const config: T.TrainConfig = { ...T.TRAIN_DEFAULTS, batchSize: 2, inferenceSteps: g.steps, gradSteps: g.grad_steps, guidanceScale: g.guidance, resolution: 16 };
+  const config: T.TrainConfig = { ...T.TRAIN_DEFAULTS, batchSize: 2, inferenceSteps: g.steps, gradSteps: g.grad_steps, guidanceScale: g.guidance, resolution: 16, gradientCheckpointing };
   const sampler = T.ddimFor(sd, config.inferenceSteps, config.spacing);
   expect([...sampler.timesteps]).toEqual(g.timesteps);
   // The prompts tokenize to the ids the fixture used.

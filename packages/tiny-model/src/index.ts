@@ -18,6 +18,8 @@ export const TINY_HELDOUT_PROMPTS = join(root, "prompts/heldout.txt");
 export const TINY_TRAIN_SETTINGS: Partial<TrainConfig> = {
   steps: 40, batchSize: 4, inferenceSteps: 6, gradSteps: 3, guidanceScale: 5, lr: 3e-3, resolution: 32,
   checkpointEvery: 20, sampleEvery: 20,
+  // Its activations are a few MiB, and recomputing them would cost 40 % of each step.
+  gradientCheckpointing: false,
 };
 
 /** The default reward mix: colourfulness, held to the prompt by the tiny CLIP (TextCraftor's constraint). */

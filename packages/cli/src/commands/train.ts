@@ -55,6 +55,7 @@ export const trainCommand = Command.make(
     checkpointEvery: int("checkpoint-every", "checkpointEvery", "Save a checkpoint every M steps"),
     sampleEvery: int("sample-every", "sampleEvery", "Write a sample grid every E steps"),
     maxBadSteps: int("max-bad-steps", "maxBadSteps", "Stop after this many non-finite steps"),
+    gradientCheckpointing: Flag.Boolean("gradient-checkpointing").pipe(Flag.withDescription("Recompute activations in backward to save memory (--no-gradient-checkpointing: keep them, faster); default on (bundled model: off)"), Flag.optional),
     truncation: Flag.Literals("truncation", ["last-k", "draft-k", "alignprop", "refl"]).pipe(Flag.withDescription("Where gradients flow (last-k is TextCraftor's)"), Flag.withDefault("last-k")),
     trainable: Flag.Literals("train", ["text-encoder", "unet"]).pipe(Flag.withDescription("text-encoder (TextCraftor) or unet (the +UNet stage; give the tuned encoder with --text-encoder)"), Flag.withDefault("text-encoder")),
     spacing: Flag.Literals("spacing", ["textcraftor", "leading"]).pipe(Flag.withDescription("DDIM timesteps: 999…39 (authors') or diffusers' leading"), Flag.withDefault("textcraftor")),
@@ -81,7 +82,7 @@ export const trainCommand = Command.make(
     const pick = <T>(flag: Option.Option<T>, key: Setting) => Option.getOrElse(flag, () => base[key]) as number;
     if (bundled) yield* Console.log(`bundled tiny model (${model}); rewards ${specs.map((s) => s.name).join(" + ")}; ${prompts.length} held-in prompts`);
     const textEncoderPath = Option.getOrUndefined(f.textEncoder);
-    const sd = yield* attempt(() => loadStableDiffusion(model, { gradientCheckpointing: true, textEncoderPath }));
+    const sd = yield* attempt(() => loadStableDiffusion(model, { textEncoderPath }));
     // The run's starting encoder, frozen: the prefix steps and the "before" samples use it.
     const frozenTextEncoder = yield* attempt(() => cloneTextEncoder(sd.textEncoder));
     const rewards = yield* attempt(() => loadRewards(specs, registry, rt.gpu));
@@ -90,6 +91,7 @@ export const trainCommand = Command.make(
       gradSteps: pick(f.gradSteps, "gradSteps"), guidanceScale: pick(f.guidance, "guidanceScale"), lr: pick(f.lr, "lr"),
       weightDecay: pick(f.weightDecay, "weightDecay"), resolution: pick(f.resolution, "resolution"), seed: pick(f.seed, "seed"),
       checkpointEvery: pick(f.checkpointEvery, "checkpointEvery"), sampleEvery: pick(f.sampleEvery, "sampleEvery"), maxBadSteps: pick(f.maxBadSteps, "maxBadSteps"),
+      gradientCheckpointing: Option.getOrElse(f.gradientCheckpointing, () => base.gradientCheckpointing),
       truncation: f.truncation, trainable: f.trainable, spacing: f.spacing,
       lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : null,
     };

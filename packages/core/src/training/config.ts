@@ -34,6 +34,11 @@ export interface TrainConfig {
   sampleEvery: number;
   /** Stop the run after this many skipped (non-finite) steps. */
   maxBadSteps: number;
+  /**
+   * Recompute activations in the backward pass instead of keeping them: each UNet call with gradient, its
+   * blocks and the VAE decoder's up blocks (what SD 1.5 needs to fit; a tiny model trains faster without).
+   */
+  gradientCheckpointing: boolean;
   /** Train low-rank adapters on the trainable part's attention projections instead of all its weights. */
   lora: { rank: number; alpha?: number } | null;
 }
@@ -41,7 +46,7 @@ export interface TrainConfig {
 export const TRAIN_DEFAULTS: TrainConfig = {
   steps: 1000, batchSize: 4, inferenceSteps: 25, gradSteps: 5, guidanceScale: 7.5, spacing: "textcraftor",
   truncation: "last-k", trainable: "text-encoder", lr: 1e-6, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8,
-  seed: 0, resolution: 512, checkpointEvery: 100, sampleEvery: 100, maxBadSteps: 10, lora: null,
+  seed: 0, resolution: 512, checkpointEvery: 100, sampleEvery: 100, maxBadSteps: 10, gradientCheckpointing: true, lora: null,
 };
 
 export function validateTrainConfig(c: TrainConfig): TrainConfig {

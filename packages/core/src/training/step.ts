@@ -1,7 +1,8 @@
 /**
  * One TextCraftor sample with its reward, as a differentiable graph (reference/TEXTCRAFTOR.md §1.3):
  * seeded noise → DDIM with classifier-free guidance, the gradient-free prefix first, then the steps that
- * carry gradient with each UNet call under gradient checkpointing → VAE decode → Σ γ·R.
+ * carry gradient with each UNet call under gradient checkpointing
+ * (unless the config turns it off) → VAE decode → Σ γ·R.
  */
 import type { CLIPTextModel } from "../models/clip/text.ts";
 import type { StableDiffusion } from "../models/stable-diffusion.ts";
@@ -56,7 +57,8 @@ export function rewardGraph(m: TrainingModels, sampler: DDIMScheduler, c: TrainC
   const embeddings = trainEncoder ? sd.textEncoder.forward(ids) : prefixEmbeddings;
   for (let i = from; i < to; i++) {
     const t = sampler.timesteps[i]!;
-    const eps = checkpoint((xi, e) => guidedNoise(sd.unet, xi, t, e, c.guidanceScale, sampler.modelInputScale()), x, embeddings);
+    const predict = (xi: Tensor, e: Tensor) => guidedNoise(sd.unet, xi, t, e, c.guidanceScale, sampler.modelInputScale());
+    const eps = c.gradientCheckpointing ? checkpoint(predict, x, embeddings) : predict(x, embeddings);
     // ReFL decodes the one-step x̂0 prediction instead of continuing the chain.
     x = schedulerStep(x, eps, c.truncation === "refl" ? sampler.predictX0Coefficients(t) : sampler.stepCoefficientsAt(i));
   }

@@ -51,6 +51,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const trainable: Module = c.trainable === "text-encoder" ? sd.textEncoder : sd.unet;
   // Everything else is frozen, so its weights stay bit-identical.
   for (const m of [sd.textEncoder, sd.unet, sd.vae, frozenTextEncoder]) m.requiresGrad(m === trainable);
+  sd.unet.gradientCheckpointing = sd.vae.decoder.gradientCheckpointing = c.gradientCheckpointing;
   // On resume the checkpoint then overwrites the fresh adapters.
   if (c.lora) applyLoRA(trainable, { ...c.lora, seed: c.seed });
   const named = [...trainable.namedParameters()].filter(([, t]) => t.requiresGrad);
