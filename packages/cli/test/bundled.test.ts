@@ -18,7 +18,7 @@ describe("bundled model", () => {
       expect(existsSync(join(run, f)), f).toBe(true);
     }
     const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8"));
-    expect(config).toMatchObject({ resolution: 32, guidanceScale: 5, steps: 2 });
+    expect(config).toMatchObject({ resolution: 32, guidanceScale: 5, steps: 2, gradientCheckpointing: false });
     const samples = readFileSync(join(run, "samples.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(samples.map((s) => s.step)).toEqual([0, 2]);
     expect(Object.keys(samples[0].rewards).sort()).toEqual(["clip", "colorfulness"]);
