@@ -13,7 +13,8 @@ describe("bundled model", () => {
     const t = cli("train", "--steps", "2", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--run-dir", run);
     expect(t.code, t.err + t.out).toBe(0);
     expect(t.out).toContain("bundled tiny model");
-    expect(t.out).toContain("held-out grid, step 0 → 2");
+    expect(t.out).toContain("held-out grid (8 prompts, one seed: a glimpse, not an evaluation), step 0 → 2");
+    expect(t.out).toContain(`bun run cli eval --text-encoder ${join(run, "text_encoder")}`);
     for (const f of ["before-after.png", "curves.svg", "metrics.jsonl", "samples.jsonl", "text_encoder/model.safetensors", "config.json"]) {
       expect(existsSync(join(run, f)), f).toBe(true);
     }

@@ -22,12 +22,13 @@ const int = (name: string, key: Setting, description: string) => Flag.Int(name).
 const num = (name: string, key: Setting, description: string) => Flag.Finite(name).pipe(Flag.withDescription(`${description}; ${defaults(key)}`), Flag.optional);
 
 /** "reward: first → last (±x %)" over the held-out grid, from the first and last lines of samples.jsonl. */
-function heldOutSummary(file: string): string[] {
+function heldOutSummary(file: string, prompts: number): string[] {
   if (!existsSync(file)) return [];
   const rows = readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { step: number; rewards: Record<string, number> });
   if (rows.length < 2) return [];
   const first = rows[0]!, last = rows[rows.length - 1]!;
-  return [`held-out grid, step ${first.step} → ${last.step}:`, ...Object.keys(first.rewards).map((k) => {
+  // A grid is a handful of images at one seed: say so, since a small score (CLIP's) can swing by tens of percent.
+  return [`held-out grid (${prompts} prompts, one seed: a glimpse, not an evaluation), step ${first.step} → ${last.step}:`, ...Object.keys(first.rewards).map((k) => {
     const a = first.rewards[k]!, b = last.rewards[k]!;
     return `  ${k.padEnd(14)} ${a.toFixed(4)} → ${b.toFixed(4)} (${b >= a ? "+" : ""}${((100 * (b - a)) / Math.abs(a)).toFixed(1)} %)`;
   })];
@@ -101,12 +102,12 @@ export const trainCommand = Command.make(
     const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume: f.resume, onStep: show }));
     bar.stop();
     yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
-    for (const line of heldOutSummary(join(f.runDir, "samples.jsonl"))) yield* Console.log(line);
+    for (const line of heldOutSummary(join(f.runDir, "samples.jsonl"), evalPrompts.length)) yield* Console.log(line);
     // Adapters fold into the weights, so the export is a plain diffusers text encoder.
     if (config.lora) mergeLoRA(config.trainable === "text-encoder" ? sd.textEncoder : sd.unet);
     if (config.trainable === "text-encoder") {
       const folder = yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "text_encoder")));
-      yield* Console.log(`tuned text encoder: ${folder}`);
+      yield* Console.log(`tuned text encoder: ${folder}${bundled ? ` (score it on every held-out prompt: bun run cli eval --text-encoder ${folder})` : ""}`);
       if (f.exportFull && sd.source.layout === "diffusers") yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "model"), { baseModel: model }));
     } else {
       const folder = join(f.runDir, "unet");
