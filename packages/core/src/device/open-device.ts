@@ -109,7 +109,12 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> 
 
 const keepAlive = new Set<GPU>();
 
+/** An environment variable under Bun, Node or Deno. */
+export function envVar(name: string): string | undefined {
+  return (globalThis as any).process?.env?.[name] ?? (globalThis as any).Deno?.env?.get?.(name);
+}
+
 function envFlag(name: string): boolean {
-  const v = (globalThis as any).process?.env?.[name] ?? (globalThis as any).Deno?.env?.get?.(name);
+  const v = envVar(name);
   return v === "1" || v === "true";
 }

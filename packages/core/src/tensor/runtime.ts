@@ -3,15 +3,30 @@
  * Ops take no device argument (as in PyTorch); `useDevice` binds one before any tensor is made.
  */
 import { KernelRunner } from "@textcraftor/webgpu-kernels";
-import { openDevice, type Gpu, type OpenDeviceOptions } from "../device/index.ts";
+import { envVar, openDevice, type Gpu, type OpenDeviceOptions } from "../device/index.ts";
 import { BufferPool } from "./pool.ts";
 
 export interface Runtime { gpu: Gpu; runner: KernelRunner; pool: BufferPool }
 
 let current: Runtime | null = null;
 
-export function useDevice(gpu: Gpu): Runtime {
-  const runner = new KernelRunner(gpu.device, gpu.info.limits, gpu.info.features, { cpu: gpu.info.isCPU });
+/** Which kernel variants to run: "cpu" (no workgroup barriers, for CPU drivers) or "gpu" (tiled). */
+export type KernelFamily = "gpu" | "cpu";
+
+/**
+ * CPU drivers get the kernel variants made for them, GPUs the tiled ones. `kernels` (or TEXTCRAFTOR_KERNELS)
+ * overrides the choice: to check the GPU kernels inside whole models on lavapipe, or for a software GPU that
+ * reports itself as a discrete one.
+ */
+function cpuKernels(gpu: Gpu, kernels?: KernelFamily): boolean {
+  const choice = kernels ?? envVar("TEXTCRAFTOR_KERNELS");
+  if (choice === undefined || choice === "") return gpu.info.isCPU;
+  if (choice !== "gpu" && choice !== "cpu") throw new Error(`TEXTCRAFTOR_KERNELS is "${choice}": use "gpu" (tiled kernels) or "cpu" (CPU-driver kernels), or unset it to choose by device.`);
+  return choice === "cpu";
+}
+
+export function useDevice(gpu: Gpu, { kernels }: { kernels?: KernelFamily } = {}): Runtime {
+  const runner = new KernelRunner(gpu.device, gpu.info.limits, gpu.info.features, { cpu: cpuKernels(gpu, kernels) });
   current = { gpu, runner, pool: new BufferPool(runner) };
   return current;
 }
