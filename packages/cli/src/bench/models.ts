@@ -18,12 +18,12 @@ export interface ModelBenchRow {
   peakMiB: number;
 }
 
-interface Prepared { module: Module; run: () => void; inputs: Tensor[] }
+interface Prepared { module: Module; run: () => void; inputs: Tensor[]; dispose?: () => void }
 
-interface ModelCase {
+export interface ModelCase {
   model: string; pass: string; shape: string;
   /** Builds the model and its inputs; `run` encodes one pass. */
-  setup: () => Prepared;
+  setup: () => Prepared | Promise<Prepared>;
 }
 
 /** A Stable Diffusion family at one size: configs (diffusers/transformers JSON) and input sizes. */
@@ -107,7 +107,7 @@ export async function runModelBench(cases: ModelCase[], onRow?: (row: ModelBench
   for (const c of cases) {
     const { pool } = runtime();
     pool.trim(); // hand the previous model's buffers back to the device before the next one is built
-    const { module, run, inputs } = c.setup();
+    const { module, run, inputs, dispose } = await c.setup();
     let t: Timing;
     try {
       pool.resetPeak();
@@ -115,6 +115,7 @@ export async function runModelBench(cases: ModelCase[], onRow?: (row: ModelBench
     } finally {
       module.dispose();
       for (const x of inputs) x.dispose();
+      dispose?.();
     }
     const row: ModelBenchRow = {
       model: c.model, pass: c.pass, shape: c.shape, params: module.parameterCount() / 1e6,

@@ -1,8 +1,9 @@
-import { Console, Effect } from "effect";
+import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import { initRuntime, type Runtime } from "@textcraftor/core";
 import { formatRow, runKernelBench, sdCases, smallCases } from "../bench/kernels.ts";
 import { MODEL_HEADER, SD15_SIZES, SMALL_SIZES, formatModelRow, modelCases, runModelBench } from "../bench/models.ts";
+import { SD15_TRAIN, SMALL_TRAIN, trainCases } from "../bench/training.ts";
 import { attempt } from "../errors.ts";
 
 const flags = {
@@ -42,7 +43,21 @@ const models = Command.make(
   }),
 ).pipe(Command.withDescription("Time whole models at SD 1.5 sizes (UNet forward and backward, VAE decode, text encoder)"));
 
+const training = Command.make(
+  "train",
+  { ...flags, batchSize: Flag.Int("batch-size").pipe(Flag.withDescription("Prompts per training step; default 1 at SD sizes (the paper: 4 per GPU), 2 small"), Flag.optional) },
+  Effect.fn(function* ({ json, size, batchSize }) {
+    const { rt, useSd } = yield* openFor(size);
+    const base = useSd ? SD15_TRAIN : SMALL_TRAIN;
+    const sizes = { ...base, batchSize: Option.getOrElse(batchSize, () => base.batchSize) };
+    if (!json) yield* Console.log(`${title(rt, useSd ? "SD 1.5 sizes" : "small sizes (SD 1.5 layout, tiny widths)")}, random weights\n${MODEL_HEADER}`);
+    // Three samples: an SD-sized step takes seconds even on a large GPU.
+    const rows = yield* attempt(() => runModelBench(trainCases(sizes), json ? undefined : (r) => console.log(formatModelRow(r)), { samples: 3, minSampleMs: 0 }));
+    if (json) yield* Console.log(JSON.stringify({ adapter: rt.gpu.info.adapter.name, binding: rt.gpu.info.binding, sizes: useSd ? "sd" : "small", rows }, null, 2));
+  }),
+).pipe(Command.withDescription("Time a text-to-image sample and one TextCraftor training step at SD 1.5 sizes"));
+
 export const bench = Command.make("bench").pipe(
   Command.withDescription("Benchmarks: median times, throughput and peak memory"),
-  Command.withSubcommands([kernels, models]),
+  Command.withSubcommands([kernels, models, training]),
 );

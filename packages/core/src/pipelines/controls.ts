@@ -5,7 +5,7 @@
  */
 import type { StableDiffusion } from "../models/stable-diffusion.ts";
 import { noGrad } from "../tensor/autograd.ts";
-import { keep } from "../tensor/scope.ts";
+import { keep, scope } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { encodePrompts, type TextEncoderLike } from "./text-to-image.ts";
 
@@ -42,9 +42,11 @@ export interface EncoderMix {
  * Σ wₖ·Tₖ(p) (interpolation is the two-encoder case). Call `dispose` after sampling.
  */
 export function controlledEmbeddings(sd: Pick<StableDiffusion, "tokenizer">, prompts: string[], negativePrompt: string, m: EncoderMix) {
-  const original = keep(noGrad(() => encodePrompts(sd, m.original, prompts, negativePrompt)));
-  const parts = m.mix.map(({ encoder }) => (encoder === m.original ? original : keep(noGrad(() => encodePrompts(sd, encoder, prompts, negativePrompt)))));
-  const mixed = keep(mixEmbeddings(parts, m.mix.map((e) => e.weight)));
+  // Each result is kept and its intermediates freed, so nothing else outlives the call, in a scope or not.
+  const encode = (encoder: TextEncoderLike) => keep(noGrad(() => scope(() => encodePrompts(sd, encoder, prompts, negativePrompt))));
+  const original = encode(m.original);
+  const parts = m.mix.map(({ encoder }) => (encoder === m.original ? original : encode(encoder)));
+  const mixed = keep(scope(() => mixEmbeddings(parts, m.mix.map((e) => e.weight))));
   return {
     embeddingsAt: hybridSchedule(original, mixed, m.lastSteps),
     dispose() { for (const t of new Set([original, ...parts, mixed])) t.dispose(); },

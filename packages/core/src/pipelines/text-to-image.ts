@@ -50,8 +50,10 @@ export function textToImage(sd: StableDiffusion, o: TextToImageOptions): Tensor 
   const factor = 2 ** (sd.vae.config.blockOutChannels.length - 1);
   if (height % factor !== 0 || width % factor !== 0) throw new Error(`height and width must be multiples of ${factor} (got ${height}×${width})`);
   const sampler = samplerFor(sd, o.scheduler ?? "ddim", steps, o.spacing ?? "leading");
-  return noGrad(() => {
-    const fixed = o.embeddingsAt ? null : keep(encodePrompts(sd, sd.textEncoder, o.prompts, o.negativePrompt));
+  // The scope frees everything but the images, so a caller outside any scope (a tool embedding the core)
+  // leaks nothing.
+  return noGrad(() => scope(() => {
+    const fixed = o.embeddingsAt ? null : encodePrompts(sd, sd.textEncoder, o.prompts, o.negativePrompt);
     const latents = sampleLatents(sd.unet, sampler, {
       shape: [o.prompts.length, sd.unet.config.inChannels, height / factor, width / factor],
       seed: o.seed ?? 0,
@@ -60,10 +62,7 @@ export function textToImage(sd: StableDiffusion, o: TextToImageOptions): Tensor 
       embeddingsAt: (i) => fixed ?? o.embeddingsAt!(i, steps),
       onStep: o.onStep,
     });
-    fixed?.dispose();
-    const images = scope(() => keep(sd.vae.decodeToImage(latents)));
-    latents.dispose();
-    return images;
-  });
+    return keep(sd.vae.decodeToImage(latents));
+  }));
 }
 
