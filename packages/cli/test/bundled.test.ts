@@ -15,7 +15,7 @@ describe("bundled model", () => {
     expect(t.out).toContain("bundled tiny model");
     expect(t.out).toContain("held-out grid (8 prompts, one seed: a glimpse, not an evaluation), step 0 → 2");
     expect(t.out).toContain(`bun run cli eval --text-encoder ${join(run, "text_encoder")}`);
-    for (const f of ["before-after.png", "curves.svg", "metrics.jsonl", "samples.jsonl", "text_encoder/model.safetensors", "config.json"]) {
+    for (const f of ["before-after.png", "curves.svg", "metrics.jsonl", "samples.jsonl", "text_encoder/model.safetensors", "config.json", "report.html"]) {
       expect(existsSync(join(run, f)), f).toBe(true);
     }
     const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8"));

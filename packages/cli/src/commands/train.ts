@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
@@ -11,6 +11,7 @@ import { TINY_GRID_PROMPTS, TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY
 import { writeCurves } from "../curves.ts";
 import { UserFacingError, attempt } from "../errors.ts";
 import { progressBar } from "../progress.ts";
+import { heldOutSummary, writeReport } from "../report.ts";
 
 // Numeric settings default per model: the paper's for a user's SD checkpoint, TINY_TRAIN_SETTINGS for the bundled one.
 type Setting = "steps" | "batchSize" | "inferenceSteps" | "gradSteps" | "guidanceScale" | "lr" | "weightDecay" | "resolution" | "seed" | "checkpointEvery" | "sampleEvery" | "maxBadSteps";
@@ -20,19 +21,6 @@ const defaults = (key: Setting) => {
 };
 const int = (name: string, key: Setting, description: string) => Flag.Int(name).pipe(Flag.withDescription(`${description}; ${defaults(key)}`), Flag.optional);
 const num = (name: string, key: Setting, description: string) => Flag.Finite(name).pipe(Flag.withDescription(`${description}; ${defaults(key)}`), Flag.optional);
-
-/** "reward: first → last (±x %)" over the held-out grid, from the first and last lines of samples.jsonl. */
-function heldOutSummary(file: string, prompts: number): string[] {
-  if (!existsSync(file)) return [];
-  const rows = readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { step: number; rewards: Record<string, number> });
-  if (rows.length < 2) return [];
-  const first = rows[0]!, last = rows[rows.length - 1]!;
-  // A grid is a handful of images at one seed: say so, since a small score (CLIP's) can swing by tens of percent.
-  return [`held-out grid (${prompts} prompts, one seed: a glimpse, not an evaluation), step ${first.step} → ${last.step}:`, ...Object.keys(first.rewards).map((k) => {
-    const a = first.rewards[k]!, b = last.rewards[k]!;
-    return `  ${k.padEnd(14)} ${a.toFixed(4)} → ${b.toFixed(4)} (${b >= a ? "+" : ""}${((100 * (b - a)) / Math.abs(a)).toFixed(1)} %)`;
-  })];
-}
 
 export const trainCommand = Command.make(
   "train",
@@ -102,7 +90,7 @@ export const trainCommand = Command.make(
     const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume: f.resume, onStep: show }));
     bar.stop();
     yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
-    for (const line of heldOutSummary(join(f.runDir, "samples.jsonl"), evalPrompts.length)) yield* Console.log(line);
+    for (const line of heldOutSummary(f.runDir, evalPrompts.length)) yield* Console.log(line);
     // Adapters fold into the weights, so the export is a plain diffusers text encoder.
     if (config.lora) mergeLoRA(config.trainable === "text-encoder" ? sd.textEncoder : sd.unet);
     if (config.trainable === "text-encoder") {
@@ -114,6 +102,7 @@ export const trainCommand = Command.make(
       yield* attempt(() => saveComponent(folder, { _class_name: "UNet2DConditionModel", ...sd.source.configs.unet }, sd.unet, "diffusion_pytorch_model.safetensors"));
       yield* Console.log(`tuned UNet: ${folder}`);
     }
-    yield* Console.log(`${result.steps} steps (${result.badSteps} skipped) in ${f.runDir}: before-after.png (held-out prompts, top row before), curves.svg, metrics.jsonl, samples/`);
+    yield* attempt(() => writeReport(f.runDir, evalPrompts, config.trainable === "text-encoder" ? "text_encoder" : "unet"));
+    yield* Console.log(`${result.steps} steps (${result.badSteps} skipped) in ${f.runDir}: report.html (open it in a browser), before-after.png (held-out prompts, top row before), curves.svg, metrics.jsonl, samples/`);
   }),
 ).pipe(Command.withDescription("Fine-tune the text encoder (or the UNet) with reward models: TextCraftor"));

@@ -1,0 +1,80 @@
+/**
+ * What a finished run folder says about itself: the held-out summary printed after `train`, and report.html,
+ * one page with the settings, the held-out scores, the before/after grid, the curves and every sample grid.
+ * The page links the files beside it (no copies), so it opens from the folder in any browser.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "@textcraftor/core";
+
+interface SampleRow { step: number; rewards: Record<string, number> }
+
+function readSamples(runDir: string): SampleRow[] {
+  const file = join(runDir, "samples.jsonl");
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as SampleRow);
+}
+
+const signedPercent = (a: number, b: number) => `${b >= a ? "+" : ""}${((100 * (b - a)) / Math.abs(a)).toFixed(1)} %`;
+
+/** "reward: first → last (±x %)" over the held-out grid, from the first and last lines of samples.jsonl. */
+export function heldOutSummary(runDir: string, prompts: number): string[] {
+  const rows = readSamples(runDir);
+  if (rows.length < 2) return [];
+  const first = rows[0]!, last = rows[rows.length - 1]!;
+  // A grid is a handful of images at one seed: say so, since a small score (CLIP's) can swing by tens of percent.
+  return [`held-out grid (${prompts} prompts, one seed: a glimpse, not an evaluation), step ${first.step} → ${last.step}:`, ...Object.keys(first.rewards).map((k) => {
+    const a = first.rewards[k]!, b = last.rewards[k]!;
+    return `  ${k.padEnd(14)} ${a.toFixed(4)} → ${b.toFixed(4)} (${signedPercent(a, b)})`;
+  })];
+}
+
+const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const table = (head: string[], rows: string[][]) =>
+  `<table><tr>${head.map((h) => `<th>${escape(h)}</th>`).join("")}</tr>\n${rows.map((r) => `<tr>${r.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`).join("\n")}</table>`;
+
+/** Writes runDir/report.html; `evalPrompts` are the grid's prompts, in column order. */
+export async function writeReport(runDir: string, evalPrompts: readonly string[], exported: string | null): Promise<string> {
+  const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8")) as Record<string, unknown>;
+  const samples = readSamples(runDir);
+  const first = samples[0], last = samples[samples.length - 1];
+  const grids = existsSync(join(runDir, "samples")) ? readdirSync(join(runDir, "samples")).filter((f) => f.endsWith(".png")).sort() : [];
+  const scoresAt = new Map(samples.map((s) => [s.step, s.rewards]));
+  const section = (title: string, body: string) => `<h2>${escape(title)}</h2>\n${body}`;
+  const parts = [
+    `<h1>TextCraftor run: ${escape(runDir)}</h1>`,
+    first && last && samples.length > 1
+      ? section(`Held-out grid, step ${first.step} → ${last.step}`, `<p>${evalPrompts.length} prompts at one seed: a glimpse, not an evaluation (<code>bun run cli eval</code> scores every held-out prompt at several seeds).</p>\n` +
+        table(["reward", `step ${first.step}`, `step ${last.step}`, "change"], Object.keys(first.rewards).map((k) => [k, first.rewards[k]!.toFixed(4), last.rewards[k]!.toFixed(4), signedPercent(first.rewards[k]!, last.rewards[k]!)])))
+      : "",
+    existsSync(join(runDir, "before-after.png"))
+      ? section("Before and after", `<p>Top row before training, bottom row after; columns: ${evalPrompts.map((p) => `“${escape(p)}”`).join(", ")}.</p>\n<img class="pixels" src="before-after.png" alt="before and after">`)
+      : "",
+    existsSync(join(runDir, "curves.svg")) ? section("Curves", `<img src="curves.svg" alt="loss and rewards per step">`) : "",
+    grids.length
+      ? section("Sample grids", grids.map((g) => {
+        const step = Number(/step-(\d+)/.exec(g)?.[1]);
+        const scores = scoresAt.get(step);
+        const caption = `step ${step}${scores ? `: ${Object.entries(scores).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}` : ""}`;
+        return `<figure><img class="pixels" src="samples/${escape(g)}" alt="${escape(caption)}"><figcaption>${escape(caption)}</figcaption></figure>`;
+      }).join("\n"))
+      : "",
+    section("Settings", table(["setting", "value"], Object.entries(config).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]))),
+    section("Files", `<ul><li><a href="metrics.jsonl">metrics.jsonl</a> (every step)</li><li><a href="samples.jsonl">samples.jsonl</a> (held-out scores per grid)</li>` +
+      `<li><a href="config.json">config.json</a></li>${exported ? `<li><a href="${escape(exported)}/">${escape(exported)}/</a> (the tuned weights, diffusers layout)</li>` : ""}</ul>`),
+  ];
+  const html = `<!doctype html>
+<html><head><meta charset="utf-8"><title>TextCraftor run: ${escape(runDir)}</title>
+<style>
+body { font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }
+table { border-collapse: collapse; } th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }
+img.pixels { image-rendering: pixelated; min-width: 32em; max-width: 100%; }
+figure { margin: 1em 0; }
+</style></head><body>
+${parts.filter(Boolean).join("\n\n")}
+</body></html>
+`;
+  const path = join(runDir, "report.html");
+  await writeFileAtomic(path, new TextEncoder().encode(html));
+  return path;
+}
