@@ -49,10 +49,25 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   seed: 0, resolution: 512, checkpointEvery: 100, sampleEvery: 100, maxBadSteps: 10, gradientCheckpointing: true, lora: null,
 };
 
-export function validateTrainConfig(c: TrainConfig): TrainConfig {
+/**
+ * Refuses settings that would fail deep inside a step or silently train nonsense, naming the setting.
+ * `imageFactor` is the VAE's downscale (8 for SD), when the model is known.
+ */
+export function validateTrainConfig(c: TrainConfig, imageFactor?: number): TrainConfig {
+  const fail = (message: string): never => { throw new Error(`train config: ${message}`); };
   const positive = ["steps", "batchSize", "inferenceSteps", "gradSteps", "resolution", "checkpointEvery", "sampleEvery"] as const;
-  for (const k of positive) if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`train config: ${k} must be a positive integer (got ${c[k]})`);
-  if (c.gradSteps > c.inferenceSteps) throw new Error(`train config: gradSteps (${c.gradSteps}) cannot exceed inferenceSteps (${c.inferenceSteps})`);
-  if (!(c.lr > 0)) throw new Error(`train config: lr must be > 0 (got ${c.lr})`);
+  for (const k of positive) if (!Number.isInteger(c[k]) || c[k] < 1) fail(`${k} must be a positive integer (got ${c[k]})`);
+  for (const k of ["seed", "maxBadSteps"] as const) if (!Number.isInteger(c[k]) || c[k] < 0) fail(`${k} must be a non-negative integer (got ${c[k]})`);
+  if (c.gradSteps > c.inferenceSteps) fail(`gradSteps (${c.gradSteps}) cannot exceed inferenceSteps (${c.inferenceSteps})`);
+  if (imageFactor && c.resolution % imageFactor) fail(`resolution ${c.resolution} must be a multiple of ${imageFactor} (the VAE's downscale), e.g. ${Math.max(1, Math.round(c.resolution / imageFactor)) * imageFactor}`);
+  if (!(c.lr > 0) || !Number.isFinite(c.lr)) fail(`lr must be > 0 (got ${c.lr})`);
+  if (!(c.weightDecay >= 0) || !Number.isFinite(c.weightDecay)) fail(`weightDecay must be >= 0 (got ${c.weightDecay})`);
+  if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1)) fail(`AdamW betas must be in [0, 1) (got ${c.beta1}, ${c.beta2})`);
+  if (!(c.eps > 0)) fail(`eps must be > 0 (got ${c.eps})`);
+  if (!Number.isFinite(c.guidanceScale)) fail(`guidanceScale must be a finite number (got ${c.guidanceScale})`);
+  if (c.lora) {
+    if (!Number.isInteger(c.lora.rank) || c.lora.rank < 1) fail(`LoRA rank must be a positive integer (got ${c.lora.rank})`);
+    if (c.lora.alpha !== undefined && !(c.lora.alpha > 0)) fail(`LoRA alpha must be > 0 (got ${c.lora.alpha})`);
+  }
   return c;
 }

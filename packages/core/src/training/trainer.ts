@@ -46,8 +46,8 @@ export interface TrainOptions {
 export interface TrainResult { steps: number; badSteps: number; lastCheckpoint: string | null }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
-  const c = validateTrainConfig(o.config);
   const { sd, frozenTextEncoder } = o.models;
+  const c = validateTrainConfig(o.config, 2 ** (sd.vae.config.blockOutChannels.length - 1));
   const trainable: Module = c.trainable === "text-encoder" ? sd.textEncoder : sd.unet;
   // Everything else is frozen, so its weights stay bit-identical.
   for (const m of [sd.textEncoder, sd.unet, sd.vae, frozenTextEncoder]) m.requiresGrad(m === trainable);
