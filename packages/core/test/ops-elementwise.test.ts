@@ -62,6 +62,17 @@ describe("tensors, scopes and memory", () => {
     out.dispose();
   });
 
+  test("a scope that throws frees what it made, except kept tensors; so does scopeAsync", async () => {
+    const before = T.memoryStats().liveBytes;
+    let kept!: T.Tensor;
+    expect(() => T.scope(() => { kept = T.keep(T.Tensor.full([10], 1)); T.Tensor.full([1000], 2).mul(3); throw new Error("boom"); })).toThrow("boom");
+    expect(kept.disposed).toBe(false);
+    kept.dispose();
+    expect(T.memoryStats().liveBytes).toBe(before);
+    await expect(T.scopeAsync(async () => { T.Tensor.full([1000], 2); await Promise.resolve(); throw new Error("async boom"); })).rejects.toThrow("async boom");
+    expect(T.memoryStats().liveBytes).toBe(before);
+  });
+
   test("a scope frees what it does not return; use after free is a clear error", async () => {
     const before = T.memoryStats().liveBytes;
     let inner!: T.Tensor;

@@ -39,6 +39,20 @@ describe("text-to-image on a tiny model", () => {
     sd.dispose();
   });
 
+  test("the paper's controls refuse more tuned steps than sampling steps, and a missing tuned encoder is named", async () => {
+    const sd = await tinyStableDiffusion();
+    const mix = { original: sd.textEncoder, mix: [{ encoder: sd.textEncoder, weight: 1 }] };
+    const before = T.memoryStats().liveBytes;
+    expect(() => T.controlledEmbeddings(sd, ["a cat"], "", { ...mix, lastSteps: -1 })).toThrow("the tuned steps must be a non-negative integer (got -1)");
+    expect(T.memoryStats().liveBytes).toBe(before);
+    const control = T.controlledEmbeddings(sd, ["a cat"], "", { ...mix, lastSteps: 4 });
+    expect(() => T.textToImage(sd, { prompts: ["a cat"], steps: 3, height: 16, width: 16, embeddingsAt: control.embeddingsAt })).toThrow("4 tuned steps cannot exceed the 3 sampling steps");
+    control.dispose();
+    expect(T.memoryStats().liveBytes).toBe(before); // the failed sampling freed what it had made
+    await expect(T.loadTextEncoder("/no/such/text_encoder")).rejects.toThrow("text encoder not found: /no/such/text_encoder");
+    sd.dispose();
+  });
+
   test("a fixed embedding schedule reproduces the model's own encoder", async () => {
     const sd = await tinyStableDiffusion();
     const prompts = ["a cat"];

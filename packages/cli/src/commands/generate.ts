@@ -38,7 +38,8 @@ interface SamplingFlags {
 const render = (f: SamplingFlags, sd: StableDiffusion, mix?: Omit<EncoderMix, "lastSteps" | "original">) => Effect.gen(function* () {
   const size = Option.getOrElse(f.size, () => (sd.source.configs.vae as { sample_size?: number }).sample_size ?? 512);
   const prompts = [...f.prompt];
-  const control = mix ? controlledEmbeddings(sd, prompts, f.negativePrompt, { original: sd.textEncoder, ...mix, lastSteps: Option.getOrElse(f.tunedSteps, () => Math.round(0.6 * f.steps)) }) : null;
+  const lastSteps = Option.getOrElse(f.tunedSteps, () => Math.round(0.6 * f.steps));
+  const control = mix ? yield* attempt(async () => controlledEmbeddings(sd, prompts, f.negativePrompt, { original: sd.textEncoder, ...mix, lastSteps })) : null;
   const bar = progressBar("denoising", f.steps);
   const options: TextToImageOptions = {
     prompts, negativePrompt: f.negativePrompt, seed: f.seed, steps: f.steps, guidanceScale: f.guidance, scheduler: f.scheduler, spacing: f.spacing,

@@ -78,6 +78,7 @@ async function loadDiffusersFolder(root: string, options: LoadOptions): Promise<
 
 /** A text encoder from a diffusers `text_encoder/` folder (with its config) or a bare weights file. */
 export async function loadTextEncoder(path: string, fallbackConfig: object = SD15_TEXT_ENCODER_CONFIG): Promise<CLIPTextModel> {
+  if (!existsSync(path)) throw new Error(`text encoder not found: ${path} (give a text_encoder/ folder, such as the one a run exports to runs/NAME/text_encoder, or a weights file)`);
   const isFolder = statSync(path).isDirectory();
   const config = isFolder && existsSync(join(path, "config.json")) ? await readJson(join(path, "config.json")) : fallbackConfig;
   const model = withInitMode("none", () => new CLIPTextModel(parseCLIPTextConfig(config)));

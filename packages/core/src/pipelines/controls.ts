@@ -13,9 +13,17 @@ import { encodePrompts, type TextEncoderLike } from "./text-to-image.ts";
 type Schedule = (stepIndex: number, totalSteps: number) => Tensor;
 const view = (t: Tensor) => t.reshape(t.shape);
 
+function checkLastSteps(lastSteps: number) {
+  if (!Number.isInteger(lastSteps) || lastSteps < 0) throw new Error(`the tuned steps must be a non-negative integer (got ${lastSteps})`);
+}
+
 /** Original embeddings for steps < total − lastSteps, tuned ones after (the paper evaluates with 15 of 25). */
 export function hybridSchedule(original: Tensor, tuned: Tensor, lastSteps: number): Schedule {
-  return (i, total) => view(i < total - lastSteps ? original : tuned);
+  checkLastSteps(lastSteps);
+  return (i, total) => {
+    if (lastSteps > total) throw new Error(`${lastSteps} tuned steps cannot exceed the ${total} sampling steps`);
+    return view(i < total - lastSteps ? original : tuned);
+  };
 }
 
 /** Σ wₖ·Eₖ; weights should sum to 1 (a convex combination), which is checked. */
@@ -42,6 +50,7 @@ export interface EncoderMix {
  * Σ wₖ·Tₖ(p) (interpolation is the two-encoder case). Call `dispose` after sampling.
  */
 export function controlledEmbeddings(sd: Pick<StableDiffusion, "tokenizer">, prompts: string[], negativePrompt: string, m: EncoderMix) {
+  checkLastSteps(m.lastSteps); // before any tensor exists
   // Each result is kept and its intermediates freed, so nothing else outlives the call, in a scope or not.
   const encode = (encoder: TextEncoderLike) => keep(noGrad(() => scope(() => encodePrompts(sd, encoder, prompts, negativePrompt))));
   const original = encode(m.original);

@@ -1,6 +1,6 @@
 /**
  * Scopes make tensor lifetimes explicit: every tensor created inside `scope(fn)` is disposed when `fn`
- * returns, except the tensors it returns (which move to the enclosing scope) and those passed to `keep`.
+ * returns or throws, except the tensors it returns (which move to the enclosing scope) and those passed to `keep`.
  * Tensors created outside any scope (model parameters) live until `dispose()`.
  */
 import type { Tensor } from "./tensor.ts";
@@ -22,6 +22,9 @@ export function scope<T>(fn: () => T): T {
   try {
     result = fn();
     if (result instanceof Promise) throw new Error("scope(fn) takes a synchronous function: await outside it, or use scopeAsync");
+  } catch (e) {
+    abandon(mine);
+    throw e;
   } finally {
     stack.pop();
   }
@@ -35,10 +38,18 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   let result: T;
   try {
     result = await fn();
+  } catch (e) {
+    abandon(mine);
+    throw e;
   } finally {
     stack.splice(stack.indexOf(mine), 1);
   }
   return finish(mine, result);
+}
+
+/** A scope that throws frees what it made (kept tensors excepted), so an error leaks no GPU memory. */
+function abandon(mine: Set<Tensor>): void {
+  for (const t of mine) t.dispose();
 }
 
 function finish<T>(mine: Set<Tensor>, result: T): T {
