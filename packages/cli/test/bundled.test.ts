@@ -36,6 +36,19 @@ describe("bundled model", () => {
     expect(r.rewards.diversity.mean).toBeGreaterThan(0);
   });
 
+  test("eval refuses bad flags by name, before loading anything", () => {
+    for (const [args, message] of [
+      [["--seeds", ""], '--seeds "": expected comma-separated non-negative integers'],
+      [["--batch-size", "0"], "--batch-size 0: expected a positive integer"],
+      [["--tuned-weight", "1.5"], "--tuned-weight 1.5: expected a number in [0, 1]"],
+    ] as [string[], string][]) {
+      const e = cli("eval", ...args, "--out", join(work, "bad.json"));
+      expect(e.code).toBe(1);
+      expect(e.err + e.out).toContain(message);
+      expect(existsSync(join(work, "bad.json"))).toBe(false);
+    }
+  });
+
   test("generate with no --model samples the bundled model", () => {
     const g = cli("generate", "--prompt", "red apple", "--steps", "2", "--out", join(work, "gen"));
     expect(g.code, g.err + g.out).toBe(0);

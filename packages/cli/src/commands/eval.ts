@@ -1,7 +1,6 @@
-import { writeFileSync } from "node:fs";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
-import { controlledEmbeddings, evaluateRewards, initRuntime, loadStableDiffusion, loadTextEncoder, readPrompts } from "@textcraftor/core";
+import { controlledEmbeddings, evaluateRewards, initRuntime, loadStableDiffusion, loadTextEncoder, readPrompts, writeFileAtomic } from "@textcraftor/core";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
 import { TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
 import { UserFacingError, attempt } from "../errors.ts";
@@ -27,8 +26,14 @@ export const evalCommand = Command.make(
     out: Flag.String("out").pipe(Flag.withDescription("JSON file with every score"), Flag.withDefault("eval.json")),
   },
   Effect.fn(function* (f) {
-    const seeds = f.seeds.split(",").map(Number);
-    if (seeds.some((s) => !Number.isInteger(s))) return yield* new UserFacingError({ message: `--seeds "${f.seeds}": expected comma-separated integers` });
+    // Flags first, before minutes of model loading.
+    const seeds = f.seeds.split(",").map((s) => (s.trim() === "" ? Number.NaN : Number(s)));
+    if (seeds.some((s) => !Number.isInteger(s) || s < 0)) return yield* new UserFacingError({ message: `--seeds "${f.seeds}": expected comma-separated non-negative integers, e.g. 0,1` });
+    for (const [flag, value] of [["--batch-size", f.batchSize], ["--limit", Option.getOrUndefined(f.limit)], ["--steps", Option.getOrUndefined(f.steps)]] as const) {
+      if (value !== undefined && value < 1) return yield* new UserFacingError({ message: `${flag} ${value}: expected a positive integer` });
+    }
+    const w = f.tunedWeight;
+    if (!(w >= 0 && w <= 1)) return yield* new UserFacingError({ message: `--tuned-weight ${w}: expected a number in [0, 1]` });
     const bundled = Option.isNone(f.model);
     if (!bundled && (Option.isNone(f.prompts) || !f.reward.length)) return yield* new UserFacingError({ message: "with --model, give --prompts FILE and at least one --reward" });
     const model = Option.getOrElse(f.model, () => TINY_MODEL);
@@ -45,8 +50,6 @@ export const evalCommand = Command.make(
     const size = Option.getOrElse(f.size, () => (sd.source.configs.vae as { sample_size?: number }).sample_size ?? 512);
     const tunedPath = Option.getOrUndefined(f.textEncoder);
     const tuned = tunedPath ? yield* attempt(() => loadTextEncoder(tunedPath, sd.source.configs.textEncoder)) : null;
-    const w = f.tunedWeight;
-    if (!(w >= 0 && w <= 1)) return yield* new UserFacingError({ message: `--tuned-weight ${w}: expected a number in [0, 1]` });
     const bar = progressBar("evaluating", seeds.length * Math.ceil(prompts.length / f.batchSize));
     const lastSteps = Option.getOrElse(f.tunedSteps, () => Math.round(0.6 * steps));
     const stats = yield* attempt(() => evaluateRewards(sd, rewards, prompts, {
@@ -58,10 +61,11 @@ export const evalCommand = Command.make(
     bar.stop();
     yield* Console.log(`${"metric".padEnd(14)} ${"mean".padStart(12)} ${"std".padStart(12)} ${"n".padStart(6)}`);
     for (const [name, s] of stats) yield* Console.log(`${name.padEnd(14)} ${s.mean.toFixed(6).padStart(12)} ${s.std.toFixed(6).padStart(12)} ${String(s.n).padStart(6)}`);
-    writeFileSync(f.out, JSON.stringify({
+    const report = {
       model, textEncoder: tunedPath ?? null, tunedWeight: tuned ? w : null, unet: Option.getOrNull(f.unet), seeds, steps, guidance, size, prompts,
       rewards: Object.fromEntries(stats),
-    }, null, 2));
+    };
+    yield* attempt(() => writeFileAtomic(f.out, new TextEncoder().encode(JSON.stringify(report, null, 2))));
     yield* Console.log(`scores in ${f.out} (diversity: mean RMS pixel distance between different prompts' images)`);
     for (const r of rewards) r.reward.dispose?.();
     tuned?.dispose();
