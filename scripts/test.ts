@@ -1,15 +1,17 @@
 // Runs each test file in its own `bun test` process, two at a time, then prints the summed summary.
 // One process per file keeps each WebGPU device (and the Dawn FFI state behind it) to one file: a
 // whole-suite process that opened dozens of devices was seen to crash Bun itself. Two at a time because on a
-// CPU driver much of the time is single-threaded shader compilation. Arguments filter the files (substring).
+// CPU driver much of the time is single-threaded shader compilation. Arguments filter the files: a substring
+// keeps the files whose path contains it, and "!substring" drops them.
 import { Glob } from "bun";
 
 const root = new URL("..", import.meta.url).pathname;
-const filters = process.argv.slice(2);
+const args = process.argv.slice(2);
+const keep = args.filter((a) => !a.startsWith("!")), drop = args.filter((a) => a.startsWith("!")).map((a) => a.slice(1));
 const files = [...new Glob("**/*.test.ts").scanSync({ cwd: root })]
-  .filter((f) => !f.includes("node_modules") && (filters.length === 0 || filters.some((x) => f.includes(x))))
+  .filter((f) => !f.includes("node_modules") && (keep.length === 0 || keep.some((x) => f.includes(x))) && !drop.some((x) => f.includes(x)))
   .sort();
-if (!files.length) throw new Error(`no test files match ${filters.join(" ")}`);
+if (!files.length) throw new Error(`no test files match ${args.join(" ")}`);
 
 const count = (out: string, word: string) => [...out.matchAll(new RegExp(`^\\s*(\\d+) ${word}$`, "gm"))].reduce((s, m) => s + Number(m[1]), 0);
 
