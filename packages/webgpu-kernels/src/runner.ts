@@ -100,7 +100,9 @@ export class KernelRunner {
     const first = d.params ? 1 : 0;
     d.buffers.forEach((buffer, i) => {
       if (buffer.size > this.maxBindingBytes) {
-        throw new Error(`${d.key}: a ${buffer.size}-byte buffer exceeds this adapter's storage binding limit (${this.maxBindingBytes} bytes); use a smaller batch or resolution`);
+        const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB (${n} bytes)`;
+        throw new Error(`${d.key}: a ${mib(buffer.size)} buffer exceeds this adapter's storage binding limit of ${mib(this.maxBindingBytes)} ` +
+          "(`bun run cli info` lists the limits): lower the batch size or the resolution, or use a GPU with a larger limit");
       }
       entries.push({ binding: first + i, resource: { buffer } });
     });

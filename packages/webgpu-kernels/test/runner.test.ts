@@ -36,3 +36,15 @@ test("bind groups are released after their batch is submitted, and layouts are f
   expect(created.every((g) => g.destroyed)).toBe(true);
   expect(layoutCalls).toBe(1);
 });
+
+test("a buffer over the adapter's storage binding limit is refused before dispatch, naming both sizes", async () => {
+  const base = await getRunner();
+  const r = new KernelRunner(base.device, { ...base.limits, maxStorageBufferBindingSize: 2 ** 20 }, base.features);
+  const big = upload(r, new Float32Array(2 ** 18 + 64)); // 1 MiB + 256 bytes
+  const wgsl = () => `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+    @compute @workgroup_size(1) fn main() { x[0] = 1.0; }`;
+  expect(() => r.run({ key: "touch", wgsl, buffers: [big], workgroups: 1 })).toThrow("touch: a 1.0 MiB (1048832 bytes) buffer exceeds this adapter's storage binding limit of 1.0 MiB (1048576 bytes)");
+  const fits = upload(r, new Float32Array(2 ** 18));
+  r.run({ key: "touch", wgsl, buffers: [fits], workgroups: 1 });
+  expect((await download(r, fits, 1))[0]).toBe(1);
+});
