@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  float16BitsToNumber, float32ToFloat16Bits, readSafetensors, readSafetensorsHeader, SafetensorsError,
+  float16BitsToNumber, float32ToFloat16Bits, readSafetensors, readSafetensorsFile, readSafetensorsHeader, SafetensorsError, type SafetensorsFile,
   writeFileAtomic, writeSafetensors,
 } from "../src/io/index.ts";
 
@@ -73,6 +74,52 @@ describe("reading files from an independent writer", () => {
     expect(tensors.get("text_model.embeddings.position_ids")).toEqual({ dtype: "I64", shape: [1, 7], dataOffsets: [0, 56] });
     expect(tensors.get("e.scalar")?.shape).toEqual([]);
     expect(() => readSafetensorsHeader(bytes.slice(0, 20), bytes.length)).toThrow(/only 20 bytes were given.*pass at least the whole header/);
+  });
+});
+
+describe("reading from disk by tensor", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tc-st-file-"));
+
+  test("gives what the in-memory reader gives, with the same options", async () => {
+    for (const name of ["reference.safetensors", "reference-f16.safetensors", "reference-f32.safetensors"]) {
+      const path = join(import.meta.dir, "fixtures/io", name);
+      for (const options of [{ skipUnsupported: true }, { integers: true }, { names: (n: string) => n.startsWith("b.") }]) {
+        // Plain arrays, so that NaN equals NaN and -0 differs from 0 (typed arrays compare otherwise).
+        const plain = (f: SafetensorsFile) => ({ ...f, tensors: [...f.tensors].map(([k, t]) => [k, t.shape, t.dtype, Array.from(t.data)]) });
+        const fromDisk = await readSafetensorsFile(path, options).then(plain, (e: Error) => e.message);
+        const inMemory = (() => { try { return plain(readSafetensors(fixture(name), options)); } catch (e) { return (e as Error).message; } })();
+        expect(fromDisk).toEqual(inMemory);
+      }
+    }
+  });
+
+  test("a file over 4 GiB (sparse) reads a tensor past the 4 GiB mark without reading the rest", async () => {
+    // What one buffer cannot hold: a 4 GiB + 1 KiB U8 tensor (not a float, so skipped unread), then 4 floats.
+    const big = 2 ** 32 + 1024;
+    const header = new TextEncoder().encode(JSON.stringify({
+      big: { dtype: "U8", shape: [big], data_offsets: [0, big] },
+      small: { dtype: "F32", shape: [4], data_offsets: [big, big + 16] },
+    }).padEnd(128, " "));
+    const path = join(dir, "huge.safetensors");
+    const file = await open(path, "w");
+    const length = new Uint8Array(8);
+    new DataView(length.buffer).setBigUint64(0, BigInt(header.length), true);
+    await file.write(length, 0, 8, 0);
+    await file.write(header, 0, header.length, 8);
+    await file.write(new Uint8Array(Float32Array.of(1.5, -2, 3.25, 1e-3).buffer), 0, 16, 8 + header.length + big);
+    await file.close();
+    const { tensors, skipped } = await readSafetensorsFile(path, { skipUnsupported: true });
+    expect(skipped).toEqual(["big"]);
+    expect(Array.from(tensors.get("small")!.data)).toEqual(Array.from(Float32Array.of(1.5, -2, 3.25, 1e-3)));
+    rmSync(path);
+  });
+
+  test("a header length that claims terabytes is refused without allocating it", async () => {
+    const path = join(dir, "claims.safetensors");
+    const bytes = new Uint8Array(16);
+    new DataView(bytes.buffer).setBigUint64(0, 2n ** 40n, true);
+    writeFileSync(path, bytes);
+    await expect(readSafetensorsFile(path)).rejects.toThrow("goes beyond the end of the file (16 bytes)");
   });
 });
 
@@ -163,10 +210,15 @@ describe("validation errors say what is wrong", () => {
     ["metadata not strings", file({ __metadata__: { step: 3 } }), /"__metadata__" entry "step" is 3; metadata values must be strings/],
     ["metadata not an object", file({ __metadata__: "pt" }), /"__metadata__" must be an object of strings/],
   ];
-  for (const [what, bytes, message] of cases) {
-    test(what, () => {
+  const dir = mkdtempSync(join(tmpdir(), "tc-st-bad-"));
+  for (const [i, [what, bytes, message]] of cases.entries()) {
+    test(what, async () => {
       expect(() => readSafetensors(bytes)).toThrow(SafetensorsError);
       expect(() => readSafetensors(bytes)).toThrow(message);
+      // The reader from disk validates the same header bytes, so it fails the same way.
+      const path = join(dir, `${i}.safetensors`);
+      writeFileSync(path, bytes);
+      await expect(readSafetensorsFile(path)).rejects.toThrow(message);
     });
   }
 

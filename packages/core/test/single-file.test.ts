@@ -1,7 +1,9 @@
 /** Single-file LDM checkpoints map onto diffusers names (fixture: scripts/fixtures/single_file.py). */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { ldmUnetToDiffusers, ldmVaeToDiffusers, readWeights, renameLegacyVaeAttention, splitSingleFile } from "../src/index.ts";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { isSingleFileModelTensor, ldmUnetToDiffusers, ldmVaeToDiffusers, readWeights, renameLegacyVaeAttention, splitSingleFile, writeSafetensors } from "../src/index.ts";
 
 const FIX = join(import.meta.dir, "fixtures");
 
@@ -26,6 +28,20 @@ describe("single-file (LDM) checkpoints", () => {
 
   test("a file that is not an SD 1.x single file is refused with what was found", async () => {
     const weights = await readWeights(join(FIX, "unet/model.bin"));
-    expect(() => splitSingleFile(weights)).toThrow(/not a Stable Diffusion 1.x single-file checkpoint.*found prefixes/s);
+    expect(() => splitSingleFile(weights)).toThrow(/not a Stable Diffusion 1.x single-file checkpoint: no tensors under model.diffusion_model., first_stage_model., cond_stage_model.transformer. \(found /);
+  });
+
+  test("only the three models' tensors are read: the EMA copy and schedule buffers are left in the file", async () => {
+    const ckpt = await readWeights(join(FIX, "single-file/tiny-ldm.ckpt"));
+    const extra = { data: Float32Array.of(0.9999), shape: [1] };
+    const all = new Map<string, { data: Float32Array; shape: readonly number[] }>([...ckpt, ["model_ema.decay", extra], ["model_ema.diffusion_modelinput_blocks00weight", extra], ["alphas_cumprod", extra]]);
+    const path = join(mkdtempSync(join(tmpdir(), "tc-single-")), "full.safetensors");
+    writeFileSync(path, writeSafetensors(all));
+    const read = await readWeights(path, { names: isSingleFileModelTensor });
+    expect([...read.keys()].sort()).toEqual([...ckpt.keys()].sort());
+    // The torch reader takes the same filter, matched after Lightning's state_dict. wrapper is removed.
+    const fromCkpt = await readWeights(join(FIX, "single-file/tiny-ldm.ckpt"), { names: (n) => n.startsWith("first_stage_model.") });
+    expect([...fromCkpt.keys()].every((n) => n.startsWith("first_stage_model."))).toBe(true);
+    expect(fromCkpt.size).toBe(splitSingleFile(ckpt).vae.size);
   });
 });

@@ -9,7 +9,7 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
-  CLIPTextModelWithProjection, CLIPVisionModelWithProjection, openClipToHf, parseCLIPTextConfig, parseCLIPVisionConfig, readWeights, stripPrefix, withInitMode,
+  CLIPTextModelWithProjection, CLIPVisionModelWithProjection, openClipToHf, parseCLIPTextConfig, parseCLIPVisionConfig, readWeightFiles, stripPrefix, withInitMode,
   type CLIPActivation, type CLIPTextConfig, type CLIPVisionConfig, type TensorData,
 } from "@textcraftor/core";
 import { openClipConfigs } from "./open-clip-config.ts";
@@ -38,7 +38,7 @@ const OPENAI_EXTRAS = ["input_resolution", "context_length", "vocab_size"];
 
 export async function readClipCheckpoint(path: string, options: ReadClipOptions): Promise<ClipCheckpoint> {
   const { files, folder } = locate(requirePath(path, "CLIP weights"));
-  const tensors = unwrap(await readAll(files));
+  const tensors = unwrap(await readWeightFiles(files));
   try {
     if (tensors.has("vision_model.embeddings.patch_embedding.weight")) {
       const configFile = join(folder, "config.json");
@@ -99,22 +99,6 @@ function locate(path: string): { files: string[]; folder: string } {
   if (found.length === 1) return { files: found, folder: path };
   throw new Error(`${path}: expected CLIP weights: ${[...HF_FILES, ...OPEN_CLIP_FILES].join(", ")} or a single .safetensors/.bin/.pt/.pth file, ` +
     (found.length ? `found several (${found.map((f) => f.slice(path.length + 1)).join(", ")}): name the file instead of the folder` : "found none"));
-}
-
-/** Reads the files, following a sharded checkpoint's `*.index.json` to its shards. */
-async function readAll(files: string[]): Promise<Map<string, TensorData>> {
-  const out = new Map<string, TensorData>();
-  for (const file of files) {
-    if (!file.endsWith(".index.json")) {
-      for (const [name, t] of await readWeights(file)) out.set(name, t);
-      continue;
-    }
-    const index = await readJson(file) as { weight_map?: Record<string, string> };
-    const shards = new Set(Object.values(index.weight_map ?? {}));
-    if (!shards.size) throw new Error(`${file}: no "weight_map"; is this a sharded transformers checkpoint index?`);
-    for (const [name, t] of await readAll([...shards].map((s) => join(dirname(file), s)))) out.set(name, t);
-  }
-  return out;
 }
 
 /** Training scripts' wrappers: a `state_dict` entry next to optimizer state (HPSv2), then DDP's `module.`. */

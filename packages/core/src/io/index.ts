@@ -4,3 +4,4 @@ export * from "./atomic.ts";
 export * from "./pickle.ts";
 export * from "./torch-zip.ts";
 export * from "./png.ts";
+export * from "./safetensors-file.ts";

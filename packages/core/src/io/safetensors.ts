@@ -37,7 +37,7 @@ export interface SafetensorsFile {
 }
 
 /** The reference implementation refuses headers above 100 MB; so do we, before parsing them. */
-const MAX_HEADER_BYTES = 100_000_000;
+export const MAX_HEADER_BYTES = 100_000_000;
 
 /**
  * Reads and validates the header. `bytes` may be just the start of the file (8 + header length bytes)
@@ -77,18 +77,29 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileSize = bytes.length
 /** Reads a whole safetensors file into float32 tensors; see ReadSafetensorsOptions for the choices. */
 export function readSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptions = {}): SafetensorsFile {
   const { tensors: entries, metadata, dataStart } = readSafetensorsHeader(bytes);
+  const { decode, skipped } = selectEntries(entries, options);
   const tensors = new Map<string, LoadedTensor>();
+  for (const [name, { dtype, shape, dataOffsets: [begin, end] }] of decode) {
+    tensors.set(name, { data: toFloat32(bytes.subarray(dataStart + begin, dataStart + end), dtype), shape, dtype });
+  }
+  return { tensors, metadata, skipped };
+}
+
+/** The entries to decode under `options`, and the names skipped for their dtype (or an error naming one). */
+export function selectEntries(entries: Map<string, SafetensorsEntry>, options: ReadSafetensorsOptions): { decode: [string, SafetensorsEntry][]; skipped: string[] } {
+  const decode: [string, SafetensorsEntry][] = [];
   const skipped: string[] = [];
-  for (const [name, { dtype, shape, dataOffsets: [begin, end] }] of entries) {
+  for (const [name, entry] of entries) {
     if (options.names && !options.names(name)) continue;
+    const { dtype } = entry;
     if (!isFloatDType(dtype) && !(options.integers && isIntegerDType(dtype))) {
       if (options.skipUnsupported) { skipped.push(name); continue; }
       const how = isIntegerDType(dtype) ? "pass `integers: true` to read it as float32, " : "";
       fail(`tensor "${name}" has dtype ${dtype}, which is not read as float32; ${how}pass \`skipUnsupported: true\` to skip it, or leave it out with \`names\``);
     }
-    tensors.set(name, { data: toFloat32(bytes.subarray(dataStart + begin, dataStart + end), dtype), shape, dtype });
+    decode.push([name, entry]);
   }
-  return { tensors, metadata, skipped };
+  return { decode, skipped };
 }
 
 export interface WriteSafetensorsOptions {

@@ -12,11 +12,12 @@ import { ClipTokenizer } from "../tokenizer/clip.ts";
 import { CLIPTextModel } from "./clip/text.ts";
 import { parseCLIPTextConfig } from "./clip/config.ts";
 import { loadCLIPWeights } from "./clip/weights.ts";
-import { ldmTextEncoderToDiffusers, ldmUnetToDiffusers, ldmVaeToDiffusers, splitSingleFile } from "./convert/ldm.ts";
+import { isSingleFileModelTensor, ldmTextEncoderToDiffusers, ldmUnetToDiffusers, ldmVaeToDiffusers, splitSingleFile } from "./convert/ldm.ts";
 import { SD15_TEXT_ENCODER_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG } from "./sd15-configs.ts";
 import { UNet2DConditionModel } from "./unet/unet.ts";
 import { AutoencoderKL } from "./vae/autoencoder.ts";
 import { readWeights } from "./weights-file.ts";
+import { readComponentWeights } from "./component-weights.ts";
 
 export interface StableDiffusion {
   tokenizer: ClipTokenizer;
@@ -51,12 +52,6 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
   }
 }
 
-/** The weights file of a diffusers component folder, preferring safetensors. */
-export function componentWeights(folder: string, stems: string[]): string {
-  for (const stem of stems) for (const ext of [".safetensors", ".bin"]) if (existsSync(join(folder, stem + ext))) return join(folder, stem + ext);
-  throw new Error(`no weights in ${folder}: expected one of ${stems.flatMap((s) => [`${s}.safetensors`, `${s}.bin`]).join(", ")}`);
-}
-
 async function loadDiffusersFolder(root: string, options: LoadOptions): Promise<StableDiffusion> {
   for (const part of ["text_encoder", "unet", "vae"]) {
     if (!existsSync(join(root, part, "config.json"))) throw new Error(`${root} is not a diffusers Stable Diffusion folder: ${part}/config.json is missing`);
@@ -70,9 +65,9 @@ async function loadDiffusersFolder(root: string, options: LoadOptions): Promise<
   const schedulerConfig = existsSync(schedulerFile) ? parseSchedulerConfig(await readJson(schedulerFile), "DDIMScheduler") : SD15_SCHEDULER_CONFIG;
   const textEncoder = await loadTextEncoder(options.textEncoderPath ?? join(root, "text_encoder"), configs.textEncoder);
   const unet = withInitMode("none", () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
-  unet.loadStateDict(await readWeights(componentWeights(options.unetPath ?? join(root, "unet"), ["diffusion_pytorch_model"])));
+  unet.loadStateDict(await readComponentWeights(options.unetPath ?? join(root, "unet"), ["diffusion_pytorch_model"]));
   const vae = withInitMode("none", () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
-  vae.loadWeights(await readWeights(componentWeights(join(root, "vae"), ["diffusion_pytorch_model"])));
+  vae.loadWeights(await readComponentWeights(join(root, "vae"), ["diffusion_pytorch_model"]));
   return assemble(textEncoder, unet, vae, schedulerConfig, { path: root, layout: "diffusers", configs });
 }
 
@@ -82,13 +77,14 @@ export async function loadTextEncoder(path: string, fallbackConfig: object = SD1
   const isFolder = statSync(path).isDirectory();
   const config = isFolder && existsSync(join(path, "config.json")) ? await readJson(join(path, "config.json")) : fallbackConfig;
   const model = withInitMode("none", () => new CLIPTextModel(parseCLIPTextConfig(config)));
-  const weights = await readWeights(isFolder ? componentWeights(path, ["model", "pytorch_model"]) : path);
+  const weights = isFolder ? await readComponentWeights(path, ["model", "pytorch_model"]) : await readWeights(path);
   loadCLIPWeights(model, ldmTextEncoderToDiffusers(weights));
   return model;
 }
 
 async function loadSingleFile(file: string, options: LoadOptions): Promise<StableDiffusion> {
-  const parts = splitSingleFile(await readWeights(file));
+  // Only the three models' tensors are read: a full checkpoint also holds an EMA copy of the UNet (model_ema.*).
+  const parts = splitSingleFile(await readWeights(file, { names: isSingleFileModelTensor }));
   const configs = { textEncoder: SD15_TEXT_ENCODER_CONFIG, unet: SD15_UNET_CONFIG, vae: SD15_VAE_CONFIG };
   let textEncoder: CLIPTextModel;
   if (options.textEncoderPath) textEncoder = await loadTextEncoder(options.textEncoderPath);
@@ -97,7 +93,7 @@ async function loadSingleFile(file: string, options: LoadOptions): Promise<Stabl
     loadCLIPWeights(textEncoder, ldmTextEncoderToDiffusers(parts.textEncoder));
   }
   const unet = withInitMode("none", () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
-  unet.loadStateDict(options.unetPath ? await readWeights(componentWeights(options.unetPath, ["diffusion_pytorch_model"])) : ldmUnetToDiffusers(parts.unet));
+  unet.loadStateDict(options.unetPath ? await readComponentWeights(options.unetPath, ["diffusion_pytorch_model"]) : ldmUnetToDiffusers(parts.unet));
   const vae = withInitMode("none", () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
   vae.loadWeights(ldmVaeToDiffusers(parts.vae));
   return assemble(textEncoder, unet, vae, SD15_SCHEDULER_CONFIG, { path: file, layout: "single-file", configs });

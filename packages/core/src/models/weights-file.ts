@@ -1,19 +1,30 @@
 /** Reads a weights file by its format: safetensors, or a PyTorch zip checkpoint (.bin/.pt/.pth/.ckpt). */
 import { readFile } from "node:fs/promises";
-import { readSafetensors } from "../io/safetensors.ts";
+import { SafetensorsError } from "../io/safetensors.ts";
+import { readSafetensorsFile } from "../io/safetensors-file.ts";
 import { readTorchCheckpoint, stripPrefix } from "../io/torch-zip.ts";
 import type { LoadedTensor } from "../io/dtypes.ts";
 
-export async function readWeights(path: string): Promise<Map<string, LoadedTensor>> {
+export async function readWeights(path: string, { names }: { names?: (name: string) => boolean } = {}): Promise<Map<string, LoadedTensor>> {
+  const cannot = (e: unknown): never => { throw new Error(`cannot read weights file ${path}: ${(e as Error).message}`); };
+  if (path.endsWith(".safetensors")) {
+    try {
+      return (await readSafetensorsFile(path, { skipUnsupported: true, names })).tensors;
+    } catch (e) {
+      // A format error names the file; anything else is the file system's.
+      if (e instanceof SafetensorsError) throw new SafetensorsError(`${path}: ${e.message}`, { cause: e });
+      return cannot(e);
+    }
+  }
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(path));
   } catch (e) {
-    throw new Error(`cannot read weights file ${path}: ${(e as Error).message}`);
+    return cannot(e);
   }
-  if (path.endsWith(".safetensors")) return readSafetensors(bytes, { skipUnsupported: true }).tensors;
   if (/\.(bin|pt|pth|ckpt)$/.test(path)) {
-    const { tensors } = readTorchCheckpoint(bytes);
+    // Names are matched as the caller sees them, after the wrappers below are taken off.
+    const { tensors } = readTorchCheckpoint(bytes, { names: names && ((k) => names(k.replace(/^(state_dict|module)\./, ""))) });
     // Lightning/LDM .ckpt files wrap the weights in "state_dict"; DDP saves prefix every name with "module.".
     for (const prefix of ["state_dict.", "module."]) if ([...tensors.keys()].every((k) => k.startsWith(prefix))) return stripPrefix(tensors, prefix);
     return tensors;

@@ -21,13 +21,19 @@ export interface LdmUnetLayout {
 
 export const SD15_UNET_LAYOUT: LdmUnetLayout = { layersPerBlock: 2, downHasAttention: [true, true, true, false] };
 
+const MODEL_PREFIXES = ["model.diffusion_model.", "first_stage_model.", "cond_stage_model.transformer."];
+
+/** Whether a single-file tensor belongs to one of the three models (not the EMA copy, not schedule buffers). */
+export const isSingleFileModelTensor = (name: string) => MODEL_PREFIXES.some((p) => name.startsWith(p));
+
 /** Splits a single-file checkpoint into its three models' tensors (prefixes removed). */
 export function splitSingleFile<T>(all: TensorMap<T>): { unet: TensorMap<T>; vae: TensorMap<T>; textEncoder: TensorMap<T> } {
   const pick = (prefix: string) => new Map([...all].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
   const unet = pick("model.diffusion_model."), vae = pick("first_stage_model."), textEncoder = pick("cond_stage_model.transformer.");
   if (!unet.size || !vae.size || !textEncoder.size) {
     const found = [...new Set([...all.keys()].map((k) => k.split(".").slice(0, 2).join(".")))].slice(0, 8).join(", ");
-    throw new Error(`not a Stable Diffusion 1.x single-file checkpoint: expected tensors under model.diffusion_model., first_stage_model. and cond_stage_model.transformer.; found prefixes ${found}. SD 2.x/XL files are not supported.`);
+    const missing = [["model.diffusion_model.", unet], ["first_stage_model.", vae], ["cond_stage_model.transformer.", textEncoder]].filter(([, m]) => !(m as TensorMap<T>).size).map(([p]) => p);
+    throw new Error(`not a Stable Diffusion 1.x single-file checkpoint: no tensors under ${missing.join(", ")}${found ? ` (found ${found})` : ""}. SD 2.x/XL files are not supported.`);
   }
   return { unet, vae, textEncoder };
 }
