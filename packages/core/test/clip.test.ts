@@ -15,7 +15,7 @@ const formula = (n: number, fn: (i: number) => number) => Float32Array.from({ le
 const upstreamGrad = (t: T.Tensor) => T.Tensor.from(formula(t.size, (i) => Math.sin(0.1 * i + 0.5)), t.shape);
 
 const fixture = await Bun.file(join(DIR, "clip_tiny.json")).json();
-const readBin = async (name: string) => readTorchCheckpoint(new Uint8Array(await Bun.file(join(DIR, name)).arrayBuffer()), { integers: true }).tensors;
+const readBin = async (name: string) => (await readTorchCheckpoint(join(DIR, name), { integers: true })).tensors;
 
 let text: T.CLIPTextModelWithProjection;
 let vision: T.CLIPVisionModelWithProjection;

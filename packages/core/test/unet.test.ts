@@ -59,7 +59,7 @@ beforeAll(async () => {
   await T.initRuntime();
   tinyConfig = await Bun.file(join(FIXTURES, "config.json")).json();
   golden = await Bun.file(join(FIXTURES, "golden.json")).json();
-  checkpoint = readTorchCheckpoint(new Uint8Array(await Bun.file(join(FIXTURES, "model.bin")).arrayBuffer())).tensors;
+  checkpoint = (await readTorchCheckpoint(join(FIXTURES, "model.bin"))).tensors;
 });
 
 describe("UNet config", () => {

@@ -20,7 +20,7 @@ let configJson: Record<string, unknown>;
 let weights: Map<string, T.TensorData>;
 let vae: AutoencoderKL;
 
-const readBin = async (name: string) => readTorchCheckpoint(new Uint8Array(await Bun.file(join(DIR, name)).arrayBuffer())).tensors;
+const readBin = async (name: string) => (await readTorchCheckpoint(join(DIR, name))).tensors;
 const tensor = (e: Entry) => T.Tensor.from(e.data, e.shape);
 const loaded = (json: Record<string, unknown>, tensors: Map<string, T.TensorData>) => {
   const model = AutoencoderKL.fromConfig(json, { seed: 7 });

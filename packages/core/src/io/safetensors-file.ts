@@ -4,7 +4,8 @@
  * and reading by range also skips what is not wanted (its EMA copy) and never holds the file and the float32
  * copies at once. Validation is the in-memory reader's (readSafetensorsHeader), on the header bytes.
  */
-import { open, type FileHandle } from "node:fs/promises";
+import { open } from "node:fs/promises";
+import { readRange } from "./file-range.ts";
 import { toFloat32, type LoadedTensor } from "./dtypes.ts";
 import { MAX_HEADER_BYTES, readSafetensorsHeader, selectEntries, type ReadSafetensorsOptions, type SafetensorsFile } from "./safetensors.ts";
 
@@ -32,16 +33,4 @@ export async function readSafetensorsFile(path: string, options: ReadSafetensors
   } finally {
     await file.close();
   }
-}
-
-/** Exactly `length` bytes from `position` (reads return less at times), into `into` when given. */
-async function readRange(file: FileHandle, position: number, length: number, into = new ArrayBuffer(length)): Promise<Uint8Array> {
-  const out = new Uint8Array(into, 0, length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await file.read(out, done, length - done, position + done);
-    if (bytesRead === 0) throw new Error(`${length - done} bytes short at byte ${position + done}: the file ended early`);
-    done += bytesRead;
-  }
-  return out;
 }

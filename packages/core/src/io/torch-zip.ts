@@ -4,10 +4,10 @@
  * referenced from the pickle by a persistent id, and `<archive>/byteorder` says how storages are laid out.
  * The pickle goes through the restricted unpickler with an allow-list of tensor and container types only.
  */
-import { unzipSync } from "fflate";
 import { DTYPE_BYTES, isFloatDType, isIntegerDType, toFloat32 } from "./dtypes.ts";
 import type { FileDType, LoadedTensor } from "./dtypes.ts";
 import { unpickle } from "./pickle.ts";
+import { bytesSource, fileSource, openZip, ZipError } from "./zip-file.ts";
 
 export class TorchCheckpointError extends Error {
   override name = "TorchCheckpointError";
@@ -27,48 +27,50 @@ export interface TorchCheckpoint {
   skipped: string[];
 }
 
-/** Reads a `torch.save` zip checkpoint without executing anything it contains. */
-export function readTorchCheckpoint(bytes: Uint8Array, options: ReadTorchOptions = {}): TorchCheckpoint {
-  checkFormat(bytes);
-  const names: string[] = [];
-  const head = unzip(bytes, (name) => {
-    names.push(name);
-    return /^[^/]+\/(data\.pkl|byteorder)$/.test(name);
-  });
-  const pkl = Object.keys(head).find((n) => n.endsWith("/data.pkl"));
-  if (!pkl) {
-    const listing = names.slice(0, 5).join(", ") + (names.length > 5 ? ", ..." : "");
-    fail(`the zip archive has no <archive>/data.pkl (it holds ${listing}); it is not a torch.save checkpoint`);
-  }
-  const prefix = pkl.slice(0, -"data.pkl".length);
-  const byteOrder = head[`${prefix}byteorder`] ? new TextDecoder().decode(head[`${prefix}byteorder`]).trim() : "little";
-  if (byteOrder !== "little" && byteOrder !== "big") fail(`${prefix}byteorder says "${byteOrder}", expected "little" or "big"`);
+/**
+ * Reads a `torch.save` zip checkpoint without executing anything it contains: from bytes, or from a file path,
+ * which is read entry by entry (any size: storages are read one at a time, never the whole file at once).
+ */
+export async function readTorchCheckpoint(input: Uint8Array | string, options: ReadTorchOptions = {}): Promise<TorchCheckpoint> {
+  const source = typeof input === "string" ? await fileSource(input) : bytesSource(input);
+  try {
+    checkFormat(await source.read(0, Math.min(source.size, 512)));
+    const zip = await unzip(() => openZip(source));
+    const names = [...zip.entries.keys()];
+    const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n));
+    if (!pkl) {
+      const listing = names.slice(0, 5).join(", ") + (names.length > 5 ? ", ..." : "");
+      fail(`the zip archive has no <archive>/data.pkl (it holds ${listing}); it is not a torch.save checkpoint`);
+    }
+    const prefix = pkl.slice(0, -"data.pkl".length);
+    const byteOrder = zip.entries.has(`${prefix}byteorder`) ? new TextDecoder().decode(await unzip(() => zip.read(`${prefix}byteorder`))).trim() : "little";
+    if (byteOrder !== "little" && byteOrder !== "big") fail(`${prefix}byteorder says "${byteOrder}", expected "little" or "big"`);
 
-  const refs = new Map<string, TensorRef>();
-  collect(unpickle(head[pkl], { globals: GLOBALS, persistentLoad }), "", refs, new Set());
+    const refs = new Map<string, TensorRef>();
+    collect(unpickle(await unzip(() => zip.read(pkl)), { globals: GLOBALS, persistentLoad }), "", refs, new Set());
+    const byStorage = new Map<string, [string, TensorRef][]>();
+    const skipped: string[] = [];
+    for (const [name, ref] of refs) {
+      if (options.names && !options.names(name)) continue;
+      const dtype = ref.storage.dtype;
+      if (!isFloatDType(dtype) && !(options.integers && isIntegerDType(dtype))) { skipped.push(name); continue; }
+      const key = `${prefix}data/${ref.storage.key}`;
+      byStorage.set(key, [...(byStorage.get(key) ?? []), [name, ref]]);
+    }
 
-  const wanted = new Map<string, TensorRef>();
-  const skipped: string[] = [];
-  for (const [name, ref] of refs) {
-    if (options.names && !options.names(name)) continue;
-    const dtype = ref.storage.dtype;
-    if (isFloatDType(dtype) || (options.integers && isIntegerDType(dtype))) wanted.set(name, ref);
-    else skipped.push(name);
+    // One storage at a time: read, fix the byte order, copy out every tensor that views it.
+    const tensors = new Map<string, LoadedTensor>();
+    for (const [key, views] of byStorage) {
+      if (!zip.entries.has(key)) fail(`tensor "${views[0]![0]}" uses storage ${views[0]![1].storage.key}, but the archive has no ${key}`);
+      const data = await unzip(() => zip.read(key));
+      if (byteOrder === "big") swapBytes(data, DTYPE_BYTES[views[0]![1].storage.dtype]);
+      for (const [name, ref] of views) tensors.set(name, { data: materialize(name, ref, data), shape: [...ref.shape], dtype: ref.storage.dtype });
+    }
+    // In the pickle's order, as a state dict lists them.
+    return { tensors: new Map([...refs.keys()].filter((n) => tensors.has(n)).map((n) => [n, tensors.get(n)!])), skipped };
+  } finally {
+    await source.close();
   }
-
-  const keys = new Set([...wanted.values()].map((r) => `${prefix}data/${r.storage.key}`));
-  const storages = unzip(bytes, (name) => keys.has(name));
-  if (byteOrder === "big") {
-    const sizes = new Map([...wanted.values()].map((r) => [`${prefix}data/${r.storage.key}`, DTYPE_BYTES[r.storage.dtype]]));
-    for (const [name, data] of Object.entries(storages)) swapBytes(data, sizes.get(name)!);
-  }
-  const tensors = new Map<string, LoadedTensor>();
-  for (const [name, ref] of wanted) {
-    const data = storages[`${prefix}data/${ref.storage.key}`];
-    if (!data) fail(`tensor "${name}" uses storage ${ref.storage.key}, but the archive has no ${prefix}data/${ref.storage.key}`);
-    tensors.set(name, { data: materialize(name, ref, data), shape: [...ref.shape], dtype: ref.storage.dtype });
-  }
-  return { tensors, skipped };
 }
 
 /**
@@ -190,11 +192,13 @@ function checkFormat(bytes: Uint8Array): void {
   fail(`not a PyTorch checkpoint: it is neither a zip archive (torch >= 1.6) nor a legacy pickle`);
 }
 
-function unzip(bytes: Uint8Array, filter: (name: string) => boolean): Record<string, Uint8Array> {
+/** A zip-level failure, reported as a damaged checkpoint. */
+async function unzip<T>(step: () => Promise<T>): Promise<T> {
   try {
-    return unzipSync(bytes, { filter: (f) => filter(f.name) });
+    return await step();
   } catch (e) {
-    return fail(`the zip archive is damaged (${(e as Error).message}); download or copy the file again`);
+    if (e instanceof ZipError) return fail(`the zip archive is damaged (${e.message}); download or copy the file again`);
+    throw e;
   }
 }
 

@@ -1,8 +1,7 @@
 /** Reads a weights file by its format: safetensors, or a PyTorch zip checkpoint (.bin/.pt/.pth/.ckpt). */
-import { readFile } from "node:fs/promises";
 import { SafetensorsError } from "../io/safetensors.ts";
 import { readSafetensorsFile } from "../io/safetensors-file.ts";
-import { readTorchCheckpoint, stripPrefix } from "../io/torch-zip.ts";
+import { readTorchCheckpoint, stripPrefix, TorchCheckpointError } from "../io/torch-zip.ts";
 import type { LoadedTensor } from "../io/dtypes.ts";
 
 export async function readWeights(path: string, { names }: { names?: (name: string) => boolean } = {}): Promise<Map<string, LoadedTensor>> {
@@ -16,15 +15,15 @@ export async function readWeights(path: string, { names }: { names?: (name: stri
       return cannot(e);
     }
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(path));
-  } catch (e) {
-    return cannot(e);
-  }
   if (/\.(bin|pt|pth|ckpt)$/.test(path)) {
-    // Names are matched as the caller sees them, after the wrappers below are taken off.
-    const { tensors } = readTorchCheckpoint(bytes, { names: names && ((k) => names(k.replace(/^(state_dict|module)\./, ""))) });
+    let tensors: Map<string, LoadedTensor>;
+    try {
+      // Names are matched as the caller sees them, after the wrappers below are taken off.
+      ({ tensors } = await readTorchCheckpoint(path, { names: names && ((k) => names(k.replace(/^(state_dict|module)\./, ""))) }));
+    } catch (e) {
+      if (e instanceof TorchCheckpointError) throw new TorchCheckpointError(`${path}: ${e.message}`, { cause: e });
+      return cannot(e);
+    }
     // Lightning/LDM .ckpt files wrap the weights in "state_dict"; DDP saves prefix every name with "module.".
     for (const prefix of ["state_dict.", "module."]) if ([...tensors.keys()].every((k) => k.startsWith(prefix))) return stripPrefix(tensors, prefix);
     return tensors;
