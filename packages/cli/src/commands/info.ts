@@ -1,6 +1,6 @@
 import { Console, Effect } from "effect";
 import { Command, Flag } from "effect/cli";
-import { openDevice, selfTest, type DeviceInfo } from "@textcraftor/core";
+import { kernelFamily, openDevice, selfTest, type DeviceInfo, type KernelFamily } from "@textcraftor/core";
 import { attempt } from "../errors.ts";
 
 /** Limits that decide kernel variants and model sizes; `--json` prints all of them. */
@@ -11,7 +11,7 @@ const KEY_LIMITS = [
 
 const bytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(0)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
 
-export function formatInfo(info: DeviceInfo, check: { ok: boolean; mismatches: number }): string {
+export function formatInfo(info: DeviceInfo, check: { ok: boolean; mismatches: number }, kernels: KernelFamily): string {
   const a = info.adapter;
   const lines = [
     `runtime   ${info.runtime} ${info.runtimeVersion}`,
@@ -25,6 +25,7 @@ export function formatInfo(info: DeviceInfo, check: { ok: boolean; mismatches: n
       const v = info.limits[k];
       return `  ${k.padEnd(36)} ${v === undefined ? "?" : /Size$/.test(k) ? bytes(v) : v}`;
     }),
+    `kernels   ${kernels === "cpu" ? "CPU-driver variants (no workgroup barriers)" : "tiled GPU variants"}; TEXTCRAFTOR_KERNELS=gpu|cpu overrides`,
     `self-test ${check.ok ? "passed" : `FAILED (${check.mismatches} wrong values)`}`,
   ];
   return lines.join("\n");
@@ -36,7 +37,8 @@ export const info = Command.make(
   Effect.fn(function* ({ json }) {
     const gpu = yield* attempt(() => openDevice());
     const check = yield* attempt(() => selfTest(gpu));
-    yield* Console.log(json ? JSON.stringify({ ...gpu.info, selfTest: check }, null, 2) : formatInfo(gpu.info, check));
+    const kernels = yield* attempt(async () => kernelFamily(gpu));
+    yield* Console.log(json ? JSON.stringify({ ...gpu.info, kernels, selfTest: check }, null, 2) : formatInfo(gpu.info, check, kernels));
     gpu.destroy();
   }),
 ).pipe(Command.withDescription("Show the WebGPU runtime, binding, adapter, features and limits, and run a self-test kernel"));

@@ -18,15 +18,15 @@ export type KernelFamily = "gpu" | "cpu";
  * overrides the choice: to check the GPU kernels inside whole models on lavapipe, or for a software GPU that
  * reports itself as a discrete one.
  */
-function cpuKernels(gpu: Gpu, kernels?: KernelFamily): boolean {
+export function kernelFamily(gpu: Gpu, kernels?: KernelFamily): KernelFamily {
   const choice = kernels ?? envVar("TEXTCRAFTOR_KERNELS");
-  if (choice === undefined || choice === "") return gpu.info.isCPU;
+  if (choice === undefined || choice === "") return gpu.info.isCPU ? "cpu" : "gpu";
   if (choice !== "gpu" && choice !== "cpu") throw new Error(`TEXTCRAFTOR_KERNELS is "${choice}": use "gpu" (tiled kernels) or "cpu" (CPU-driver kernels), or unset it to choose by device.`);
-  return choice === "cpu";
+  return choice;
 }
 
 export function useDevice(gpu: Gpu, { kernels }: { kernels?: KernelFamily } = {}): Runtime {
-  const runner = new KernelRunner(gpu.device, gpu.info.limits, gpu.info.features, { cpu: cpuKernels(gpu, kernels) });
+  const runner = new KernelRunner(gpu.device, gpu.info.limits, gpu.info.features, { cpu: kernelFamily(gpu, kernels) === "cpu" });
   current = { gpu, runner, pool: new BufferPool(runner) };
   return current;
 }
