@@ -62,8 +62,9 @@ export async function readTorchCheckpoint(input: Uint8Array | string, options: R
     const tensors = new Map<string, LoadedTensor>();
     for (const [key, views] of byStorage) {
       if (!zip.entries.has(key)) fail(`tensor "${views[0]![0]}" uses storage ${views[0]![1].storage.key}, but the archive has no ${key}`);
-      const data = await unzip(() => zip.read(key));
-      if (byteOrder === "big") swapBytes(data, DTYPE_BYTES[views[0]![1].storage.dtype]);
+      let data = await unzip(() => zip.read(key));
+      // Swapped in a copy: bytes given by the caller are only read, never changed.
+      if (byteOrder === "big") swapBytes(data = data.slice(), DTYPE_BYTES[views[0]![1].storage.dtype]);
       for (const [name, ref] of views) tensors.set(name, { data: materialize(name, ref, data), shape: [...ref.shape], dtype: ref.storage.dtype });
     }
     // In the pickle's order, as a state dict lists them.
