@@ -27,6 +27,19 @@ describe("cli generate", () => {
     expect(existsSync(join(out, "000-seed0.png"))).toBe(true);
   });
 
+  test("--num-images samples each prompt at consecutive seeds, the first as a single run does", async () => {
+    const out = join(work, "several"), single = join(work, "single");
+    const r = generate("--num-images", "3", "--seed", "5", "--out", out);
+    expect(r.code, r.err + r.out).toBe(0);
+    expect(r.out).toContain("wrote 3 image(s)");
+    for (const seed of [5, 6, 7]) expect(existsSync(join(out, `000-seed${seed}.png`)), `seed ${seed}`).toBe(true);
+    expect(generate("--seed", "5", "--out", single).code).toBe(0);
+    const bytes = (dir: string, seed: number) => Bun.file(join(dir, `000-seed${seed}.png`)).bytes();
+    expect(await bytes(out, 5)).toEqual(await bytes(single, 5));
+    expect(await bytes(out, 6)).not.toEqual(await bytes(out, 5));
+    expect(generate("--num-images", "0", "--out", out).err).toContain("--num-images 0: expected a positive integer");
+  });
+
   test("refuses TextCraftor's DDIM spacing with Euler, with a message and no stack trace", () => {
     const r = generate("--scheduler", "euler", "--spacing", "textcraftor", "--out", join(work, "refused"));
     expect(r.code).not.toBe(0);

@@ -18,6 +18,7 @@ const sampling = {
   negativePrompt: Flag.String("negative-prompt").pipe(Flag.withDefault("")),
   out: Flag.String("out").pipe(Flag.withDescription("Output folder for the PNG files"), Flag.withDefault("outputs")),
   seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
+  numImages: Flag.Int("num-images").pipe(Flag.withDescription("Images per prompt, with seeds seed, seed+1, …"), Flag.withDefault(1)),
   steps: Flag.Int("steps").pipe(Flag.withDefault(25)),
   guidance: Flag.Finite("guidance").pipe(Flag.withDescription("Classifier-free guidance scale"), Flag.withDefault(7.5)),
   scheduler: Flag.Literals("scheduler", ["ddim", "euler"]).pipe(Flag.withDescription("Sampler (deterministic DDIM, or Euler)"), Flag.withDefault("ddim")),
@@ -30,32 +31,38 @@ const sampling = {
 };
 
 interface SamplingFlags {
-  model: string; unet: Option.Option<string>; prompt: readonly string[]; negativePrompt: string; out: string; seed: number; steps: number; guidance: number;
+  model: string; unet: Option.Option<string>; prompt: readonly string[]; negativePrompt: string; out: string; seed: number; numImages: number; steps: number; guidance: number;
   scheduler: "ddim" | "euler"; spacing: "leading" | "trailing" | "textcraftor"; size: Option.Option<number>; tunedSteps: Option.Option<number>;
 }
 
-/** Samples with an optional encoder mix, writes one PNG per prompt and a grid. */
+/** Samples with an optional encoder mix; per seed, writes one PNG per prompt and a grid. */
 const render = (f: SamplingFlags, sd: StableDiffusion, mix?: Omit<EncoderMix, "lastSteps" | "original">) => Effect.gen(function* () {
+  if (f.numImages < 1) return yield* new UserFacingError({ message: `--num-images ${f.numImages}: expected a positive integer` });
   const size = Option.getOrElse(f.size, () => (sd.source.configs.vae as { sample_size?: number }).sample_size ?? 512);
   const prompts = [...f.prompt];
   const lastSteps = Option.getOrElse(f.tunedSteps, () => Math.round(0.6 * f.steps));
+  // The embeddings do not depend on the seed: one control serves every image.
   const control = mix ? yield* attempt(async () => controlledEmbeddings(sd, prompts, f.negativePrompt, { original: sd.textEncoder, ...mix, lastSteps })) : null;
-  const bar = progressBar("denoising", f.steps);
-  const options: TextToImageOptions = {
-    prompts, negativePrompt: f.negativePrompt, seed: f.seed, steps: f.steps, guidanceScale: f.guidance, scheduler: f.scheduler, spacing: f.spacing,
-    height: size, width: size, onStep: (i) => bar.update(i), embeddingsAt: control?.embeddingsAt,
-  };
-  // Inside `attempt` so that option errors (a size the VAE cannot take, euler with textcraftor spacing) read as messages.
-  const images = yield* attempt(async () => textToImage(sd, options));
-  const data = yield* attempt(() => images.toArray());
+  mkdirSync(f.out, { recursive: true });
+  const bar = progressBar("denoising", f.steps * f.numImages);
+  let written = 0;
+  for (let k = 0; k < f.numImages; k++) {
+    const seed = f.seed + k;
+    const options: TextToImageOptions = {
+      prompts, negativePrompt: f.negativePrompt, seed, steps: f.steps, guidanceScale: f.guidance, scheduler: f.scheduler, spacing: f.spacing,
+      height: size, width: size, onStep: (i) => bar.update(k * f.steps + i), embeddingsAt: control?.embeddingsAt,
+    };
+    const images = yield* attempt(async () => textToImage(sd, options));
+    const data = yield* attempt(() => images.toArray());
+    const split = splitBatch(data, images.shape);
+    images.dispose();
+    for (const [i, img] of split.entries()) yield* attempt(() => writeFileAtomic(join(f.out, `${String(i).padStart(3, "0")}-seed${seed}.png`), encodePng(img)));
+    if (split.length > 1) yield* attempt(() => writeFileAtomic(join(f.out, `grid-seed${seed}.png`), gridPng(split)));
+    written += split.length;
+  }
   bar.stop();
   control?.dispose();
-  mkdirSync(f.out, { recursive: true });
-  const split = splitBatch(data, images.shape);
-  for (const [i, img] of split.entries()) yield* attempt(() => writeFileAtomic(join(f.out, `${String(i).padStart(3, "0")}-seed${f.seed}.png`), encodePng(img)));
-  if (split.length > 1) yield* attempt(() => writeFileAtomic(join(f.out, `grid-seed${f.seed}.png`), gridPng(split)));
-  images.dispose();
-  yield* Console.log(`wrote ${split.length} image(s) to ${f.out}/`);
+  yield* Console.log(`wrote ${written} image(s) to ${f.out}/`);
 });
 
 export const generate = Command.make(
