@@ -1,4 +1,5 @@
 export * from "./runner.ts";
+export * from "./ffi-strings.ts";
 export * from "./elementwise.ts";
 export * from "./matmul.ts";
 export * from "./embedding.ts";

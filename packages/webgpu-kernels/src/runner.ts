@@ -6,6 +6,8 @@
  * with one `writeBuffer` and the batch submitted. Queue operations are ordered, so the next batch may reuse
  * the arena right away: its `writeBuffer` lands after the previous submit in the queue timeline.
  */
+import { holdEncodedStrings } from "./ffi-strings.ts";
+
 export type ParamValue = number | { f32: number } | { i32: number };
 
 export interface Dispatch {
@@ -74,8 +76,11 @@ export class KernelRunner {
     let p = this.pipelines.get(key);
     if (!p) {
       const code = wgsl();
-      const module = this.device.createShaderModule({ code, label: key });
-      const pipeline = this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: key });
+      // Both calls hand strings to the binding (code, label, entry point): see holdEncodedStrings.
+      const pipeline = holdEncodedStrings(() => {
+        const module = this.device.createShaderModule({ code, label: key });
+        return this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: key });
+      });
       p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
       this.pipelines.set(key, p);
     }

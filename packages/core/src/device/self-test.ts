@@ -1,3 +1,4 @@
+import { holdEncodedStrings } from "@textcraftor/webgpu-kernels";
 import type { Gpu } from "./open-device.ts";
 
 /**
@@ -6,15 +7,15 @@ import type { Gpu } from "./open-device.ts";
  */
 export async function selfTest(gpu: Gpu, n = 1000): Promise<{ ok: boolean; mismatches: number }> {
   const { device } = gpu;
-  const module = device.createShaderModule({
-    code: /* wgsl */ `
-      @group(0) @binding(0) var<storage, read_write> out: array<u32>;
-      @compute @workgroup_size(64)
-      fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-        if (id.x < arrayLength(&out)) { out[id.x] = 3u * id.x + 1u; }
-      }`,
-  });
-  const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+  const code = /* wgsl */ `
+    @group(0) @binding(0) var<storage, read_write> out: array<u32>;
+    @compute @workgroup_size(64)
+    fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+      if (id.x < arrayLength(&out)) { out[id.x] = 3u * id.x + 1u; }
+    }`;
+  // Strings go to the binding here: see holdEncodedStrings.
+  const pipeline = holdEncodedStrings(() =>
+    device.createComputePipeline({ layout: "auto", compute: { module: device.createShaderModule({ code }), entryPoint: "main" } }));
   const out = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const read = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const encoder = device.createCommandEncoder();
