@@ -26,6 +26,18 @@ describe("bundled model", () => {
     expect(readFileSync(join(run, "curves.svg"), "utf8").match(/<polyline/g)).toHaveLength(6); // loss + 2 rewards, raw and smoothed
   });
 
+  test("--resume continues with the run's own settings; --steps extends it; other changes are refused", () => {
+    const run = join(work, "resumed");
+    expect(cli("train", "--steps", "1", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--lr", "2e-3", "--run-dir", run).code).toBe(0);
+    const refused = cli("train", "--resume", "--steps", "2", "--lr", "5e-4", "--run-dir", run);
+    expect(refused.code).toBe(1);
+    expect(refused.err + refused.out).toContain("was made with lr 0.002 (now 0.0005)");
+    const resumed = cli("train", "--resume", "--steps", "2", "--run-dir", run);
+    expect(resumed.code, resumed.err + resumed.out).toBe(0);
+    expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8"))).toMatchObject({ steps: 2, batchSize: 1, inferenceSteps: 3, lr: 2e-3 });
+    expect(readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
+  });
+
   test("eval with no --model scores held-out prompts, with diversity", () => {
     const out = join(work, "eval.json");
     const e = cli("eval", "--limit", "2", "--seeds", "0", "--steps", "2", "--out", out);

@@ -63,6 +63,17 @@ describe("TextCraftor trainer on a tiny model", () => {
     expect(await snapshot(resumed.sd.textEncoder)).toEqual(await snapshot(straight.sd.textEncoder));
   });
 
+  test("a resume with other settings is refused, naming them; a longer run is allowed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tc-c-"));
+    await T.train({ models: await models(), config: config({ steps: 2 }), prompts, runDir: dir });
+    const again = await models();
+    await expect(T.train({ models: again, config: config({ steps: 3, lr: 1e-3, guidanceScale: 5 }), prompts, runDir: dir, resume: true }))
+      .rejects.toThrow(`--resume: the run in ${dir} was made with guidanceScale 7.5 (now 5), lr 0.003 (now 0.001); resume with the run's settings`);
+    await T.train({ models: again, config: config({ steps: 3 }), prompts, runDir: dir, resume: true });
+    expect(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")).steps).toBe(3);
+    expect(readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(3);
+  });
+
   test("a non-finite reward skips updates and stops the run, naming the last good checkpoint", async () => {
     const m = await models();
     const nan: T.LoadedReward = { score: (images) => T.log(T.mean(images.reshape([images.shape[0]!, -1]), 1).mul(-1)) };

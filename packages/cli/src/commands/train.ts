@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
@@ -31,7 +31,7 @@ export const trainCommand = Command.make(
     prompts: Flag.String("prompts").pipe(Flag.withDescription("Training prompts: .txt (one per line), .tsv/.csv with a Prompt column, or .json list"), Flag.optional),
     evalPrompts: Flag.String("eval-prompts").pipe(Flag.withDescription("Held-out prompts for the sample grids"), Flag.optional),
     runDir: Flag.String("run-dir").pipe(Flag.withDescription("Run folder (config, metrics.jsonl, samples, checkpoints, exported encoder)"), Flag.withDefault("runs/textcraftor")),
-    resume: Flag.Boolean("resume").pipe(Flag.withDescription("Continue the run in --run-dir from its latest checkpoint"), Flag.withDefault(false)),
+    resume: Flag.Boolean("resume").pipe(Flag.withDescription("Continue the run in --run-dir from its latest checkpoint, with its settings (give --steps to extend it)"), Flag.withDefault(false)),
     steps: int("steps", "steps", "Optimizer steps"),
     batchSize: int("batch-size", "batchSize", "Prompts per step"),
     inferenceSteps: int("inference-steps", "inferenceSteps", "DDIM steps per sample (N)"),
@@ -45,9 +45,9 @@ export const trainCommand = Command.make(
     sampleEvery: int("sample-every", "sampleEvery", "Write a sample grid every E steps"),
     maxBadSteps: int("max-bad-steps", "maxBadSteps", "Stop after this many non-finite steps"),
     gradientCheckpointing: Flag.Boolean("gradient-checkpointing").pipe(Flag.withDescription("Recompute activations in backward to save memory (--no-gradient-checkpointing: keep them, faster); default on (bundled model: off)"), Flag.optional),
-    truncation: Flag.Literals("truncation", ["last-k", "draft-k", "alignprop", "refl"]).pipe(Flag.withDescription("Where gradients flow (last-k is TextCraftor's)"), Flag.withDefault("last-k")),
-    trainable: Flag.Literals("train", ["text-encoder", "unet"]).pipe(Flag.withDescription("text-encoder (TextCraftor) or unet (the +UNet stage; give the tuned encoder with --text-encoder)"), Flag.withDefault("text-encoder")),
-    spacing: Flag.Literals("spacing", ["textcraftor", "leading"]).pipe(Flag.withDescription("DDIM timesteps: 999…39 (authors') or diffusers' leading"), Flag.withDefault("textcraftor")),
+    truncation: Flag.Literals("truncation", ["last-k", "draft-k", "alignprop", "refl"]).pipe(Flag.withDescription("Where gradients flow; default last-k (TextCraftor's)"), Flag.optional),
+    trainable: Flag.Literals("train", ["text-encoder", "unet"]).pipe(Flag.withDescription("text-encoder (TextCraftor, the default) or unet (the +UNet stage; give the tuned encoder with --text-encoder)"), Flag.optional),
+    spacing: Flag.Literals("spacing", ["textcraftor", "leading"]).pipe(Flag.withDescription("DDIM timesteps: textcraftor (999…39, the authors', the default) or diffusers' leading"), Flag.optional),
     textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("Start from this text encoder (text_encoder/ folder or weights file)"), Flag.optional),
     loraRank: Flag.Int("lora-rank").pipe(Flag.withDescription("Train LoRA adapters of this rank on the attention projections instead of all weights"), Flag.optional),
     loraAlpha: Flag.Finite("lora-alpha").pipe(Flag.withDescription("LoRA scale numerator (update = alpha/rank · B·A); default: the rank"), Flag.optional),
@@ -67,7 +67,11 @@ export const trainCommand = Command.make(
     const prompts = yield* attempt(() => readPrompts(promptFile));
     const evalPrompts = evalFile ? yield* attempt(() => readPrompts(evalFile))
       : bundled ? (yield* attempt(() => readPrompts(TINY_HELDOUT_PROMPTS))).slice(0, TINY_GRID_PROMPTS) : prompts.slice(0, 4);
-    const base = bundled ? { ...TRAIN_DEFAULTS, ...TINY_TRAIN_SETTINGS } : TRAIN_DEFAULTS;
+    // A resumed run's settings are its own (config.json); flags given now still win, and the trainer refuses
+    // the ones that would not continue the same run.
+    const savedFile = join(f.runDir, "config.json");
+    const saved: Partial<TrainConfig> = f.resume && existsSync(savedFile) ? yield* attempt(async () => JSON.parse(readFileSync(savedFile, "utf8"))) : {};
+    const base: TrainConfig = { ...(bundled ? { ...TRAIN_DEFAULTS, ...TINY_TRAIN_SETTINGS } : TRAIN_DEFAULTS), ...saved };
     const pick = <T>(flag: Option.Option<T>, key: Setting) => Option.getOrElse(flag, () => base[key]) as number;
     if (bundled) yield* Console.log(`bundled tiny model (${model}); rewards ${specs.map((s) => s.name).join(" + ")}; ${prompts.length} held-in prompts`);
     const textEncoderPath = Option.getOrUndefined(f.textEncoder);
@@ -81,8 +85,9 @@ export const trainCommand = Command.make(
       weightDecay: pick(f.weightDecay, "weightDecay"), resolution: pick(f.resolution, "resolution"), seed: pick(f.seed, "seed"),
       checkpointEvery: pick(f.checkpointEvery, "checkpointEvery"), sampleEvery: pick(f.sampleEvery, "sampleEvery"), maxBadSteps: pick(f.maxBadSteps, "maxBadSteps"),
       gradientCheckpointing: Option.getOrElse(f.gradientCheckpointing, () => base.gradientCheckpointing),
-      truncation: f.truncation, trainable: f.trainable, spacing: f.spacing,
-      lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : null,
+      truncation: Option.getOrElse(f.truncation, () => base.truncation), trainable: Option.getOrElse(f.trainable, () => base.trainable),
+      spacing: Option.getOrElse(f.spacing, () => base.spacing),
+      lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : base.lora,
     };
     mkdirSync(f.runDir, { recursive: true });
     const bar = progressBar("training", config.steps);

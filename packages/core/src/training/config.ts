@@ -71,3 +71,13 @@ export function validateTrainConfig(c: TrainConfig, imageFactor?: number): Train
   }
   return c;
 }
+
+/** Settings a resumed run may change: its length and how often it logs. The rest would not continue the same run. */
+export const RESUMABLE_CHANGES: readonly (keyof TrainConfig)[] = ["steps", "checkpointEvery", "sampleEvery", "maxBadSteps"];
+
+/** The settings in which `now` differs from the run's saved config, except those a resume may change. */
+export function resumeConflicts(saved: Partial<TrainConfig>, now: TrainConfig): string[] {
+  return (Object.keys(now) as (keyof TrainConfig)[])
+    .filter((k) => !RESUMABLE_CHANGES.includes(k) && k in saved && JSON.stringify(saved[k]) !== JSON.stringify(now[k]))
+    .map((k) => `${k} ${JSON.stringify(saved[k])} (now ${JSON.stringify(now[k])})`);
+}

@@ -3,7 +3,8 @@
  * to JSONL, sample grids for held-out prompts, atomic checkpoints and exact resume. A non-finite loss or
  * gradient skips the update; too many of those stop the run, leaving the last good checkpoint.
  */
-import { appendFile, mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gridPng, splitBatch, type ImageData3 } from "../io/png.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
@@ -15,7 +16,7 @@ import { hybridSchedule } from "../pipelines/controls.ts";
 import { encodePrompts, textToImage } from "../pipelines/text-to-image.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { keep, scopeAsync } from "../tensor/scope.ts";
-import { validateTrainConfig, type TrainConfig } from "./config.ts";
+import { RESUMABLE_CHANGES, resumeConflicts, validateTrainConfig, type TrainConfig } from "./config.ts";
 import { anyNonFinite } from "./finite.ts";
 import { PromptSampler } from "./prompts.ts";
 import { loadCheckpoint, saveCheckpoint, type RunCounters } from "./state.ts";
@@ -63,12 +64,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   await mkdir(ckptDir, { recursive: true });
 
   let counters: RunCounters = { step: 0, badSteps: 0 };
+  const configFile = join(o.runDir, "config.json");
   if (o.resume) {
+    // Exact continuation needs the run's own settings; only its length and logging may change.
+    const saved = existsSync(configFile) ? JSON.parse(await readFile(configFile, "utf8")) as Partial<TrainConfig> : {};
+    const conflicts = resumeConflicts(saved, c);
+    if (conflicts.length) {
+      throw new Error(`--resume: the run in ${o.runDir} was made with ${conflicts.join(", ")}; resume with the run's settings (only ${RESUMABLE_CHANGES.join(", ")} may change)`);
+    }
     const restored = await loadCheckpoint(ckptDir, trainable, names, optimizer);
     if (!restored) throw new Error(`--resume: ${ckptDir} has no checkpoint to resume from`);
     counters = restored;
+    await writeFileAtomic(configFile, new TextEncoder().encode(JSON.stringify(c, null, 2)));
   } else {
-    await writeFile(join(o.runDir, "config.json"), JSON.stringify(c, null, 2));
+    await writeFile(configFile, JSON.stringify(c, null, 2));
     // A fresh run in a used folder starts its logs over.
     for (const log of ["metrics.jsonl", "samples.jsonl"]) await writeFile(join(o.runDir, log), "");
   }
