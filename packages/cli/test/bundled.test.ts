@@ -26,12 +26,16 @@ describe("bundled model", () => {
     expect(readFileSync(join(run, "curves.svg"), "utf8").match(/<polyline/g)).toHaveLength(6); // loss + 2 rewards, raw and smoothed
   });
 
-  test("--resume continues with the run's own settings; --steps extends it; other changes are refused", () => {
+  test("--resume continues with the run's own settings and inputs; --steps extends it; other changes are refused", () => {
     const run = join(work, "resumed");
     expect(cli("train", "--steps", "1", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--lr", "2e-3", "--run-dir", run).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(run, "run.json"), "utf8"))).toMatchObject({ model: null, rewards: [] });
     const refused = cli("train", "--resume", "--steps", "2", "--lr", "5e-4", "--run-dir", run);
     expect(refused.code).toBe(1);
     expect(refused.err + refused.out).toContain("was made with lr 0.002 (now 0.0005)");
+    const otherReward = cli("train", "--resume", "--steps", "2", "--reward", "brightness", "--run-dir", run);
+    expect(otherReward.code).toBe(1);
+    expect(otherReward.err + otherReward.out).toContain('was made with --reward not given (the defaults) (now ["brightness"])');
     const resumed = cli("train", "--resume", "--steps", "2", "--run-dir", run);
     expect(resumed.code, resumed.err + resumed.out).toBe(0);
     expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8"))).toMatchObject({ steps: 2, batchSize: 1, inferenceSteps: 3, lr: 2e-3 });

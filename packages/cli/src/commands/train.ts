@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import {
-  TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train,
+  TRAIN_DEFAULTS, validateTrainConfig, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train,
   type StepMetrics, type TrainConfig,
 } from "@textcraftor/core";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
@@ -12,6 +12,7 @@ import { writeCurves } from "../curves.ts";
 import { UserFacingError, attempt } from "../errors.ts";
 import { progressBar } from "../progress.ts";
 import { heldOutSummary, writeReport } from "../report.ts";
+import { absolute, resumeInputs, writeRunInputs } from "../run-inputs.ts";
 
 // Numeric settings default per model: the paper's for a user's SD checkpoint, TINY_TRAIN_SETTINGS for the bundled one.
 type Setting = "steps" | "batchSize" | "inferenceSteps" | "gradSteps" | "guidanceScale" | "lr" | "weightDecay" | "resolution" | "seed" | "checkpointEvery" | "sampleEvery" | "maxBadSteps";
@@ -54,16 +55,22 @@ export const trainCommand = Command.make(
     exportFull: Flag.Boolean("export-full").pipe(Flag.withDescription("Also write a full diffusers folder with the tuned encoder swapped in"), Flag.withDefault(false)),
   },
   Effect.fn(function* (f) {
+    // What the run is made from; a resumed run's own (run.json) unless given again.
+    const given = absolute({
+      model: Option.getOrNull(f.model), textEncoder: Option.getOrNull(f.textEncoder), rewards: [...f.reward], rewardPlugins: [...f.rewardPlugin],
+      prompts: Option.getOrNull(f.prompts), evalPrompts: Option.getOrNull(f.evalPrompts),
+    });
+    const inputs = f.resume ? yield* attempt(async () => resumeInputs(f.runDir, given)) : given;
     // Without --model: the bundled tiny model, its default rewards, held-in prompts and held-out grid prompts.
-    const bundled = Option.isNone(f.model);
-    const model = bundled ? TINY_MODEL : Option.getOrThrow(f.model);
+    const bundled = inputs.model === null;
+    const model = inputs.model ?? TINY_MODEL;
     const rt = yield* attempt(() => initRuntime());
     const registry = createRegistry();
-    for (const path of f.rewardPlugin) registry.register(yield* attempt(() => loadRewardPlugin(path)));
-    const specs = yield* attempt(async () => (f.reward.length || !bundled ? f.reward : TINY_REWARDS).map(parseRewardSpec));
+    for (const path of inputs.rewardPlugins) registry.register(yield* attempt(() => loadRewardPlugin(path)));
+    const specs = yield* attempt(async () => (inputs.rewards.length || !bundled ? inputs.rewards : TINY_REWARDS).map(parseRewardSpec));
     if (!specs.length) return yield* new UserFacingError({ message: `give at least one --reward (known: ${registry.list().map((p) => p.name).join(", ")})` });
-    if (Option.isNone(f.prompts) && !bundled) return yield* new UserFacingError({ message: "give --prompts FILE (.txt, .tsv/.csv with a Prompt column, or .json)" });
-    const promptFile = Option.getOrElse(f.prompts, () => TINY_TRAIN_PROMPTS), evalFile = Option.getOrUndefined(f.evalPrompts);
+    if (inputs.prompts === null && !bundled) return yield* new UserFacingError({ message: "give --prompts FILE (.txt, .tsv/.csv with a Prompt column, or .json)" });
+    const promptFile = inputs.prompts ?? TINY_TRAIN_PROMPTS, evalFile = inputs.evalPrompts;
     const prompts = yield* attempt(() => readPrompts(promptFile));
     const evalPrompts = evalFile ? yield* attempt(() => readPrompts(evalFile))
       : bundled ? (yield* attempt(() => readPrompts(TINY_HELDOUT_PROMPTS))).slice(0, TINY_GRID_PROMPTS) : prompts.slice(0, 4);
@@ -74,7 +81,7 @@ export const trainCommand = Command.make(
     const base: TrainConfig = { ...(bundled ? { ...TRAIN_DEFAULTS, ...TINY_TRAIN_SETTINGS } : TRAIN_DEFAULTS), ...saved };
     const pick = <T>(flag: Option.Option<T>, key: Setting) => Option.getOrElse(flag, () => base[key]) as number;
     if (bundled) yield* Console.log(`bundled tiny model (${model}); rewards ${specs.map((s) => s.name).join(" + ")}; ${prompts.length} held-in prompts`);
-    const textEncoderPath = Option.getOrUndefined(f.textEncoder);
+    const textEncoderPath = inputs.textEncoder ?? undefined;
     const sd = yield* attempt(() => loadStableDiffusion(model, { textEncoderPath }));
     // The run's starting encoder, frozen: the prefix steps and the "before" samples use it.
     const frozenTextEncoder = yield* attempt(() => cloneTextEncoder(sd.textEncoder));
@@ -90,6 +97,9 @@ export const trainCommand = Command.make(
       lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : base.lora,
     };
     mkdirSync(f.runDir, { recursive: true });
+    // Checked before run.json replaces a previous run's: a refused setting leaves the folder as it was.
+    yield* attempt(async () => validateTrainConfig(config, 2 ** (sd.vae.config.blockOutChannels.length - 1)));
+    if (!f.resume) yield* attempt(() => writeRunInputs(f.runDir, inputs));
     const bar = progressBar("training", config.steps);
     const show = (m: StepMetrics) => bar.update(m.step, `loss ${m.loss.toFixed(4)} ${Object.entries(m.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}${m.skipped ? " (skipped)" : ""}`);
     const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume: f.resume, onStep: show }));
