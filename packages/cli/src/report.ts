@@ -61,7 +61,7 @@ export async function writeReport(runDir: string, evalPrompts: readonly string[]
       : "",
     section("Settings", table(["setting", "value"], Object.entries(config).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]))),
     section("Files", `<ul><li><a href="metrics.jsonl">metrics.jsonl</a> (every step)</li><li><a href="samples.jsonl">samples.jsonl</a> (held-out scores per grid)</li>` +
-      `<li><a href="config.json">config.json</a></li>${exported ? `<li><a href="${escape(exported)}/">${escape(exported)}/</a> (the tuned weights, diffusers layout)</li>` : ""}</ul>`),
+      `<li><a href="config.json">config.json</a> and <a href="run.json">run.json</a> (settings; model, rewards and prompts)</li>${exported ? `<li><a href="${escape(exported)}/">${escape(exported)}/</a> (the tuned weights, diffusers layout)</li>` : ""}</ul>`),
   ];
   const html = `<!doctype html>
 <html><head><meta charset="utf-8"><title>TextCraftor run: ${escape(runDir)}</title>
