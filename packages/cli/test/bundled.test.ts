@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readSafetensorsHeader } from "@textcraftor/core";
 import { cli } from "./cli.ts";
 
 const work = mkdtempSync(join(tmpdir(), "tc-bundled-"));
@@ -10,7 +11,7 @@ const work = mkdtempSync(join(tmpdir(), "tc-bundled-"));
 describe("bundled model", () => {
   test("train with no --model runs TextCraftor on it and writes the run folder", () => {
     const run = join(work, "run");
-    const t = cli("train", "--steps", "2", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--run-dir", run);
+    const t = cli("train", "--steps", "2", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--export-dtype", "f16", "--run-dir", run);
     expect(t.code, t.err + t.out).toBe(0);
     expect(t.out).toContain("bundled tiny model");
     expect(t.out).toContain("held-out grid (8 prompts, one seed: a glimpse, not an evaluation), step 0 → 2");
@@ -18,6 +19,8 @@ describe("bundled model", () => {
     for (const f of ["before-after.png", "curves.svg", "metrics.jsonl", "samples.jsonl", "text_encoder/model.safetensors", "config.json", "report.html"]) {
       expect(existsSync(join(run, f)), f).toBe(true);
     }
+    const exported = readSafetensorsHeader(new Uint8Array(readFileSync(join(run, "text_encoder/model.safetensors"))));
+    expect(new Set([...exported.tensors.values()].map((e) => e.dtype))).toEqual(new Set(["F16"]));
     const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8"));
     expect(config).toMatchObject({ resolution: 32, guidanceScale: 5, steps: 2, gradientCheckpointing: false });
     const samples = readFileSync(join(run, "samples.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));

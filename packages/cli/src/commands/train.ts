@@ -53,6 +53,7 @@ export const trainCommand = Command.make(
     loraRank: Flag.Int("lora-rank").pipe(Flag.withDescription("Train LoRA adapters of this rank on the attention projections instead of all weights"), Flag.optional),
     loraAlpha: Flag.Finite("lora-alpha").pipe(Flag.withDescription("LoRA scale numerator (update = alpha/rank · B·A); default: the rank"), Flag.optional),
     exportFull: Flag.Boolean("export-full").pipe(Flag.withDescription("Also write a full diffusers folder with the tuned encoder swapped in"), Flag.withDefault(false)),
+    exportDtype: Flag.Literals("export-dtype", ["f32", "f16"]).pipe(Flag.withDescription("Weights of the exported text_encoder/ (or unet/): f32, or f16 at half the size"), Flag.withDefault("f32")),
   },
   Effect.fn(function* (f) {
     // What the run is made from; a resumed run's own (run.json) unless given again.
@@ -107,14 +108,15 @@ export const trainCommand = Command.make(
     yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
     for (const line of heldOutSummary(f.runDir, evalPrompts.length)) yield* Console.log(line);
     // Adapters fold into the weights, so the export is a plain diffusers text encoder.
+    const dtype = f.exportDtype === "f16" ? "F16" : "F32";
     if (config.lora) mergeLoRA(config.trainable === "text-encoder" ? sd.textEncoder : sd.unet);
     if (config.trainable === "text-encoder") {
-      const folder = yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "text_encoder")));
+      const folder = yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "text_encoder"), { dtype }));
       yield* Console.log(`tuned text encoder: ${folder}${bundled ? ` (score it on every held-out prompt: bun run cli eval --text-encoder ${folder})` : ""}`);
-      if (f.exportFull && sd.source.layout === "diffusers") yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "model"), { baseModel: model }));
+      if (f.exportFull && sd.source.layout === "diffusers") yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "model"), { baseModel: model, dtype }));
     } else {
       const folder = join(f.runDir, "unet");
-      yield* attempt(() => saveComponent(folder, { _class_name: "UNet2DConditionModel", ...sd.source.configs.unet }, sd.unet, "diffusion_pytorch_model.safetensors"));
+      yield* attempt(() => saveComponent(folder, { _class_name: "UNet2DConditionModel", ...sd.source.configs.unet }, sd.unet, "diffusion_pytorch_model.safetensors", dtype));
       yield* Console.log(`tuned UNet: ${folder}`);
     }
     yield* attempt(() => writeReport(f.runDir, evalPrompts, config.trainable === "text-encoder" ? "text_encoder" : "unet"));
