@@ -1,11 +1,10 @@
 /**
  * What a run was made from, beside its config.json: the model, the starting text encoder, the rewards and the
- * prompt files (run.json). `--resume` takes these when they are not given again, and refuses different ones:
+ * prompt files (the trainer saves them as run.json). `--resume` takes these when they are not given again, and refuses different ones:
  * another model or reward would not continue the same run.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "@textcraftor/core";
 
 export interface RunInputs {
   /** null: the bundled tiny model. */
@@ -26,9 +25,6 @@ export function absolute(inputs: RunInputs): RunInputs {
   const path = (p: string | null) => (p === null ? null : resolve(p));
   return { ...inputs, model: path(inputs.model), textEncoder: path(inputs.textEncoder), rewardPlugins: inputs.rewardPlugins.map((p) => resolve(p)), prompts: path(inputs.prompts), evalPrompts: path(inputs.evalPrompts) };
 }
-
-export const writeRunInputs = (runDir: string, inputs: RunInputs) =>
-  writeFileAtomic(join(runDir, "run.json"), new TextEncoder().encode(JSON.stringify(inputs, null, 2)));
 
 const show = (v: unknown) => (v === null || (Array.isArray(v) && !v.length) ? "not given (the defaults)" : JSON.stringify(v));
 

@@ -19,31 +19,31 @@ function folder(name: string, files: Record<string, string | number>): string {
   return dir;
 }
 
-describe("componentWeightFiles", () => {
+describe("componentWeightFile", () => {
   const stem = "diffusion_pytorch_model";
 
   test("the plain file wins over variants; fp16 wins among variants; a lone variant is used", () => {
     const all = folder("all", { [`${stem}.safetensors`]: 1, [`${stem}.fp16.safetensors`]: 2, [`${stem}.non_ema.safetensors`]: 3 });
-    expect(T.componentWeightFiles(all, [stem])).toEqual([join(all, `${stem}.safetensors`)]);
+    expect(T.componentWeightFile(all, [stem])).toEqual(join(all, `${stem}.safetensors`));
     const variants = folder("variants", { [`${stem}.fp16.safetensors`]: 2, [`${stem}.non_ema.safetensors`]: 3 });
-    expect(T.componentWeightFiles(variants, [stem])).toEqual([join(variants, `${stem}.fp16.safetensors`)]);
+    expect(T.componentWeightFile(variants, [stem])).toEqual(join(variants, `${stem}.fp16.safetensors`));
     const lone = folder("lone", { [`${stem}.non_ema.bin`]: 3 });
-    expect(T.componentWeightFiles(lone, [stem])).toEqual([join(lone, `${stem}.non_ema.bin`)]);
+    expect(T.componentWeightFile(lone, [stem])).toEqual(join(lone, `${stem}.non_ema.bin`));
   });
 
   test("an ambiguous set of variants and an empty folder are refused with what to do", () => {
     const two = folder("two", { [`${stem}.ema.safetensors`]: 1, [`${stem}.non_ema.safetensors`]: 2 });
-    expect(() => T.componentWeightFiles(two, [stem])).toThrow(`several weight variants (${stem}.ema.safetensors, ${stem}.non_ema.safetensors)`);
+    expect(() => T.componentWeightFile(two, [stem])).toThrow(`several weight variants (${stem}.ema.safetensors, ${stem}.non_ema.safetensors)`);
     const none = folder("none", { "config.json": "{}" });
-    expect(() => T.componentWeightFiles(none, [stem])).toThrow(`no weights in ${none}: expected ${stem}.safetensors`);
+    expect(() => T.componentWeightFile(none, [stem])).toThrow(`no weights in ${none}: expected ${stem}.safetensors`);
   });
 
   test("a sharded checkpoint reads every shard its index names, and a missing shard is named", async () => {
     const index = JSON.stringify({ weight_map: { w1: "model-00001-of-00002.safetensors", w2: "model-00002-of-00002.safetensors" } });
     const sharded = folder("sharded", { "model.safetensors.index.json": index, "model-00001-of-00002.safetensors": 1, "model-00002-of-00002.safetensors": 2 });
-    const files = T.componentWeightFiles(sharded, ["model", "pytorch_model"]);
-    expect(files).toEqual([join(sharded, "model.safetensors.index.json")]);
-    const weights = await T.readWeightFiles(files);
+    const file = T.componentWeightFile(sharded, ["model", "pytorch_model"]);
+    expect(file).toBe(join(sharded, "model.safetensors.index.json"));
+    const weights = await T.readWeightFiles([file]);
     expect([...weights.keys()].sort()).toEqual(["w1", "w2"]);
     expect(Array.from(weights.get("w2")!.data)).toEqual([2]);
     const broken = folder("broken", { "model.safetensors.index.json": index, "model-00001-of-00002.safetensors": 1 });

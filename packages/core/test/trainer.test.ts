@@ -65,8 +65,11 @@ describe("TextCraftor trainer on a tiny model", () => {
 
   test("a resume with other settings is refused, naming them; a longer run is allowed", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tc-c-"));
-    await T.train({ models: await models(), config: config({ steps: 2 }), prompts, runDir: dir });
+    await T.train({ models: await models(), config: config({ steps: 2 }), prompts, runDir: dir, inputs: { model: "tiny" } });
     const again = await models();
+    // A fresh run refused for its settings leaves the previous run's record as it was.
+    await expect(T.train({ models: again, config: config({ lr: 0 }), prompts, runDir: dir, inputs: { model: "other" } })).rejects.toThrow("lr must be > 0");
+    expect(JSON.parse(readFileSync(join(dir, "run.json"), "utf8"))).toEqual({ model: "tiny" });
     await expect(T.train({ models: again, config: config({ steps: 3, lr: 1e-3, guidanceScale: 5 }), prompts, runDir: dir, resume: true }))
       .rejects.toThrow(`--resume: the run in ${dir} was made with guidanceScale 7.5 (now 5), lr 0.003 (now 0.001); resume with the run's settings`);
     await T.train({ models: again, config: config({ steps: 3 }), prompts, runDir: dir, resume: true });

@@ -3,9 +3,9 @@
  *
  * bun-webgpu packs a descriptor's strings (shader code, labels, entry points) as `ptr(encoder.encode(s))`:
  * the encoded bytes are referenced only by their address, so a garbage collection between the packing and
- * the FFI call can free them, and Dawn then reads garbage ("error: null character found" at 1:1 of a shader;
- * seen about once per thousand shader modules in this project's test suite). While `fn` runs, every
- * TextEncoder result is also held here, until `fn` has returned.
+ * the FFI call can free them, and Dawn then reads garbage ("error: null character found" at 1:1 of a shader,
+ * which failed about one test-suite run in five). `bun scripts/stress-ffi-strings.ts` measures it. While `fn`
+ * runs, every TextEncoder result is also held here, until `fn` has returned.
  */
 export function holdEncodedStrings<T>(fn: () => T): T {
   const proto = TextEncoder.prototype;

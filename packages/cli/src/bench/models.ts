@@ -55,12 +55,15 @@ const BOS = 49406, EOS = 49407;
 /** A middling diffusion timestep: the UNet's cost is the same at every t. */
 const TIMESTEP = 500;
 
+/** Image side in pixels: the latent side times the VAE's upscale. */
+export const pixelSide = (s: ModelSizes) => s.latent * 2 ** ((s.vae.block_out_channels as number[]).length - 1);
+
 export function modelCases(s: ModelSizes): ModelCase[] {
   const latentShape = [s.batch, 4, s.latent, s.latent];
   const textDim = s.unet.cross_attention_dim as number;
   const latentLabel = `${s.batch}×4×${s.latent}², text ${s.batch}×${s.tokens}×${textDim}`;
   const unet = (gradientCheckpointing: boolean) => withInitMode("gpu", () => new UNet2DConditionModel(s.unet, { gradientCheckpointing }));
-  const imageSide = s.latent * 2 ** ((s.vae.block_out_channels as number[]).length - 1);
+  const imageSide = pixelSide(s);
   return [
     {
       model: "unet", pass: "forward", shape: latentLabel,

@@ -10,7 +10,7 @@ import {
   withInitMode, type LoadedReward, type TrainConfig,
 } from "@textcraftor/core";
 import { l2Normalize, preprocessForClip } from "@textcraftor/rewards";
-import { SD15_SIZES, SMALL_SIZES, type ModelCase, type ModelSizes } from "./models.ts";
+import { SD15_SIZES, SMALL_SIZES, pixelSide, type ModelCase, type ModelSizes } from "./models.ts";
 
 export interface TrainBenchSizes {
   models: ModelSizes;
@@ -56,10 +56,8 @@ function aestheticShapedReward(vision: Record<string, unknown>) {
   return { modules: [tower, head], reward };
 }
 
-const pixels = (s: ModelSizes) => s.latent * 2 ** ((s.vae.block_out_channels as number[]).length - 1);
-
 export function trainCases(t: TrainBenchSizes): ModelCase[] {
-  const side = pixels(t.models);
+  const side = pixelSide(t.models);
   return [
     {
       model: "sd", pass: `text-to-image (N=${t.steps}, CFG)`, shape: `1 × ${side}²`,

@@ -52,6 +52,7 @@ const render = (f: SamplingFlags, sd: StableDiffusion, mix?: Omit<EncoderMix, "l
       prompts, negativePrompt: f.negativePrompt, seed, steps: f.steps, guidanceScale: f.guidance, scheduler: f.scheduler, spacing: f.spacing,
       height: size, width: size, onStep: (i) => bar.update(k * f.steps + i), embeddingsAt: control?.embeddingsAt,
     };
+    // Inside `attempt` so that option errors (a size the VAE cannot take, euler with textcraftor spacing) read as messages.
     const images = yield* attempt(async () => textToImage(sd, options));
     const data = yield* attempt(() => images.toArray());
     const split = splitBatch(data, images.shape);

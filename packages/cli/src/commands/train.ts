@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import {
-  TRAIN_DEFAULTS, validateTrainConfig, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train,
+  TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train,
   type StepMetrics, type TrainConfig,
 } from "@textcraftor/core";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
@@ -12,7 +12,7 @@ import { writeCurves } from "../curves.ts";
 import { UserFacingError, attempt } from "../errors.ts";
 import { progressBar } from "../progress.ts";
 import { heldOutSummary, writeReport } from "../report.ts";
-import { absolute, resumeInputs, writeRunInputs } from "../run-inputs.ts";
+import { absolute, resumeInputs } from "../run-inputs.ts";
 
 // Numeric settings default per model: the paper's for a user's SD checkpoint, TINY_TRAIN_SETTINGS for the bundled one.
 type Setting = "steps" | "batchSize" | "inferenceSteps" | "gradSteps" | "guidanceScale" | "lr" | "weightDecay" | "resolution" | "seed" | "checkpointEvery" | "sampleEvery" | "maxBadSteps";
@@ -98,12 +98,9 @@ export const trainCommand = Command.make(
       lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : base.lora,
     };
     mkdirSync(f.runDir, { recursive: true });
-    // Checked before run.json replaces a previous run's: a refused setting leaves the folder as it was.
-    yield* attempt(async () => validateTrainConfig(config, 2 ** (sd.vae.config.blockOutChannels.length - 1)));
-    if (!f.resume) yield* attempt(() => writeRunInputs(f.runDir, inputs));
     const bar = progressBar("training", config.steps);
     const show = (m: StepMetrics) => bar.update(m.step, `loss ${m.loss.toFixed(4)} ${Object.entries(m.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}${m.skipped ? " (skipped)" : ""}`);
-    const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume: f.resume, onStep: show }));
+    const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume: f.resume, inputs, onStep: show }));
     bar.stop();
     yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
     for (const line of heldOutSummary(f.runDir, evalPrompts.length)) yield* Console.log(line);

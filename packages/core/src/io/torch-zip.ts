@@ -55,7 +55,9 @@ export async function readTorchCheckpoint(input: Uint8Array | string, options: R
       const dtype = ref.storage.dtype;
       if (!isFloatDType(dtype) && !(options.integers && isIntegerDType(dtype))) { skipped.push(name); continue; }
       const key = `${prefix}data/${ref.storage.key}`;
-      byStorage.set(key, [...(byStorage.get(key) ?? []), [name, ref]]);
+      const views = byStorage.get(key) ?? [];
+      views.push([name, ref]);
+      byStorage.set(key, views);
     }
 
     // One storage at a time: read, fix the byte order, copy out every tensor that views it.

@@ -1,6 +1,7 @@
 /**
- * A zip archive read from disk entry by entry, ZIP64 included: what `torch.save` writes, at any size. A
- * whole-file read cannot hold archives over 4 GiB in one buffer (SD 1.5's `v1-5-pruned.ckpt` is 7.7 GB).
+ * A zip archive read entry by entry, ZIP64 included: what `torch.save` writes, at any size. From a file, only
+ * the directory and the entries asked for are read: one buffer cannot hold an archive of 4 GiB or more (SD
+ * 1.5's `v1-5-pruned.ckpt` is 7.7 GB). Bytes already in memory go through the same reader.
  * The central directory at the end lists the entries; each one's data follows its local header. torch.save
  * stores entries uncompressed; deflated ones (other writers) are inflated with fflate.
  */

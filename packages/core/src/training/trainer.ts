@@ -40,6 +40,11 @@ export interface TrainOptions {
   runDir: string;
   /** Continue from the run folder's latest checkpoint (an error if there is none). */
   resume?: boolean;
+  /**
+   * What the run is made from (model, rewards, prompt files: opaque here), saved as run.json when a fresh run
+   * starts, after its settings are checked, so that a refused run leaves a previous run's record in place.
+   */
+  inputs?: object;
   onStep?(m: StepMetrics): void;
   onSample?(step: number, path: string): void;
 }
@@ -75,12 +80,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const restored = await loadCheckpoint(ckptDir, trainable, names, optimizer);
     if (!restored) throw new Error(`--resume: ${ckptDir} has no checkpoint to resume from`);
     counters = restored;
-    await writeFileAtomic(configFile, new TextEncoder().encode(JSON.stringify(c, null, 2)));
   } else {
-    await writeFile(configFile, JSON.stringify(c, null, 2));
+    if (o.inputs) await writeFileAtomic(join(o.runDir, "run.json"), new TextEncoder().encode(JSON.stringify(o.inputs, null, 2)));
     // A fresh run in a used folder starts its logs over.
     for (const log of ["metrics.jsonl", "samples.jsonl"]) await writeFile(join(o.runDir, log), "");
   }
+  // A resume may have lengthened the run: its config.json says so.
+  await writeFileAtomic(configFile, new TextEncoder().encode(JSON.stringify(c, null, 2)));
 
   const sampler = ddimFor(sd, c.inferenceSteps, c.spacing);
   const batches = new PromptSampler(o.prompts, c.batchSize, c.seed);
