@@ -24,9 +24,10 @@ export async function evaluateRewards(sd: StableDiffusion, rewards: readonly Wei
   const batches = o.seeds.flatMap((seed) => Array.from({ length: Math.ceil(prompts.length / o.batchSize) }, (_, b) => ({ seed, b, batch: prompts.slice(b * o.batchSize, (b + 1) * o.batchSize) })));
   for (const [i, { seed, b, batch }] of batches.entries()) {
     await scopeAsync(async () => {
-      // Noise depends on (seed, batch) only, so two models compared with the same seeds see the same noise.
+      // Each image's noise depends on (seed, prompt index) only: two models compared with the same seeds see the
+      // same noise, whatever the batch size, and eval's image k is generate's image k for the same prompt list.
       const control = o.embeddingsFor?.(batch);
-      const images = textToImage(sd, { ...o, prompts: batch, seed: seed * 1_000_003 + b, embeddingsAt: control?.embeddingsAt });
+      const images = textToImage(sd, { ...o, prompts: batch, seed, firstSample: b * o.batchSize, embeddingsAt: control?.embeddingsAt });
       control?.dispose();
       for (const { name, reward } of rewards) scores.get(name)!.push(...(await noGrad(() => reward.score(images, batch)).toArray()));
       if (o.diversity) {

@@ -1,6 +1,7 @@
 /** Text-to-image with Stable Diffusion: prompts (+ negative prompt) → images in [0, 1], deterministic per seed. */
 import type { StableDiffusion } from "../models/stable-diffusion.ts";
 import { ddimFor } from "../models/stable-diffusion.ts";
+import { randn } from "../ops/random.ts";
 import { EulerDiscreteScheduler } from "../schedulers/euler.ts";
 import type { Sampler } from "../schedulers/sampler.ts";
 import { noGrad } from "../tensor/autograd.ts";
@@ -33,6 +34,12 @@ export interface TextToImageOptions {
    */
   embeddingsAt?: (stepIndex: number, totalSteps: number) => Tensor;
   onStep?: (step: number, total: number) => void;
+  /**
+   * Index of prompts[0] in the seed's noise stream (default 0). Each image's initial noise is its own slice of
+   * the stream, so a batch cut from a longer prompt list (eval's --batch-size) gets exactly the noise each of its
+   * images gets when the whole list is sampled at once: results do not depend on how prompts are batched.
+   */
+  firstSample?: number;
 }
 
 /** "textcraftor" spacing is TextCraftor's own DDIM schedule; Euler takes diffusers' spacings only. */
@@ -54,9 +61,14 @@ export function textToImage(sd: StableDiffusion, o: TextToImageOptions): Tensor 
   // leaks nothing.
   return noGrad(() => scope(() => {
     const fixed = o.embeddingsAt ? null : encodePrompts(sd, sd.textEncoder, o.prompts, o.negativePrompt);
+    const shape = [o.prompts.length, sd.unet.config.inChannels, height / factor, width / factor];
+    const firstSample = o.firstSample ?? 0;
+    if (!Number.isInteger(firstSample) || firstSample < 0) throw new Error(`firstSample must be a non-negative integer (got ${firstSample})`);
+    const perImage = shape[1]! * shape[2]! * shape[3]!;
     const latents = sampleLatents(sd.unet, sampler, {
-      shape: [o.prompts.length, sd.unet.config.inChannels, height / factor, width / factor],
+      shape,
       seed: o.seed ?? 0,
+      latents: randn(shape, o.seed ?? 0, firstSample * perImage).mul(sampler.initNoiseSigma),
       guidanceScale: o.guidanceScale ?? 7.5,
       // A per-step embedding is created inside that step's scope and freed with it.
       embeddingsAt: (i) => fixed ?? o.embeddingsAt!(i, steps),
