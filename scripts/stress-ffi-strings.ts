@@ -2,7 +2,7 @@
 // GC and refills freed memory, without and with the guard; prints how many modules Dawn found broken.
 //   bun scripts/stress-ffi-strings.ts [modules=150]
 // The count without the guard varies from run to run (a GC must land between packing and the FFI call).
-import { holdEncodedStrings } from "@textcraftor/webgpu-kernels";
+import { holdEncodedStrings } from "@textcraftor/webgpu-kernels/internal";
 import { openDevice } from "@textcraftor/core";
 
 const n = Number(process.argv[2] ?? 150);

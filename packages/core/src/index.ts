@@ -1,3 +1,8 @@
+/**
+ * `@textcraftor/core`: the supported surface — device, tensors with autograd, ops and nn modules (for plugin
+ * authors), models and their loaders, schedulers, pipelines, the reward interface and the TextCraftor trainer.
+ * What the project's own packages and tests need beyond it lives in `@textcraftor/core/internal`.
+ */
 export * from "./device/index.ts";
 export * from "./tensor/index.ts";
 export * from "./ops/index.ts";

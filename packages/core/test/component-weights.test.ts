@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as T from "../src/index.ts";
+import { componentWeightFile, readComponentWeights } from "../src/internal.ts";
 import { tinyStableDiffusion } from "./tiny-sd.ts";
 
 const root = mkdtempSync(join(tmpdir(), "tc-components-"));
@@ -24,30 +25,30 @@ describe("componentWeightFile", () => {
 
   test("the plain file wins over variants; fp16 wins among variants; a lone variant is used", () => {
     const all = folder("all", { [`${stem}.safetensors`]: 1, [`${stem}.fp16.safetensors`]: 2, [`${stem}.non_ema.safetensors`]: 3 });
-    expect(T.componentWeightFile(all, [stem])).toEqual(join(all, `${stem}.safetensors`));
+    expect(componentWeightFile(all, [stem])).toEqual(join(all, `${stem}.safetensors`));
     const variants = folder("variants", { [`${stem}.fp16.safetensors`]: 2, [`${stem}.non_ema.safetensors`]: 3 });
-    expect(T.componentWeightFile(variants, [stem])).toEqual(join(variants, `${stem}.fp16.safetensors`));
+    expect(componentWeightFile(variants, [stem])).toEqual(join(variants, `${stem}.fp16.safetensors`));
     const lone = folder("lone", { [`${stem}.non_ema.bin`]: 3 });
-    expect(T.componentWeightFile(lone, [stem])).toEqual(join(lone, `${stem}.non_ema.bin`));
+    expect(componentWeightFile(lone, [stem])).toEqual(join(lone, `${stem}.non_ema.bin`));
   });
 
   test("an ambiguous set of variants and an empty folder are refused with what to do", () => {
     const two = folder("two", { [`${stem}.ema.safetensors`]: 1, [`${stem}.non_ema.safetensors`]: 2 });
-    expect(() => T.componentWeightFile(two, [stem])).toThrow(`several weight variants (${stem}.ema.safetensors, ${stem}.non_ema.safetensors)`);
+    expect(() => componentWeightFile(two, [stem])).toThrow(`several weight variants (${stem}.ema.safetensors, ${stem}.non_ema.safetensors)`);
     const none = folder("none", { "config.json": "{}" });
-    expect(() => T.componentWeightFile(none, [stem])).toThrow(`no weights in ${none}: expected ${stem}.safetensors`);
+    expect(() => componentWeightFile(none, [stem])).toThrow(`no weights in ${none}: expected ${stem}.safetensors`);
   });
 
   test("a sharded checkpoint reads every shard its index names, and a missing shard is named", async () => {
     const index = JSON.stringify({ weight_map: { w1: "model-00001-of-00002.safetensors", w2: "model-00002-of-00002.safetensors" } });
     const sharded = folder("sharded", { "model.safetensors.index.json": index, "model-00001-of-00002.safetensors": 1, "model-00002-of-00002.safetensors": 2 });
-    const file = T.componentWeightFile(sharded, ["model", "pytorch_model"]);
+    const file = componentWeightFile(sharded, ["model", "pytorch_model"]);
     expect(file).toBe(join(sharded, "model.safetensors.index.json"));
     const weights = await T.readWeightFiles([file]);
     expect([...weights.keys()].sort()).toEqual(["w1", "w2"]);
     expect(Array.from(weights.get("w2")!.data)).toEqual([2]);
     const broken = folder("broken", { "model.safetensors.index.json": index, "model-00001-of-00002.safetensors": 1 });
-    await expect(T.readComponentWeights(broken, ["model"])).rejects.toThrow("names shards that are not there: model-00002-of-00002.safetensors");
+    await expect(readComponentWeights(broken, ["model"])).rejects.toThrow("names shards that are not there: model-00002-of-00002.safetensors");
   });
 });
 

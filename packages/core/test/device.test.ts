@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
-import { classifyAdapter, openDevice, selfTest, DeviceError } from "../src/index.ts";
+import { openDevice, selfTest, DeviceError } from "../src/index.ts";
+import { classifyAdapter } from "../src/internal.ts";
 
 const root = resolve(import.meta.dir, "../../..");
 const bin = (name: string) => join(root, "node_modules/.bin", name);

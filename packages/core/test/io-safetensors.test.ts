@@ -3,8 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { float16BitsToNumber, float32ToFloat16Bits } from "../src/internal.ts";
 import {
-  float16BitsToNumber, float32ToFloat16Bits, readSafetensors, readSafetensorsFile, readSafetensorsHeader, SafetensorsError, type SafetensorsFile,
+  readSafetensors, readSafetensorsFile, readSafetensorsHeader, SafetensorsError, type SafetensorsFile,
   writeFileAtomic, writeSafetensors,
 } from "../src/io/index.ts";
 

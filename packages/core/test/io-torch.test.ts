@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { unzipSync, zipSync } from "fflate";
-import { PickleError, readTorchCheckpoint, stripPrefix, TorchCheckpointError, unpickle, UnsafePickleError } from "../src/io/index.ts";
+import { readTorchCheckpoint, stripPrefix, TorchCheckpointError } from "../src/io/index.ts";
+import { PickleError, unpickle, UnsafePickleError } from "../src/internal.ts";
 
 // Fixtures come from scripts/fixtures/io_fixtures.py (torch.save and pickle in Debian's torch 1.13).
 const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.dir, "fixtures/io", name)));

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { decode } from "fast-png";
 import * as T from "../src/index.ts";
+import { BufferPool } from "../src/internal.ts";
 import { tinyStableDiffusion } from "./tiny-sd.ts";
 
 beforeAll(async () => { await T.initRuntime(); });
@@ -28,7 +29,7 @@ describe("text-to-image on a tiny model", () => {
     const sd = await tinyStableDiffusion();
     const before = T.memoryStats().liveBytes;
     const images = T.textToImage(sd, { prompts: ["a red apple", "a blue car"], seed: 1, steps: 2, height: 16, width: 16 });
-    expect(T.memoryStats().liveBytes - before).toBe(T.BufferPool.sizeClass(images.size * 4)); // the pool counts whole size classes
+    expect(T.memoryStats().liveBytes - before).toBe(BufferPool.sizeClass(images.size * 4)); // the pool counts whole size classes
     images.dispose();
     expect(T.memoryStats().liveBytes).toBe(before);
     // The paper's controls too: their embeddings are all that lives until dispose().

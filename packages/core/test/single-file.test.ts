@@ -3,7 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { isSingleFileModelTensor, ldmUnetToDiffusers, ldmVaeToDiffusers, readWeights, renameLegacyVaeAttention, splitSingleFile, writeSafetensors } from "../src/index.ts";
+import { readWeights, writeSafetensors } from "../src/index.ts";
+import { isSingleFileModelTensor, ldmUnetToDiffusers, ldmVaeToDiffusers, renameLegacyVaeAttention, splitSingleFile } from "../src/internal.ts";
 
 const FIX = join(import.meta.dir, "fixtures");
 

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as T from "../src/index.ts";
+import { rewardGraph } from "../src/internal.ts";
 import { TINY_TEXT_CONFIG, tinyStableDiffusion } from "./tiny-sd.ts";
 
 beforeAll(async () => { await T.initRuntime(); });
@@ -25,7 +26,7 @@ const prompts = ["a red apple", "a blue car", "a green tree", "a yellow sun"];
 
 async function meanReward(m: Awaited<ReturnType<typeof models>>, c: T.TrainConfig) {
   const sampler = T.ddimFor(m.sd, c.inferenceSteps, c.spacing);
-  return T.scopeAsync(async () => T.noGrad(() => T.rewardGraph(m, sampler, c, prompts.slice(0, 2), 0).total).item());
+  return T.scopeAsync(async () => T.noGrad(() => rewardGraph(m, sampler, c, prompts.slice(0, 2), 0).total).item());
 }
 
 const snapshot = async (mod: T.Module) => [...(await mod.stateDict()).values()].map((t) => Array.from(t.data));

@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as T from "../src/index.ts";
+import { BufferPool, countUNetParameters, unetLayout } from "../src/internal.ts";
 import { readTorchCheckpoint, type LoadedTensor } from "../src/io/index.ts";
 import { relError } from "./gradcheck.ts";
 
@@ -65,7 +66,7 @@ beforeAll(async () => {
 describe("UNet config", () => {
   test("SD 1.5: block structure and 859,520,964 parameters", () => {
     const config = T.parseUNetConfig(SD15);
-    const { down, mid, up } = T.unetLayout(config);
+    const { down, mid, up } = unetLayout(config);
     expect(down.map((b) => [b.type, b.resnets.map((r) => [r.inChannels, r.outChannels]), b.downsample])).toEqual([
       ["CrossAttnDownBlock2D", [[320, 320], [320, 320]], true],
       ["CrossAttnDownBlock2D", [[320, 640], [640, 640]], true],
@@ -83,7 +84,7 @@ describe("UNet config", () => {
     expect(down.filter((b) => b.attention).map((b) => b.resnets[0]!.outChannels / b.attention!.heads)).toEqual([40, 80, 160]);
     expect(mid).toEqual({ channels: 1280, attention: { heads: 8, layers: 1 } });
     expect(config.timeEmbeddingDim).toBe(1280);
-    expect(T.countUNetParameters(config)).toBe(859_520_964);
+    expect(countUNetParameters(config)).toBe(859_520_964);
   });
 
   test("bad configs fail naming the field", () => {
@@ -101,7 +102,7 @@ describe("UNet config", () => {
   test("tiny config: the count from the config equals the modules' and PyTorch's", () => {
     const unet = new T.UNet2DConditionModel(tinyConfig);
     expect(unet.parameterCount()).toBe(golden.parameter_count);
-    expect(T.countUNetParameters(unet.config)).toBe(golden.parameter_count);
+    expect(countUNetParameters(unet.config)).toBe(golden.parameter_count);
     unet.dispose();
   });
 });
@@ -156,7 +157,7 @@ describe("UNet2DConditionModel against PyTorch", () => {
       const states = T.Tensor.from(golden.encoder_hidden_states.data, golden.encoder_hidden_states.shape);
       const before = T.memoryStats().liveBytes;
       const out = T.noGrad(() => unet.forward(sample, 500, states));
-      expect(T.memoryStats().liveBytes - before).toBe(T.BufferPool.sizeClass(out.storage.bytes));
+      expect(T.memoryStats().liveBytes - before).toBe(BufferPool.sizeClass(out.storage.bytes));
       expect(out.shape).toEqual([2, 4, 8, 8]);
     });
     unet.dispose();

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as T from "../src/index.ts";
 import { readTorchCheckpoint } from "../src/io/index.ts";
-import { AutoencoderKL, countVaeParameters, parseVaeConfig, renameLegacyVaeAttention } from "../src/models/vae/index.ts";
+import { AutoencoderKL, parseVaeConfig } from "../src/models/vae/index.ts";
+import { BufferPool, countVaeParameters, renameLegacyVaeAttention } from "../src/internal.ts";
 import { clamp } from "../src/models/vae/clamp.ts";
 import { relError } from "./gradcheck.ts";
 
@@ -101,7 +102,7 @@ describe("AutoencoderKL matches PyTorch", () => {
       const latents = tensor(golden.latents);
       const before = T.memoryStats().liveBytes;
       const images = T.noGrad(() => vae.decodeToImage(latents));
-      expect(T.memoryStats().liveBytes - before).toBe(T.BufferPool.sizeClass(images.size * 4));
+      expect(T.memoryStats().liveBytes - before).toBe(BufferPool.sizeClass(images.size * 4));
     });
   });
 

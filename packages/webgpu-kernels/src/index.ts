@@ -1,5 +1,4 @@
 export * from "./runner.ts";
-export * from "./ffi-strings.ts";
 export * from "./elementwise.ts";
 export * from "./matmul.ts";
 export * from "./embedding.ts";

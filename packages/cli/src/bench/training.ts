@@ -6,9 +6,10 @@
  */
 import {
   AdamW, AutoencoderKL, CLIPTextModel, CLIPVisionModelWithProjection, Linear, ModuleList, TRAIN_DEFAULTS, UNet2DConditionModel,
-  cloneTextEncoder, createStableDiffusion, ddimFor, noGrad, parseCLIPTextConfig, parseCLIPVisionConfig, rewardGraph, scope, textToImage,
+  cloneTextEncoder, createStableDiffusion, ddimFor, noGrad, parseCLIPTextConfig, parseCLIPVisionConfig, scope, textToImage,
   withInitMode, type LoadedReward, type TrainConfig,
 } from "@textcraftor/core";
+import { rewardGraph } from "@textcraftor/core/internal";
 import { l2Normalize, preprocessForClip } from "@textcraftor/rewards";
 import { SD15_SIZES, SMALL_SIZES, pixelSide, type ModelCase, type ModelSizes } from "./models.ts";
 

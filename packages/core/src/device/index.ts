@@ -1,4 +1,3 @@
-export { envVar, openDevice, DeviceError, type Gpu, type DeviceInfo, type OpenDeviceOptions } from "./open-device.ts";
+export { openDevice, DeviceError, type Gpu, type DeviceInfo, type OpenDeviceOptions } from "./open-device.ts";
 export { selfTest } from "./self-test.ts";
-export { classifyAdapter, describeAdapter, type AdapterKind, type AdapterDescription } from "./classify.ts";
 export type { Runtime as JsRuntime, BindingName, BackendRequest } from "./bindings.ts";

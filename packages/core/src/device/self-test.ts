@@ -1,4 +1,4 @@
-import { holdEncodedStrings } from "@textcraftor/webgpu-kernels";
+import { holdEncodedStrings } from "@textcraftor/webgpu-kernels/internal";
 import type { Gpu } from "./open-device.ts";
 
 /**

@@ -1,7 +1,6 @@
-export * from "./dtypes.ts";
+export type { FileDType, LoadedTensor } from "./dtypes.ts";
 export * from "./safetensors.ts";
 export * from "./atomic.ts";
-export * from "./pickle.ts";
 export * from "./torch-zip.ts";
 export * from "./png.ts";
 export * from "./safetensors-file.ts";

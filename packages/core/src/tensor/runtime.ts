@@ -3,7 +3,8 @@
  * Ops take no device argument (as in PyTorch); `useDevice` binds one before any tensor is made.
  */
 import { KernelRunner } from "@textcraftor/webgpu-kernels";
-import { envVar, openDevice, type Gpu, type OpenDeviceOptions } from "../device/index.ts";
+import { openDevice, type Gpu, type OpenDeviceOptions } from "../device/index.ts";
+import { envVar } from "../device/open-device.ts";
 import { BufferPool } from "./pool.ts";
 
 export interface Runtime { gpu: Gpu; runner: KernelRunner; pool: BufferPool }

@@ -1,5 +1,4 @@
 // The blocks, the clamp and the memory helpers stay internal: generic names such as Attention or clamp
 // would collide with other models' exports at the package root.
 export { AutoencoderKL, type AutoencoderKLOptions, type LatentDistribution } from "./autoencoder.ts";
-export { parseVaeConfig, countVaeParameters, type VaeConfig } from "./config.ts";
-export { renameLegacyVaeAttention } from "./convert.ts";
+export { parseVaeConfig, type VaeConfig } from "./config.ts";
