@@ -64,8 +64,8 @@ describe("CLIP config", () => {
 
   test("a standalone config with a missing field or an unknown activation says what is wrong", () => {
     const { text_config } = fixture.config;
-    expect(() => T.parseCLIPTextConfig({ ...text_config, vocab_size: undefined })).toThrow('CLIP text config: missing "vocab_size"');
-    expect(() => T.parseCLIPVisionConfig({ ...fixture.config.vision_config, hidden_act: "relu" })).toThrow('hidden_act "relu" is not supported');
+    expect(() => T.parseCLIPTextConfig({ ...text_config, vocab_size: undefined })).toThrow('CLIP text config: a field is invalid\n  vocab_size = missing: expected number');
+    expect(() => T.parseCLIPVisionConfig({ ...fixture.config.vision_config, hidden_act: "relu" })).toThrow('hidden_act = "relu": expected "quick_gelu" | "gelu"');
   });
 });
 

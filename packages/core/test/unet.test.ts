@@ -90,7 +90,7 @@ describe("UNet config", () => {
   test("bad configs fail naming the field", () => {
     const bad = (patch: Record<string, unknown>) => () => T.parseUNetConfig({ ...SD15, ...patch });
     expect(bad({ down_block_types: ["CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"] }))
-      .toThrow(/"down_block_types" contains unknown block type "SimpleCrossAttnDownBlock2D"/);
+      .toThrow(/down_block_types\[1\] = "SimpleCrossAttnDownBlock2D": expected "CrossAttnDownBlock2D" \| "DownBlock2D"/);
     expect(bad({ attention_head_dim: [8, 8, 8] })).toThrow(/"attention_head_dim" has 3 entries for 4 blocks/);
     expect(bad({ attention_head_dim: 7 })).toThrow(/attention_head_dim\[0\] = 7 heads/);
     expect(bad({ up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D"] })).toThrow(/"up_block_types" has 2 blocks/);

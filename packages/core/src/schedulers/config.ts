@@ -1,8 +1,13 @@
 /**
  * The parts of a diffusers `scheduler_config.json` our samplers use, in camelCase.
  * Missing keys take the defaults of the diffusers class being built, as `Scheduler.from_config` does; options
- * whose step would not be an affine combination of sample and noise (clip_sample, thresholding) are refused.
+ * whose step would not be an affine combination of sample and noise (clip_sample, thresholding) are refused,
+ * and so is every value that would make the noise schedule NaN or ∞ (all problems in one error).
  */
+
+import { Schema } from "effect";
+import { IntUpTo, NonNegativeInt, crossCheck, decodeConfig } from "../models/config-schema.ts";
+import { alphasCumprod, betas } from "./betas.ts";
 
 export type BetaSchedule = "linear" | "scaled_linear";
 export type TimestepSpacing = "leading" | "trailing" | "linspace";
@@ -58,35 +63,57 @@ const CLASS_DEFAULTS: Record<SchedulerClass, Record<string, unknown>> = {
   DDPMScheduler: { clip_sample: true, timestep_spacing: "leading" },
 };
 
-/** Settings that change the update rule away from what our kernels apply; the value is the only one accepted. */
-const REQUIRED: Record<string, unknown> = {
-  clip_sample: false,
-  thresholding: false,
-  rescale_betas_zero_snr: false,
-  use_karras_sigmas: false,
-  interpolation_type: "linear",
-  prediction_type: "epsilon",
-};
+/** β as a probability: 0 would stall the diffusion, ≥ 1 makes ᾱ zero or negative (NaN images). */
+const Beta = Schema.Finite.pipe(Schema.check(Schema.isGreaterThan(0), Schema.isLessThan(1)));
+/** diffusers' schedules use 1000; far more only underflows ᾱ (below) and allocates tables for nothing. */
+const MAX_TRAIN_TIMESTEPS = 100_000;
+/**
+ * ᾱ at the last training timestep must stay well above 0: DDIM divides by √ᾱ, and in f32 a vanishing ᾱ turns
+ * every image into NaN (black). SD 1.5's is 4.7e-3, diffusers' linear default 4.0e-5.
+ */
+const MIN_FINAL_ALPHA_CUMPROD = 1e-10;
+
+/**
+ * The fields our samplers read, and those that change the update rule away from what our kernels apply (only
+ * the value given is accepted). Other keys (_class_name, skip_prk_steps, …) pass unchecked.
+ */
+const SchedulerJson = Schema.Struct({
+  num_train_timesteps: IntUpTo(MAX_TRAIN_TIMESTEPS),
+  beta_start: Beta,
+  beta_end: Beta,
+  beta_schedule: Schema.Literals(["linear", "scaled_linear"]),
+  trained_betas: Schema.NullOr(Schema.Array(Beta)),
+  steps_offset: NonNegativeInt,
+  set_alpha_to_one: Schema.Boolean,
+  timestep_spacing: Schema.Literals(["leading", "trailing", "linspace"]),
+  clip_sample: Schema.Literal(false),
+  thresholding: Schema.Literal(false),
+  rescale_betas_zero_snr: Schema.Literal(false),
+  use_karras_sigmas: Schema.Literal(false),
+  interpolation_type: Schema.Literal("linear"),
+  prediction_type: Schema.Literal("epsilon"),
+});
 
 export function parseSchedulerConfig(json: Record<string, unknown>, as: SchedulerClass): SchedulerConfig {
-  const c: Record<string, unknown> = { ...COMMON_DEFAULTS, ...CLASS_DEFAULTS[as], ...json };
-  for (const [key, value] of Object.entries(REQUIRED)) {
-    if (c[key] !== value) throw new Error(`${as}: ${key} = ${JSON.stringify(c[key])} is not supported (need ${JSON.stringify(value)})`);
-  }
-  return {
-    numTrainTimesteps: Number(c.num_train_timesteps),
-    betaStart: Number(c.beta_start),
-    betaEnd: Number(c.beta_end),
-    betaSchedule: oneOf(c.beta_schedule, ["linear", "scaled_linear"] as const, "beta_schedule"),
-    trainedBetas: Array.isArray(c.trained_betas) ? c.trained_betas.map(Number) : null,
-    stepsOffset: Number(c.steps_offset),
-    setAlphaToOne: Boolean(c.set_alpha_to_one),
-    timestepSpacing: oneOf(c.timestep_spacing, ["leading", "trailing", "linspace"] as const, "timestep_spacing"),
+  const where = `${as} config`;
+  const c = decodeConfig(SchedulerJson, { ...COMMON_DEFAULTS, ...CLASS_DEFAULTS[as], ...json }, where);
+  const config: SchedulerConfig = {
+    numTrainTimesteps: c.num_train_timesteps,
+    betaStart: c.beta_start,
+    betaEnd: c.beta_end,
+    betaSchedule: c.beta_schedule,
+    trainedBetas: c.trained_betas,
+    stepsOffset: c.steps_offset,
+    setAlphaToOne: c.set_alpha_to_one,
+    timestepSpacing: c.timestep_spacing,
     predictionType: "epsilon",
   };
-}
-
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], key: string): T {
-  if (!allowed.includes(value as T)) throw new Error(`${key} = ${JSON.stringify(value)} is not supported (one of ${allowed.join(", ")})`);
-  return value as T;
+  const alphas = alphasCumprod(betas(config));
+  crossCheck(where, [
+    [c.trained_betas === null || c.trained_betas.length === c.num_train_timesteps, "trained_betas", c.trained_betas?.length, `needs one beta per training timestep (num_train_timesteps = ${c.num_train_timesteps})`],
+    [c.steps_offset < c.num_train_timesteps, "steps_offset", c.steps_offset, `must be below num_train_timesteps (${c.num_train_timesteps})`],
+    [alphas[alphas.length - 1]! >= MIN_FINAL_ALPHA_CUMPROD, "num_train_timesteps", c.num_train_timesteps,
+      `with these betas the signal left at the last timestep (ᾱ = ${alphas[alphas.length - 1]!.toExponential(2)}) is below ${MIN_FINAL_ALPHA_CUMPROD}, which samples as NaN: use fewer timesteps or smaller betas`],
+  ]);
+  return config;
 }

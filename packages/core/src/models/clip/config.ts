@@ -1,8 +1,11 @@
 /**
  * CLIP text and vision configs, read from a transformers `config.json`: a CLIPTextModel / CLIPVisionModel
  * config (SD's `text_encoder/config.json`), or a full CLIPModel config holding `text_config` and
- * `vision_config` (PickScore, the LAION CLIP-H release).
+ * `vision_config` (PickScore, the LAION CLIP-H release). Every field is checked (type, integer, range), with
+ * all problems in one error.
  */
+import { Schema } from "effect";
+import { IntUpTo, PositiveFinite, decodeConfig } from "../config-schema.ts";
 
 /** The MLP activation: OpenAI's weights were trained with quick_gelu, LAION/open_clip ones with exact gelu. */
 export type CLIPActivation = "quick_gelu" | "gelu";
@@ -40,14 +43,30 @@ type Json = Record<string, unknown>;
 const TEXT_DEFAULTS: Json = { vocab_size: 49408, hidden_size: 512, intermediate_size: 2048, num_hidden_layers: 12, num_attention_heads: 8, max_position_embeddings: 77, hidden_act: "quick_gelu", layer_norm_eps: 1e-5 };
 const VISION_DEFAULTS: Json = { hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, image_size: 224, patch_size: 32, num_channels: 3, hidden_act: "quick_gelu", layer_norm_eps: 1e-5 };
 
+/** Bounds well past every released CLIP (ViT-bigG: width 1664, 48 layers): beyond them a file is broken. */
+const Width = IntUpTo(16_384);
+const encoderFields = {
+  hidden_size: Width,
+  intermediate_size: IntUpTo(65_536),
+  num_hidden_layers: IntUpTo(256),
+  num_attention_heads: IntUpTo(1024),
+  hidden_act: Schema.Literals(["quick_gelu", "gelu"]),
+  layer_norm_eps: PositiveFinite,
+  projection_dim: Width,
+};
+const TextJson = Schema.Struct({ ...encoderFields, vocab_size: IntUpTo(1 << 20), max_position_embeddings: IntUpTo(4096) });
+const VisionJson = Schema.Struct({ ...encoderFields, image_size: IntUpTo(4096), patch_size: IntUpTo(1024), num_channels: IntUpTo(16) });
+
 export function parseCLIPTextConfig(json: unknown): CLIPTextConfig {
   const src = towerSource(json, "text");
-  return { ...encoderFields(src), vocabSize: int(src, "vocab_size"), maxPositionEmbeddings: int(src, "max_position_embeddings") };
+  const c = decodeConfig(TextJson, src.fields, src.where);
+  return { ...encoderConfig(src, c), vocabSize: c.vocab_size, maxPositionEmbeddings: c.max_position_embeddings };
 }
 
 export function parseCLIPVisionConfig(json: unknown): CLIPVisionConfig {
   const src = towerSource(json, "vision");
-  const config = { ...encoderFields(src), imageSize: int(src, "image_size"), patchSize: int(src, "patch_size"), numChannels: int(src, "num_channels") };
+  const c = decodeConfig(VisionJson, src.fields, src.where);
+  const config = { ...encoderConfig(src, c), imageSize: c.image_size, patchSize: c.patch_size, numChannels: c.num_channels };
   if (config.imageSize % config.patchSize) fail(src, `image_size ${config.imageSize} is not a multiple of patch_size ${config.patchSize}`);
   return config;
 }
@@ -67,33 +86,18 @@ function towerSource(json: unknown, tower: "text" | "vision"): Source {
   return { fields, where: `CLIP ${tower} config (${tower}_config of a CLIPModel config)` };
 }
 
-function encoderFields(src: Source): CLIPEncoderConfig {
-  const hiddenAct = src.fields.hidden_act;
-  if (hiddenAct !== "quick_gelu" && hiddenAct !== "gelu") fail(src, `hidden_act ${JSON.stringify(hiddenAct)} is not supported (expected "quick_gelu" or "gelu")`);
+function encoderConfig(src: Source, c: Schema.Schema.Type<typeof TextJson | typeof VisionJson>): CLIPEncoderConfig {
   const config: CLIPEncoderConfig = {
-    hiddenSize: int(src, "hidden_size"),
-    intermediateSize: int(src, "intermediate_size"),
-    numHiddenLayers: int(src, "num_hidden_layers"),
-    numAttentionHeads: int(src, "num_attention_heads"),
-    hiddenAct,
-    layerNormEps: num(src, "layer_norm_eps"),
-    projectionDim: int(src, "projection_dim"),
+    hiddenSize: c.hidden_size,
+    intermediateSize: c.intermediate_size,
+    numHiddenLayers: c.num_hidden_layers,
+    numAttentionHeads: c.num_attention_heads,
+    hiddenAct: c.hidden_act,
+    layerNormEps: c.layer_norm_eps,
+    projectionDim: c.projection_dim,
   };
   if (config.hiddenSize % config.numAttentionHeads) fail(src, `hidden_size ${config.hiddenSize} is not divisible by num_attention_heads ${config.numAttentionHeads}`);
   return config;
-}
-
-function num(src: Source, key: string): number {
-  const v = src.fields[key];
-  if (v === undefined) fail(src, `missing "${key}"; is this the config.json of a CLIP model?`);
-  if (typeof v !== "number" || !Number.isFinite(v)) fail(src, `"${key}" must be a number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function int(src: Source, key: string): number {
-  const v = num(src, key);
-  if (!Number.isInteger(v) || v <= 0) fail(src, `"${key}" must be a positive integer, got ${v}`);
-  return v;
 }
 
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);

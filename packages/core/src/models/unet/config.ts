@@ -1,8 +1,11 @@
 /**
  * UNet2DConditionModel configuration, read from a diffusers `unet/config.json` object (snake_case keys):
  * diffusers' defaults fill what is missing, per-block values may be a number or a per-block list (as in
- * SD 2.x's `attention_head_dim [5, 10, 20, 20]`), and variants this model does not implement are refused.
+ * SD 2.x's `attention_head_dim [5, 10, 20, 20]`), every field is checked (type, integer, range) with all problems
+ * in one error, and variants this model does not implement are refused.
  */
+import { Schema } from "effect";
+import { IntUpTo, PositiveFinite, decodeConfig } from "../config-schema.ts";
 
 export type DownBlockType = "CrossAttnDownBlock2D" | "DownBlock2D";
 export type UpBlockType = "CrossAttnUpBlock2D" | "UpBlock2D";
@@ -42,70 +45,80 @@ const fail = (message: string): never => {
   throw new Error(`unet config: ${message}`);
 };
 
-/** Parses a diffusers `unet/config.json` object. Errors name the offending field. */
+/** Channel counts beyond this are a broken file, not a model (SD's largest is 1280). */
+const MAX_CHANNELS = 16_384;
+const Channels = IntUpTo(MAX_CHANNELS);
+/** A count per block, or one for all blocks. */
+const PerBlock = Schema.Union([IntUpTo(1024), Schema.NonEmptyArray(IntUpTo(1024))]);
+
+/**
+ * diffusers' defaults of the fields read here. Those whose default is None (time_embedding_dim,
+ * num_attention_heads) may be null; any other field given as null is an error, as in diffusers.
+ */
+const DEFAULTS = {
+  in_channels: 4, out_channels: 4, sample_size: 64, block_out_channels: [320, 640, 1280, 1280],
+  down_block_types: ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+  up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+  layers_per_block: 2, attention_head_dim: 8, num_attention_heads: null, transformer_layers_per_block: 1, cross_attention_dim: 1280,
+  use_linear_projection: false, norm_num_groups: 32, norm_eps: 1e-5, flip_sin_to_cos: true, freq_shift: 0, time_embedding_dim: null,
+  downsample_padding: 1, mid_block_scale_factor: 1, center_input_sample: false,
+};
+const UNetJson = Schema.Struct({
+  in_channels: Channels,
+  out_channels: Channels,
+  sample_size: Channels,
+  block_out_channels: Schema.NonEmptyArray(Channels),
+  down_block_types: Schema.NonEmptyArray(Schema.Literals(DOWN_TYPES)),
+  up_block_types: Schema.NonEmptyArray(Schema.Literals(UP_TYPES)),
+  layers_per_block: PerBlock,
+  attention_head_dim: PerBlock,
+  num_attention_heads: Schema.NullOr(PerBlock),
+  transformer_layers_per_block: PerBlock,
+  cross_attention_dim: Channels,
+  use_linear_projection: Schema.Boolean,
+  norm_num_groups: Channels,
+  norm_eps: PositiveFinite,
+  flip_sin_to_cos: Schema.Boolean,
+  freq_shift: Schema.Finite,
+  time_embedding_dim: Schema.NullOr(Channels),
+  downsample_padding: IntUpTo(8).pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0))),
+  mid_block_scale_factor: PositiveFinite,
+  center_input_sample: Schema.Boolean,
+});
+
+/** Parses a diffusers `unet/config.json` object. Errors name every offending field. */
 export function parseUNetConfig(json: Record<string, unknown>): UNetConfig {
-  const int = (key: string, fallback: number): number => {
-    const v = json[key] ?? fallback;
-    if (!Number.isInteger(v) || (v as number) < 0) fail(`"${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
-    return v as number;
-  };
-  const num = (key: string, fallback: number): number => {
-    const v = json[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isFinite(v)) fail(`"${key}" must be a number, got ${JSON.stringify(v)}`);
-    return v as number;
-  };
-  const bool = (key: string, fallback: boolean): boolean => {
-    const v = json[key] ?? fallback;
-    if (typeof v !== "boolean") fail(`"${key}" must be true or false, got ${JSON.stringify(v)}`);
-    return v as boolean;
-  };
-  const types = <T extends string>(key: string, allowed: readonly T[], fallback: T[]): T[] => {
-    const v = json[key] ?? fallback;
-    if (!Array.isArray(v) || !v.length) fail(`"${key}" must be a non-empty list of block types, got ${JSON.stringify(v)}`);
-    for (const t of v as unknown[]) {
-      if (!allowed.includes(t as T)) fail(`"${key}" contains unknown block type ${JSON.stringify(t)}; supported: ${allowed.join(", ")}`);
-    }
-    return v as T[];
-  };
-
-  const blockOutChannels = (json.block_out_channels ?? [320, 640, 1280, 1280]) as number[];
-  if (!Array.isArray(blockOutChannels) || !blockOutChannels.length || blockOutChannels.some((c) => !Number.isInteger(c) || c <= 0)) {
-    fail(`"block_out_channels" must be a non-empty list of positive integers, got ${JSON.stringify(json.block_out_channels)}`);
-  }
-  const n = blockOutChannels.length;
-  const perBlock = (key: string, value: unknown): number[] => {
-    const list = Array.isArray(value) ? value : Array<unknown>(n).fill(value);
+  const c = decodeConfig(UNetJson, { ...DEFAULTS, ...json }, "unet config");
+  const n = c.block_out_channels.length;
+  const perBlock = (key: string, value: number | readonly number[]): number[] => {
+    const list = typeof value === "number" ? Array<number>(n).fill(value) : [...value];
     if (list.length !== n) fail(`"${key}" has ${list.length} entries for ${n} blocks (block_out_channels); give one per block or a single number`);
-    if (list.some((v) => !Number.isInteger(v) || (v as number) <= 0)) fail(`"${key}" must be a positive integer or a list of them, got ${JSON.stringify(value)}`);
-    return list as number[];
+    return list;
   };
-
-  const downBlockTypes = types("down_block_types", DOWN_TYPES, ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]);
-  const upBlockTypes = types("up_block_types", UP_TYPES, ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]);
-  for (const [key, list] of [["down_block_types", downBlockTypes], ["up_block_types", upBlockTypes]] as const) {
+  for (const [key, list] of [["down_block_types", c.down_block_types], ["up_block_types", c.up_block_types]] as const) {
     if (list.length !== n) fail(`"${key}" has ${list.length} blocks but "block_out_channels" has ${n}; they must match`);
   }
 
   const config: UNetConfig = {
-    inChannels: int("in_channels", 4),
-    outChannels: int("out_channels", 4),
-    sampleSize: int("sample_size", 64),
-    blockOutChannels,
-    downBlockTypes,
-    upBlockTypes,
-    layersPerBlock: perBlock("layers_per_block", json.layers_per_block ?? 2),
-    heads: perBlock(json.num_attention_heads != null ? "num_attention_heads" : "attention_head_dim", json.num_attention_heads ?? json.attention_head_dim ?? 8),
-    transformerLayersPerBlock: perBlock("transformer_layers_per_block", json.transformer_layers_per_block ?? 1),
-    crossAttentionDim: int("cross_attention_dim", 1280),
-    useLinearProjection: bool("use_linear_projection", false),
-    normNumGroups: int("norm_num_groups", 32),
-    normEps: num("norm_eps", 1e-5),
-    flipSinToCos: bool("flip_sin_to_cos", true),
-    freqShift: num("freq_shift", 0),
-    timeEmbeddingDim: int("time_embedding_dim", blockOutChannels[0]! * 4),
-    downsamplePadding: int("downsample_padding", 1),
-    midBlockScaleFactor: num("mid_block_scale_factor", 1),
-    centerInputSample: bool("center_input_sample", false),
+    inChannels: c.in_channels,
+    outChannels: c.out_channels,
+    sampleSize: c.sample_size,
+    blockOutChannels: [...c.block_out_channels],
+    downBlockTypes: [...c.down_block_types],
+    upBlockTypes: [...c.up_block_types],
+    layersPerBlock: perBlock("layers_per_block", c.layers_per_block),
+    heads: c.num_attention_heads !== null ? perBlock("num_attention_heads", c.num_attention_heads) : perBlock("attention_head_dim", c.attention_head_dim),
+    transformerLayersPerBlock: perBlock("transformer_layers_per_block", c.transformer_layers_per_block),
+    crossAttentionDim: c.cross_attention_dim,
+    useLinearProjection: c.use_linear_projection,
+    normNumGroups: c.norm_num_groups,
+    normEps: c.norm_eps,
+    flipSinToCos: c.flip_sin_to_cos,
+    freqShift: c.freq_shift,
+    timeEmbeddingDim: c.time_embedding_dim ?? c.block_out_channels[0]! * 4,
+    downsamplePadding: c.downsample_padding,
+    midBlockScaleFactor: c.mid_block_scale_factor,
+    centerInputSample: c.center_input_sample,
   };
   checkSupported(json, config);
   return config;
@@ -139,7 +152,6 @@ function checkSupported(json: Record<string, unknown>, c: UNetConfig): void {
     if (v !== undefined && v !== expected) fail(`"${key}" is ${JSON.stringify(v)}, but only ${JSON.stringify(expected)} is implemented (the Stable Diffusion 1.x/2.x layout)`);
   }
   if ([json.only_cross_attention].flat().some(Boolean)) fail(`"only_cross_attention" is set; only self- plus cross-attention blocks are implemented`);
-  if (Array.isArray(json.cross_attention_dim)) fail(`"cross_attention_dim" is a per-block list; only one value for all blocks is implemented`);
   c.blockOutChannels.forEach((ch, i) => {
     if (ch % c.normNumGroups !== 0) fail(`block_out_channels[${i}] = ${ch} is not divisible by norm_num_groups ${c.normNumGroups}`);
     const key = json.num_attention_heads != null ? "num_attention_heads" : "attention_head_dim";

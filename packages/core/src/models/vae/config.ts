@@ -2,6 +2,8 @@
  * AutoencoderKL configuration, read from a diffusers `vae/config.json` object (snake_case keys), and the
  * parameter count it implies, computed from the config alone so a 335 MB model can be sized before loading.
  */
+import { Schema } from "effect";
+import { IntUpTo, PositiveFinite, decodeConfig } from "../config-schema.ts";
 
 export interface VaeConfig {
   inChannels: number;
@@ -19,27 +21,37 @@ export interface VaeConfig {
 const DOWN_BLOCK = "DownEncoderBlock2D";
 const UP_BLOCK = "UpDecoderBlock2D";
 
+/** Channel counts beyond this are a broken file, not a model (SD's largest is 512). */
+const MAX_CHANNELS = 16_384;
+const Channels = IntUpTo(MAX_CHANNELS);
+
+/** The numeric fields, each with diffusers' default; a field given as null or of the wrong type is an error. */
+const DEFAULTS = { in_channels: 3, out_channels: 3, latent_channels: 4, block_out_channels: [64], layers_per_block: 1, norm_num_groups: 32, sample_size: 32, scaling_factor: 0.18215 };
+const VaeJson = Schema.Struct({
+  in_channels: Channels,
+  out_channels: Channels,
+  latent_channels: Channels,
+  block_out_channels: Schema.NonEmptyArray(Channels),
+  layers_per_block: IntUpTo(64),
+  norm_num_groups: Channels,
+  sample_size: IntUpTo(MAX_CHANNELS),
+  // Latents are multiplied by it going in and divided by it coming out: 0 or ∞ makes every image NaN.
+  scaling_factor: PositiveFinite,
+});
+
 /** Parses a diffusers `vae/config.json`, filling diffusers' defaults and refusing variants this model does not implement. */
 export function parseVaeConfig(json: Record<string, unknown>): VaeConfig {
-  const num = (key: string, fallback: number): number => {
-    const v = json[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`vae config: "${key}" must be a number, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const blockOutChannels = (json.block_out_channels ?? [64]) as number[];
-  if (!Array.isArray(blockOutChannels) || !blockOutChannels.length || blockOutChannels.some((c) => !Number.isInteger(c) || c <= 0)) {
-    throw new Error(`vae config: "block_out_channels" must be a non-empty list of positive integers, got ${JSON.stringify(json.block_out_channels)}`);
-  }
+  const c = decodeConfig(VaeJson, { ...DEFAULTS, ...json }, "vae config");
   const config: VaeConfig = {
-    inChannels: num("in_channels", 3),
-    outChannels: num("out_channels", 3),
-    latentChannels: num("latent_channels", 4),
-    blockOutChannels,
-    layersPerBlock: num("layers_per_block", 1),
-    normNumGroups: num("norm_num_groups", 32),
+    inChannels: c.in_channels,
+    outChannels: c.out_channels,
+    latentChannels: c.latent_channels,
+    blockOutChannels: [...c.block_out_channels],
+    layersPerBlock: c.layers_per_block,
+    normNumGroups: c.norm_num_groups,
     normEps: 1e-6,
-    sampleSize: num("sample_size", 32),
-    scalingFactor: num("scaling_factor", 0.18215),
+    sampleSize: c.sample_size,
+    scalingFactor: c.scaling_factor,
   };
   checkSupported(json, config);
   return config;
