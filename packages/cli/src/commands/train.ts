@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import {
-  TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train,
+  LR_SCHEDULERS, TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train,
   type StepMetrics, type TrainConfig,
 } from "@textcraftor/core";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
@@ -15,13 +15,16 @@ import { heldOutSummary, writeReport } from "../report.ts";
 import { absolute, resumeInputs } from "../run-inputs.ts";
 
 // Numeric settings default per model: the paper's for a user's SD checkpoint, TINY_TRAIN_SETTINGS for the bundled one.
-type Setting = "steps" | "batchSize" | "inferenceSteps" | "gradSteps" | "guidanceScale" | "lr" | "weightDecay" | "resolution" | "seed" | "checkpointEvery" | "sampleEvery" | "maxBadSteps";
+type Setting = "steps" | "batchSize" | "inferenceSteps" | "gradSteps" | "guidanceScale" | "lr" | "lrWarmupSteps" | "weightDecay" | "beta1" | "beta2" | "eps" | "resolution" | "seed" | "checkpointEvery" | "sampleEvery" | "maxBadSteps";
+// Settings that are off (null) unless given.
+type Optional = "maxGradNorm" | "emaDecay" | "checkpointsTotalLimit";
 const defaults = (key: Setting) => {
   const tiny = TINY_TRAIN_SETTINGS[key];
   return `default ${TRAIN_DEFAULTS[key]}${tiny !== undefined && tiny !== TRAIN_DEFAULTS[key] ? ` (bundled model: ${tiny})` : ""}`;
 };
 const int = (name: string, key: Setting, description: string) => Flag.Int(name).pipe(Flag.withDescription(`${description}; ${defaults(key)}`), Flag.optional);
 const num = (name: string, key: Setting, description: string) => Flag.Finite(name).pipe(Flag.withDescription(`${description}; ${defaults(key)}`), Flag.optional);
+const orNull = <T>(flag: Option.Option<T>, base: TrainConfig, key: Optional) => Option.getOrElse(flag, () => base[key]) as number | null;
 
 export const trainCommand = Command.make(
   "train",
@@ -33,16 +36,25 @@ export const trainCommand = Command.make(
     evalPrompts: Flag.String("eval-prompts").pipe(Flag.withDescription("Held-out prompts for the sample grids"), Flag.optional),
     runDir: Flag.String("run-dir").pipe(Flag.withDescription("Run folder (config, metrics.jsonl, samples, checkpoints, exported encoder)"), Flag.withDefault("runs/textcraftor")),
     resume: Flag.Boolean("resume").pipe(Flag.withDescription("Continue the run in --run-dir from its latest checkpoint, with its settings (give --steps to extend it)"), Flag.withDefault(false)),
+    resumeFrom: Flag.String("resume-from").pipe(Flag.withDescription("Like --resume, from this checkpoint folder (RUN/checkpoints/step-N) instead of the latest"), Flag.optional),
     steps: int("steps", "steps", "Optimizer steps"),
     batchSize: int("batch-size", "batchSize", "Prompts per step"),
     inferenceSteps: int("inference-steps", "inferenceSteps", "DDIM steps per sample (N)"),
     gradSteps: int("grad-steps", "gradSteps", "Last steps that carry gradient (K)"),
     guidance: num("guidance", "guidanceScale", "Classifier-free guidance scale"),
-    lr: num("lr", "lr", "AdamW learning rate (constant)"),
-    weightDecay: num("weight-decay", "weightDecay", "AdamW weight decay"),
+    lr: num("lr", "lr", "AdamW learning rate (the peak, under --lr-scheduler)"),
+    lrScheduler: Flag.Literals("lr-scheduler", LR_SCHEDULERS).pipe(Flag.withDescription("How the learning rate changes over the run, as diffusers' schedulers; default constant"), Flag.optional),
+    lrWarmupSteps: int("lr-warmup-steps", "lrWarmupSteps", "Steps of linear warmup from 0 (not with the constant schedule)"),
+    maxGradNorm: Flag.Finite("max-grad-norm").pipe(Flag.withDescription("Clip the gradients' global norm to this (the norm before clipping goes to metrics.jsonl); default off"), Flag.optional),
+    emaDecay: Flag.Finite("ema-decay").pipe(Flag.withDescription("Keep an EMA of the trained weights with this decay (e.g. 0.999); samples and the export use it; default off"), Flag.optional),
+    weightDecay: num("weight-decay", "weightDecay", "AdamW weight decay").pipe(Flag.withAlias("adam-weight-decay")),
+    adamBeta1: num("adam-beta1", "beta1", "AdamW β1"),
+    adamBeta2: num("adam-beta2", "beta2", "AdamW β2"),
+    adamEpsilon: num("adam-epsilon", "eps", "AdamW ε"),
     resolution: int("resolution", "resolution", "Image size in pixels"),
     seed: int("seed", "seed", "Seed for noise and prompt order"),
     checkpointEvery: int("checkpoint-every", "checkpointEvery", "Save a checkpoint every M steps"),
+    checkpointsTotalLimit: Flag.Int("checkpoints-total-limit").pipe(Flag.withDescription(`Keep only the newest N checkpoints (0: keep all); default ${TRAIN_DEFAULTS.checkpointsTotalLimit}`), Flag.optional),
     sampleEvery: int("sample-every", "sampleEvery", "Write a sample grid every E steps"),
     maxBadSteps: int("max-bad-steps", "maxBadSteps", "Stop after this many non-finite steps"),
     gradientCheckpointing: Flag.Boolean("gradient-checkpointing").pipe(Flag.withDescription("Recompute activations in backward to save memory (--no-gradient-checkpointing: keep them, faster); default on (bundled model: off)"), Flag.optional),
@@ -61,7 +73,8 @@ export const trainCommand = Command.make(
       model: Option.getOrNull(f.model), textEncoder: Option.getOrNull(f.textEncoder), rewards: [...f.reward], rewardPlugins: [...f.rewardPlugin],
       prompts: Option.getOrNull(f.prompts), evalPrompts: Option.getOrNull(f.evalPrompts),
     });
-    const inputs = f.resume ? yield* attempt(async () => resumeInputs(f.runDir, given)) : given;
+    const resume = f.resume || Option.isSome(f.resumeFrom);
+    const inputs = resume ? yield* attempt(async () => resumeInputs(f.runDir, given)) : given;
     // Without --model: the bundled tiny model, its default rewards, held-in prompts and held-out grid prompts.
     const bundled = inputs.model === null;
     const model = inputs.model ?? TINY_MODEL;
@@ -78,7 +91,7 @@ export const trainCommand = Command.make(
     // A resumed run's settings are its own (config.json); flags given now still win, and the trainer refuses
     // the ones that would not continue the same run.
     const savedFile = join(f.runDir, "config.json");
-    const saved: Partial<TrainConfig> = f.resume && existsSync(savedFile) ? yield* attempt(async () => JSON.parse(readFileSync(savedFile, "utf8"))) : {};
+    const saved: Partial<TrainConfig> = resume && existsSync(savedFile) ? yield* attempt(async () => JSON.parse(readFileSync(savedFile, "utf8"))) : {};
     const base: TrainConfig = { ...(bundled ? { ...TRAIN_DEFAULTS, ...TINY_TRAIN_SETTINGS } : TRAIN_DEFAULTS), ...saved };
     const pick = <T>(flag: Option.Option<T>, key: Setting) => Option.getOrElse(flag, () => base[key]) as number;
     if (bundled) yield* Console.log(`bundled tiny model (${model}); rewards ${specs.map((s) => s.name).join(" + ")}; ${prompts.length} held-in prompts`);
@@ -90,7 +103,10 @@ export const trainCommand = Command.make(
     const config: TrainConfig = {
       ...base, steps: pick(f.steps, "steps"), batchSize: pick(f.batchSize, "batchSize"), inferenceSteps: pick(f.inferenceSteps, "inferenceSteps"),
       gradSteps: pick(f.gradSteps, "gradSteps"), guidanceScale: pick(f.guidance, "guidanceScale"), lr: pick(f.lr, "lr"),
-      weightDecay: pick(f.weightDecay, "weightDecay"), resolution: pick(f.resolution, "resolution"), seed: pick(f.seed, "seed"),
+      lrScheduler: Option.getOrElse(f.lrScheduler, () => base.lrScheduler), lrWarmupSteps: pick(f.lrWarmupSteps, "lrWarmupSteps"),
+      maxGradNorm: orNull(f.maxGradNorm, base, "maxGradNorm"), emaDecay: orNull(f.emaDecay, base, "emaDecay"),
+      checkpointsTotalLimit: Option.getOrElse(Option.map(f.checkpointsTotalLimit, (n) => n === 0 ? null : n), () => base.checkpointsTotalLimit),
+      weightDecay: pick(f.weightDecay, "weightDecay"), beta1: pick(f.adamBeta1, "beta1"), beta2: pick(f.adamBeta2, "beta2"), eps: pick(f.adamEpsilon, "eps"), resolution: pick(f.resolution, "resolution"), seed: pick(f.seed, "seed"),
       checkpointEvery: pick(f.checkpointEvery, "checkpointEvery"), sampleEvery: pick(f.sampleEvery, "sampleEvery"), maxBadSteps: pick(f.maxBadSteps, "maxBadSteps"),
       gradientCheckpointing: Option.getOrElse(f.gradientCheckpointing, () => base.gradientCheckpointing),
       truncation: Option.getOrElse(f.truncation, () => base.truncation), trainable: Option.getOrElse(f.trainable, () => base.trainable),
@@ -100,7 +116,7 @@ export const trainCommand = Command.make(
     mkdirSync(f.runDir, { recursive: true });
     const bar = progressBar("training", config.steps);
     const show = (m: StepMetrics) => bar.update(m.step, `loss ${m.loss.toFixed(4)} ${Object.entries(m.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}${m.skipped ? " (skipped)" : ""}`);
-    const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume: f.resume, inputs, onStep: show }));
+    const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume, resumeFrom: Option.getOrUndefined(f.resumeFrom), inputs, onStep: show }));
     bar.stop();
     yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
     for (const line of heldOutSummary(f.runDir, evalPrompts.length)) yield* Console.log(line);

@@ -23,13 +23,13 @@ export class AdamW {
     this.v = params.map((p) => keep(Tensor.zeros(p.shape)));
   }
 
-  /** One update from each parameter's `.grad` (parameters without a gradient are left alone). */
-  update(gradScale = 1): void {
+  /** One update from each parameter's `.grad` (parameters without a gradient are left alone), at `lr` (a schedule's). */
+  update(gradScale = 1, lr = this.config.lr): void {
     this.step++;
     const r = runtime().runner;
     this.params.forEach((p, i) => {
       if (!p.grad) return;
-      K.adamw(r, p.buffer, p.grad.buffer, this.m[i]!.buffer, this.v[i]!.buffer, { ...this.config, step: this.step, n: p.size, gradScale });
+      K.adamw(r, p.buffer, p.grad.buffer, this.m[i]!.buffer, this.v[i]!.buffer, { ...this.config, lr, step: this.step, n: p.size, gradScale });
     });
   }
 

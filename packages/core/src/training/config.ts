@@ -1,4 +1,6 @@
 /** The trainer's settings; the defaults are the paper's (reference/TEXTCRAFTOR.md §1). */
+import { LR_SCHEDULERS, type LRScheduler } from "./lr-schedule.ts";
+
 export type Truncation =
   /** TextCraftor: the first N−K steps without gradient using the frozen original encoder, the last K with the trainable one. */
   | "last-k"
@@ -23,6 +25,13 @@ export interface TrainConfig {
   truncation: Truncation;
   trainable: Trainable;
   lr: number;
+  /** How lr changes over the run (diffusers' names), after `lrWarmupSteps` of linear warmup from 0. */
+  lrScheduler: LRScheduler;
+  lrWarmupSteps: number;
+  /** Clip the gradients' global norm to this (torch's clip_grad_norm_); null: no clipping. */
+  maxGradNorm: number | null;
+  /** Keep an exponential moving average of the trained weights with this decay, used for samples and export; null: off. */
+  emaDecay: number | null;
   weightDecay: number;
   beta1: number;
   beta2: number;
@@ -31,6 +40,8 @@ export interface TrainConfig {
   /** Image size in pixels (latents are this / the VAE's factor). */
   resolution: number;
   checkpointEvery: number;
+  /** How many checkpoints the run folder keeps (the oldest go first); null: all. */
+  checkpointsTotalLimit: number | null;
   sampleEvery: number;
   /** Stop the run after this many skipped (non-finite) steps. */
   maxBadSteps: number;
@@ -45,8 +56,8 @@ export interface TrainConfig {
 
 export const TRAIN_DEFAULTS: TrainConfig = {
   steps: 1000, batchSize: 4, inferenceSteps: 25, gradSteps: 5, guidanceScale: 7.5, spacing: "textcraftor",
-  truncation: "last-k", trainable: "text-encoder", lr: 1e-6, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8,
-  seed: 0, resolution: 512, checkpointEvery: 100, sampleEvery: 100, maxBadSteps: 10, gradientCheckpointing: true, lora: null,
+  truncation: "last-k", trainable: "text-encoder", lr: 1e-6, lrScheduler: "constant", lrWarmupSteps: 0, maxGradNorm: null, emaDecay: null, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8,
+  seed: 0, resolution: 512, checkpointEvery: 100, checkpointsTotalLimit: 2, sampleEvery: 100, maxBadSteps: 10, gradientCheckpointing: true, lora: null,
 };
 
 /**
@@ -64,6 +75,12 @@ export function validateTrainConfig(c: TrainConfig, imageFactor?: number): Train
   if (!(c.weightDecay >= 0) || !Number.isFinite(c.weightDecay)) fail(`weightDecay must be >= 0 (got ${c.weightDecay})`);
   if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1)) fail(`AdamW betas must be in [0, 1) (got ${c.beta1}, ${c.beta2})`);
   if (!(c.eps > 0)) fail(`eps must be > 0 (got ${c.eps})`);
+  if (!LR_SCHEDULERS.includes(c.lrScheduler)) fail(`lrScheduler must be one of ${LR_SCHEDULERS.join(", ")} (got ${c.lrScheduler})`);
+  if (!Number.isInteger(c.lrWarmupSteps) || c.lrWarmupSteps < 0) fail(`lrWarmupSteps must be a non-negative integer (got ${c.lrWarmupSteps})`);
+  if (c.lrWarmupSteps > 0 && c.lrScheduler === "constant") fail(`lrWarmupSteps ${c.lrWarmupSteps} has no effect with the constant schedule: use constant_with_warmup, linear or cosine`);
+  if (c.maxGradNorm !== null && !(c.maxGradNorm > 0 && Number.isFinite(c.maxGradNorm))) fail(`maxGradNorm must be > 0 (got ${c.maxGradNorm})`);
+  if (c.emaDecay !== null && !(c.emaDecay >= 0 && c.emaDecay < 1)) fail(`emaDecay must be in [0, 1), e.g. 0.999 (got ${c.emaDecay})`);
+  if (c.checkpointsTotalLimit !== null && (!Number.isInteger(c.checkpointsTotalLimit) || c.checkpointsTotalLimit < 1)) fail(`checkpointsTotalLimit must be a positive integer (got ${c.checkpointsTotalLimit})`);
   if (!Number.isFinite(c.guidanceScale)) fail(`guidanceScale must be a finite number (got ${c.guidanceScale})`);
   if (c.lora) {
     if (!Number.isInteger(c.lora.rank) || c.lora.rank < 1) fail(`LoRA rank must be a positive integer (got ${c.lora.rank})`);
@@ -73,7 +90,7 @@ export function validateTrainConfig(c: TrainConfig, imageFactor?: number): Train
 }
 
 /** Settings a resumed run may change: its length and how often it logs. The rest would not continue the same run. */
-export const RESUMABLE_CHANGES: readonly (keyof TrainConfig)[] = ["steps", "checkpointEvery", "sampleEvery", "maxBadSteps"];
+export const RESUMABLE_CHANGES: readonly (keyof TrainConfig)[] = ["steps", "checkpointEvery", "checkpointsTotalLimit", "sampleEvery", "maxBadSteps"];
 
 /** The settings in which `now` differs from the run's saved config, except those a resume may change. */
 export function resumeConflicts(saved: Partial<TrainConfig>, now: TrainConfig): string[] {

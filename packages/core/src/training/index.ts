@@ -2,3 +2,4 @@ export { TRAIN_DEFAULTS, validateTrainConfig, type TrainConfig, type Truncation,
 export { readPrompts, PromptSampler } from "./prompts.ts";
 export { train, type TrainOptions, type TrainResult, type StepMetrics } from "./trainer.ts";
 export { exportTextEncoder } from "./export.ts";
+export { LR_SCHEDULERS, type LRScheduler } from "./lr-schedule.ts";

@@ -5,17 +5,23 @@
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
 import type { Module } from "../nn/module.ts";
 import type { AdamW } from "../optim/adamw.ts";
+import type { EMA } from "./ema.ts";
 
 export interface RunCounters { step: number; badSteps: number }
 
-const KEEP = 2;
+export interface CheckpointExtras {
+  /** The weights' moving average, saved beside them (ema.safetensors). */
+  ema?: EMA | null;
+  /** How many step folders to keep, the newest; null keeps all (default 2). */
+  totalLimit?: number | null;
+}
 
-export async function saveCheckpoint(dir: string, trainable: Module, names: string[], optimizer: AdamW, counters: RunCounters): Promise<string> {
+export async function saveCheckpoint(dir: string, trainable: Module, names: string[], optimizer: AdamW, counters: RunCounters, { ema = null, totalLimit = 2 }: CheckpointExtras = {}): Promise<string> {
   const name = `step-${String(counters.step).padStart(6, "0")}`;
   const folder = join(dir, name);
   await mkdir(folder, { recursive: true });
@@ -29,18 +35,31 @@ export async function saveCheckpoint(dir: string, trainable: Module, names: stri
     moments.set(`exp_avg_sq.${n}`, { data: state.v[i]!, shape });
   });
   await writeFileAtomic(join(folder, "optimizer.safetensors"), writeSafetensors(moments, { metadata: { step: String(state.step) } }));
+  if (ema) {
+    const averaged = await ema.state();
+    await writeFileAtomic(join(folder, "ema.safetensors"), writeSafetensors(new Map(names.map((n, i) => [n, { data: averaged[i]!, shape: weights.get(n)!.shape }])), { metadata: { decay: String(ema.decay) } }));
+  }
   await writeFileAtomic(join(folder, "state.json"), new TextEncoder().encode(JSON.stringify(counters)));
   await writeFileAtomic(join(dir, "latest.json"), new TextEncoder().encode(JSON.stringify({ folder: name, ...counters })));
-  const old = (await readdir(dir)).filter((f) => /^step-\d+$/.test(f)).sort().slice(0, -KEEP);
+  const old = totalLimit === null ? [] : (await readdir(dir)).filter((f) => /^step-\d+$/.test(f) && f !== name).sort().slice(0, -(totalLimit - 1) || undefined);
   for (const f of old) await rm(join(dir, f), { recursive: true, force: true });
   return folder;
 }
 
-/** Restores weights, optimizer and counters from `latest.json`; null when the run has no checkpoint. */
-export async function loadCheckpoint(dir: string, trainable: Module, names: string[], optimizer: AdamW): Promise<RunCounters | null> {
-  const latest = join(dir, "latest.json");
-  if (!existsSync(latest)) return null;
-  const { folder } = JSON.parse(await readFile(latest, "utf8")) as { folder: string };
+/**
+ * Restores weights, optimizer, moving average and counters from `latest.json`, or from the step folder `from`
+ * (a path) when given; null when the run has no checkpoint.
+ */
+export async function loadCheckpoint(dir: string, trainable: Module, names: string[], optimizer: AdamW, { ema = null, from }: { ema?: EMA | null; from?: string } = {}): Promise<RunCounters | null> {
+  let folder: string;
+  if (from) {
+    if (!existsSync(join(from, "state.json"))) throw new Error(`--resume-from: ${from} is not a checkpoint folder (no state.json); give one such as ${join(dir, "step-000100")}`);
+    [dir, folder] = [dirname(from), basename(from)];
+  } else {
+    const latest = join(dir, "latest.json");
+    if (!existsSync(latest)) return null;
+    ({ folder } = JSON.parse(await readFile(latest, "utf8")) as { folder: string });
+  }
   const read = async (f: string) => readSafetensors(new Uint8Array(await readFile(join(dir, folder, f))));
   trainable.loadStateDict((await read("trainable.safetensors")).tensors);
   const opt = await read("optimizer.safetensors");
@@ -50,5 +69,14 @@ export async function loadCheckpoint(dir: string, trainable: Module, names: stri
     return t.data;
   });
   optimizer.loadState({ step: Number(opt.metadata.step), m: pick("exp_avg"), v: pick("exp_avg_sq") });
+  if (ema) {
+    if (!existsSync(join(dir, folder, "ema.safetensors"))) throw new Error(`checkpoint ${folder} has no moving average (ema.safetensors): the run was made without --ema-decay`);
+    const averaged = (await read("ema.safetensors")).tensors;
+    ema.loadState(names.map((n) => {
+      const t = averaged.get(n);
+      if (!t) throw new Error(`checkpoint ${folder}: the moving average of "${n}" is missing; the run's trainable parts changed?`);
+      return t.data;
+    }));
+  }
   return JSON.parse(await readFile(join(dir, folder, "state.json"), "utf8")) as RunCounters;
 }

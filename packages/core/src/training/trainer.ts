@@ -17,7 +17,10 @@ import { encodePrompts, textToImage } from "../pipelines/text-to-image.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { keep, scopeAsync } from "../tensor/scope.ts";
 import { RESUMABLE_CHANGES, resumeConflicts, validateTrainConfig, type TrainConfig } from "./config.ts";
+import { EMA } from "./ema.ts";
 import { anyNonFinite } from "./finite.ts";
+import { clipFactor, globalGradNorm } from "./grad-clip.ts";
+import { lrFactor } from "./lr-schedule.ts";
 import { PromptSampler } from "./prompts.ts";
 import { loadCheckpoint, saveCheckpoint, type RunCounters } from "./state.ts";
 import { rewardGraph, type TrainingModels } from "./step.ts";
@@ -28,6 +31,10 @@ export interface StepMetrics {
   /** Each reward term's batch mean (unweighted). */
   rewards: Record<string, number>;
   skipped: boolean;
+  /** The learning rate this step's update used (after the schedule). */
+  lr: number;
+  /** The gradients' global norm before clipping. */
+  gradNorm: number;
   seconds: number;
 }
 
@@ -40,6 +47,8 @@ export interface TrainOptions {
   runDir: string;
   /** Continue from the run folder's latest checkpoint (an error if there is none). */
   resume?: boolean;
+  /** Continue from this checkpoint folder (`<run>/checkpoints/step-N`) instead of the latest; implies `resume`. */
+  resumeFrom?: string;
   /**
    * What the run is made from (model, rewards, prompt files: opaque here), saved as run.json when a fresh run
    * starts, after its settings are checked, so that a refused run leaves a previous run's record in place.
@@ -64,20 +73,21 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const names = named.map(([n]) => n);
   const params = named.map(([, t]) => t);
   const optimizer = new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, eps: c.eps });
+  const ema = c.emaDecay === null ? null : new EMA(params, c.emaDecay);
   const ckptDir = join(o.runDir, "checkpoints");
   await mkdir(join(o.runDir, "samples"), { recursive: true });
   await mkdir(ckptDir, { recursive: true });
 
   let counters: RunCounters = { step: 0, badSteps: 0 };
   const configFile = join(o.runDir, "config.json");
-  if (o.resume) {
+  if (o.resume || o.resumeFrom) {
     // Exact continuation needs the run's own settings; only its length and logging may change.
     const saved = existsSync(configFile) ? JSON.parse(await readFile(configFile, "utf8")) as Partial<TrainConfig> : {};
     const conflicts = resumeConflicts(saved, c);
     if (conflicts.length) {
       throw new Error(`--resume: the run in ${o.runDir} was made with ${conflicts.join(", ")}; resume with the run's settings (only ${RESUMABLE_CHANGES.join(", ")} may change)`);
     }
-    const restored = await loadCheckpoint(ckptDir, trainable, names, optimizer);
+    const restored = await loadCheckpoint(ckptDir, trainable, names, optimizer, { ema, from: o.resumeFrom });
     if (!restored) throw new Error(`--resume: ${ckptDir} has no checkpoint to resume from`);
     counters = restored;
   } else {
@@ -93,25 +103,30 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const metricsFile = join(o.runDir, "metrics.jsonl");
   let lastCheckpoint: string | null = null;
   // The first and last grids also go side by side into before-after.png.
-  const before = counters.step === 0 ? await sample(o, c, 0) : null;
+  const before = counters.step === 0 ? await sample(o, c, 0, ema) : null;
   let after: ImageData3[] | null = null;
 
   while (counters.step < c.steps) {
     const started = performance.now();
     const prompts = batches.batch(counters.step);
-    const { loss, rewards, skipped } = await scopeAsync(async () => {
+    const lr = c.lr * lrFactor(c.lrScheduler, counters.step, c.lrWarmupSteps, c.steps);
+    const { loss, rewards, skipped, gradNorm } = await scopeAsync(async () => {
       const graph = rewardGraph(o.models, sampler, c, prompts, counters.step);
       const lossT = graph.total.neg();
       lossT.backward();
       const grads = params.map((p) => p.grad).filter((g) => g !== null);
+      const gradNorm = await globalGradNorm(grads);
       const bad = (await anyNonFinite([lossT, ...grads]));
-      if (!bad) optimizer.update();
+      if (!bad) {
+        optimizer.update(c.maxGradNorm === null ? 1 : clipFactor(gradNorm, c.maxGradNorm), lr);
+        ema?.update();
+      }
       optimizer.zeroGrad();
       const values = await Promise.all([lossT, ...graph.terms.values()].map((t) => t.item()));
-      return { loss: values[0]!, rewards: Object.fromEntries([...graph.terms.keys()].map((k, i) => [k, values[i + 1]!])), skipped: bad };
+      return { loss: values[0]!, rewards: Object.fromEntries([...graph.terms.keys()].map((k, i) => [k, values[i + 1]!])), skipped: bad, gradNorm };
     });
     counters = { step: counters.step + 1, badSteps: counters.badSteps + (skipped ? 1 : 0) };
-    const metrics: StepMetrics = { step: counters.step, loss, rewards, skipped, seconds: (performance.now() - started) / 1000 };
+    const metrics: StepMetrics = { step: counters.step, loss, rewards, skipped, lr, gradNorm, seconds: (performance.now() - started) / 1000 };
     await appendFile(metricsFile, JSON.stringify(metrics) + "\n");
     o.onStep?.(metrics);
     if (counters.badSteps > c.maxBadSteps) {
@@ -119,10 +134,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         `the last good checkpoint is ${lastCheckpoint ?? "(none yet)"}. Lower the learning rate or the reward weights.`);
     }
     if (skipped) continue;
-    if (counters.step % c.checkpointEvery === 0 || counters.step === c.steps) lastCheckpoint = await saveCheckpoint(ckptDir, trainable, names, optimizer, counters);
-    if (counters.step % c.sampleEvery === 0 || counters.step === c.steps) after = await sample(o, c, counters.step);
+    if (counters.step % c.checkpointEvery === 0 || counters.step === c.steps) lastCheckpoint = await saveCheckpoint(ckptDir, trainable, names, optimizer, counters, { ema, totalLimit: c.checkpointsTotalLimit });
+    if (counters.step % c.sampleEvery === 0 || counters.step === c.steps) after = await sample(o, c, counters.step, ema);
   }
   optimizer.dispose();
+  // The caller exports what the model holds: with EMA on, that is the average (as diffusers' scripts save).
+  if (ema) { ema.copyTo(); ema.dispose(); }
   // A resumed run has no "before" here; its first grid is samples/step-000000.png.
   if (before && after) {
     await writeFileAtomic(join(o.runDir, "before-after.png"), gridPng([...before, ...after], before.length));
@@ -131,10 +148,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 }
 
 /**
- * A grid of the held-out prompts with the paper's hybrid inference (original encoder first, tuned for the last
+ * A grid of the held-out prompts (from the moving average of the weights when there is one) with the paper's hybrid inference (original encoder first, tuned for the last
  * 60 %), scored by the training rewards: each reward's mean over the grid goes to samples.jsonl.
  */
-async function sample(o: TrainOptions, c: TrainConfig, step: number): Promise<ImageData3[] | null> {
+async function sample(o: TrainOptions, c: TrainConfig, step: number, ema: EMA | null): Promise<ImageData3[] | null> {
+  if (ema) return ema.withAveraged(() => sample(o, c, step, null));
   if (!o.evalPrompts?.length) return null;
   const { sd, frozenTextEncoder, rewards } = o.models;
   const prompts = o.evalPrompts;
