@@ -27,6 +27,14 @@ describe("cli generate", () => {
     expect(existsSync(join(out, "000-seed0.png"))).toBe(true);
   });
 
+  test("samples with DPM++ 2M Karras, a registry sampler, and refuses a spacing it sets itself", () => {
+    const out = join(work, "dpmpp");
+    const r = generate("--scheduler", "dpmpp-2m-karras", "--out", out);
+    expect(r.code, r.err + r.out).toBe(0);
+    expect(existsSync(join(out, "000-seed0.png"))).toBe(true);
+    expect(generate("--scheduler", "dpmpp-2m-karras", "--spacing", "leading", "--out", out).err).toMatch(/Karras sigmas set the timesteps/);
+  });
+
   test("--num-images samples each prompt at consecutive seeds, the first as a single run does", async () => {
     const out = join(work, "several"), single = join(work, "single");
     const r = generate("--num-images", "3", "--seed", "5", "--out", out);

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import {
-  controlledEmbeddings, encodePng, gridPng, initRuntime, loadStableDiffusion, loadTextEncoder, splitBatch, textToImage, writeFileAtomic,
-  type EncoderMix, type StableDiffusion, type TextToImageOptions,
+  controlledEmbeddings, encodePng, gridPng, initRuntime, loadStableDiffusion, loadTextEncoder, samplerNames, samplers, splitBatch, textToImage,
+  writeFileAtomic, type EncoderMix, type SamplerName, type Spacing, type StableDiffusion, type TextToImageOptions,
 } from "@textcraftor/core";
 import { TINY_MODEL } from "@textcraftor/tiny-model";
 import { UserFacingError, attempt } from "../errors.ts";
@@ -21,10 +21,13 @@ const sampling = {
   numImages: Flag.Int("num-images").pipe(Flag.withDescription("Images per prompt, with seeds seed, seed+1, …"), Flag.withDefault(1)),
   steps: Flag.Int("steps").pipe(Flag.withDefault(25)),
   guidance: Flag.Finite("guidance").pipe(Flag.withDescription("Classifier-free guidance scale"), Flag.withDefault(7.5)),
-  scheduler: Flag.Literals("scheduler", ["ddim", "euler"]).pipe(Flag.withDescription("Sampler (deterministic DDIM, or Euler)"), Flag.withDefault("ddim")),
-  spacing: Flag.Literals("spacing", ["leading", "trailing", "textcraftor"]).pipe(
-    Flag.withDescription("Timesteps: leading (SD 1.5's config), trailing, or textcraftor (TextCraftor's DDIM: 999, 959, …; ddim only)"),
-    Flag.withDefault("leading"),
+  scheduler: Flag.Literals("scheduler", samplerNames).pipe(
+    Flag.withDescription(`Sampler: ${samplerNames.map((n) => `${n} (${samplers[n].description})`).join("; ")}`),
+    Flag.withDefault("ddim"),
+  ),
+  spacing: Flag.Literals("spacing", ["leading", "trailing", "linspace", "textcraftor"]).pipe(
+    Flag.withDescription("Timesteps (default: the model's scheduler config, leading for SD 1.5): leading, trailing, linspace, or textcraftor (TextCraftor's DDIM: 999, 959, …; ddim only); dpmpp-2m-karras sets its own"),
+    Flag.optional,
   ),
   size: Flag.Int("size").pipe(Flag.withDescription("Image height and width in pixels"), Flag.optional),
   tunedSteps: Flag.Int("tuned-steps").pipe(Flag.withDescription("Use the tuned/mixed encoders for the last S steps only (default: 60 % of the steps, the paper's 15 of 25)"), Flag.optional),
@@ -32,7 +35,7 @@ const sampling = {
 
 interface SamplingFlags {
   model: string; unet: Option.Option<string>; prompt: readonly string[]; negativePrompt: string; out: string; seed: number; numImages: number; steps: number; guidance: number;
-  scheduler: "ddim" | "euler"; spacing: "leading" | "trailing" | "textcraftor"; size: Option.Option<number>; tunedSteps: Option.Option<number>;
+  scheduler: SamplerName; spacing: Option.Option<Spacing>; size: Option.Option<number>; tunedSteps: Option.Option<number>;
 }
 
 /** Samples with an optional encoder mix; per seed, writes one PNG per prompt and a grid. */
@@ -49,10 +52,10 @@ const render = (f: SamplingFlags, sd: StableDiffusion, mix?: Omit<EncoderMix, "l
   for (let k = 0; k < f.numImages; k++) {
     const seed = f.seed + k;
     const options: TextToImageOptions = {
-      prompts, negativePrompt: f.negativePrompt, seed, steps: f.steps, guidanceScale: f.guidance, scheduler: f.scheduler, spacing: f.spacing,
+      prompts, negativePrompt: f.negativePrompt, seed, steps: f.steps, guidanceScale: f.guidance, scheduler: f.scheduler, spacing: Option.getOrUndefined(f.spacing),
       height: size, width: size, onStep: (i) => bar.update(k * f.steps + i), embeddingsAt: control?.embeddingsAt,
     };
-    // Inside `attempt` so that option errors (a size the VAE cannot take, euler with textcraftor spacing) read as messages.
+    // Inside `attempt` so that option errors (a size the VAE cannot take, a spacing the sampler does not take) read as messages.
     const images = yield* attempt(async () => textToImage(sd, options));
     const data = yield* attempt(() => images.toArray());
     const split = splitBatch(data, images.shape);

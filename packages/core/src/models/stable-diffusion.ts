@@ -6,8 +6,10 @@ import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { withInitMode } from "../nn/init.ts";
-import { DDIMScheduler } from "../schedulers/ddim.ts";
+import type { DDIMScheduler } from "../schedulers/ddim.ts";
 import { parseSchedulerConfig, SD15_SCHEDULER_CONFIG, type SchedulerConfig } from "../schedulers/config.ts";
+import { createSampler } from "../schedulers/registry.ts";
+import type { Spacing } from "../schedulers/timesteps.ts";
 import { ClipTokenizer } from "../tokenizer/clip.ts";
 import { CLIPTextModel } from "./clip/text.ts";
 import { parseCLIPTextConfig } from "./clip/config.ts";
@@ -114,11 +116,9 @@ export async function createStableDiffusion(parts: Pick<StableDiffusion, "textEn
   };
 }
 
-/** A DDIM sampler for this model with the given timestep spacing. */
-export function ddimFor(sd: StableDiffusion, steps: number, spacing: "leading" | "trailing" | "textcraftor" = "leading"): DDIMScheduler {
-  const s = new DDIMScheduler(sd.schedulerConfig);
-  s.setTimesteps(steps, { spacing });
-  return s;
+/** The registry's DDIM sampler for this model with the given timestep spacing (what training samples with). */
+export function ddimFor(sd: StableDiffusion, steps: number, spacing: Spacing = "leading"): DDIMScheduler {
+  return createSampler("ddim", sd.schedulerConfig, { steps, spacing });
 }
 
 /** A frozen copy of a text encoder (TextCraftor keeps the original beside the one it trains). */

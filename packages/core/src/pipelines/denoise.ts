@@ -1,10 +1,10 @@
 /**
  * The pieces of a denoising loop shared by sampling and TextCraftor training: classifier-free guidance with
- * uncond and cond in one UNet batch, and the scheduler update as an affine map of (x, ε̂).
+ * uncond and cond in one UNet batch, and the loop that hands each guided ε̂ to the sampler's run.
  */
 import { concat, chunk } from "../ops/shape.ts";
 import { randn } from "../ops/random.ts";
-import type { Affine, Sampler } from "../schedulers/index.ts";
+import type { Sampler, StepNoise } from "../schedulers/sampler.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { scope } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -27,8 +27,6 @@ export function guidedNoise(unet: NoisePredictor, x: Tensor, t: number, embeddin
   return uncond.add(cond.sub(uncond).mul(guidanceScale));
 }
 
-export const schedulerStep = (x: Tensor, eps: Tensor, { cx, ce }: Affine): Tensor => x.mul(cx).add(eps.mul(ce));
-
 export interface SampleOptions {
   /** Latent shape [B, C, h, w]. */
   shape: readonly number[];
@@ -45,6 +43,8 @@ export interface SampleOptions {
   range?: [number, number];
   /** Start from these latents instead of fresh noise. */
   latents?: Tensor;
+  /** Replaces an ancestral sampler's seeded step noise (tests feed a reference's). */
+  stepNoise?: StepNoise;
 }
 
 /** The gradient-free denoising loop. The final latents belong to the caller's scope; earlier ones are freed as it goes. */
@@ -52,11 +52,16 @@ export function sampleLatents(unet: NoisePredictor, sampler: Sampler, o: SampleO
   const [from, to] = o.range ?? [0, sampler.timesteps.length];
   return noGrad(() => {
     let x = o.latents ?? scope(() => randn(o.shape, o.seed).mul(sampler.initNoiseSigma));
-    for (let i = from; i < to; i++) {
-      const prev = x;
-      x = scope(() => schedulerStep(prev, guidedNoise(unet, prev, sampler.timesteps[i]!, o.embeddingsAt(i), o.guidanceScale, sampler.modelInputScale(i)), sampler.stepCoefficientsAt(i)));
-      if (prev !== o.latents) prev.dispose();
-      o.onStep?.(i + 1, to);
+    const run = sampler.start({ seed: o.seed, noise: o.stepNoise });
+    try {
+      for (let i = from; i < to; i++) {
+        const prev = x;
+        x = scope(() => run.step(i, prev, guidedNoise(unet, prev, sampler.timesteps[i]!, o.embeddingsAt(i), o.guidanceScale, sampler.modelInputScale(i))));
+        if (prev !== o.latents) prev.dispose();
+        o.onStep?.(i + 1, to);
+      }
+    } finally {
+      run.dispose();
     }
     return x;
   });

@@ -1,9 +1,8 @@
 /** Text-to-image with Stable Diffusion: prompts (+ negative prompt) → images in [0, 1], deterministic per seed. */
 import type { StableDiffusion } from "../models/stable-diffusion.ts";
-import { ddimFor } from "../models/stable-diffusion.ts";
 import { randn } from "../ops/random.ts";
-import { EulerDiscreteScheduler } from "../schedulers/euler.ts";
-import type { Sampler } from "../schedulers/sampler.ts";
+import { createSampler, type SamplerName } from "../schedulers/registry.ts";
+import type { Spacing } from "../schedulers/timesteps.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { keep, scope } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -25,9 +24,10 @@ export interface TextToImageOptions {
   guidanceScale?: number;
   height?: number;
   width?: number;
-  /** DDIM (deterministic, eta = 0; the default) or Euler, both on the model's noise schedule. */
-  scheduler?: "ddim" | "euler";
-  spacing?: "leading" | "trailing" | "textcraftor";
+  /** A sampler of the registry (`samplerNames`): DDIM (deterministic, η = 0) by default, on the model's noise schedule. */
+  scheduler?: SamplerName;
+  /** Timestep spacing; unset, the model's scheduler config decides ("textcraftor" is DDIM's only). */
+  spacing?: Spacing;
   /**
    * Text embeddings per step instead of the model's own encoder: the inference controls (hybrid encoders,
    * interpolation, style mixing) are schedules of this kind. Called once per step; the result is freed after it.
@@ -42,21 +42,12 @@ export interface TextToImageOptions {
   firstSample?: number;
 }
 
-/** "textcraftor" spacing is TextCraftor's own DDIM schedule; Euler takes diffusers' spacings only. */
-function samplerFor(sd: StableDiffusion, name: "ddim" | "euler", steps: number, spacing: NonNullable<TextToImageOptions["spacing"]>): Sampler {
-  if (name === "ddim") return ddimFor(sd, steps, spacing);
-  if (spacing === "textcraftor") throw new Error(`the "textcraftor" timestep spacing is TextCraftor's DDIM schedule; use it with the ddim scheduler, or "leading"/"trailing" with euler`);
-  const euler = new EulerDiscreteScheduler(sd.schedulerConfig);
-  euler.setTimesteps(steps, { spacing });
-  return euler;
-}
-
 /** Returns images [B, 3, H, W] in [0, 1], owned by the caller (dispose them). */
 export function textToImage(sd: StableDiffusion, o: TextToImageOptions): Tensor {
   const steps = o.steps ?? 25, height = o.height ?? 512, width = o.width ?? 512;
   const factor = 2 ** (sd.vae.config.blockOutChannels.length - 1);
   if (height % factor !== 0 || width % factor !== 0) throw new Error(`height and width must be multiples of ${factor} (got ${height}×${width})`);
-  const sampler = samplerFor(sd, o.scheduler ?? "ddim", steps, o.spacing ?? "leading");
+  const sampler = createSampler(o.scheduler ?? "ddim", sd.schedulerConfig, { steps, spacing: o.spacing });
   // The scope frees everything but the images, so a caller outside any scope (a tool embedding the core)
   // leaks nothing.
   return noGrad(() => scope(() => {

@@ -1,6 +1,6 @@
 import { alphasCumprod, betas } from "./betas.ts";
 import type { SchedulerConfig } from "./config.ts";
-import type { Affine, Sampler } from "./sampler.ts";
+import { affineRun, type Affine, type AffineSampler, type SamplerRun } from "./sampler.ts";
 import { roundHalfEven, spacedTimesteps, type Spacing } from "./timesteps.ts";
 
 export interface DDIMCoefficients {
@@ -16,7 +16,7 @@ export interface DDIMCoefficients {
  * with prev = t − ⌊T/N⌋ whatever the spacing, and ᾱ_prev = finalAlphaCumprod once prev < 0.
  * Sampling needs no input scaling and starts from unit-variance noise.
  */
-export class DDIMScheduler implements Sampler {
+export class DDIMScheduler implements AffineSampler {
   readonly alphasCumprod: Float64Array;
   /** ᾱ after the last step: 1 with set_alpha_to_one, else ᾱ[0] (SD 1.5: 0.99915). */
   readonly finalAlphaCumprod: number;
@@ -72,5 +72,9 @@ export class DDIMScheduler implements Sampler {
 
   stepCoefficientsAt(stepIndex: number): Affine {
     return this.stepCoefficients(this.timesteps[stepIndex]);
+  }
+
+  start(): SamplerRun {
+    return affineRun(this);
   }
 }

@@ -1,6 +1,6 @@
 import { alphasCumprod, betas } from "./betas.ts";
 import type { SchedulerConfig, TimestepSpacing } from "./config.ts";
-import type { Affine, Sampler } from "./sampler.ts";
+import { affineRun, type Affine, type AffineSampler, type SamplerRun } from "./sampler.ts";
 import { spacedTimesteps } from "./timesteps.ts";
 
 /**
@@ -8,7 +8,7 @@ import { spacedTimesteps } from "./timesteps.ts";
  * σ_t = √((1−ᾱ_t)/ᾱ_t). The UNet sees x/√(σ²+1); the step is x_next = x + (σ_next − σ)·ε.
  * Steps are looked up by index, as diffusers does, since σ belongs to a step rather than to a timestep value.
  */
-export class EulerDiscreteScheduler implements Sampler {
+export class EulerDiscreteScheduler implements AffineSampler {
   /** σ for every training timestep 0..T−1. */
   readonly trainSigmas: Float64Array;
   timesteps: number[] = [];
@@ -44,6 +44,10 @@ export class EulerDiscreteScheduler implements Sampler {
 
   stepCoefficientsAt(stepIndex: number): Affine {
     return { cx: 1, ce: this.sigmas[stepIndex + 1] - this.sigmas[stepIndex] };
+  }
+
+  start(): SamplerRun {
+    return affineRun(this);
   }
 
   private sigmaAt(t: number): number {
