@@ -121,9 +121,15 @@ describe("refusals say what is wrong and what to do", () => {
   test("a pickle naming os.system is refused, naming the global, before anything is built", async () => {
     let error: unknown;
     try { await readTorchCheckpoint(fixture("malicious.pth")); } catch (e) { error = e; }
-    expect(error).toBeInstanceOf(UnsafePickleError);
-    expect((error as UnsafePickleError).global).toBe("os.system");
+    expect(error).toBeInstanceOf(TorchCheckpointError);
+    expect((error as Error).cause).toBeInstanceOf(UnsafePickleError);
+    expect(((error as Error).cause as UnsafePickleError).global).toBe("os.system");
     expect((error as Error).message).toMatch(/refers to the Python global "os.system".*may execute code and is not loaded/);
+  });
+
+  test("errors from a path name the file", async () => {
+    const path = join(import.meta.dir, "fixtures/io/legacy.pt");
+    await expect(readTorchCheckpoint(path)).rejects.toThrow(`torch checkpoint ${path}: this is a legacy PyTorch checkpoint`);
   });
 
   test("legacy formats are refused with the way to convert them", async () => {

@@ -3,11 +3,14 @@
  * `<archive>/data.pkl` pickles the object, each tensor's storage lives in `<archive>/data/<key>` and is
  * referenced from the pickle by a persistent id, and `<archive>/byteorder` says how storages are laid out.
  * The pickle goes through the restricted unpickler with an allow-list of tensor and container types only.
+ * Every failure is a TorchCheckpointError naming the file; the work and memory a file can cause are bounded by
+ * its own bytes (sizes checked before reading, containers walked once, repeated views budgeted).
  */
 import { DTYPE_BYTES, isFloatDType, isIntegerDType, toFloat32 } from "./dtypes.ts";
 import type { FileDType, LoadedTensor } from "./dtypes.ts";
-import { unpickle } from "./pickle.ts";
+import { PickleError, unpickle, UnsafePickleError } from "./pickle.ts";
 import { bytesSource, fileSource, openZip, ZipError } from "./zip-file.ts";
+import type { ByteSource } from "./zip-file.ts";
 
 export class TorchCheckpointError extends Error {
   override name = "TorchCheckpointError";
@@ -27,53 +30,89 @@ export interface TorchCheckpoint {
   skipped: string[];
 }
 
+/** Dicts and lists nest a few levels in any checkpoint; deeper is a damaged or hostile pickle. */
+const MAX_NESTING = 1000;
+/** Longer dotted names than this are no state dict's. */
+const MAX_NAME_LENGTH = 4096;
+
 /**
  * Reads a `torch.save` zip checkpoint without executing anything it contains: from bytes, or from a file path,
  * which is read entry by entry (any size: storages are read one at a time, never the whole file at once).
  */
 export async function readTorchCheckpoint(input: Uint8Array | string, options: ReadTorchOptions = {}): Promise<TorchCheckpoint> {
-  const source = typeof input === "string" ? await fileSource(input) : bytesSource(input);
+  const label = typeof input === "string" ? `torch checkpoint ${input}` : "torch checkpoint";
   try {
-    checkFormat(await source.read(0, Math.min(source.size, 512)));
-    const zip = await unzip(() => openZip(source));
-    const names = [...zip.entries.keys()];
-    const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n));
-    if (!pkl) {
-      const listing = names.slice(0, 5).join(", ") + (names.length > 5 ? ", ..." : "");
-      fail(`the zip archive has no <archive>/data.pkl (it holds ${listing}); it is not a torch.save checkpoint`);
+    const source = typeof input === "string" ? await fileSource(input) : bytesSource(input);
+    try {
+      return await read(source, options);
+    } finally {
+      await source.close();
     }
-    const prefix = pkl.slice(0, -"data.pkl".length);
-    const byteOrder = zip.entries.has(`${prefix}byteorder`) ? new TextDecoder().decode(await unzip(() => zip.read(`${prefix}byteorder`))).trim() : "little";
-    if (byteOrder !== "little" && byteOrder !== "big") fail(`${prefix}byteorder says "${byteOrder}", expected "little" or "big"`);
-
-    const refs = new Map<string, TensorRef>();
-    collect(unpickle(await unzip(() => zip.read(pkl)), { globals: GLOBALS, persistentLoad }), "", refs, new Set());
-    const byStorage = new Map<string, [string, TensorRef][]>();
-    const skipped: string[] = [];
-    for (const [name, ref] of refs) {
-      if (options.names && !options.names(name)) continue;
-      const dtype = ref.storage.dtype;
-      if (!isFloatDType(dtype) && !(options.integers && isIntegerDType(dtype))) { skipped.push(name); continue; }
-      const key = `${prefix}data/${ref.storage.key}`;
-      const views = byStorage.get(key) ?? [];
-      views.push([name, ref]);
-      byStorage.set(key, views);
-    }
-
-    // One storage at a time: read, fix the byte order, copy out every tensor that views it.
-    const tensors = new Map<string, LoadedTensor>();
-    for (const [key, views] of byStorage) {
-      if (!zip.entries.has(key)) fail(`tensor "${views[0]![0]}" uses storage ${views[0]![1].storage.key}, but the archive has no ${key}`);
-      let data = await unzip(() => zip.read(key));
-      // Swapped in a copy: bytes given by the caller are only read, never changed.
-      if (byteOrder === "big") swapBytes(data = data.slice(), DTYPE_BYTES[views[0]![1].storage.dtype]);
-      for (const [name, ref] of views) tensors.set(name, { data: materialize(name, ref, data), shape: [...ref.shape], dtype: ref.storage.dtype });
-    }
-    // In the pickle's order, as a state dict lists them.
-    return { tensors: new Map([...refs.keys()].filter((n) => tensors.has(n)).map((n) => [n, tensors.get(n)!])), skipped };
-  } finally {
-    await source.close();
+  } catch (e) {
+    // One error type for every format problem, naming the file; file-system errors (which name it) pass through.
+    if (e instanceof TorchCheckpointError) throw new TorchCheckpointError(`${label}: ${e.message}`, { cause: e.cause });
+    if (e instanceof ZipError) throw new TorchCheckpointError(`${label}: the zip archive is damaged (${e.message}); download or copy the file again`, { cause: e });
+    if (e instanceof UnsafePickleError) throw new TorchCheckpointError(`${label}: ${e.message}`, { cause: e });
+    if (e instanceof PickleError) throw new TorchCheckpointError(`${label}: its data.pkl is damaged (${e.message}); download or copy the file again`, { cause: e });
+    throw e;
   }
+}
+
+async function read(source: ByteSource, options: ReadTorchOptions): Promise<TorchCheckpoint> {
+  checkFormat(await source.read(0, Math.min(source.size, 512)));
+  const zip = await openZip(source);
+  const names = [...zip.entries.keys()];
+  const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n));
+  if (!pkl) {
+    const listing = names.slice(0, 5).join(", ") + (names.length > 5 ? ", ..." : "");
+    fail(`the zip archive has no <archive>/data.pkl (it holds ${listing}); it is not a torch.save checkpoint`);
+  }
+  const prefix = pkl.slice(0, -"data.pkl".length);
+  const byteOrder = zip.entries.has(`${prefix}byteorder`) ? new TextDecoder().decode(await zip.read(`${prefix}byteorder`)).trim() : "little";
+  if (byteOrder !== "little" && byteOrder !== "big") fail(`${prefix}byteorder says "${byteOrder}", expected "little" or "big"`);
+
+  const refs = collect(unpickle(await zip.read(pkl), { globals: GLOBALS, persistentLoad }));
+  const byStorage = new Map<string, [string, TensorRef][]>();
+  const skipped: string[] = [];
+  for (const [name, ref] of refs) {
+    if (options.names && !options.names(name)) continue;
+    const dtype = ref.storage.dtype;
+    if (!isFloatDType(dtype) && !(options.integers && isIntegerDType(dtype))) { skipped.push(name); continue; }
+    const key = `${prefix}data/${ref.storage.key}`;
+    const views = byStorage.get(key) ?? [];
+    views.push([name, ref]);
+    byStorage.set(key, views);
+  }
+
+  // Every storage's size is checked against the pickle before any is read: a storage entry whose size
+  // disagrees with its element count is damaged, and reading it would pick up a neighbour's bytes.
+  for (const [key, views] of byStorage) {
+    const entry = zip.entries.get(key);
+    const { storage } = views[0]![1];
+    if (!entry) fail(`tensor "${views[0]![0]}" uses storage ${storage.key}, but the archive has no ${key}`);
+    for (const [name, ref] of views) {
+      if (ref.storage.numel !== storage.numel || ref.storage.dtype !== storage.dtype) {
+        fail(`tensors "${views[0]![0]}" and "${name}" give storage ${storage.key} different types or sizes (${storage.numel} ${storage.dtype}, ${ref.storage.numel} ${ref.storage.dtype})`);
+      }
+    }
+    if (entry.size !== storage.numel * DTYPE_BYTES[storage.dtype]) {
+      fail(`storage ${storage.key} holds ${entry.size} bytes, but the pickle says ${storage.numel} ${storage.dtype} elements`);
+    }
+  }
+
+  // One storage at a time: read, fix the byte order, copy out every tensor that views it.
+  const tensors = new Map<string, LoadedTensor>();
+  const budget = new ViewBudget(source.size);
+  for (const [key, views] of byStorage) {
+    const { storage } = views[0]![1];
+    let data = await zip.read(key);
+    // Swapped in a copy: bytes given by the caller are only read, never changed.
+    if (byteOrder === "big") swapBytes(data = data.slice(), DTYPE_BYTES[storage.dtype]);
+    budget.stored += storage.numel;
+    for (const [name, ref] of views) tensors.set(name, { data: materialize(name, ref, data, budget), shape: [...ref.shape], dtype: storage.dtype });
+  }
+  // In the pickle's order, as a state dict lists them.
+  return { tensors: new Map([...refs.keys()].filter((n) => tensors.has(n)).map((n) => [n, tensors.get(n)!])), skipped };
 }
 
 /**
@@ -119,9 +158,18 @@ const rebuildTensor = (args: unknown[]) => {
   return new TensorRef(storage, offset, shape, stride);
 };
 
+/** `OrderedDict()` or `OrderedDict([(key, value), ...])`; its items usually come later, by SETITEMS. */
+const orderedDict = ([items]: unknown[]) => {
+  if (items == null) return new Map();
+  if (!Array.isArray(items) || !items.every((item) => Array.isArray(item) && item.length === 2)) {
+    fail(`OrderedDict is called with ${describe(items)}, not a list of (key, value) pairs`);
+  }
+  return new Map(items as [unknown, unknown][]);
+};
+
 /** Everything a state dict needs, nothing that runs code: containers, tensors, parameters, storage types, dtypes. */
 const GLOBALS = new Map<string, unknown>([
-  ["collections.OrderedDict", ([items]: unknown[]) => new Map((items ?? []) as [unknown, unknown][])],
+  ["collections.OrderedDict", orderedDict],
   ["torch._utils._rebuild_tensor", rebuildTensor],
   ["torch._utils._rebuild_tensor_v2", rebuildTensor],
   ["torch._utils._rebuild_parameter", ([data]: unknown[]) => data],
@@ -139,27 +187,70 @@ function persistentLoad(pid: unknown): StorageRef {
   return new StorageRef(pid[2], pid[1].dtype, pid[4]);
 }
 
-/** Names every tensor by its path through dicts and lists; cycles (possible in pickles) are cut. */
-function collect(value: unknown, path: string, out: Map<string, TensorRef>, ancestors: Set<unknown>): void {
-  if (value instanceof TensorRef) { out.set(path, value); return; }
-  if (!(value instanceof Map) && !Array.isArray(value)) return;
-  if (ancestors.has(value)) return;
-  ancestors.add(value);
-  const entries = value instanceof Map ? value.entries() : value.entries();
-  for (const [k, v] of entries) collect(v, path ? `${path}.${k}` : String(k), out, ancestors);
-  ancestors.delete(value);
+/**
+ * Names every tensor by its dotted path through dicts and lists. The walk is iterative (a pickle may nest deeper
+ * than the JS stack goes) and visits each container once, at its first path: the pickle's memo lets one container
+ * appear in many places, and 40 levels of `(L, L)` would otherwise be 2^40 paths (cycles are cut the same way).
+ * A tensor is named at every path that holds it directly, as tied weights are. Entries under keys that are not
+ * strings or numbers (tuple keys) name no tensor and are left out.
+ */
+function collect(root: unknown): Map<string, TensorRef> {
+  const out = new Map<string, TensorRef>();
+  const visited = new Set<object>();
+  const pending: [value: unknown, path: string, depth: number][] = [[root, "", 0]];
+  while (pending.length) {
+    const [value, path, depth] = pending.pop()!;
+    if (value instanceof TensorRef) { out.set(path, value); continue; }
+    if (!(value instanceof Map) && !Array.isArray(value)) continue;
+    if (visited.has(value)) continue;
+    visited.add(value);
+    if (depth === MAX_NESTING) fail(`its dicts and lists nest more than ${MAX_NESTING} levels deep; no state dict does`);
+    const children = [...value.entries()];
+    for (let i = children.length - 1; i >= 0; i--) {
+      const [key, child] = children[i]!;
+      if (!isNameKey(key) || !(child instanceof TensorRef || child instanceof Map || Array.isArray(child))) continue;
+      const name = path ? `${path}.${key}` : String(key);
+      if (name.length > MAX_NAME_LENGTH) fail(`a tensor path is longer than ${MAX_NAME_LENGTH} characters (it starts "${name.slice(0, 60)}..."); no state dict's is`);
+      pending.push([child, name, depth + 1]);
+    }
+  }
+  return out;
+}
+
+function isNameKey(key: unknown): key is string | number | bigint | boolean | null {
+  return key === null || ["string", "number", "bigint", "boolean"].includes(typeof key);
+}
+
+/**
+ * Views may repeat a storage's elements (broadcast stride-0 views, overlapping strides, tensors sharing one
+ * storage), so the float32 copies can outgrow the file without bound: a 1 KB file can describe a 1 GiB view.
+ * The copies may exceed the elements stored by at most one element per byte of the file (at least 2^20): enough
+ * to materialise every storage twice (tied weights) and small expanded buffers, never more than the file justifies.
+ */
+class ViewBudget {
+  stored = 0;
+  materialized = 0;
+  readonly extra: number;
+  constructor(readonly fileSize: number) {
+    this.extra = Math.max(fileSize, 2 ** 20);
+  }
 }
 
 /** Copies a tensor out of its storage, following its strides (views, transposes, shared storages). */
-function materialize(name: string, { storage, offset, shape, stride }: TensorRef, bytes: Uint8Array): Float32Array {
+function materialize(name: string, { storage, offset, shape, stride }: TensorRef, bytes: Uint8Array, budget: ViewBudget): Float32Array {
   const size = DTYPE_BYTES[storage.dtype];
-  if (bytes.length !== storage.numel * size) {
-    fail(`storage ${storage.key} holds ${bytes.length} bytes, but the pickle says ${storage.numel} ${storage.dtype} elements`);
-  }
   const count = shape.reduce((a, b) => a * b, 1);
   if (count === 0) return new Float32Array(0);
-  const last = offset + shape.reduce((s, n, d) => s + (n - 1) * stride[d], 0);
+  if (budget.materialized + count > budget.stored + budget.extra) {
+    fail(
+      `tensor "${name}" (shape [${shape}], stride [${stride}]) repeats stored elements beyond what a ${budget.fileSize}-byte file justifies: ` +
+        `the tensors read so far would take ${budget.materialized + count} float32 values from ${budget.stored} stored; ` +
+        `save broadcast or overlapping views with .clone() (or .contiguous())`,
+    );
+  }
+  const last = offset + shape.reduce((s, n, d) => s + (n - 1) * stride[d]!, 0);
   if (last >= storage.numel) fail(`tensor "${name}" reads element ${last} of storage ${storage.key}, which has ${storage.numel}`);
+  budget.materialized += count;
   const span = toFloat32(bytes.subarray(offset * size, (last + 1) * size), storage.dtype);
   if (isRowMajor(shape, stride)) return span;
 
@@ -167,11 +258,11 @@ function materialize(name: string, { storage, offset, shape, stride }: TensorRef
   const index = new Array<number>(shape.length).fill(0);
   let src = 0;
   for (let i = 0; i < count; i++) {
-    out[i] = span[src];
+    out[i] = span[src]!;
     for (let d = shape.length - 1; d >= 0; d--) {
-      if (++index[d] < shape[d]) { src += stride[d]; break; }
+      if (++index[d]! < shape[d]!) { src += stride[d]!; break; }
       index[d] = 0;
-      src -= (shape[d] - 1) * stride[d];
+      src -= (shape[d]! - 1) * stride[d]!;
     }
   }
   return out;
@@ -195,16 +286,6 @@ function checkFormat(bytes: Uint8Array): void {
   fail(`not a PyTorch checkpoint: it is neither a zip archive (torch >= 1.6) nor a legacy pickle`);
 }
 
-/** A zip-level failure, reported as a damaged checkpoint. */
-async function unzip<T>(step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (e) {
-    if (e instanceof ZipError) return fail(`the zip archive is damaged (${e.message}); download or copy the file again`);
-    throw e;
-  }
-}
-
 /** Converts big-endian elements (from a big-endian machine's torch.save) to little-endian in place. */
 function swapBytes(data: Uint8Array, size: number): void {
   for (let i = 0; i < data.length; i += size) data.subarray(i, i + size).reverse();
@@ -218,6 +299,14 @@ function isCounts(x: unknown): x is number[] {
   return Array.isArray(x) && x.every(isCount);
 }
 
+/** A short description of a malformed value for an error message (never the whole value: it may be huge or cyclic). */
+function describe(x: unknown): string {
+  if (Array.isArray(x)) return `a list of ${x.length} items`;
+  if (x instanceof Map) return "a dict";
+  return typeof x === "string" ? `a string of ${x.length} characters` : typeof x === "object" ? "an object" : `the ${typeof x} ${String(x)}`;
+}
+
+/** Thrown bare here; readTorchCheckpoint adds which file it is about. */
 function fail(message: string): never {
-  throw new TorchCheckpointError(`torch checkpoint: ${message}`);
+  throw new TorchCheckpointError(message);
 }

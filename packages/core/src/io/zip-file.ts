@@ -4,9 +4,11 @@
  * 1.5's `v1-5-pruned.ckpt` is 7.7 GB). Bytes already in memory go through the same reader.
  * The central directory at the end lists the entries; each one's data follows its local header. torch.save
  * stores entries uncompressed; deflated ones (other writers) are inflated with fflate.
+ * Every size the archive states is checked against the others and against the file before a byte is read,
+ * and inflation stops at the stated size: a damaged or hostile archive costs no more than its own bytes.
  */
 import { open } from "node:fs/promises";
-import { inflateSync } from "fflate";
+import { Inflate } from "fflate";
 import { readRange } from "./file-range.ts";
 
 export interface ZipEntry { name: string; method: number; compressedSize: number; size: number; localHeader: number }
@@ -25,6 +27,10 @@ export interface ZipArchive {
 
 const EOCD = 0x06054b50, ZIP64_LOCATOR = 0x07064b50, ZIP64_EOCD = 0x06064b50, CENTRAL = 0x02014b50, LOCAL = 0x04034b50;
 const U32_MAX = 0xffffffff;
+/** DEFLATE's best case is a 258-byte match in 2 bits, so no stream inflates to more than ~1032 times its size. */
+const MAX_DEFLATE_RATIO = 1032;
+/** Deflated input is fed in slices this big, so output beyond the stated size stops within ~16 MiB. */
+const INFLATE_SLICE = 16 * 1024;
 
 export class ZipError extends Error {
   override name = "ZipError";
@@ -33,7 +39,7 @@ export class ZipError extends Error {
 export const bytesSource = (bytes: Uint8Array): ByteSource => ({
   size: bytes.length,
   read: async (position, length) => {
-    if (position + length > bytes.length) throw new Error(`${position + length - bytes.length} bytes short at byte ${bytes.length}: the data ended early`);
+    if (position + length > bytes.length) fail(`${position + length - bytes.length} bytes short at byte ${bytes.length}: the data ended early`);
     return bytes.subarray(position, position + length);
   },
   close: async () => {},
@@ -89,6 +95,7 @@ async function readDirectory(source: ByteSource): Promise<Map<string, ZipEntry>>
   for (let i = 0; i < count; i++) {
     if (p + 46 > dir.length || dv.getUint32(p, true) !== CENTRAL) fail(`central directory entry ${i} is damaged`);
     const nameLength = dv.getUint16(p + 28, true), extraLength = dv.getUint16(p + 30, true), commentLength = dv.getUint16(p + 32, true);
+    if (p + 46 + nameLength + extraLength + commentLength > dir.length) fail(`central directory entry ${i} runs past the end of the directory`);
     const entry: ZipEntry = {
       name: new TextDecoder().decode(dir.subarray(p + 46, p + 46 + nameLength)),
       method: dv.getUint16(p + 10, true),
@@ -97,23 +104,43 @@ async function readDirectory(source: ByteSource): Promise<Map<string, ZipEntry>>
       localHeader: dv.getUint32(p + 42, true),
     };
     readZip64Extra(dv, p + 46 + nameLength, extraLength, entry);
+    checkSizes(entry, size);
     entries.set(entry.name, entry);
     p += 46 + nameLength + extraLength + commentLength;
   }
   return entries;
 }
 
-/** The ZIP64 extra field holds, in this order, the 64-bit forms of whichever fields were 0xFFFFFFFF. */
-function readZip64Extra(view: DataView, start: number, length: number, entry: ZipEntry): void {
-  for (let p = start; p + 4 <= start + length;) {
-    const id = view.getUint16(p, true), size = view.getUint16(p + 2, true);
+/**
+ * The ZIP64 extra field holds, in this order, the 64-bit forms of whichever fields were 0xFFFFFFFF (in a local
+ * header: both sizes, always).
+ */
+function readZip64Extra(view: DataView, start: number, length: number, entry: ZipEntry, fields: readonly ("size" | "compressedSize" | "localHeader")[] = ["size", "compressedSize", "localHeader"]): void {
+  const end = start + length;
+  for (let p = start; p + 4 <= end;) {
+    const id = view.getUint16(p, true), fieldEnd = p + 4 + view.getUint16(p + 2, true);
+    if (fieldEnd > end) fail(`entry ${entry.name}: an extra field runs past the end of its header`);
     if (id === 0x0001) {
       let q = p + 4;
-      for (const field of ["size", "compressedSize", "localHeader"] as const) {
-        if (entry[field] === U32_MAX) { entry[field] = u64(view, q); q += 8; }
+      for (const field of fields) {
+        if (entry[field] !== U32_MAX) continue;
+        if (q + 8 > fieldEnd) fail(`entry ${entry.name}: its ${field} is marked as 64-bit, but the ZIP64 extra field is too short to hold it`);
+        entry[field] = u64(view, q);
+        q += 8;
       }
     }
-    p += 4 + size;
+    p = fieldEnd;
+  }
+  for (const field of fields) if (entry[field] === U32_MAX) fail(`entry ${entry.name}: its ${field} is marked as 64-bit, but there is no ZIP64 extra field`);
+}
+
+/** Sizes that no valid archive states, refused before anything is read or allocated for the entry. */
+function checkSizes(entry: ZipEntry, fileSize: number): void {
+  const { name, method, compressedSize, size } = entry;
+  if (compressedSize > fileSize) fail(`entry ${name} claims ${compressedSize} compressed bytes, more than the whole file (${fileSize} bytes)`);
+  if (method === 0 && compressedSize !== size) fail(`entry ${name} is stored uncompressed, yet its sizes differ (${compressedSize} bytes stored, ${size} bytes stated)`);
+  if (method === 8 && size > compressedSize * MAX_DEFLATE_RATIO + 258) {
+    fail(`entry ${name} claims to inflate ${compressedSize} bytes to ${size}, beyond what DEFLATE can encode`);
   }
 }
 
@@ -121,12 +148,53 @@ async function readEntry(source: ByteSource, entry: ZipEntry): Promise<Uint8Arra
   if (entry.localHeader + 30 > source.size) fail(`entry ${entry.name}: its local header is beyond the end of the file`);
   const lv = view8(await source.read(entry.localHeader, 30));
   if (lv.getUint32(0, true) !== LOCAL) fail(`entry ${entry.name}: no local header at byte ${entry.localHeader}`);
-  const dataStart = entry.localHeader + 30 + lv.getUint16(26, true) + lv.getUint16(28, true);
+  const nameLength = lv.getUint16(26, true), extraLength = lv.getUint16(28, true);
+  const dataStart = entry.localHeader + 30 + nameLength + extraLength;
   if (dataStart + entry.compressedSize > source.size) fail(`entry ${entry.name} goes beyond the end of the file: the file is truncated`);
+  await checkLocalHeader(source, entry, lv, entry.localHeader + 30 + nameLength, extraLength);
   if (entry.method === 0) return source.read(dataStart, entry.size);
   if (entry.method !== 8) fail(`entry ${entry.name} uses compression method ${entry.method}; only stored and deflated entries are read`);
-  const out = inflateSync(await source.read(dataStart, entry.compressedSize), { out: new Uint8Array(entry.size) });
-  if (out.length !== entry.size) fail(`entry ${entry.name} inflates to ${out.length} bytes, not the ${entry.size} its header says`);
+  return inflateBounded(await source.read(dataStart, entry.compressedSize), entry);
+}
+
+/**
+ * The local header repeats the method and sizes; where it holds them (no data descriptor, flag bit 3), they must
+ * agree with the central directory's, or one of the two lies about where the data ends.
+ */
+async function checkLocalHeader(source: ByteSource, entry: ZipEntry, lv: DataView, extraStart: number, extraLength: number): Promise<void> {
+  if (lv.getUint16(8, true) !== entry.method) fail(`entry ${entry.name}: its local header says compression method ${lv.getUint16(8, true)}, the central directory ${entry.method}`);
+  if (lv.getUint16(6, true) & 8) return;
+  const local: ZipEntry = { ...entry, compressedSize: lv.getUint32(18, true), size: lv.getUint32(22, true) };
+  if (local.compressedSize === U32_MAX || local.size === U32_MAX) {
+    if (extraStart + extraLength > source.size) fail(`entry ${entry.name}: its local header runs past the end of the file`);
+    readZip64Extra(view8(await source.read(extraStart, extraLength)), 0, extraLength, local, ["size", "compressedSize"]);
+  }
+  if (local.compressedSize !== entry.compressedSize || local.size !== entry.size) {
+    fail(`entry ${entry.name}: its local header says ${local.compressedSize} bytes (${local.size} inflated), the central directory ${entry.compressedSize} (${entry.size})`);
+  }
+}
+
+/**
+ * Inflates into a buffer of the stated size, slice by slice, and stops as soon as the stream would write past it:
+ * a stream that inflates to gigabytes fails after its first slices, not after inflating them all.
+ */
+function inflateBounded(compressed: Uint8Array, entry: ZipEntry): Uint8Array {
+  const out = new Uint8Array(entry.size);
+  let written = 0;
+  const inflate = new Inflate((chunk) => {
+    if (written + chunk.length > out.length) fail(`entry ${entry.name} inflates to more than the ${entry.size} bytes its header states`);
+    out.set(chunk, written);
+    written += chunk.length;
+  });
+  try {
+    for (let at = 0; at < compressed.length || at === 0; at += INFLATE_SLICE) {
+      inflate.push(compressed.subarray(at, at + INFLATE_SLICE), at + INFLATE_SLICE >= compressed.length);
+    }
+  } catch (e) {
+    if (e instanceof ZipError) throw e;
+    fail(`entry ${entry.name} is not a valid DEFLATE stream (${(e as Error).message})`);
+  }
+  if (written !== entry.size) fail(`entry ${entry.name} inflates to ${written} bytes, not the ${entry.size} its header states`);
   return out;
 }
 

@@ -21,7 +21,7 @@ export async function readWeights(path: string, { names }: { names?: (name: stri
       // Names are matched as the caller sees them, after the wrappers below are taken off.
       ({ tensors } = await readTorchCheckpoint(path, { names: names && ((k) => names(k.replace(/^(state_dict|module)\./, ""))) }));
     } catch (e) {
-      if (e instanceof TorchCheckpointError) throw new TorchCheckpointError(`${path}: ${e.message}`, { cause: e });
+      if (e instanceof TorchCheckpointError) throw e; // it names the file already
       return cannot(e);
     }
     // Lightning/LDM .ckpt files wrap the weights in "state_dict"; DDP saves prefix every name with "module.".
