@@ -1,7 +1,9 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * `@textcraftor/core`: the supported surface — device, tensors with autograd, ops and nn modules (for plugin
  * authors), models and their loaders, schedulers, pipelines, the reward interface and the TextCraftor trainer.
- * What the project's own packages and tests need beyond it lives in `@textcraftor/core/internal`.
+ * What the project's own packages and tests need beyond it lives in `@textcraftor/core/internal`. The reference
+ * puts WebGPU's types (GPUDevice, GPUBuffer) into a consumer's declarations without a tsconfig entry.
  */
 export * from "./device/index.ts";
 export * from "./tensor/index.ts";

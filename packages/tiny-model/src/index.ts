@@ -5,9 +5,11 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { TrainConfig } from "@textcraftor/core";
 
-const root = join(import.meta.dir, "..");
+// Not import.meta.dir: that is Bun's alone, and the published package runs under Node and Deno too.
+const root = fileURLToPath(new URL("..", import.meta.url));
 
 export const TINY_MODEL = join(root, "sd");
 export const TINY_CLIP = join(root, "clip");

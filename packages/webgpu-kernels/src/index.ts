@@ -1,3 +1,6 @@
+/// <reference types="@webgpu/types" preserve="true" />
+// The kernel families and the runner that batches their dispatches. The reference puts WebGPU's types into a
+// consumer's declarations without a tsconfig entry.
 export * from "./runner.ts";
 export * from "./elementwise.ts";
 export * from "./matmul.ts";
