@@ -43,4 +43,19 @@ describe("train's optimizer and checkpoint knobs", () => {
     expect(bad.code).not.toBe(0);
     expect(bad.err).toContain("is not a checkpoint folder");
   });
+
+  test("--config: the file's settings and inputs are used, flags win; a bad file lists every problem before any loading", () => {
+    const run = join(work, "run-config");
+    const toml = join(work, "run.toml");
+    writeFileSync(toml, [`model = "tiny-sd"`, `reward = ["brightness"]`, `prompts = "prompts.txt"`, `run_dir = "run-config"`, "steps = 3", "batch_size = 1",
+      "inference_steps = 2", "grad_steps = 1", "resolution = 16", "sample_every = 10", 'lr_scheduler = "cosine"', "lr = 2e-3"].join("\n"));
+    const t = cli("train", "--config", toml, "--steps", "1", "--lr", "1e-3");
+    expect(t.code, t.err + t.out).toBe(0);
+    expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8"))).toMatchObject({ steps: 1, lr: 1e-3, lrScheduler: "cosine", batchSize: 1, resolution: 16 });
+    writeFileSync(toml, ["learning_rate = 1e-4", "steps = 0"].join("\n"));
+    const bad = cli("train", "--config", toml);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toContain("2 problems:\n  learning_rate: not a train setting; did you mean lr?");
+    expect(bad.err).toContain("steps = 0: Expected a value greater than 0");
+  });
 });

@@ -9,6 +9,7 @@ import {
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
 import { TINY_GRID_PROMPTS, TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY_TRAIN_PROMPTS, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
 import { writeCurves } from "../curves.ts";
+import { readRunConfig, type RunConfigFile } from "../config-file.ts";
 import { UserFacingError, attempt } from "../errors.ts";
 import { progressBar } from "../progress.ts";
 import { heldOutSummary, writeReport } from "../report.ts";
@@ -34,7 +35,8 @@ export const trainCommand = Command.make(
     rewardPlugin: Flag.String("reward-plugin").pipe(Flag.withDescription("A .ts/.js file exporting a RewardPlugin (repeatable)"), Flag.atLeast(0)),
     prompts: Flag.String("prompts").pipe(Flag.withDescription("Training prompts: .txt (one per line), .tsv/.csv with a Prompt column, or .json list"), Flag.optional),
     evalPrompts: Flag.String("eval-prompts").pipe(Flag.withDescription("Held-out prompts for the sample grids"), Flag.optional),
-    runDir: Flag.String("run-dir").pipe(Flag.withDescription("Run folder (config, metrics.jsonl, samples, checkpoints, exported encoder)"), Flag.withDefault("runs/textcraftor")),
+    config: Flag.String("config").pipe(Flag.withDescription("A run config: .toml with train's flags as keys (batch-size or batch_size), or a run's config.json; flags given here win"), Flag.optional),
+    runDir: Flag.String("run-dir").pipe(Flag.withDescription("Run folder (config, metrics.jsonl, samples, checkpoints, exported encoder); default runs/textcraftor"), Flag.optional),
     resume: Flag.Boolean("resume").pipe(Flag.withDescription("Continue the run in --run-dir from its latest checkpoint, with its settings (give --steps to extend it)"), Flag.withDefault(false)),
     resumeFrom: Flag.String("resume-from").pipe(Flag.withDescription("Like --resume, from this checkpoint folder (RUN/checkpoints/step-N) instead of the latest"), Flag.optional),
     steps: int("steps", "steps", "Optimizer steps"),
@@ -64,10 +66,12 @@ export const trainCommand = Command.make(
     textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("Start from this text encoder (text_encoder/ folder or weights file)"), Flag.optional),
     loraRank: Flag.Int("lora-rank").pipe(Flag.withDescription("Train LoRA adapters of this rank on the attention projections instead of all weights"), Flag.optional),
     loraAlpha: Flag.Finite("lora-alpha").pipe(Flag.withDescription("LoRA scale numerator (update = alpha/rank · B·A); default: the rank"), Flag.optional),
-    exportFull: Flag.Boolean("export-full").pipe(Flag.withDescription("Also write a full diffusers folder with the tuned encoder swapped in"), Flag.withDefault(false)),
-    exportDtype: Flag.Literals("export-dtype", ["f32", "f16"]).pipe(Flag.withDescription("Weights of the exported text_encoder/ (or unet/): f32, or f16 at half the size"), Flag.withDefault("f32")),
+    exportFull: Flag.Boolean("export-full").pipe(Flag.withDescription("Also write a full diffusers folder with the tuned encoder swapped in; default off"), Flag.optional),
+    exportDtype: Flag.Literals("export-dtype", ["f32", "f16"]).pipe(Flag.withDescription("Weights of the exported text_encoder/ (or unet/): f32, or f16 at half the size; default f32"), Flag.optional),
   },
-  Effect.fn(function* (f) {
+  Effect.fn(function* (flags) {
+    const file: RunConfigFile = Option.isSome(flags.config) ? yield* attempt(async () => readRunConfig(flags.config.value)) : { train: {}, inputs: {} };
+    const f = withConfigFile(flags, file);
     // What the run is made from; a resumed run's own (run.json) unless given again.
     const given = absolute({
       model: Option.getOrNull(f.model), textEncoder: Option.getOrNull(f.textEncoder), rewards: [...f.reward], rewardPlugins: [...f.rewardPlugin],
@@ -92,7 +96,7 @@ export const trainCommand = Command.make(
     // the ones that would not continue the same run.
     const savedFile = join(f.runDir, "config.json");
     const saved: Partial<TrainConfig> = resume && existsSync(savedFile) ? yield* attempt(async () => JSON.parse(readFileSync(savedFile, "utf8"))) : {};
-    const base: TrainConfig = { ...(bundled ? { ...TRAIN_DEFAULTS, ...TINY_TRAIN_SETTINGS } : TRAIN_DEFAULTS), ...saved };
+    const base: TrainConfig = { ...(bundled ? { ...TRAIN_DEFAULTS, ...TINY_TRAIN_SETTINGS } : TRAIN_DEFAULTS), ...saved, ...file.train };
     const pick = <T>(flag: Option.Option<T>, key: Setting) => Option.getOrElse(flag, () => base[key]) as number;
     if (bundled) yield* Console.log(`bundled tiny model (${model}); rewards ${specs.map((s) => s.name).join(" + ")}; ${prompts.length} held-in prompts`);
     const textEncoderPath = inputs.textEncoder ?? undefined;
@@ -136,3 +140,15 @@ export const trainCommand = Command.make(
     yield* Console.log(`${result.steps} steps (${result.badSteps} skipped) in ${f.runDir}: report.html (open it in a browser), before-after.png (held-out prompts, top row before), curves.svg, metrics.jsonl, samples/`);
   }),
 ).pipe(Command.withDescription("Fine-tune the text encoder (or the UNet) with reward models: TextCraftor"));
+
+/** The config file's inputs where no flag gave them (its settings reach the config through `base`). */
+function withConfigFile<F extends { model: Option.Option<string>; textEncoder: Option.Option<string>; prompts: Option.Option<string>; evalPrompts: Option.Option<string>;
+  reward: readonly string[]; rewardPlugin: readonly string[]; runDir: Option.Option<string>; exportFull: Option.Option<boolean>; exportDtype: Option.Option<"f32" | "f16"> }>(f: F, { inputs }: RunConfigFile) {
+  const or = <T>(flag: Option.Option<T>, value: T | undefined) => (Option.isSome(flag) || value === undefined ? flag : Option.some(value));
+  return {
+    ...f, model: or(f.model, inputs.model), textEncoder: or(f.textEncoder, inputs.textEncoder), prompts: or(f.prompts, inputs.prompts), evalPrompts: or(f.evalPrompts, inputs.evalPrompts),
+    reward: f.reward.length ? f.reward : inputs.reward ?? [], rewardPlugin: f.rewardPlugin.length ? f.rewardPlugin : inputs.rewardPlugin ?? [],
+    runDir: Option.getOrElse(or(f.runDir, inputs.runDir), () => "runs/textcraftor"),
+    exportFull: Option.getOrElse(or(f.exportFull, inputs.exportFull), () => false), exportDtype: Option.getOrElse(or(f.exportDtype, inputs.exportDtype), () => "f32" as const),
+  };
+}
