@@ -15,3 +15,5 @@ export * from "./conv2d.ts";
 export * from "./resample.ts";
 export * from "./attention.ts";
 export * from "./attention-rowwise.ts";
+export * from "./cast.ts";
+export * from "./storage-bindings.ts";

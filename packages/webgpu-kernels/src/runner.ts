@@ -7,6 +7,7 @@
  * the arena right away: its `writeBuffer` lands after the previous submit in the queue timeline.
  */
 import { holdEncodedStrings } from "./ffi-strings.ts";
+import { rewriteStorageBindings, type F16Mode, type RewrittenKernel, type StorageLayout } from "./storage-bindings.ts";
 
 export type ParamValue = number | { f32: number } | { i32: number };
 
@@ -33,7 +34,7 @@ const SLOTS = 2048;
 export class KernelRunner {
   readonly limits: Record<string, number>;
   readonly features: Set<string>;
-  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; windows?: Map<number, number[]> }>();
   /** Bind groups recorded since the last submit, released after it (see `flush`). */
   private recorded: GPUBindGroup[] = [];
   private encoder: GPUCommandEncoder | null = null;
@@ -47,6 +48,8 @@ export class KernelRunner {
   /** Number of submitted batches; buffers freed in batch `n` are safe for CPU writes once this exceeds `n`. */
   batch = 0;
   dispatches = 0;
+  /** Dispatches that bound a buffer in windows (past the binding limit) or read f16 storage. */
+  rewrittenDispatches = 0;
 
   /**
    * Workgroups that keep the device busy: a large GPU has ~100+ compute units (an H100 132 SMs); a CPU driver
@@ -55,40 +58,70 @@ export class KernelRunner {
   readonly wave: number;
   /** A CPU driver (lavapipe): kernels whose GPU form is slow to compile there pick simpler variants. */
   readonly cpu: boolean;
+  /** How kernels read f16 storage: as `f16` where the device has `shader-f16`, else unpacked from u32 pairs. */
+  readonly f16Mode: F16Mode;
+  /** Buffers that hold f16 values (frozen weights); every other buffer holds 32-bit elements. */
+  private readonly f16Buffers = new WeakSet<GPUBuffer>();
 
-  constructor(readonly device: GPUDevice, limits?: Record<string, number>, features?: Iterable<string>, { cpu = false } = {}) {
+  constructor(readonly device: GPUDevice, limits?: Record<string, number>, features?: Iterable<string>, { cpu = false, f16Mode }: { cpu?: boolean; f16Mode?: F16Mode } = {}) {
     this.cpu = cpu;
     this.wave = cpu ? 16 : 128;
     this.limits = limits ?? readLimits(device);
+    if (process.env.TMP_LIMIT) this.limits = { ...this.limits, maxStorageBufferBindingSize: Number(process.env.TMP_LIMIT) };
     this.features = new Set(features ?? [...device.features].map(String));
+    this.f16Mode = f16Mode ?? (this.features.has("shader-f16") ? "native" : "packed");
     this.arena = device.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   }
 
   get maxWorkgroupsPerDimension() { return this.limits.maxComputeWorkgroupsPerDimension ?? 65535; }
   get maxBindingBytes() { return this.limits.maxStorageBufferBindingSize ?? 134217728; }
+  get maxStorageBindings() { return this.limits.maxStorageBuffersPerShaderStage ?? 8; }
+
+  /**
+   * Window size for buffers past the binding limit: the largest multiple of the storage offset alignment
+   * (and of 16 bytes, so vec4 elements never straddle two windows) that the adapter binds.
+   */
+  get segmentBytes() {
+    const align = Math.max(16, this.limits.minStorageBufferOffsetAlignment ?? 256);
+    return Math.floor(this.maxBindingBytes / align) * align;
+  }
+
+  /** Declares that `buffer` holds f16 values (true) or 32-bit ones again (false, e.g. when it returns to a pool). */
+  markF16(buffer: GPUBuffer, f16: boolean): void {
+    if (f16) this.f16Buffers.add(buffer);
+    else this.f16Buffers.delete(buffer);
+  }
 
   pipeline(key: string, wgsl: () => string): GPUComputePipeline {
     return this.compiled(key, wgsl).pipeline;
   }
 
-  /** The pipeline and its bind group layout, fetched once: each getBindGroupLayout call may hand out a new reference. */
-  private compiled(key: string, wgsl: () => string) {
+  /**
+   * The pipeline and its bind group layout, fetched once: each getBindGroupLayout call may hand out a new reference.
+   * `wgsl` returns the code, or the code rewritten for windowed/f16 bindings with the binding numbers of each window.
+   */
+  private compiled(key: string, wgsl: () => string | RewrittenKernel) {
     let p = this.pipelines.get(key);
     if (!p) {
-      const code = wgsl();
+      const source = wgsl();
+      const code = typeof source === "string" ? source : source.code;
       // Both calls hand strings to the binding (code, label, entry point): see holdEncodedStrings.
       const pipeline = holdEncodedStrings(() => {
         const module = this.device.createShaderModule({ code, label: key });
         return this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: key });
       });
-      p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+      p = { pipeline, layout: pipeline.getBindGroupLayout(0), windows: typeof source === "string" ? undefined : source.windows };
       this.pipelines.set(key, p);
     }
     return p;
   }
 
   run(d: Dispatch): void {
-    const { pipeline, layout } = this.compiled(d.key, d.wgsl);
+    const first = d.params ? 1 : 0;
+    const layouts = this.storageLayouts(d, first);
+    const key = layouts ? `${d.key}|${layoutKey(layouts, this.f16Mode)}` : d.key;
+    if (layouts) this.rewrittenDispatches++;
+    const { pipeline, layout, windows } = this.compiled(key, layouts ? () => this.rewritten(d, layouts) : d.wgsl);
     if (d.params && this.slots === SLOTS) this.flush();
     const entries: GPUBindGroupEntry[] = [];
     if (d.params) {
@@ -102,14 +135,12 @@ export class KernelRunner {
       entries.push({ binding: 0, resource: { buffer: this.arena, offset: this.slots * SLOT, size: SLOT } });
       this.slots++;
     }
-    const first = d.params ? 1 : 0;
     d.buffers.forEach((buffer, i) => {
-      if (buffer.size > this.maxBindingBytes) {
-        const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB (${n} bytes)`;
-        throw new Error(`${d.key}: a ${mib(buffer.size)} buffer exceeds this adapter's storage binding limit of ${mib(this.maxBindingBytes)} ` +
-          "(`bun run cli info` lists the limits): lower the batch size or the resolution, or use a GPU with a larger limit");
-      }
-      entries.push({ binding: first + i, resource: { buffer } });
+      const numbers = windows?.get(first + i);
+      if (!numbers) return entries.push({ binding: first + i, resource: { buffer } });
+      const step = this.segmentBytes;
+      numbers.forEach((binding, s) =>
+        entries.push({ binding, resource: { buffer, offset: s * step, size: Math.min(step, buffer.size - s * step) } }));
     });
     const bindGroup = this.device.createBindGroup({ layout, entries });
     this.recorded.push(bindGroup);
@@ -119,6 +150,29 @@ export class KernelRunner {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
+  }
+
+  /** Bindings that need windows or f16 reads, or null when every buffer binds whole as declared (the common case). */
+  private storageLayouts(d: Dispatch, first: number): Map<number, StorageLayout> | null {
+    let layouts: Map<number, StorageLayout> | null = null, bindings = d.buffers.length;
+    d.buffers.forEach((buffer, i) => {
+      const f16 = this.f16Buffers.has(buffer);
+      const segments = buffer.size > this.maxBindingBytes ? Math.ceil(buffer.size / this.segmentBytes) : 1;
+      if (!f16 && segments === 1) return;
+      (layouts ??= new Map()).set(first + i, { segments, segmentBytes: this.segmentBytes, f16 });
+      bindings += segments - 1;
+    });
+    if (bindings > this.maxStorageBindings) {
+      const sizes = d.buffers.map((b) => mib(b.size)).join(", ");
+      throw new Error(`${d.key}: its buffers (${sizes}) need ${bindings} storage bindings of at most ${mib(this.maxBindingBytes)}, ` +
+        `but this adapter allows ${this.maxStorageBindings} per kernel (\`bun run cli info\` lists the limits): ` +
+        "lower the batch size or the resolution, or use a GPU with a larger storage binding limit");
+    }
+    return layouts;
+  }
+
+  private rewritten(d: Dispatch, layouts: Map<number, StorageLayout>) {
+    return rewriteStorageBindings(d.wgsl(), layouts, this.f16Mode, d.key);
   }
 
   /** Folds a total workgroup count into 2-D (or 3-D) within the per-dimension limit. */
@@ -186,6 +240,12 @@ export class KernelRunner {
 }
 
 export const align4 = (n: number) => Math.ceil(n / 4) * 4;
+
+const mib = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+
+/** The part of a pipeline key that names how its bindings were laid out. */
+const layoutKey = (layouts: Map<number, StorageLayout>, f16Mode: F16Mode) =>
+  [...layouts].map(([b, l]) => `${b}:${l.segments}x${l.segmentBytes}${l.f16 ? `:f16-${f16Mode}` : ""}`).join(",");
 
 function readLimits(device: GPUDevice): Record<string, number> {
   const out: Record<string, number> = {};

@@ -5,7 +5,8 @@
 import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { withInitMode } from "../nn/init.ts";
+import { withInitMode, withParamDtype } from "../nn/init.ts";
+import type { DType } from "../tensor/tensor.ts";
 import type { DDIMScheduler } from "../schedulers/ddim.ts";
 import { parseSchedulerConfig, SD15_SCHEDULER_CONFIG, type SchedulerConfig } from "../schedulers/config.ts";
 import { createSampler } from "../schedulers/registry.ts";
@@ -39,12 +40,21 @@ export interface LoadOptions {
   textEncoderPath?: string;
   /** A different UNet: a diffusers `unet/` folder of the same architecture (the +UNet stage's export). */
   unetPath?: string;
+  /**
+   * Storage of the UNet and VAE weights: "f16" halves their memory (they are frozen when the text encoder is
+   * trained); math stays f32. The text encoder is always f32, since it is the part that trains.
+   */
+  weightDtype?: DType;
 }
 
 export async function loadStableDiffusion(path: string, options: LoadOptions = {}): Promise<StableDiffusion> {
   if (!existsSync(path)) throw new Error(`model not found: ${path} (give a diffusers folder or a single-file .safetensors/.ckpt checkpoint)`);
   return statSync(path).isDirectory() ? loadDiffusersFolder(path, options) : loadSingleFile(path, options);
 }
+
+/** Builds a model whose weights are loaded next, stored as `options.weightDtype`. */
+const frozenInit = <M>(options: LoadOptions, build: () => M): M =>
+  withInitMode("none", () => withParamDtype(options.weightDtype ?? "f32", build));
 
 async function readJson(path: string): Promise<Record<string, unknown>> {
   try {
@@ -66,9 +76,9 @@ async function loadDiffusersFolder(root: string, options: LoadOptions): Promise<
   const schedulerFile = join(root, "scheduler/scheduler_config.json");
   const schedulerConfig = existsSync(schedulerFile) ? parseSchedulerConfig(await readJson(schedulerFile), "DDIMScheduler") : SD15_SCHEDULER_CONFIG;
   const textEncoder = await loadTextEncoder(options.textEncoderPath ?? join(root, "text_encoder"), configs.textEncoder);
-  const unet = withInitMode("none", () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
+  const unet = frozenInit(options, () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
   unet.loadStateDict(await readComponentWeights(options.unetPath ?? join(root, "unet"), ["diffusion_pytorch_model"]));
-  const vae = withInitMode("none", () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
+  const vae = frozenInit(options, () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
   vae.loadWeights(await readComponentWeights(join(root, "vae"), ["diffusion_pytorch_model"]));
   return assemble(textEncoder, unet, vae, schedulerConfig, { path: root, layout: "diffusers", configs });
 }
@@ -94,9 +104,9 @@ async function loadSingleFile(file: string, options: LoadOptions): Promise<Stabl
     textEncoder = withInitMode("none", () => new CLIPTextModel(parseCLIPTextConfig(configs.textEncoder)));
     loadCLIPWeights(textEncoder, ldmTextEncoderToDiffusers(parts.textEncoder));
   }
-  const unet = withInitMode("none", () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
+  const unet = frozenInit(options, () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
   unet.loadStateDict(options.unetPath ? await readComponentWeights(options.unetPath, ["diffusion_pytorch_model"]) : ldmUnetToDiffusers(parts.unet));
-  const vae = withInitMode("none", () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
+  const vae = frozenInit(options, () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
   vae.loadWeights(ldmVaeToDiffusers(parts.vae));
   return assemble(textEncoder, unet, vae, SD15_SCHEDULER_CONFIG, { path: file, layout: "single-file", configs });
 }
@@ -121,9 +131,9 @@ export function ddimFor(sd: StableDiffusion, steps: number, spacing: Spacing = "
   return createSampler("ddim", sd.schedulerConfig, { steps, spacing });
 }
 
-/** A frozen copy of a text encoder (TextCraftor keeps the original beside the one it trains). */
-export async function cloneTextEncoder(encoder: CLIPTextModel): Promise<CLIPTextModel> {
-  const copy = withInitMode("none", () => new CLIPTextModel(encoder.config));
+/** A frozen copy of a text encoder (TextCraftor keeps the original beside the one it trains), optionally stored as f16. */
+export async function cloneTextEncoder(encoder: CLIPTextModel, dtype: DType = "f32"): Promise<CLIPTextModel> {
+  const copy = withInitMode("none", () => withParamDtype(dtype, () => new CLIPTextModel(encoder.config)));
   copy.loadStateDict(await encoder.stateDict());
   return copy.requiresGrad(false);
 }

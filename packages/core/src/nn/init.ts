@@ -1,7 +1,7 @@
 /** Seeded parameter initialisation (PyTorch's defaults), computed on the CPU so it is identical everywhere. */
 import { affine } from "../ops/elementwise.ts";
 import { rand } from "../ops/random.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { Tensor, type DType } from "../tensor/tensor.ts";
 
 /** A small seeded generator (mulberry32); `next()` is uniform in [0, 1). */
 export class Rng {
@@ -36,10 +36,25 @@ export function withInitMode<T>(m: InitMode, build: () => T): T {
   try { return build(); } finally { mode = prev; }
 }
 
+let dtype: DType = "f32";
+
+/**
+ * Builds modules whose parameters are stored as `d`: "f16" for frozen weights at half the memory (diffusers'
+ * `torch_dtype=torch.float16` for the parts that are not trained). Uninitialised parameters are allocated as f16
+ * directly, so loading a model never holds its f32 copy.
+ */
+export function withParamDtype<T>(d: DType, build: () => T): T {
+  const prev = dtype;
+  dtype = d;
+  try { return build(); } finally { dtype = prev; }
+}
+
+export const paramDtype = (): DType => dtype;
+
 /** U(−1/√fan_in, 1/√fan_in): what nn.Linear and nn.Conv2d use for weights and biases. */
 export function uniformInit(rng: Rng, shape: readonly number[], fanIn: number): Tensor {
   const n = shape.reduce((a, b) => a * b, 1), bound = 1 / Math.sqrt(fanIn);
-  if (mode === "none") return Tensor.empty(shape);
+  if (mode === "none") return Tensor.empty(shape, false, dtype);
   if (mode === "gpu") {
     const u = rand(shape, rng.next() * 2 ** 32, gpuStream);
     gpuStream += n;

@@ -4,6 +4,9 @@
  */
 import { runtime } from "../tensor/runtime.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import { fromFloat32 } from "../io/dtypes.ts";
+import { toF16 } from "../ops/cast.ts";
+import { paramDtype } from "./init.ts";
 
 export interface TensorData { data: Float32Array; shape: readonly number[] }
 
@@ -11,11 +14,22 @@ export class Module {
   private readonly ownParams = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
 
-  /** Registers a parameter (a leaf that requires grad) under `name`. */
+  /** Registers a parameter (a leaf that requires grad, or a frozen f16 one under `withParamDtype("f16")`) under `name`. */
   protected param(name: string, t: Tensor): Tensor {
     if (name.includes(".")) throw new Error(`parameter name "${name}" must not contain dots`);
-    this.ownParams.set(name, t.requireGrad());
+    if (paramDtype() === "f16") storeAsF16(t);
+    else t.requireGrad();
+    this.ownParams.set(name, t);
     return t;
+  }
+
+  /**
+   * Stores every parameter as f16, in place (PyTorch's `module.half()`, for frozen weights): half the memory,
+   * read by the kernels as f32. The parameters stop requiring grad: f16 weights are never updated.
+   */
+  half(): this {
+    for (const t of this.parameters()) storeAsF16(t);
+    return this;
   }
 
   /** Registers a submodule under `name` (public so that adapters such as LoRA can be attached later). */
@@ -63,7 +77,8 @@ export class Module {
         problems.push(`tensor "${name}": expected shape [${t.shape}], found [${src.shape}]`);
         continue;
       }
-      runtime().runner.device.queue.writeBuffer(t.buffer, 0, src.data.buffer, src.data.byteOffset, src.data.byteLength);
+      const bytes = t.dtype === "f16" ? padTo4(fromFloat32(src.data, "F16")) : src.data;
+      runtime().runner.device.queue.writeBuffer(t.buffer, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
     }
     if (strict) for (const name of dict.keys()) if (!params.has(name)) problems.push(`unexpected tensor "${name}"`);
     if (problems.length) {
@@ -82,6 +97,22 @@ export class Module {
   dispose(): void {
     for (const t of this.parameters()) { t.grad?.dispose(); t.grad = null; t.dispose(); }
   }
+}
+
+function storeAsF16(t: Tensor): void {
+  t.requiresGrad = false;
+  if (t.dtype === "f16") return;
+  const half = toF16(t);
+  t.adoptStorage(half);
+  half.dispose();
+}
+
+/** writeBuffer takes whole 4-byte words: an odd count of f16 values gets a zero half at the end. */
+function padTo4(b: Uint8Array): Uint8Array {
+  if (b.byteLength % 4 === 0) return b;
+  const out = new Uint8Array(b.byteLength + 2);
+  out.set(b);
+  return out;
 }
 
 /** A numbered list of modules (`blocks.0`, `blocks.1`, ...). */

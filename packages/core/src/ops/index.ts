@@ -7,3 +7,4 @@ export { embedding } from "./embedding.ts";
 export { scaledDotProductAttention, type AttentionOptions } from "./attention.ts";
 export { conv2d, upsampleNearest2x, adaptiveAvgPool2d, type Conv2dParams } from "./conv.ts";
 export { randn, rand } from "./random.ts";
+export { toF16 } from "./cast.ts";

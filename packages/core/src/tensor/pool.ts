@@ -38,6 +38,11 @@ export class BufferPool {
     }
     if (buffer) this.pooledBytes -= size;
     else {
+      const max = this.runner.limits.maxBufferSize ?? Infinity;
+      if (size > max) {
+        throw new Error(`a tensor of ${(bytes / 2 ** 30).toFixed(2)} GiB exceeds this adapter's largest buffer (maxBufferSize ${(max / 2 ** 30).toFixed(2)} GiB; ` +
+          "`bun run cli info` lists the limits): lower the batch size or the resolution");
+      }
       // GPUBufferUsage is a global only once a binding is loaded: read it here, not at module load.
       buffer = this.runner.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
       this.sizes.set(buffer, size);

@@ -2,7 +2,7 @@
  * The process-wide runtime that tensors use: one device, its kernel runner and its buffer pool.
  * Ops take no device argument (as in PyTorch); `useDevice` binds one before any tensor is made.
  */
-import { KernelRunner } from "@textcraftor/webgpu-kernels";
+import { KernelRunner, type F16Mode } from "@textcraftor/webgpu-kernels";
 import { openDevice, type Gpu, type OpenDeviceOptions } from "../device/index.ts";
 import { envVar } from "../device/open-device.ts";
 import { BufferPool } from "./pool.ts";
@@ -26,10 +26,32 @@ export function kernelFamily(gpu: Gpu, kernels?: KernelFamily): KernelFamily {
   return choice;
 }
 
-export function useDevice(gpu: Gpu, { kernels }: { kernels?: KernelFamily } = {}): Runtime {
-  const runner = new KernelRunner(gpu.device, gpu.info.limits, gpu.info.features, { cpu: kernelFamily(gpu, kernels) === "cpu" });
+export interface RuntimeOptions {
+  kernels?: KernelFamily;
+  /**
+   * Bind at most this many bytes of a buffer per binding (or TEXTCRAFTOR_MAX_BINDING_BYTES): larger tensors
+   * are bound in windows, as on an adapter with that limit. Tests and users emulating a browser's 128 MiB use it.
+   */
+  maxBindingBytes?: number;
+  /** How kernels read f16 weights: "native" (`shader-f16`) or "packed" (unpack2x16float); by default native where the device has it. */
+  f16Reads?: F16Mode;
+}
+
+export function useDevice(gpu: Gpu, { kernels, maxBindingBytes, f16Reads }: RuntimeOptions = {}): Runtime {
+  const limits = { ...gpu.info.limits };
+  const cap = maxBindingBytes ?? bindingCap();
+  if (cap !== undefined) limits.maxStorageBufferBindingSize = Math.min(limits.maxStorageBufferBindingSize ?? cap, cap);
+  const runner = new KernelRunner(gpu.device, limits, gpu.info.features, { cpu: kernelFamily(gpu, kernels) === "cpu", f16Mode: f16Reads });
   current = { gpu, runner, pool: new BufferPool(runner) };
   return current;
+}
+
+function bindingCap(): number | undefined {
+  const v = envVar("TEXTCRAFTOR_MAX_BINDING_BYTES");
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 4096) throw new Error(`TEXTCRAFTOR_MAX_BINDING_BYTES is "${v}": give a whole number of bytes, at least 4096, or unset it`);
+  return n;
 }
 
 /** Opens the default device once and binds it (convenience for scripts and tests). */

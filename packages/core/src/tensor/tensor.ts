@@ -1,19 +1,30 @@
 /**
- * A Tensor is an f32 GPU buffer plus a shape, always contiguous (row-major). Views such as `reshape`
+ * A Tensor is a GPU buffer plus a shape, always contiguous (row-major). Views such as `reshape`
  * share the buffer through a reference-counted Storage, so each tensor can be disposed on its own.
  * `toArray()` is the only synchronisation point.
+ *
+ * Storage is f32, or f16 for frozen weights (half the memory): kernels read f16 storage as f32 through the
+ * runner's binding pass and always write f32, so every op takes either and returns f32.
  */
 import { backward as runBackward, type Node } from "./autograd.ts";
 import { runtime } from "./runtime.ts";
 import { track } from "./scope.ts";
 import * as ew from "../ops/elementwise.ts";
+import { toFloat32 } from "../io/dtypes.ts";
+
+export type DType = "f32" | "f16";
+export const dtypeBytes = (dtype: DType) => (dtype === "f16" ? 2 : 4);
 
 export class Storage {
   refs = 1;
-  constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
+  constructor(readonly buffer: GPUBuffer, readonly bytes: number, readonly dtype: DType = "f32") {
+    if (dtype === "f16") runtime().runner.markF16(buffer, true);
+  }
   retain() { this.refs++; return this; }
   release() {
-    if (--this.refs === 0) runtime().pool.release(this.buffer);
+    if (--this.refs > 0) return;
+    if (this.dtype === "f16") runtime().runner.markF16(this.buffer, false);
+    runtime().pool.release(this.buffer);
   }
 }
 
@@ -29,15 +40,15 @@ export class Tensor {
 
   constructor(storage: Storage, readonly shape: readonly number[]) {
     this.size = numel(shape);
-    if (storage.bytes < this.size * 4) throw new Error(`Tensor: storage of ${storage.bytes} bytes is too small for shape [${shape}]`);
+    if (storage.bytes < this.size * dtypeBytes(storage.dtype)) throw new Error(`Tensor: storage of ${storage.bytes} bytes is too small for shape [${shape}]`);
     this._storage = storage;
     track(this);
   }
 
   /** An uninitialised tensor (contents are whatever the pooled buffer held). */
-  static empty(shape: readonly number[], forCpuWrite = false): Tensor {
-    const bytes = Math.max(4, numel(shape) * 4);
-    return new Tensor(new Storage(runtime().pool.acquire(bytes, forCpuWrite), bytes), [...shape]);
+  static empty(shape: readonly number[], forCpuWrite = false, dtype: DType = "f32"): Tensor {
+    const bytes = Math.max(4, Math.ceil((numel(shape) * dtypeBytes(dtype)) / 4) * 4);
+    return new Tensor(new Storage(runtime().pool.acquire(bytes, forCpuWrite), bytes, dtype), [...shape]);
   }
 
   static from(data: ArrayLike<number>, shape: readonly number[] = [data.length]): Tensor {
@@ -63,6 +74,7 @@ export class Tensor {
     return this._storage;
   }
   get buffer(): GPUBuffer { return this.storage.buffer; }
+  get dtype(): DType { return this.storage.dtype; }
   get disposed(): boolean { return this._storage === null; }
   get ndim(): number { return this.shape.length; }
 
@@ -81,6 +93,14 @@ export class Tensor {
     return out;
   }
 
+  /** Holds `from`'s storage instead of its own (same shape): a parameter converted in place, as `module.half()` does. */
+  adoptStorage(from: Tensor): void {
+    if (from.size !== this.size) throw new Error(`adoptStorage: [${from.shape}] cannot replace [${this.shape}]`);
+    const next = from.storage.retain();
+    this.storage.release();
+    this._storage = next;
+  }
+
   /** Same storage, cut from the graph. */
   detach(): Tensor { return new Tensor(this.storage.retain(), this.shape); }
 
@@ -88,7 +108,8 @@ export class Tensor {
   requireGrad(flag = true): this { this.requiresGrad = flag; return this; }
 
   async toArray(): Promise<Float32Array> {
-    return runtime().runner.readF32(this.buffer, this.size);
+    if (this.dtype === "f32") return runtime().runner.readF32(this.buffer, this.size);
+    return toFloat32(new Uint8Array(await runtime().runner.read(this.buffer, this.size * 2)), "F16");
   }
 
   async item(): Promise<number> {
