@@ -11,6 +11,7 @@ import { TINY_GRID_PROMPTS, TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY
 import { writeCurves } from "../curves.ts";
 import { readRunConfig, type RunConfigFile } from "../config-file.ts";
 import { UserFacingError, attempt } from "../errors.ts";
+import { trapInterrupt } from "../interrupt.ts";
 import { progressBar } from "../progress.ts";
 import { heldOutSummary, writeReport } from "../report.ts";
 import { absolute, resumeInputs } from "../run-inputs.ts";
@@ -120,8 +121,25 @@ export const trainCommand = Command.make(
     mkdirSync(f.runDir, { recursive: true });
     const bar = progressBar("training", config.steps);
     const show = (m: StepMetrics) => bar.update(m.step, `loss ${m.loss.toFixed(4)} ${Object.entries(m.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}${m.skipped ? " (skipped)" : ""}`);
-    const result = yield* attempt(() => train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume, resumeFrom: Option.getOrUndefined(f.resumeFrom), inputs, onStep: show }));
-    bar.stop();
+    const resumeHint = `bun run cli train --run-dir ${f.runDir} --resume`;
+    const interrupt = trapInterrupt({
+      restoreTerminal: () => bar.stop(),
+      onFirst: () => { bar.stop(); console.error("Ctrl-C: finishing this step to save a checkpoint (Ctrl-C again stops now, losing the step)"); },
+      onSecond: () => console.error(`stopped; resume from the last checkpoint with: ${resumeHint}`),
+    });
+    // Uninterruptible so that Ctrl-C reaches the trainer, which stops at a checkpoint, rather than killing it mid-write.
+    const result = yield* Effect.uninterruptible(attempt(async () => {
+      try {
+        const r = await train({ models: { sd, frozenTextEncoder, rewards }, config, prompts, evalPrompts, runDir: f.runDir, resume, resumeFrom: Option.getOrUndefined(f.resumeFrom), inputs, signal: interrupt.signal, onStep: show });
+        if (r.interrupted) console.error(`interrupted at step ${r.steps}/${config.steps}, saved in ${r.lastCheckpoint}; resume with: ${resumeHint}`);
+        return r;
+      } finally {
+        interrupt.release();
+        bar.stop();
+      }
+    }));
+    // Exit 130, as a shell expects after Ctrl-C.
+    if (result.interrupted) return yield* Effect.interrupt;
     yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
     for (const line of heldOutSummary(f.runDir, evalPrompts.length)) yield* Console.log(line);
     // Adapters fold into the weights, so the export is a plain diffusers text encoder.

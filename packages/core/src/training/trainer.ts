@@ -54,11 +54,13 @@ export interface TrainOptions {
    * starts, after its settings are checked, so that a refused run leaves a previous run's record in place.
    */
   inputs?: object;
+  /** Ctrl-C: when aborted, the run stops after the step in progress, saving a checkpoint of it. */
+  signal?: AbortSignal;
   onStep?(m: StepMetrics): void;
   onSample?(step: number, path: string): void;
 }
 
-export interface TrainResult { steps: number; badSteps: number; lastCheckpoint: string | null }
+export interface TrainResult { steps: number; badSteps: number; lastCheckpoint: string | null; interrupted: boolean }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const { sd, frozenTextEncoder } = o.models;
@@ -105,6 +107,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // The first and last grids also go side by side into before-after.png.
   const before = counters.step === 0 ? await sample(o, c, 0, ema) : null;
   let after: ImageData3[] | null = null;
+  let interrupted = false;
 
   while (counters.step < c.steps) {
     const started = performance.now();
@@ -133,18 +136,21 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       throw new Error(`stopped after ${counters.badSteps} steps with a non-finite loss or gradient (limit ${c.maxBadSteps}); ` +
         `the last good checkpoint is ${lastCheckpoint ?? "(none yet)"}. Lower the learning rate or the reward weights.`);
     }
-    if (skipped) continue;
-    if (counters.step % c.checkpointEvery === 0 || counters.step === c.steps) lastCheckpoint = await saveCheckpoint(ckptDir, trainable, names, optimizer, counters, { ema, totalLimit: c.checkpointsTotalLimit });
+    interrupted = o.signal?.aborted === true;
+    if (skipped && !interrupted) continue;
+    const due = interrupted || counters.step % c.checkpointEvery === 0 || counters.step === c.steps;
+    if (due) lastCheckpoint = await saveCheckpoint(ckptDir, trainable, names, optimizer, counters, { ema, totalLimit: c.checkpointsTotalLimit });
+    if (interrupted) break;
     if (counters.step % c.sampleEvery === 0 || counters.step === c.steps) after = await sample(o, c, counters.step, ema);
   }
   optimizer.dispose();
   // The caller exports what the model holds: with EMA on, that is the average (as diffusers' scripts save).
   if (ema) { ema.copyTo(); ema.dispose(); }
   // A resumed run has no "before" here; its first grid is samples/step-000000.png.
-  if (before && after) {
+  if (before && after && !interrupted) {
     await writeFileAtomic(join(o.runDir, "before-after.png"), gridPng([...before, ...after], before.length));
   }
-  return { steps: counters.step, badSteps: counters.badSteps, lastCheckpoint };
+  return { steps: counters.step, badSteps: counters.badSteps, lastCheckpoint, interrupted };
 }
 
 /**
