@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import {
   readSafetensors, readSafetensorsFile, readSafetensorsHeader, SafetensorsError, type SafetensorsFile,
   writeFileAtomic, writeSafetensors,
 } from "../src/io/index.ts";
+import { readGroups } from "../src/io/safetensors-file.ts";
 
 // Fixtures come from scripts/fixtures/io_fixtures.py: files written by hand from the published format
 // (and F16 values rounded by numpy), so the reader and writer are checked against an independent writer.
@@ -121,6 +122,52 @@ describe("reading from disk by tensor", () => {
     new DataView(bytes.buffer).setBigUint64(0, 2n ** 40n, true);
     writeFileSync(path, bytes);
     await expect(readSafetensorsFile(path)).rejects.toThrow("goes beyond the end of the file (16 bytes)");
+  });
+
+  test("errors name the file", async () => {
+    const path = join(dir, "trailing.safetensors");
+    writeFileSync(path, file({ a: f32([1], [0, 4]) }, 8));
+    await expect(readSafetensorsFile(path)).rejects.toThrow(`${path}: safetensors: the tensors end at byte 4 of the data region`);
+  });
+
+  test("20k small tensors are read in a handful of reads (not 20k), with the right values", async () => {
+    const count = 20_000;
+    const header: Record<string, unknown> = {};
+    for (let i = 0; i < count; i++) header[`t${i}`] = i % 2 ? { dtype: "F16", shape: [1], data_offsets: [i * 4, i * 4 + 2] } : f32([1], [i * 4, i * 4 + 4]);
+    // Every odd tensor is F16 (2 bytes) followed by 2 bytes of a U8 pair, so data types and skips mix.
+    for (let i = 1; i < count; i += 2) header[`u${i}`] = { dtype: "U8", shape: [2], data_offsets: [i * 4 + 2, i * 4 + 4] };
+    const bytes = file(header, count * 4);
+    const data = new DataView(bytes.buffer, bytes.length - count * 4);
+    for (let i = 0; i < count; i++) {
+      if (i % 2) data.setUint16(i * 4, float32ToFloat16Bits(i), true);
+      else data.setFloat32(i * 4, i, true);
+    }
+    const path = join(dir, "many.safetensors");
+    writeFileSync(path, bytes);
+    const handle = await open(path, "r");
+    const read = spyOn(Object.getPrototypeOf(handle), "read");
+    await handle.close();
+    try {
+      const { tensors, skipped } = await readSafetensorsFile(path, { skipUnsupported: true });
+      expect(read.mock.calls.length).toBeLessThan(10);
+      expect(tensors.size).toBe(count);
+      expect(skipped.length).toBe(count / 2);
+      for (const i of [0, 1, 2, 9_999, 19_998, 19_999]) expect(tensors.get(`t${i}`)!.data[0]).toBe(i % 2 ? float16BitsToNumber(float32ToFloat16Bits(i)) : i);
+    } finally {
+      read.mockRestore();
+    }
+  });
+
+  test("reads are grouped by data order: small neighbours share one, big tensors and far-apart ones do not", () => {
+    const e = (begin: number, end: number) => ({ dtype: "U8" as const, shape: [end - begin], dataOffsets: [begin, end] as [number, number] });
+    const MiB = 2 ** 20;
+    const groups = readGroups([e(16, 32), e(0, 16), e(32, 10 * MiB), e(10 * MiB, 10 * MiB + 8), e(11 * MiB, 11 * MiB + 8), e(11 * MiB + 100, 11 * MiB + 200)]);
+    expect(groups).toEqual([
+      { begin: 0, end: 32, members: [1, 0] },
+      { begin: 32, end: 10 * MiB, members: [2] },
+      { begin: 10 * MiB, end: 10 * MiB + 8, members: [3] },
+      { begin: 11 * MiB, end: 11 * MiB + 200, members: [4, 5] },
+    ]);
   });
 });
 

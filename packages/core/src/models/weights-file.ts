@@ -11,7 +11,7 @@ export async function readWeights(path: string, { names }: { names?: (name: stri
       return (await readSafetensorsFile(path, { skipUnsupported: true, names })).tensors;
     } catch (e) {
       // A format error names the file; anything else is the file system's.
-      if (e instanceof SafetensorsError) throw new SafetensorsError(`${path}: ${e.message}`, { cause: e });
+      if (e instanceof SafetensorsError) throw e; // it names the file already
       return cannot(e);
     }
   }
