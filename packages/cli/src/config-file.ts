@@ -20,6 +20,7 @@ export interface FileInputs {
   evalPrompts?: string;
   runDir?: string;
   exportFull?: boolean;
+  exportSingleFile?: boolean;
   exportDtype?: "f32" | "f16";
 }
 
@@ -44,6 +45,7 @@ const KEYS: Record<string, { schema: Schema.Top; to: Target }> = {
   "eval-prompts": { schema: Schema.String, to: { input: "evalPrompts", path: true } },
   "run-dir": { schema: Schema.String, to: { input: "runDir", path: true } },
   "export-full": { schema: Schema.Boolean, to: { input: "exportFull" } },
+  "export-single-file": { schema: Schema.Boolean, to: { input: "exportSingleFile" } },
   "export-dtype": { schema: Schema.Literals(["f32", "f16"]), to: { input: "exportDtype" } },
   "steps": { schema: positiveInt, to: { train: "steps" } },
   "batch-size": { schema: positiveInt, to: { train: "batchSize" } },

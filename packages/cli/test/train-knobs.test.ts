@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { initRuntime, saveDiffusersFolder } from "@textcraftor/core";
+import { initRuntime, readSafetensorsHeader, readWeights, saveDiffusersFolder } from "@textcraftor/core";
+import { splitSingleFile } from "@textcraftor/core/internal";
 import { tinyStableDiffusion } from "../../core/test/tiny-sd.ts";
 import { cli } from "./cli.ts";
 
@@ -44,14 +45,26 @@ describe("train's optimizer and checkpoint knobs", () => {
     expect(bad.err).toContain("is not a checkpoint folder");
   });
 
-  test("--config: the file's settings and inputs are used, flags win; a bad file lists every problem before any loading", () => {
+  test("--config: the file's settings and inputs are used, flags win; LoRA, whole-model and single-file exports; a bad file lists every problem", async () => {
     const run = join(work, "run-config");
     const toml = join(work, "run.toml");
     writeFileSync(toml, [`model = "tiny-sd"`, `reward = ["brightness"]`, `prompts = "prompts.txt"`, `run_dir = "run-config"`, "steps = 3", "batch_size = 1",
-      "inference_steps = 2", "grad_steps = 1", "resolution = 16", "sample_every = 10", 'lr_scheduler = "cosine"', "lr = 2e-3"].join("\n"));
-    const t = cli("train", "--config", toml, "--steps", "1", "--lr", "1e-3");
+      "inference_steps = 2", "grad_steps = 1", "resolution = 16", "sample_every = 10", 'lr_scheduler = "cosine"', "lr = 2e-3", "lora_rank = 2", "export_single_file = true"].join("\n"));
+    const t = cli("train", "--config", toml, "--steps", "1", "--lr", "1e-3", "--export-full", "--export-dtype", "f16");
     expect(t.code, t.err + t.out).toBe(0);
-    expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8"))).toMatchObject({ steps: 1, lr: 1e-3, lrScheduler: "cosine", batchSize: 1, resolution: 16 });
+    expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8"))).toMatchObject({ steps: 1, lr: 1e-3, lrScheduler: "cosine", batchSize: 1, resolution: 16, lora: { rank: 2 } });
+    const header = (file: string) => readSafetensorsHeader(new Uint8Array(readFileSync(file)));
+    const lora = [...header(join(run, "lora.safetensors")).tensors.keys()];
+    expect(lora).toContain("lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight");
+    expect(lora.every((k) => /^lora_te_text_model_encoder_layers_\d+_self_attn_(q|k|v|out)_proj\.(lora_down\.weight|lora_up\.weight|alpha)$/.test(k))).toBe(true);
+    const single = header(join(run, "model.safetensors"));
+    expect([...single.tensors.values()].every((e) => e.dtype === "F16")).toBe(true);
+    expect(splitSingleFile(single.tensors).textEncoder.has("text_model.encoder.layers.0.self_attn.q_proj.weight")).toBe(true);
+    // The tuned (merged) encoder is in the whole-model folder, in place of the base one.
+    expect(readdirSync(join(run, "model"))).toEqual(expect.arrayContaining(["text_encoder", "unet", "vae", "model_index.json"]));
+    const exported = await readWeights(join(run, "model/text_encoder/model.safetensors"));
+    const tuned = await readWeights(join(run, "text_encoder/model.safetensors"));
+    expect(Array.from(exported.get("text_model.encoder.layers.0.self_attn.q_proj.weight")!.data)).toEqual(Array.from(tuned.get("text_model.encoder.layers.0.self_attn.q_proj.weight")!.data));
     writeFileSync(toml, ["learning_rate = 1e-4", "steps = 0"].join("\n"));
     const bad = cli("train", "--config", toml);
     expect(bad.code).not.toBe(0);

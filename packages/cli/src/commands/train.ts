@@ -11,6 +11,7 @@ import { TINY_GRID_PROMPTS, TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY
 import { writeCurves } from "../curves.ts";
 import { readRunConfig, type RunConfigFile } from "../config-file.ts";
 import { UserFacingError, attempt } from "../errors.ts";
+import { exportFullModel, exportLoRA, exportSingleFile } from "../export-model.ts";
 import { trapInterrupt } from "../interrupt.ts";
 import { progressBar } from "../progress.ts";
 import { heldOutSummary, writeReport } from "../report.ts";
@@ -67,7 +68,8 @@ export const trainCommand = Command.make(
     textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("Start from this text encoder (text_encoder/ folder or weights file)"), Flag.optional),
     loraRank: Flag.Int("lora-rank").pipe(Flag.withDescription("Train LoRA adapters of this rank on the attention projections instead of all weights"), Flag.optional),
     loraAlpha: Flag.Finite("lora-alpha").pipe(Flag.withDescription("LoRA scale numerator (update = alpha/rank · B·A); default: the rank"), Flag.optional),
-    exportFull: Flag.Boolean("export-full").pipe(Flag.withDescription("Also write a full diffusers folder with the tuned encoder swapped in; default off"), Flag.optional),
+    exportFull: Flag.Boolean("export-full").pipe(Flag.withDescription("Also write the whole model with the tuned part in, in the input's format: RUN/model/ (diffusers) or RUN/model.safetensors (single file); default off"), Flag.optional),
+    exportSingleFile: Flag.Boolean("export-single-file").pipe(Flag.withDescription("Also write the whole model as one SD 1.x checkpoint with the original LDM names (A1111, ComfyUI): RUN/model.safetensors; default off"), Flag.optional),
     exportDtype: Flag.Literals("export-dtype", ["f32", "f16"]).pipe(Flag.withDescription("Weights of the exported text_encoder/ (or unet/): f32, or f16 at half the size; default f32"), Flag.optional),
   },
   Effect.fn(function* (flags) {
@@ -142,17 +144,26 @@ export const trainCommand = Command.make(
     if (result.interrupted) return yield* Effect.interrupt;
     yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
     for (const line of heldOutSummary(f.runDir, evalPrompts.length)) yield* Console.log(line);
-    // Adapters fold into the weights, so the export is a plain diffusers text encoder.
     const dtype = f.exportDtype === "f16" ? "F16" : "F32";
-    if (config.lora) mergeLoRA(config.trainable === "text-encoder" ? sd.textEncoder : sd.unet);
+    const lora = config.lora;
+    if (lora) {
+      const tuned = config.trainable === "text-encoder" ? sd.textEncoder : sd.unet;
+      const file = yield* attempt(() => exportLoRA(tuned, config.trainable === "text-encoder" ? "lora_te" : "lora_unet", join(f.runDir, "lora.safetensors"), lora));
+      yield* Console.log(`LoRA (kohya names, loads in A1111/ComfyUI): ${file}`);
+      // Adapters fold into the weights, so the other exports are plain models.
+      mergeLoRA(tuned);
+    }
     if (config.trainable === "text-encoder") {
       const folder = yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "text_encoder"), { dtype }));
       yield* Console.log(`tuned text encoder: ${folder}${bundled ? ` (score it on every held-out prompt: bun run cli eval --text-encoder ${folder})` : ""}`);
-      if (f.exportFull && sd.source.layout === "diffusers") yield* attempt(() => exportTextEncoder(sd.textEncoder, sd.source.configs.textEncoder, join(f.runDir, "model"), { baseModel: model, dtype }));
     } else {
       const folder = join(f.runDir, "unet");
       yield* attempt(() => saveComponent(folder, { _class_name: "UNet2DConditionModel", ...sd.source.configs.unet }, sd.unet, "diffusion_pytorch_model.safetensors", dtype));
       yield* Console.log(`tuned UNet: ${folder}`);
+    }
+    if (f.exportFull) yield* Console.log(`whole model: ${yield* attempt(() => exportFullModel(sd, model, f.runDir, config.trainable, dtype))}`);
+    if (f.exportSingleFile && !(f.exportFull && sd.source.layout === "single-file")) {
+      yield* Console.log(`single-file checkpoint (A1111, ComfyUI): ${yield* attempt(() => exportSingleFile(sd, join(f.runDir, "model.safetensors"), dtype))}`);
     }
     yield* attempt(() => writeReport(f.runDir, evalPrompts, config.trainable === "text-encoder" ? "text_encoder" : "unet"));
     yield* Console.log(`${result.steps} steps (${result.badSteps} skipped) in ${f.runDir}: report.html (open it in a browser), before-after.png (held-out prompts, top row before), curves.svg, metrics.jsonl, samples/`);
@@ -161,12 +172,13 @@ export const trainCommand = Command.make(
 
 /** The config file's inputs where no flag gave them (its settings reach the config through `base`). */
 function withConfigFile<F extends { model: Option.Option<string>; textEncoder: Option.Option<string>; prompts: Option.Option<string>; evalPrompts: Option.Option<string>;
-  reward: readonly string[]; rewardPlugin: readonly string[]; runDir: Option.Option<string>; exportFull: Option.Option<boolean>; exportDtype: Option.Option<"f32" | "f16"> }>(f: F, { inputs }: RunConfigFile) {
+  reward: readonly string[]; rewardPlugin: readonly string[]; runDir: Option.Option<string>; exportFull: Option.Option<boolean>; exportSingleFile: Option.Option<boolean>; exportDtype: Option.Option<"f32" | "f16"> }>(f: F, { inputs }: RunConfigFile) {
   const or = <T>(flag: Option.Option<T>, value: T | undefined) => (Option.isSome(flag) || value === undefined ? flag : Option.some(value));
   return {
     ...f, model: or(f.model, inputs.model), textEncoder: or(f.textEncoder, inputs.textEncoder), prompts: or(f.prompts, inputs.prompts), evalPrompts: or(f.evalPrompts, inputs.evalPrompts),
     reward: f.reward.length ? f.reward : inputs.reward ?? [], rewardPlugin: f.rewardPlugin.length ? f.rewardPlugin : inputs.rewardPlugin ?? [],
     runDir: Option.getOrElse(or(f.runDir, inputs.runDir), () => "runs/textcraftor"),
-    exportFull: Option.getOrElse(or(f.exportFull, inputs.exportFull), () => false), exportDtype: Option.getOrElse(or(f.exportDtype, inputs.exportDtype), () => "f32" as const),
+    exportFull: Option.getOrElse(or(f.exportFull, inputs.exportFull), () => false), exportSingleFile: Option.getOrElse(or(f.exportSingleFile, inputs.exportSingleFile), () => false),
+    exportDtype: Option.getOrElse(or(f.exportDtype, inputs.exportDtype), () => "f32" as const),
   };
 }

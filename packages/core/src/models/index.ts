@@ -6,3 +6,4 @@ export { readWeights } from "./weights-file.ts";
 export { readWeightFiles } from "./component-weights.ts";
 export { SD15_TEXT_ENCODER_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG } from "./sd15-configs.ts";
 export { saveDiffusersFolder, saveComponent } from "./save-diffusers.ts";
+export { singleFileStateDict } from "./convert/to-ldm.ts";
