@@ -40,5 +40,5 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, o: At
     const gq = Tensor.empty(q.shape), gk = Tensor.empty(k.shape), gv = Tensor.empty(v.shape), delta = Tensor.empty([bh, lq]);
     K.attentionBackward(r, q.buffer, k.buffer, v.buffer, out.buffer, g.buffer, lse.buffer, gq.buffer, gk.buffer, gv.buffer, { ...opts, delta: delta.buffer });
     return [gq, gk, gv];
-  });
+  }, [lse]);
 }

@@ -28,7 +28,7 @@ export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias
     const gb = bias?.requiresGrad ? Tensor.empty(bias.shape) : null;
     K.groupNormBackward(r(), x.buffer, weight?.buffer ?? null, bias?.buffer ?? null, mean.buffer, rstd.buffer, g.buffer, gx.buffer, gw?.buffer ?? null, gb?.buffer ?? null, shape);
     return [gx, ...(weight ? [gw] : []), ...(bias ? [gb] : [])];
-  });
+  }, [mean, rstd]);
 }
 
 /** torch.nn.functional.layer_norm over the last dimension. */
@@ -42,7 +42,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
     const gb = bias?.requiresGrad ? Tensor.empty(bias.shape) : null;
     K.layerNormBackward(r(), x.buffer, weight?.buffer ?? null, mean.buffer, rstd.buffer, g.buffer, gx.buffer, gw?.buffer ?? null, gb?.buffer ?? null, { rows, cols });
     return [gx, ...(weight ? [gw] : []), ...(bias ? [gb] : [])];
-  });
+  }, [mean, rstd]);
 }
 
 /** Softmax over the last dimension. */

@@ -2,6 +2,11 @@
  * Reverse-mode autograd on a tape. Each op that involves a tensor requiring grad records a `Node`:
  * its inputs and a backward function written with other ops. `backward()` walks the graph in reverse
  * topological order, visiting each node once, summing gradients that meet at one tensor.
+ *
+ * A node owns what its backward reads, as PyTorch's saved tensors: its inputs and `saved` (statistics such as
+ * a norm's mean or attention's log-sum-exp) stay alive, whoever disposes them, until backward has visited the
+ * node or its output is freed unvisited. So a scope may close inside a taped forward, and backward frees
+ * activations as it goes.
  */
 import { scope, keep } from "./scope.ts";
 import type { Tensor } from "./tensor.ts";
@@ -9,8 +14,51 @@ import type { Tensor } from "./tensor.ts";
 export interface Node {
   name: string;
   inputs: Tensor[];
+  /** Tensors other than the inputs that `backward` reads; the output itself needs no listing. */
+  saved: Tensor[];
   /** Gradients for each input (null where an input needs none), given the output's gradient. */
   backward(gradOut: Tensor): (Tensor | null)[];
+  /** Set once the node has let go of its inputs and saved tensors. */
+  released: boolean;
+}
+
+/** How many nodes (or running backward passes) hold each tensor; absent means none. */
+const holds = new WeakMap<Tensor, number>();
+/** Tensors whose owner disposed them while held: freed when the last hold goes. */
+const disposeRequested = new WeakSet<Tensor>();
+const freeing: Tensor[] = [];
+let draining = false;
+
+function hold(t: Tensor): void {
+  holds.set(t, (holds.get(t) ?? 0) + 1);
+}
+
+function letGo(t: Tensor): void {
+  const n = holds.get(t)! - 1;
+  if (n > 0) { holds.set(t, n); return; }
+  holds.delete(t);
+  if (!disposeRequested.delete(t)) return;
+  // Freeing a tensor releases its own node, which may free its inputs in turn: a worklist, not recursion, since
+  // graphs are thousands of nodes deep.
+  freeing.push(t);
+  if (draining) return;
+  draining = true;
+  try { while (freeing.length) freeing.pop()!.dispose(); } finally { draining = false; }
+}
+
+/** Called by `Tensor.dispose`: true when the tape still reads `t`, which is then freed once it no longer does. */
+export function deferDispose(t: Tensor): boolean {
+  if (!holds.has(t)) return false;
+  disposeRequested.add(t);
+  return true;
+}
+
+/** Lets go of what a node holds: when backward has visited it, or when its output is freed unvisited. */
+export function releaseNode(node: Node): void {
+  if (node.released) return;
+  node.released = true;
+  for (const t of node.inputs) letGo(t);
+  for (const t of node.saved) letGo(t);
 }
 
 let gradEnabled = true;
@@ -33,11 +81,13 @@ export function needsGrad(inputs: readonly Tensor[]): boolean {
   return gradEnabled && inputs.some((t) => t.requiresGrad);
 }
 
-/** Attaches a node to `out` when any input requires grad. */
-export function record(out: Tensor, name: string, inputs: Tensor[], backward: Node["backward"]): Tensor {
+/** Attaches a node to `out` when any input requires grad; it holds `inputs` and `saved` until backward visits it. */
+export function record(out: Tensor, name: string, inputs: Tensor[], backward: Node["backward"], saved: Tensor[] = []): Tensor {
   if (needsGrad(inputs)) {
     out.requiresGrad = true;
-    out.gradFn = { name, inputs, backward };
+    out.gradFn = { name, inputs, saved, backward, released: false };
+    for (const t of inputs) hold(t);
+    for (const t of saved) hold(t);
   }
   return out;
 }
@@ -49,40 +99,63 @@ export function record(out: Tensor, name: string, inputs: Tensor[], backward: No
 export function backward(root: Tensor, gradRoot?: Tensor): void {
   if (!root.requiresGrad) throw new Error("backward(): the tensor does not require grad (did you run under noGrad, or forget requiresGrad on the parameters?)");
   const order = topoSort(root);
+  // Nodes are read up front: a tensor freed mid-pass drops its gradFn, and its node still has to run.
+  const nodes = order.map((t) => t.gradFn);
+  const spent = nodes.find((n) => n?.released);
+  if (spent) throw new Error(`backward(): the graph through ${spent.name} was already backpropagated and its saved tensors freed; run the forward again`);
+  // Each tensor lives until its own node has run (a node may read its output, as exp and softmax do).
+  for (const t of order) hold(t);
+  let next = order.length - 1;
   const grads = new Map<Tensor, Tensor>();
-  scope(() => {
-    const seed = gradRoot ?? (root.size === 1 ? root.onesLike() : null);
-    if (!seed) throw new Error(`backward(): root has shape [${root.shape}]; pass a gradient for non-scalar outputs`);
-    grads.set(root, seed);
-    noGrad(() => {
-      for (let i = order.length - 1; i >= 0; i--) {
-        const t = order[i]!;
-        const g = grads.get(t);
-        if (!g) continue;
-        grads.delete(t);
-        if (!t.gradFn) accumulateLeaf(t, g);
-        else {
-          const inputGrads = t.gradFn.backward(g);
-          const handed = new Set<Tensor>([g]);
-          t.gradFn.inputs.forEach((input, k) => {
-            let gi = inputGrads[k];
-            if (!gi || !input.requiresGrad) return;
-            if (!sameShape(gi.shape, input.shape)) throw new Error(`${t.gradFn!.name} backward: gradient shape [${gi.shape}] != input shape [${input.shape}]`);
-            // Each map entry must own its handle, since entries are disposed as soon as they are consumed.
-            if (handed.has(gi)) gi = gi.reshape(gi.shape);
-            handed.add(gi);
-            const prev = grads.get(input);
-            if (prev) {
-              grads.set(input, prev.add(gi));
-              prev.dispose();
-              gi.dispose();
-            } else grads.set(input, gi);
-          });
+  try {
+    scope(() => {
+      const seed = gradRoot ?? (root.size === 1 ? root.onesLike() : null);
+      if (!seed) throw new Error(`backward(): root has shape [${root.shape}]; pass a gradient for non-scalar outputs`);
+      grads.set(root, seed);
+      noGrad(() => {
+        for (; next >= 0; next--) {
+          const t = order[next]!, node = nodes[next];
+          const g = grads.get(t);
+          if (g) visit(t, node ?? null, g, grads, gradRoot);
+          if (node) releaseNode(node);
+          letGo(t);
         }
-        if (g !== gradRoot) g.dispose();
-      }
+      });
     });
-  });
+  } finally {
+    // A pass that failed still lets go of what it had not reached.
+    for (; next >= 0; next--) {
+      const node = nodes[next];
+      if (node) releaseNode(node);
+      letGo(order[next]!);
+    }
+  }
+}
+
+/** Hands t's gradient to its node's inputs (or to t.grad for a leaf). */
+function visit(t: Tensor, node: Node | null, g: Tensor, grads: Map<Tensor, Tensor>, gradRoot: Tensor | undefined): void {
+  grads.delete(t);
+  if (!node) accumulateLeaf(t, g);
+  else {
+    // The node's temporaries go as soon as it has run, not at the end of the pass.
+    const inputGrads = scope(() => node.backward(g));
+    const handed = new Set<Tensor>([g]);
+    node.inputs.forEach((input, k) => {
+      let gi = inputGrads[k];
+      if (!gi || !input.requiresGrad) return;
+      if (!sameShape(gi.shape, input.shape)) throw new Error(`${node.name} backward: gradient shape [${gi.shape}] != input shape [${input.shape}]`);
+      // Each map entry must own its handle, since entries are disposed as soon as they are consumed.
+      if (handed.has(gi)) gi = gi.reshape(gi.shape);
+      handed.add(gi);
+      const prev = grads.get(input);
+      if (prev) {
+        grads.set(input, prev.add(gi));
+        prev.dispose();
+        gi.dispose();
+      } else grads.set(input, gi);
+    });
+  }
+  if (g !== gradRoot) g.dispose();
 }
 
 /** Leaf gradients outlive the backward scope; a view keeps the storage alive after `g` is disposed. */
@@ -131,6 +204,8 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[])
   out.gradFn = {
     name: "checkpoint",
     inputs,
+    saved: [],
+    released: false,
     backward: (g) => {
       const detached = inputs.map((x) => x.detach().requireGrad(x.requiresGrad));
       scope(() => enableGrad(() => { const y = fn(...detached); if (y.requiresGrad) backward(y, g); }));
@@ -139,5 +214,6 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[])
       return grads;
     },
   };
+  for (const t of inputs) hold(t);
   return out;
 }

@@ -6,7 +6,7 @@
  * Storage is f32, or f16 for frozen weights (half the memory): kernels read f16 storage as f32 through the
  * runner's binding pass and always write f32, so every op takes either and returns f32.
  */
-import { backward as runBackward, type Node } from "./autograd.ts";
+import { deferDispose, releaseNode, backward as runBackward, type Node } from "./autograd.ts";
 import { runtime } from "./runtime.ts";
 import { track } from "./scope.ts";
 import * as ew from "../ops/elementwise.ts";
@@ -78,11 +78,14 @@ export class Tensor {
   get disposed(): boolean { return this._storage === null; }
   get ndim(): number { return this.shape.length; }
 
+  /** Frees the storage now, or once the tape no longer reads it (see autograd.ts). */
   dispose(): void {
-    if (!this._storage) return;
+    if (!this._storage || deferDispose(this)) return;
     this._storage.release();
     this._storage = null;
+    const node = this.gradFn;
     this.gradFn = null;
+    if (node) releaseNode(node);
   }
 
   /** Same data, new shape (one dimension may be -1). Shares storage; differentiable. */

@@ -59,27 +59,26 @@ export class UNet2DConditionModel extends Module {
   forward(sample: Tensor, timesteps: number | readonly number[], encoderHiddenStates: Tensor): Tensor {
     const c = this.config;
     const steps = this.checkInputs(sample, timesteps, encoderHiddenStates);
-    // Without a tape nothing refers to a stage's intermediates once it returns, so each stage frees its own
-    // (an SD 1.5 forward would otherwise hold every activation). With a tape they are what backward reads.
+    // Each part frees its intermediates on return (an SD 1.5 forward would otherwise hold every activation);
+    // those the tape reads stay with their nodes until backward visits them.
     const recording = isGradEnabled() && (sample.requiresGrad || encoderHiddenStates.requiresGrad || this.parameters().some((p) => p.requiresGrad));
-    const stage = <T>(fn: () => T): T => (recording ? fn() : scope(fn));
-    return stage(() => {
-      const tembActivated = stage(() => {
+    return scope(() => {
+      const tembActivated = scope(() => {
         const sinusoids = Tensor.from(sinusoidalTimestepEmbedding(steps, c.blockOutChannels[0]!, c.flipSinToCos, c.freqShift), [steps.length, c.blockOutChannels[0]!]);
         return silu(this.timeEmbedding.forward(sinusoids));
       });
       const ctx: BlockContext = { tembActivated, encoderHiddenStates, gradientCheckpointing: this.gradientCheckpointing && recording };
 
-      let h = stage(() => this.convIn.forward(c.centerInputSample ? affine(sample, 2, -1) : sample));
+      let h = scope(() => this.convIn.forward(c.centerInputSample ? affine(sample, 2, -1) : sample));
       const skips = [h];
       for (const block of this.downBlocks) {
-        const out = stage(() => block.forward(h, ctx));
+        const out = scope(() => block.forward(h, ctx));
         skips.push(...out.skips);
         h = out.hidden;
       }
-      h = stage(() => this.midBlock.forward(h, ctx));
-      for (const block of this.upBlocks) h = stage(() => block.forward(h, skips, ctx));
-      return stage(() => this.convOut.forward(this.convNormOut.forward(h, true)));
+      h = scope(() => this.midBlock.forward(h, ctx));
+      for (const block of this.upBlocks) h = scope(() => block.forward(h, skips, ctx));
+      return scope(() => this.convOut.forward(this.convNormOut.forward(h, true)));
     });
   }
 

@@ -13,7 +13,7 @@ import { parseVaeConfig, type VaeConfig } from "./config.ts";
 import { renameLegacyVaeAttention } from "./convert.ts";
 import { Decoder } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
-import { freeIntermediates } from "./tape.ts";
+import { scope } from "../../tensor/scope.ts";
 
 export interface AutoencoderKLOptions {
   /** Checkpoint each decoder up block (see `Decoder.gradientCheckpointing`). */
@@ -59,7 +59,7 @@ export class AutoencoderKL extends Module {
     if (images.ndim !== 4 || channels !== inChannels || height! % factor || width! % factor) {
       throw new Error(`AutoencoderKL.encode: expected images [B, ${inChannels}, H, W] with H and W multiples of ${factor}, got [${images.shape}]`);
     }
-    const moments = freeIntermediates(this, images, () => this.quantConv.forward(this.encoder.forward(images)));
+    const moments = scope(() => this.quantConv.forward(this.encoder.forward(images)));
     const mean = slice(moments, 1, 0, latentChannels);
     const logvar = clamp(slice(moments, 1, latentChannels, 2 * latentChannels), -30, 20);
     return { mean, logvar };
@@ -70,12 +70,12 @@ export class AutoencoderKL extends Module {
     if (latents.ndim !== 4 || latents.shape[1] !== this.config.latentChannels) {
       throw new Error(`AutoencoderKL.decode: expected latents [B, ${this.config.latentChannels}, h, w], got [${latents.shape}]`);
     }
-    return freeIntermediates(this, latents, () => this.decoder.forward(this.postQuantConv.forward(latents)));
+    return scope(() => this.decoder.forward(this.postQuantConv.forward(latents)));
   }
 
   /** Diffusion latents (scaled by scaling_factor) → images in [0, 1], differentiable as in PyTorch. */
   decodeToImage(latents: Tensor): Tensor {
-    return freeIntermediates(this, latents, () => {
+    return scope(() => {
       const images = this.decode(affine(latents, 1 / this.config.scalingFactor));
       return clamp(affine(images, 0.5, 0.5), 0, 1);
     });

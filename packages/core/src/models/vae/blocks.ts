@@ -10,7 +10,7 @@ import { Conv2d, GroupNorm, Linear } from "../../nn/layers.ts";
 import { Module, ModuleList } from "../../nn/module.ts";
 import type { Rng } from "../../nn/init.ts";
 import { Downsample2D, Upsample2D } from "../unet/blocks.ts";
-import { freeIntermediates } from "./tape.ts";
+import { scope } from "../../tensor/scope.ts";
 
 /** Shared by every block: GroupNorm groups and eps, and the generator for the (pre-load) initial weights. */
 export interface BlockOptions { groups: number; eps: number; rng: Rng }
@@ -32,7 +32,7 @@ export class ResnetBlock2D extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return freeIntermediates(this, x, () => {
+    return scope(() => {
       const h = this.conv2.forward(this.norm2.forward(this.conv1.forward(this.norm1.forward(x, true)), true));
       return (this.convShortcut ? this.convShortcut.forward(x) : x).add(h);
     });
@@ -58,7 +58,7 @@ export class Attention extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return freeIntermediates(this, x, () => {
+    return scope(() => {
       const [batch, channels, height, width] = x.shape as [number, number, number, number];
       const tokens = transpose(this.groupNorm.forward(x).reshape([batch, channels, height * width]), 1, 2);
       const attended = scaledDotProductAttention(this.toQ.forward(tokens), this.toK.forward(tokens), this.toV.forward(tokens));
@@ -115,6 +115,6 @@ export class UpDecoderBlock2D extends Module {
     for (const resnet of this.resnets) x = resnet.forward(x);
     const up = this.upsamplers?.at(0);
     // The 4×-larger upsampled map is an intermediate worth freeing at once when nothing records it.
-    return up ? freeIntermediates(up, x, () => up.forward(x)) : x;
+    return up ? scope(() => up.forward(x)) : x;
   }
 }

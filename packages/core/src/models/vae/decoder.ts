@@ -1,12 +1,12 @@
 /** The VAE decoder: latents [B, latent, h, w] → images [B, 3, h·f, w·f] in about [-1, 1]. */
-import { checkpoint } from "../../tensor/autograd.ts";
+import { checkpoint, isGradEnabled } from "../../tensor/autograd.ts";
 import { Conv2d, GroupNorm } from "../../nn/layers.ts";
 import { Module, ModuleList } from "../../nn/module.ts";
 import type { Rng } from "../../nn/init.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { MidBlock2D, UpDecoderBlock2D } from "./blocks.ts";
 import type { VaeConfig } from "./config.ts";
-import { freeIntermediates, tapeRecords } from "./tape.ts";
+import { scope } from "../../tensor/scope.ts";
 
 export class Decoder extends Module {
   readonly convIn: Conv2d;
@@ -33,7 +33,7 @@ export class Decoder extends Module {
   }
 
   forward(z: Tensor): Tensor {
-    return freeIntermediates(this, z, () => {
+    return scope(() => {
       let h = this.midBlock.forward(this.convIn.forward(z));
       for (const block of this.upBlocks) {
         h = this.gradientCheckpointing && tapeRecords(block, h) ? checkpoint((x) => block.forward(x), h) : block.forward(h);
@@ -42,3 +42,7 @@ export class Decoder extends Module {
     });
   }
 }
+
+/** Whether ops on `x` and `module`'s parameters will be recorded: only then is there a backward to checkpoint for. */
+const tapeRecords = (module: Module, x: Tensor): boolean =>
+  isGradEnabled() && (x.requiresGrad || module.parameters().some((p) => p.requiresGrad));

@@ -5,7 +5,7 @@ import type { Rng } from "../../nn/init.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { DownEncoderBlock2D, MidBlock2D } from "./blocks.ts";
 import type { VaeConfig } from "./config.ts";
-import { freeIntermediates } from "./tape.ts";
+import { scope } from "../../tensor/scope.ts";
 
 export class Encoder extends Module {
   readonly convIn: Conv2d;
@@ -27,7 +27,7 @@ export class Encoder extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return freeIntermediates(this, x, () => {
+    return scope(() => {
       let h = this.convIn.forward(x);
       for (const block of this.downBlocks) h = block.forward(h);
       return this.convOut.forward(this.convNormOut.forward(this.midBlock.forward(h), true));
