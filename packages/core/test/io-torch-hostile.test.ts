@@ -64,6 +64,15 @@ describe("zip sizes are checked against each other and the pickle before reading
     expect((await refusal(bytes)).message).toMatch(/central directory entry \d+ runs past the end of the directory/);
   });
 
+  test("central entries pointing at the same data are refused (a small file must not read as a large one)", async () => {
+    const bytes = torchZip({ "data.pkl": tensorPickle("FloatStorage", 1, 0, [1], [1]), "data/0": floats([1]), "data/1": floats([2]) });
+    const view = new DataView(bytes.buffer);
+    const central: number[] = [];
+    for (let i = 0; i + 4 <= bytes.length; i++) if (view.getUint32(i, true) === 0x02014b50) central.push(i);
+    view.setUint32(central[2]! + 42, view.getUint32(central[1]! + 42, true), true);
+    expect((await refusal(bytes)).message).toMatch(/entries archive\/data\/(0|1) and archive\/data\/(0|1) overlap/);
+  });
+
   test("a size marked as 64-bit without a ZIP64 extra field is refused", async () => {
     const bytes = torchZip({ "data.pkl": tensorPickle("FloatStorage", 1, 0, [1], [1]), "data/0": { data: floats([1]), size: 0xffffffff, compressedSize: 0xffffffff } });
     expect((await refusal(bytes)).message).toMatch(/entry archive\/data\/0: its size is marked as 64-bit, but there is no ZIP64 extra field/);

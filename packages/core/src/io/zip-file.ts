@@ -108,7 +108,22 @@ async function readDirectory(source: ByteSource): Promise<Map<string, ZipEntry>>
     entries.set(entry.name, entry);
     p += 46 + nameLength + extraLength + commentLength;
   }
+  checkDisjoint(entries);
   return entries;
+}
+
+/**
+ * Entries must not share bytes: a directory that points many entries at one stretch of data would make a small
+ * file read (and allocate) as a large one. Each entry takes at least its 30-byte local header and its data.
+ */
+function checkDisjoint(entries: Map<string, ZipEntry>): void {
+  const byStart = [...entries.values()].sort((a, b) => a.localHeader - b.localHeader);
+  for (let i = 1; i < byStart.length; i++) {
+    const previous = byStart[i - 1]!, entry = byStart[i]!;
+    if (entry.localHeader < previous.localHeader + 30 + previous.compressedSize) {
+      fail(`entries ${previous.name} and ${entry.name} overlap (at bytes ${previous.localHeader} and ${entry.localHeader})`);
+    }
+  }
 }
 
 /**
