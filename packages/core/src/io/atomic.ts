@@ -18,6 +18,8 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
+    // A failed write (ENOSPC) carries no path; name the file the caller wanted.
+    if (e instanceof Error && !("path" in e)) Object.assign(e, { path });
     throw e;
   }
 }

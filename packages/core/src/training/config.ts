@@ -82,11 +82,29 @@ export function validateTrainConfig(c: TrainConfig, imageFactor?: number): Train
   if (c.emaDecay !== null && !(c.emaDecay >= 0 && c.emaDecay < 1)) fail(`emaDecay must be in [0, 1), e.g. 0.999 (got ${c.emaDecay})`);
   if (c.checkpointsTotalLimit !== null && (!Number.isInteger(c.checkpointsTotalLimit) || c.checkpointsTotalLimit < 1)) fail(`checkpointsTotalLimit must be a positive integer (got ${c.checkpointsTotalLimit})`);
   if (!Number.isFinite(c.guidanceScale)) fail(`guidanceScale must be a finite number (got ${c.guidanceScale})`);
+  checkF32(c, fail);
   if (c.lora) {
     if (!Number.isInteger(c.lora.rank) || c.lora.rank < 1) fail(`LoRA rank must be a positive integer (got ${c.lora.rank})`);
     if (c.lora.alpha !== undefined && !(c.lora.alpha > 0)) fail(`LoRA alpha must be > 0 (got ${c.lora.alpha})`);
   }
   return c;
+}
+
+/** The smallest normal f32: GPUs may flush anything smaller to 0. */
+const F32_MIN_NORMAL = 2 ** -126;
+
+/**
+ * The optimizer and sampler compute in f32, where a value finite in JS may be ∞ or 0 (lr 1e39 made every weight
+ * ∞ in one update), and decoupled weight decay multiplies the weights by 1 − lr·weightDecay each step.
+ */
+function checkF32(c: TrainConfig, fail: (message: string) => never): void {
+  for (const k of ["lr", "weightDecay", "eps", "guidanceScale"] as const) {
+    if (!Number.isFinite(Math.fround(c[k]))) fail(`${k} ${c[k]} is beyond f32's range (±3.4e38), in which the weights are updated`);
+  }
+  for (const k of ["lr", "eps"] as const) {
+    if (Math.abs(Math.fround(c[k])) < F32_MIN_NORMAL) fail(`${k} ${c[k]} is below f32's smallest normal number (1.2e-38) and would act as 0`);
+  }
+  if (c.lr * c.weightDecay >= 1) fail(`lr × weightDecay must be below 1, since each step multiplies the weights by 1 − lr·weightDecay (got ${c.lr} × ${c.weightDecay})`);
 }
 
 /** Settings a resumed run may change: its length and how often it logs. The rest would not continue the same run. */

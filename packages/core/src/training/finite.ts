@@ -12,3 +12,13 @@ export async function anyNonFinite(tensors: readonly Tensor[]): Promise<boolean>
   pool.release(flag);
   return value !== 0;
 }
+
+/**
+ * Refuses to checkpoint weights that hold NaN or ±Inf: finite gradients can still make them so (an update
+ * too large for f32), and such a checkpoint must never be called the last good one.
+ */
+export async function checkFiniteWeights(params: readonly Tensor[], step: number, lastGood: string | null): Promise<void> {
+  if (!(await anyNonFinite(params))) return;
+  throw new Error(`after step ${step} the trained weights hold NaN or ±Inf, so they were not saved; ` +
+    `the last good checkpoint is ${lastGood ?? "(none yet)"}. Lower the learning rate and resume from that checkpoint or start over.`);
+}

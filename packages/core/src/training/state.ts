@@ -21,8 +21,26 @@ export interface CheckpointExtras {
   totalLimit?: number | null;
 }
 
-export async function saveCheckpoint(dir: string, trainable: Module, names: string[], optimizer: AdamW, counters: RunCounters, { ema = null, totalLimit = 2 }: CheckpointExtras = {}): Promise<string> {
-  const name = `step-${String(counters.step).padStart(6, "0")}`;
+const folderName = (step: number) => `step-${String(step).padStart(6, "0")}`;
+
+/**
+ * Saves a checkpoint. A save that fails (a full disk) removes its step folder, so the folder holds only whole
+ * checkpoints and `latest.json` still names the previous one.
+ */
+export async function saveCheckpoint(...args: Parameters<typeof writeCheckpoint>): Promise<string> {
+  const [dir, , , , counters] = args;
+  try {
+    return await writeCheckpoint(...args);
+  } catch (e) {
+    const latest = join(dir, "latest.json");
+    const named = existsSync(latest) ? (JSON.parse(await readFile(latest, "utf8")) as { folder?: string }).folder : undefined;
+    if (named !== folderName(counters.step)) await rm(join(dir, folderName(counters.step)), { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function writeCheckpoint(dir: string, trainable: Module, names: string[], optimizer: AdamW, counters: RunCounters, { ema = null, totalLimit = 2 }: CheckpointExtras = {}): Promise<string> {
+  const name = folderName(counters.step);
   const folder = join(dir, name);
   await mkdir(folder, { recursive: true });
   const weights = await trainable.stateDict();

@@ -18,10 +18,13 @@ import { noGrad } from "../tensor/autograd.ts";
 import { keep, scopeAsync } from "../tensor/scope.ts";
 import { RESUMABLE_CHANGES, resumeConflicts, validateTrainConfig, type TrainConfig } from "./config.ts";
 import { EMA } from "./ema.ts";
-import { anyNonFinite } from "./finite.ts";
+import { explainDiskFull } from "./disk-full.ts";
+import { anyNonFinite, checkFiniteWeights } from "./finite.ts";
 import { clipFactor, globalGradNorm } from "./grad-clip.ts";
 import { lrFactor } from "./lr-schedule.ts";
 import { PromptSampler } from "./prompts.ts";
+import { acquireRunLock } from "./run-lock.ts";
+import { RUN_LOGS, truncateLog } from "./run-logs.ts";
 import { loadCheckpoint, saveCheckpoint, type RunCounters } from "./state.ts";
 import { rewardGraph, type TrainingModels } from "./step.ts";
 
@@ -63,6 +66,18 @@ export interface TrainOptions {
 export interface TrainResult { steps: number; badSteps: number; lastCheckpoint: string | null; interrupted: boolean }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  // Taken before anything is written: a second process on the same folder is refused, naming the first.
+  const lock = await acquireRunLock(o.runDir);
+  try {
+    return await trainLocked(o);
+  } catch (e) {
+    throw explainDiskFull(e, o.runDir);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const { sd, frozenTextEncoder } = o.models;
   const c = validateTrainConfig(o.config, 2 ** (sd.vae.config.blockOutChannels.length - 1));
   const trainable: Module = c.trainable === "text-encoder" ? sd.textEncoder : sd.unet;
@@ -92,6 +107,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const restored = await loadCheckpoint(ckptDir, trainable, names, optimizer, { ema, from: o.resumeFrom });
     if (!restored) throw new Error(`--resume: ${ckptDir} has no checkpoint to resume from`);
     counters = restored;
+    // The interrupted process logged steps past the checkpoint; they are redone now.
+    for (const log of RUN_LOGS) await truncateLog(join(o.runDir, log), counters.step);
   } else {
     if (o.inputs) await writeFileAtomic(join(o.runDir, "run.json"), new TextEncoder().encode(JSON.stringify(o.inputs, null, 2)));
     // A fresh run in a used folder starts its logs over.
@@ -139,10 +156,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     interrupted = o.signal?.aborted === true;
     if (skipped && !interrupted) continue;
     const due = interrupted || counters.step % c.checkpointEvery === 0 || counters.step === c.steps;
+    if (due) await checkFiniteWeights(params, counters.step, lastCheckpoint);
     if (due) lastCheckpoint = await saveCheckpoint(ckptDir, trainable, names, optimizer, counters, { ema, totalLimit: c.checkpointsTotalLimit });
     if (interrupted) break;
     if (counters.step % c.sampleEvery === 0 || counters.step === c.steps) after = await sample(o, c, counters.step, ema);
   }
+  // Steps skipped after a bad update leave it in place: the caller must not export it.
+  await checkFiniteWeights(params, counters.step, lastCheckpoint);
   optimizer.dispose();
   // The caller exports what the model holds: with EMA on, that is the average (as diffusers' scripts save).
   if (ema) { ema.copyTo(); ema.dispose(); }
