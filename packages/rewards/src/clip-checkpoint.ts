@@ -9,7 +9,7 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
-  CLIPTextModelWithProjection, CLIPVisionModelWithProjection, openClipToHf, parseCLIPTextConfig, parseCLIPVisionConfig, readWeightFiles, stripPrefix, withInitMode,
+  CLIPTextModelWithProjection, CLIPVisionModelWithProjection, openClipToHf, parseCLIPTextConfig, parseCLIPVisionConfig, readWeightFiles, stripPrefix, withInitMode, withParamDtype, type DType,
   type CLIPActivation, type CLIPTextConfig, type CLIPVisionConfig, type TensorData,
 } from "@textcraftor/core";
 import { openClipConfigs } from "./open-clip-config.ts";
@@ -62,17 +62,17 @@ export async function readClipCheckpoint(path: string, options: ReadClipOptions)
 }
 
 /** The frozen image tower (`vision_model.*`, `visual_projection`). */
-export function visionTower(checkpoint: ClipCheckpoint): CLIPVisionModelWithProjection {
-  const model = withInitMode("none", () => new CLIPVisionModelWithProjection(checkpoint.vision));
+export function visionTower(checkpoint: ClipCheckpoint, dtype: DType = "f32"): CLIPVisionModelWithProjection {
+  const model = withInitMode("none", () => withParamDtype(dtype, () => new CLIPVisionModelWithProjection(checkpoint.vision)));
   return load(model, checkpoint);
 }
 
 /** The frozen text tower; CLIP's BPE tokenizer gives ids up to 49407, so the vocabulary must be CLIP's. */
-export function textTower(checkpoint: ClipCheckpoint, vocabSize: number): CLIPTextModelWithProjection {
+export function textTower(checkpoint: ClipCheckpoint, vocabSize: number, dtype: DType = "f32"): CLIPTextModelWithProjection {
   const { text, path } = checkpoint;
   if (!text) throw new Error(`${path} holds only an image tower; this reward also needs the text tower (a whole CLIPModel / open_clip model)`);
   if (text.vocabSize !== vocabSize) throw new Error(`${path}: the text tower has a ${text.vocabSize}-token vocabulary, but CLIP's tokenizer needs ${vocabSize}`);
-  return load(withInitMode("none", () => new CLIPTextModelWithProjection(text)), checkpoint);
+  return load(withInitMode("none", () => withParamDtype(dtype, () => new CLIPTextModelWithProjection(text))), checkpoint);
 }
 
 function load<M extends CLIPVisionModelWithProjection | CLIPTextModelWithProjection>(model: M, { tensors, path }: ClipCheckpoint): M {

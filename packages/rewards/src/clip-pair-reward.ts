@@ -31,8 +31,8 @@ export function clipPairReward(definition: ClipPairRewardDefinition): RewardPlug
       if (definition.logitScaled && checkpoint.logitScale === undefined) throw new Error(`${checkpoint.path}: no "logit_scale" tensor, which ${definition.name} multiplies the cosine by`);
       const scale = definition.logitScaled ? Math.exp(checkpoint.logitScale!) : 1;
       const tokenizer = await ClipTokenizer.load();
-      const text = textTower(checkpoint, tokenizer.vocabSize);
-      const vision = await disposeOnError(text, () => visionTower(checkpoint));
+      const text = textTower(checkpoint, tokenizer.vocabSize, context.weightDtype);
+      const vision = await disposeOnError(text, () => visionTower(checkpoint, context.weightDtype));
       return {
         score(images, prompts) {
           if (prompts.length !== images.shape[0]) throw new Error(`reward "${definition.name}": ${prompts.length} prompts for ${images.shape[0]} images`);

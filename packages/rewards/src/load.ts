@@ -1,12 +1,12 @@
 /** From specs to loaded, weighted rewards, ready for combineRewards. */
-import type { Gpu, LoadedReward, RewardRegistry, WeightedReward } from "@textcraftor/core";
+import type { DType, Gpu, LoadedReward, RewardRegistry, WeightedReward } from "@textcraftor/core";
 import type { RewardSpec } from "./spec.ts";
 
 /**
- * Looks each spec up and loads it. Option keys the plugin does not list are rejected (a misspelt key would
- * otherwise be silently ignored); if one reward fails to load, the ones already loaded are disposed.
+ * Looks each spec up and loads it. Option keys the plugin does not list are rejected, all keys when it lists none
+ * (a misspelt key would otherwise be silently ignored); if one reward fails to load, the ones already loaded are disposed.
  */
-export async function loadRewards(specs: readonly RewardSpec[], registry: RewardRegistry, gpu: Gpu): Promise<WeightedReward[]> {
+export async function loadRewards(specs: readonly RewardSpec[], registry: RewardRegistry, gpu: Gpu, { weightDtype }: { weightDtype?: DType } = {}): Promise<WeightedReward[]> {
   const seen = new Set<string>();
   for (const { name } of specs) {
     if (seen.has(name)) throw new Error(`reward "${name}" is given twice; give it once with the summed weight`);
@@ -14,9 +14,10 @@ export async function loadRewards(specs: readonly RewardSpec[], registry: Reward
   }
   const plugins = specs.map((spec) => registry.get(spec.name));
   plugins.forEach((plugin, i) => {
-    if (!plugin.options) return;
-    const unknown = Object.keys(specs[i]!.options).filter((key) => !Object.hasOwn(plugin.options!, key));
-    const known = Object.keys(plugin.options).join(", ") || "none";
+    // A plugin that lists no options takes none.
+    const options = plugin.options ?? {};
+    const unknown = Object.keys(specs[i]!.options).filter((key) => !Object.hasOwn(options, key));
+    const known = Object.keys(options).join(", ") || "none";
     if (unknown.length) throw new Error(`reward "${plugin.name}" has no option ${unknown.map((k) => `"${k}"`).join(", ")}; its options: ${known} (and weights=PATH)`);
   });
 
@@ -25,7 +26,7 @@ export async function loadRewards(specs: readonly RewardSpec[], registry: Reward
     for (const [i, spec] of specs.entries()) {
       let reward: LoadedReward;
       try {
-        reward = await plugins[i]!.load({ gpu, weights: spec.weights, options: spec.options });
+        reward = await plugins[i]!.load({ gpu, weights: spec.weights, options: spec.options, weightDtype });
       } catch (e) {
         const message = (e as Error).message;
         throw new Error(message.includes(`reward "${spec.name}"`) ? message : `reward "${spec.name}": ${message}`, { cause: e });

@@ -48,8 +48,8 @@ export function permuteStrides(shape: readonly number[], perm: readonly number[]
 export function stridedCopy(r: KernelRunner, src: GPUBuffer, dst: GPUBuffer, spec: StridedCopySpec) {
   const c = resolve(spec);
   if (c.n === 0) return;
-  checkBounds("src", c.dims, c.srcStrides, c.srcOffset, src.size / 4);
-  checkBounds("dst", c.dims, c.dstStrides, c.dstOffset, dst.size / 4);
+  checkBounds("src", c.dims, c.srcStrides, c.srcOffset, src.size / r.elementBytes(src));
+  checkBounds("dst", c.dims, c.dstStrides, c.dstOffset, dst.size / r.elementBytes(dst));
   const rank = c.dims.length;
   const field = (p: string) => Array.from({ length: rank }, (_, i) => `${p}${i}: u32`).join(", ");
   const index = (s: string) => Array.from({ length: rank }, (_, i) => `c${i} * p.${s}${i}`).join(" + ");

@@ -403,19 +403,20 @@ function scratchFor(r: KernelRunner, bytes: number): GPUBuffer {
   return buffer;
 }
 
-function checkSize(buf: GPUBuffer, elements: number, what: string) {
-  if (buf.size < elements * 4) throw new Error(`matmul: ${what} holds ${buf.size} bytes but needs ${elements * 4}`);
+function checkSize(r: KernelRunner, buf: GPUBuffer, elements: number, what: string) {
+  const bytes = elements * r.elementBytes(buf);
+  if (buf.size < bytes) throw new Error(`matmul: ${what} holds ${buf.size} bytes but needs ${bytes}`);
 }
 
 /** C[batch] = alpha·op(A)·op(B) + bias → activation → + residual (→ + old C when accumulating). */
 export function matmul(r: KernelRunner, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, o: MatmulOptions): void {
   const { m, n, k, batch = 1, alpha = 1 } = o;
   if (m * n * batch === 0) return;
-  checkSize(a, batch * m * k, "A");
-  checkSize(b, (o.broadcastB ? 1 : batch) * k * n, "B");
-  checkSize(out, batch * m * n, "C");
-  if (o.bias) checkSize(o.bias, n, "bias");
-  if (o.residual) checkSize(o.residual, batch * m * n, "residual");
+  checkSize(r, a, batch * m * k, "A");
+  checkSize(r, b, (o.broadcastB ? 1 : batch) * k * n, "B");
+  checkSize(r, out, batch * m * n, "C");
+  if (o.bias) checkSize(r, o.bias, n, "bias");
+  if (o.residual) checkSize(r, o.residual, batch * m * n, "residual");
 
   const { spec, splits, kChunk } = planMatmul(r.limits, o, r.wave, r.cpu);
   const split = splits > 1;

@@ -86,6 +86,9 @@ export class KernelRunner {
     return Math.floor(this.maxBindingBytes / align) * align;
   }
 
+  /** Bytes per element of `buffer` as kernels index it: 2 for f16 storage, 4 otherwise (f32, u32, i32). */
+  elementBytes(buffer: GPUBuffer): number { return this.f16Buffers.has(buffer) ? 2 : 4; }
+
   /** Declares that `buffer` holds f16 values (true) or 32-bit ones again (false, e.g. when it returns to a pool). */
   markF16(buffer: GPUBuffer, f16: boolean): void {
     if (f16) this.f16Buffers.add(buffer);

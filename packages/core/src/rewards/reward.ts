@@ -3,7 +3,7 @@
  * or a user's own file) register in a `RewardRegistry`, and the trainer combines them by weight.
  */
 import type { Gpu } from "../device/open-device.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import type { DType, Tensor } from "../tensor/tensor.ts";
 
 /** What a reward looks at: the image alone, or the image with its prompt. */
 export type RewardInput = "image" | "image+prompt";
@@ -14,6 +14,11 @@ export interface RewardContext {
   weights?: string;
   /** Plugin-specific settings from the command line or config (`--reward name=weight:weights=PATH:key=value`). */
   options: Record<string, string>;
+  /**
+   * How to store the reward model's weights: "f16" under mixed precision (rewards are always frozen). Build
+   * modules under `withParamDtype(context.weightDtype ?? "f32", ...)` to honour it.
+   */
+  weightDtype?: DType;
 }
 
 export interface LoadedReward {

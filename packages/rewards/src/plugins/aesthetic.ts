@@ -33,7 +33,7 @@ export const aesthetic: RewardPlugin = {
     const { preprocess, activation } = clipOptions(context.options, "quick_gelu");
     const mlpPath = requirePath(context.options.mlp ?? findMlp(context), "aesthetic MLP");
     const clipPath = requirePath(context.options.clip ?? join(requireWeights(aesthetic, context), "clip"), "aesthetic CLIP ViT-L/14");
-    const vision = visionTower(await readClipCheckpoint(clipPath, { activation }));
+    const vision = visionTower(await readClipCheckpoint(clipPath, { activation }), context.weightDtype);
     const mlp = await disposeOnError(vision, async () => {
       const head = AestheticMLP.fromStateDict(await readWeights(mlpPath), mlpPath);
       if (head.inFeatures === vision.config.projectionDim) return head;
