@@ -9,6 +9,7 @@ import { generate, mix } from "./commands/generate.ts";
 import { info } from "./commands/info.ts";
 import { rewardsCommand } from "./commands/rewards.ts";
 import { trainCommand } from "./commands/train.ts";
+import { conciseUsageErrors } from "./presenter.ts";
 
 const cli = Command.make("textcraftor").pipe(
   Command.withDescription("Fine-tune a diffusion model's text encoder with reward models (TextCraftor), on WebGPU"),
@@ -18,6 +19,7 @@ const cli = Command.make("textcraftor").pipe(
 
 cli.pipe(
   Effect.catchTag("UserFacingError", (e) => Console.error(`error: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { process.exitCode = 1; })))),
+  Effect.provide(conciseUsageErrors),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain,
 );

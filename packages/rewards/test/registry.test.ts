@@ -66,6 +66,8 @@ describe("loadRewards and combineRewards", () => {
   test("refuses unknown options, repeated rewards and rewards without their weights, naming the reward", async () => {
     const registry = createRegistry();
     await expect(loadRewards([parseRewardSpec("brightness=1:traget=0.3")], registry, gpu)).rejects.toThrow('reward "brightness" has no option "traget"; its options: target (and weights=PATH)');
+    // A plugin that lists no options takes none: a typo is not silently ignored.
+    await expect(loadRewards([parseRewardSpec("colorfulness=1:bogus=2")], registry, gpu)).rejects.toThrow('reward "colorfulness" has no option "bogus"; its options: none (and weights=PATH)');
     await expect(loadRewards(["contrast=1", "contrast=2"].map(parseRewardSpec), registry, gpu)).rejects.toThrow('reward "contrast" is given twice');
     await expect(loadRewards([parseRewardSpec("hpsv2=100")], registry, gpu)).rejects.toThrow(/^reward "hpsv2" needs weights: .*it expects HPS_v2_compressed\.pt/);
     await expect(loadRewards([parseRewardSpec("brightness=1:target=x")], registry, gpu)).rejects.toThrow('reward "brightness": option target=x: expected a number');

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
@@ -15,6 +15,7 @@ import { exportFullModel, exportLoRA, exportSingleFile } from "../export-model.t
 import { trapInterrupt } from "../interrupt.ts";
 import { progressBar } from "../progress.ts";
 import { heldOutSummary, writeReport } from "../report.ts";
+import { prepareRunDir } from "../run-dir.ts";
 import { absolute, resumeInputs } from "../run-inputs.ts";
 
 // Numeric settings default per model: the paper's for a user's SD checkpoint, TINY_TRAIN_SETTINGS for the bundled one.
@@ -81,6 +82,7 @@ export const trainCommand = Command.make(
       prompts: Option.getOrNull(f.prompts), evalPrompts: Option.getOrNull(f.evalPrompts),
     });
     const resume = f.resume || Option.isSome(f.resumeFrom);
+    yield* attempt(async () => prepareRunDir(f.runDir));
     const inputs = resume ? yield* attempt(async () => resumeInputs(f.runDir, given)) : given;
     // Without --model: the bundled tiny model, its default rewards, held-in prompts and held-out grid prompts.
     const bundled = inputs.model === null;
@@ -120,7 +122,6 @@ export const trainCommand = Command.make(
       spacing: Option.getOrElse(f.spacing, () => base.spacing),
       lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : base.lora,
     };
-    mkdirSync(f.runDir, { recursive: true });
     const bar = progressBar("training", config.steps);
     const show = (m: StepMetrics) => bar.update(m.step, `loss ${m.loss.toFixed(4)} ${Object.entries(m.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}${m.skipped ? " (skipped)" : ""}`);
     const resumeHint = `bun run cli train --run-dir ${f.runDir} --resume`;

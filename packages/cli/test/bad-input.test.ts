@@ -1,0 +1,35 @@
+/** Bad command lines get one clear error line, no stack trace and no wall of help. */
+import { expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cli } from "./cli.ts";
+
+const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);
+
+test("a parse error prints the error and one line pointing to --help, not the whole help", () => {
+  const { code, out, err } = cli("train", "--steps", "abc");
+  expect(code).not.toBe(0);
+  expect(err).toContain('Invalid value for flag --steps: "abc"');
+  expect(err).toContain("see `bun run cli train --help` for the flags");
+  expect(out + err).not.toContain("FLAGS");
+  expect((out + err).trim().split("\n").length).toBeLessThan(5);
+});
+
+test("--run-dir naming a file, or a place that cannot be created, is refused in one line", () => {
+  const file = join(mkdtempSync(join(tmpdir(), "rundir-")), "taken");
+  writeFileSync(file, "");
+  for (const [dir, why] of [[file, "is a file, not a folder"], [join(file, "run"), "cannot be created: a folder above it is a file"], ["/sys/textcraftor-run", "cannot be created (EPERM)"]]) {
+    const { code, err } = cli("train", "--run-dir", dir!);
+    expect(code).toBe(1);
+    expect(err).toContain(`error: --run-dir ${dir}: ${why}`);
+    noStack(err);
+  }
+});
+
+test("an option the reward does not take is refused, naming the ones it does", () => {
+  const { code, err } = cli("train", "--reward", "colorfulness=1:bogus=2", "--run-dir", mkdtempSync(join(tmpdir(), "bogus-")));
+  expect(code).toBe(1);
+  expect(err).toContain('error: reward "colorfulness" has no option "bogus"; its options: none');
+  noStack(err);
+});
