@@ -36,7 +36,7 @@ const strings = Schema.Array(Schema.String);
 type Target = { train: keyof TrainConfig } | { input: keyof FileInputs; path?: boolean } | { lora: "rank" | "alpha" | "both" };
 
 /** Flag name → what its value must be and where it goes. */
-const KEYS: Record<string, { schema: Schema.Top; to: Target }> = {
+const KEYS: Record<string, { schema: Schema.Decoder<unknown>; to: Target }> = {
   "model": { schema: Schema.String, to: { input: "model", path: true } },
   "text-encoder": { schema: Schema.String, to: { input: "textEncoder", path: true } },
   "reward": { schema: strings, to: { input: "reward" } },

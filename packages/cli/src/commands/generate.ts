@@ -6,9 +6,15 @@ import {
   controlledEmbeddings, encodePng, gridPng, initRuntime, loadStableDiffusion, loadTextEncoder, samplerNames, samplers, splitBatch, textToImage,
   writeFileAtomic, type EncoderMix, type SamplerName, type Spacing, type StableDiffusion, type TextToImageOptions,
 } from "@textcraftor/core";
-import { TINY_MODEL } from "@textcraftor/tiny-model";
+import { TINY_MODEL, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
 import { UserFacingError, attempt } from "../errors.ts";
+import { a1111Parameters, freshPath } from "../png-parameters.ts";
 import { progressBar } from "../progress.ts";
+
+// Sampling defaults per model: the bundled one's own (what it was trained and tuned with), else SD 1.5's usual.
+const SD_DEFAULTS = { steps: 25, guidance: 7.5 };
+const TINY_DEFAULTS = { steps: TINY_TRAIN_SETTINGS.inferenceSteps!, guidance: TINY_TRAIN_SETTINGS.guidanceScale! };
+const modelDefaults = (model: string) => (model === TINY_MODEL ? TINY_DEFAULTS : SD_DEFAULTS);
 
 /** Flags shared by `generate` and `mix`. */
 const sampling = {
@@ -19,8 +25,8 @@ const sampling = {
   out: Flag.String("out").pipe(Flag.withDescription("Output folder for the PNG files"), Flag.withDefault("outputs")),
   seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
   numImages: Flag.Int("num-images").pipe(Flag.withDescription("Images per prompt, with seeds seed, seed+1, …"), Flag.withDefault(1)),
-  steps: Flag.Int("steps").pipe(Flag.withDefault(25)),
-  guidance: Flag.Finite("guidance").pipe(Flag.withDescription("Classifier-free guidance scale"), Flag.withDefault(7.5)),
+  steps: Flag.Int("steps").pipe(Flag.withDescription(`Denoising steps; default ${SD_DEFAULTS.steps} (bundled model: ${TINY_DEFAULTS.steps})`), Flag.optional),
+  guidance: Flag.Finite("guidance").pipe(Flag.withDescription(`Classifier-free guidance scale; default ${SD_DEFAULTS.guidance} (bundled model: ${TINY_DEFAULTS.guidance})`), Flag.optional),
   scheduler: Flag.Literals("scheduler", samplerNames).pipe(
     Flag.withDescription(`Sampler: ${samplerNames.map((n) => `${n} (${samplers[n].description})`).join("; ")}`),
     Flag.withDefault("ddim"),
@@ -34,12 +40,18 @@ const sampling = {
 };
 
 interface SamplingFlags {
-  model: string; unet: Option.Option<string>; prompt: readonly string[]; negativePrompt: string; out: string; seed: number; numImages: number; steps: number; guidance: number;
+  model: string; unet: Option.Option<string>; prompt: readonly string[]; negativePrompt: string; out: string; seed: number; numImages: number;
+  steps: Option.Option<number>; guidance: Option.Option<number>;
   scheduler: SamplerName; spacing: Option.Option<Spacing>; size: Option.Option<number>; tunedSteps: Option.Option<number>;
 }
 
-/** Samples with an optional encoder mix; per seed, writes one PNG per prompt and a grid. */
-const render = (f: SamplingFlags, sd: StableDiffusion, mix?: Omit<EncoderMix, "lastSteps" | "original">) => Effect.gen(function* () {
+/**
+ * Samples with an optional encoder mix; per seed, writes one PNG per prompt (its settings in A1111's `parameters`
+ * chunk, `tuned` adding what the encoders were) and a grid, never over an earlier file.
+ */
+const render = (flags: SamplingFlags, sd: StableDiffusion, mix?: Omit<EncoderMix, "lastSteps" | "original">, tuned: Record<string, string | number> = {}) => Effect.gen(function* () {
+  const defaults = modelDefaults(flags.model);
+  const f = { ...flags, steps: Option.getOrElse(flags.steps, () => defaults.steps), guidance: Option.getOrElse(flags.guidance, () => defaults.guidance) };
   if (f.numImages < 1) return yield* new UserFacingError({ message: `--num-images ${f.numImages}: expected a positive integer` });
   const size = Option.getOrElse(f.size, () => (sd.source.configs.vae as { sample_size?: number }).sample_size ?? 512);
   const prompts = [...f.prompt];
@@ -60,8 +72,14 @@ const render = (f: SamplingFlags, sd: StableDiffusion, mix?: Omit<EncoderMix, "l
     const data = yield* attempt(() => images.toArray());
     const split = splitBatch(data, images.shape);
     images.dispose();
-    for (const [i, img] of split.entries()) yield* attempt(() => writeFileAtomic(join(f.out, `${String(i).padStart(3, "0")}-seed${seed}.png`), encodePng(img)));
-    if (split.length > 1) yield* attempt(() => writeFileAtomic(join(f.out, `grid-seed${seed}.png`), gridPng(split)));
+    for (const [i, img] of split.entries()) {
+      const parameters = a1111Parameters({
+        prompt: prompts[i]!, negativePrompt: f.negativePrompt, steps: f.steps, sampler: f.scheduler, guidance: f.guidance, seed, width: size, height: size,
+        model: f.model, extra: mix ? { ...tuned, "Tuned steps": lastSteps } : {},
+      });
+      yield* attempt(() => writeFileAtomic(freshPath(f.out, `${String(i).padStart(3, "0")}-seed${seed}.png`), encodePng(img, { parameters })));
+    }
+    if (split.length > 1) yield* attempt(() => writeFileAtomic(freshPath(f.out, `grid-seed${seed}.png`), gridPng(split)));
     written += split.length;
   }
   bar.stop();
@@ -83,7 +101,7 @@ export const generate = Command.make(
     else {
       const path = f.textEncoder.value;
       const tuned = yield* attempt(() => loadTextEncoder(path, sd.source.configs.textEncoder));
-      yield* render(f, sd, { mix: [{ encoder: sd.textEncoder, weight: 1 - f.tunedWeight }, { encoder: tuned, weight: f.tunedWeight }] });
+      yield* render(f, sd, { mix: [{ encoder: sd.textEncoder, weight: 1 - f.tunedWeight }, { encoder: tuned, weight: f.tunedWeight }] }, { "Tuned encoder": path, "Tuned weight": f.tunedWeight });
       tuned.dispose();
     }
     sd.dispose();
@@ -107,7 +125,7 @@ export const mix = Command.make(
       parts.push({ encoder: path === "original" ? sd.textEncoder : yield* attempt(() => loadTextEncoder(path, sd.source.configs.textEncoder)), weight });
     }
     yield* attempt(async () => { const total = parts.reduce((s, p) => s + p.weight, 0); if (Math.abs(total - 1) > 1e-6) throw new Error(`--encoder weights must sum to 1 (they sum to ${total})`); });
-    yield* render(f, sd, { mix: parts });
+    yield* render(f, sd, { mix: parts }, { "Encoder mix": f.encoder.join(" ") });
     sd.dispose();
   }),
 ).pipe(Command.withDescription("Style mixing: Σ wₖ·Tₖ(p) over several tuned text encoders (TextCraftor §4.1)"));

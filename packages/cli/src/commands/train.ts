@@ -74,7 +74,8 @@ export const trainCommand = Command.make(
     exportDtype: Flag.Literals("export-dtype", ["f32", "f16"]).pipe(Flag.withDescription("Weights of the exported text_encoder/ (or unet/): f32, or f16 at half the size; default f32"), Flag.optional),
   },
   Effect.fn(function* (flags) {
-    const file: RunConfigFile = Option.isSome(flags.config) ? yield* attempt(async () => readRunConfig(flags.config.value)) : { train: {}, inputs: {} };
+    const configPath = Option.getOrUndefined(flags.config);
+    const file: RunConfigFile = configPath ? yield* attempt(async () => readRunConfig(configPath)) : { train: {}, inputs: {} };
     const f = withConfigFile(flags, file);
     // What the run is made from; a resumed run's own (run.json) unless given again.
     const given = absolute({

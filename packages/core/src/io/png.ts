@@ -1,5 +1,6 @@
 /** Images as PNG files: [C, H, W] floats in [0, 1] → 8-bit RGB, and grids of several images. */
 import { encode } from "fast-png";
+import { isLatin1, withITXt } from "./png-text.ts";
 
 export interface ImageData3 { data: Float32Array; channels: number; height: number; width: number }
 
@@ -25,8 +26,11 @@ function toRgb8(img: ImageData3): Uint8Array {
   return out;
 }
 
-export function encodePng(img: ImageData3): Uint8Array {
-  return encode({ width: img.width, height: img.height, data: toRgb8(img), channels: 3, depth: 8 });
+/** `text` becomes text chunks, such as A1111's `parameters`: tEXt for Latin-1, iTXt (UTF-8) otherwise. */
+export function encodePng(img: ImageData3, text: Record<string, string> = {}): Uint8Array {
+  const latin1 = Object.fromEntries(Object.entries(text).filter(([, v]) => isLatin1(v)));
+  const png = encode({ width: img.width, height: img.height, data: toRgb8(img), channels: 3, depth: 8, text: latin1 });
+  return Object.entries(text).filter(([, v]) => !isLatin1(v)).reduce((bytes, [k, v]) => withITXt(bytes, k, v), png);
 }
 
 /** Tiles images (all the same size) into rows of `columns`, with a 2-pixel white gap. */
