@@ -71,6 +71,7 @@ const KEYS: Record<string, { schema: Schema.Decoder<unknown>; to: Target }> = {
   "truncation": { schema: Schema.Literals(["last-k", "draft-k", "alignprop", "refl"]), to: { train: "truncation" } },
   "train": { schema: Schema.Literals(["text-encoder", "unet"]), to: { train: "trainable" } },
   "spacing": { schema: Schema.Literals(["textcraftor", "leading"]), to: { train: "spacing" } },
+  "mixed-precision": { schema: Schema.Literals(["no", "fp16"]), to: { train: "mixedPrecision" } },
   "lora-rank": { schema: positiveInt, to: { lora: "rank" } },
   "lora-alpha": { schema: positive, to: { lora: "alpha" } },
   // config.json's form: the adapter settings as one object, null without LoRA.

@@ -3,9 +3,13 @@
  * The models are the PyTorch-checked tiny SD of the trainer fixture; bounds are the measured errors with margin.
  */
 import { beforeAll, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as T from "../src/index.ts";
+import { rewardGraph } from "../src/internal.ts";
 import { relError } from "./gradcheck.ts";
+import { tinyStableDiffusion } from "./tiny-sd.ts";
 import { checkTrainingStepGolden } from "./trainer-golden.ts";
 
 const FIX = join(import.meta.dir, "fixtures/trainer");
@@ -75,4 +79,21 @@ for (const kind of ["text encoder", "UNet", "VAE decode"] as const) {
 
 test("a training step with the frozen parts in f16 stays close to PyTorch's f32 step", async () => {
   await checkTrainingStepGolden(true, { weightDtype: "f16", tolerance: { images: 1e-4, reward: 5e-6, grads: 1e-4 } });
+});
+
+test("training with the frozen parts in f16 still raises the reward; the f16 parts stay as they were", async () => {
+  const sd = await tinyStableDiffusion(0);
+  const frozenTextEncoder = await T.cloneTextEncoder(sd.textEncoder, "f16");
+  sd.unet.half();
+  sd.vae.half();
+  const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
+  const models = { sd, frozenTextEncoder, rewards: [{ name: "brightness", weight: 1, reward: brightness }] };
+  const config: T.TrainConfig = { ...T.TRAIN_DEFAULTS, steps: 6, batchSize: 2, inferenceSteps: 4, gradSteps: 2, resolution: 16, lr: 3e-3, weightDecay: 0, checkpointEvery: 6, sampleEvery: 100, seed: 5 };
+  const reward = () => T.scopeAsync(async () => T.noGrad(() => rewardGraph(models, T.ddimFor(sd, 4, config.spacing), config, ["a red apple", "a blue car"], 0).total).item());
+  const unetBefore = await sd.unet.stateDict();
+  const before = await reward();
+  await T.train({ models, config, prompts: ["a red apple", "a blue car", "a green tree", "a yellow sun"], runDir: mkdtempSync(join(tmpdir(), "tc-f16-")) });
+  expect(await reward()).toBeGreaterThan(before);
+  for (const [name, t] of await sd.unet.stateDict()) expect(Array.from(t.data), name).toEqual(Array.from(unetBefore.get(name)!.data));
+  expect(() => new T.AdamW(sd.unet.parameters())).toThrow("is stored as f16, which only frozen weights may be");
 });

@@ -65,6 +65,7 @@ export const trainCommand = Command.make(
     gradientCheckpointing: Flag.Boolean("gradient-checkpointing").pipe(Flag.withDescription("Recompute activations in backward to save memory (--no-gradient-checkpointing: keep them, faster); default on (bundled model: off)"), Flag.optional),
     truncation: Flag.Literals("truncation", ["last-k", "draft-k", "alignprop", "refl"]).pipe(Flag.withDescription("Where gradients flow; default last-k (TextCraftor's)"), Flag.optional),
     trainable: Flag.Literals("train", ["text-encoder", "unet"]).pipe(Flag.withDescription("text-encoder (TextCraftor, the default) or unet (the +UNet stage; give the tuned encoder with --text-encoder)"), Flag.optional),
+    mixedPrecision: Flag.Literals("mixed-precision", ["no", "fp16"]).pipe(Flag.withDescription("fp16: keep the frozen models' weights (UNet and VAE when the text encoder trains, the original encoder, the reward towers) as f16, about half the memory; math and the trained weights stay f32 (diffusers' --mixed_precision); default no"), Flag.optional),
     spacing: Flag.Literals("spacing", ["textcraftor", "leading"]).pipe(Flag.withDescription("DDIM timesteps: textcraftor (999…39, the authors', the default) or diffusers' leading"), Flag.optional),
     textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("Start from this text encoder (text_encoder/ folder or weights file)"), Flag.optional),
     loraRank: Flag.Int("lora-rank").pipe(Flag.withDescription("Train LoRA adapters of this rank on the attention projections instead of all weights"), Flag.optional),
@@ -106,10 +107,14 @@ export const trainCommand = Command.make(
     const pick = <T>(flag: Option.Option<T>, key: Setting) => Option.getOrElse(flag, () => base[key]) as number;
     if (bundled) yield* Console.log(`bundled tiny model (${model}); rewards ${specs.map((s) => s.name).join(" + ")}; ${prompts.length} held-in prompts`);
     const textEncoderPath = inputs.textEncoder ?? undefined;
-    const sd = yield* attempt(() => loadStableDiffusion(model, { textEncoderPath }));
+    // Mixed precision stores what stays frozen as f16: the UNet unless it is the part being trained.
+    const mixedPrecision = Option.getOrElse(f.mixedPrecision, () => base.mixedPrecision);
+    const frozenDtype = mixedPrecision === "fp16" ? "f16" : "f32";
+    const trainsUnet = Option.getOrElse(f.trainable, () => base.trainable) === "unet";
+    const sd = yield* attempt(() => loadStableDiffusion(model, { textEncoderPath, weightDtype: trainsUnet ? "f32" : frozenDtype }));
     // The run's starting encoder, frozen: the prefix steps and the "before" samples use it.
-    const frozenTextEncoder = yield* attempt(() => cloneTextEncoder(sd.textEncoder));
-    const rewards = yield* attempt(() => loadRewards(specs, registry, rt.gpu));
+    const frozenTextEncoder = yield* attempt(() => cloneTextEncoder(sd.textEncoder, frozenDtype));
+    const rewards = yield* attempt(() => loadRewards(specs, registry, rt.gpu, { weightDtype: frozenDtype }));
     const config: TrainConfig = {
       ...base, steps: pick(f.steps, "steps"), batchSize: pick(f.batchSize, "batchSize"), inferenceSteps: pick(f.inferenceSteps, "inferenceSteps"),
       gradSteps: pick(f.gradSteps, "gradSteps"), guidanceScale: pick(f.guidance, "guidanceScale"), lr: pick(f.lr, "lr"),
@@ -120,7 +125,7 @@ export const trainCommand = Command.make(
       checkpointEvery: pick(f.checkpointEvery, "checkpointEvery"), sampleEvery: pick(f.sampleEvery, "sampleEvery"), maxBadSteps: pick(f.maxBadSteps, "maxBadSteps"),
       gradientCheckpointing: Option.getOrElse(f.gradientCheckpointing, () => base.gradientCheckpointing),
       truncation: Option.getOrElse(f.truncation, () => base.truncation), trainable: Option.getOrElse(f.trainable, () => base.trainable),
-      spacing: Option.getOrElse(f.spacing, () => base.spacing),
+      spacing: Option.getOrElse(f.spacing, () => base.spacing), mixedPrecision,
       lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : base.lora,
     };
     const bar = progressBar("training", config.steps);

@@ -19,6 +19,8 @@ export class AdamW {
 
   constructor(readonly params: Tensor[], config: Partial<AdamWConfig> = {}) {
     this.config = { ...ADAMW_DEFAULTS, ...config };
+    const half = params.findIndex((p) => p.dtype === "f16");
+    if (half >= 0) throw new Error(`AdamW: parameter ${half} (shape [${params[half]!.shape}]) is stored as f16, which only frozen weights may be; build or load the trained model in f32`);
     this.m = params.map((p) => keep(Tensor.zeros(p.shape)));
     this.v = params.map((p) => keep(Tensor.zeros(p.shape)));
   }

@@ -52,12 +52,19 @@ export interface TrainConfig {
   gradientCheckpointing: boolean;
   /** Train low-rank adapters on the trainable part's attention projections instead of all its weights. */
   lora: { rank: number; alpha?: number } | null;
+  /**
+   * diffusers' `--mixed_precision`: "fp16" stores every frozen model's weights as f16 (the UNet and VAE when the
+   * text encoder trains, the original text encoder, the reward towers), about half the memory; the math, the
+   * trained weights, their gradients and AdamW's state stay f32. "no" keeps everything f32.
+   */
+  mixedPrecision: "no" | "fp16";
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
   steps: 1000, batchSize: 4, inferenceSteps: 25, gradSteps: 5, guidanceScale: 7.5, spacing: "textcraftor",
   truncation: "last-k", trainable: "text-encoder", lr: 1e-6, lrScheduler: "constant", lrWarmupSteps: 0, maxGradNorm: null, emaDecay: null, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8,
   seed: 0, resolution: 512, checkpointEvery: 100, checkpointsTotalLimit: 2, sampleEvery: 100, maxBadSteps: 10, gradientCheckpointing: true, lora: null,
+  mixedPrecision: "no",
 };
 
 /**
@@ -81,6 +88,7 @@ export function validateTrainConfig(c: TrainConfig, imageFactor?: number): Train
   if (c.maxGradNorm !== null && !(c.maxGradNorm > 0 && Number.isFinite(c.maxGradNorm))) fail(`maxGradNorm must be > 0 (got ${c.maxGradNorm})`);
   if (c.emaDecay !== null && !(c.emaDecay >= 0 && c.emaDecay < 1)) fail(`emaDecay must be in [0, 1), e.g. 0.999 (got ${c.emaDecay})`);
   if (c.checkpointsTotalLimit !== null && (!Number.isInteger(c.checkpointsTotalLimit) || c.checkpointsTotalLimit < 1)) fail(`checkpointsTotalLimit must be a positive integer (got ${c.checkpointsTotalLimit})`);
+  if (c.mixedPrecision !== "no" && c.mixedPrecision !== "fp16") fail(`mixedPrecision must be "no" or "fp16" (got ${c.mixedPrecision})`);
   if (!Number.isFinite(c.guidanceScale)) fail(`guidanceScale must be a finite number (got ${c.guidanceScale})`);
   checkF32(c, fail);
   if (c.lora) {
