@@ -33,6 +33,27 @@ describe("elementwise gradients match finite differences", () => {
     });
   }
 
+  for (const op of ["maximum", "minimum"] as const) {
+    test(`${op} with broadcasting: the larger (smaller) side takes the gradient`, async () => {
+      const a = rand(3 * 1 * 5, 1), b = rand(4 * 1, 2);
+      const errs = await gradcheck(([x, y]) => T[op](x!, y!), ([x, y]) => binaryCpu(op, x!, [3, 1, 5], y!, [4, 1]), [
+        { data: a, shape: [3, 1, 5] }, { data: b, shape: [4, 1] },
+      ]);
+      for (const e of errs) expect(e).toBeLessThan(TOL);
+    });
+  }
+
+  test("maximum and minimum split a tie's gradient evenly, as torch does; a number bound keeps it (torch.clamp)", async () => {
+    const a = T.Tensor.from([1, 2, 3]).requireGrad(), b = T.Tensor.from([1, 0, 5]).requireGrad();
+    T.scope(() => T.sum(T.maximum(a, b)).backward());
+    expect(Array.from(await a.grad!.toArray())).toEqual([0.5, 1, 0]);
+    expect(Array.from(await b.grad!.toArray())).toEqual([0.5, 0, 1]);
+    a.grad!.dispose(); a.grad = null;
+    T.scope(() => T.sum(T.minimum(a, 2)).backward());
+    expect(Array.from(await a.grad!.toArray())).toEqual([1, 1, 0]);
+    for (const t of [a, b]) { t.grad?.dispose(); t.dispose(); }
+  });
+
   test("a tensor used twice sums its gradients (x·x + x)", async () => {
     const x = rand(9, 4);
     const [err] = await gradcheck(([a]) => a!.mul(a!).add(a!), ([a]) => a!.map((v) => v * v + v), [{ data: x, shape: [9] }]);

@@ -5,7 +5,7 @@ import * as T from "../src/index.ts";
 import { readTorchCheckpoint } from "../src/io/index.ts";
 import { AutoencoderKL, parseVaeConfig } from "../src/models/vae/index.ts";
 import { BufferPool, countVaeParameters, renameLegacyVaeAttention } from "../src/internal.ts";
-import { clamp } from "../src/models/vae/clamp.ts";
+import { clamp } from "../src/ops/elementwise.ts";
 import { relError } from "./gradcheck.ts";
 
 const DIR = join(import.meta.dir, "fixtures/vae");

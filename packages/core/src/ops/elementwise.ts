@@ -9,12 +9,6 @@ type Operand = Tensor | number;
 
 const r = () => runtime().runner;
 
-export function fill(shape: readonly number[], value: number): Tensor {
-  const out = Tensor.empty(shape);
-  K.fill(r(), out.buffer, out.size, value);
-  return out;
-}
-
 /** out = scale·op(x) + shift, without autograd (building block for ops below). */
 function mapRaw(x: Tensor, op: K.UnaryOp, scale = 1, shift = 0): Tensor {
   const out = Tensor.empty(x.shape);
@@ -104,10 +98,6 @@ export function tanh(x: Tensor): Tensor {
   return record(out, "tanh", [x], (g) => [binaryRaw("mul", g, mapRaw(mapRaw(out, "square"), "identity", -1, 1))]);
 }
 
-/** Used by Tensor.reshape: the gradient of a view is the gradient reshaped back. */
-export function recordReshape(out: Tensor, input: Tensor): void {
-  record(out, "reshape", [input], (g) => [g.reshape(input.shape)]);
-}
 
 function reduceProduct(g: Tensor, other: Tensor, shape: readonly number[]): Tensor {
   return sumToShape(binaryRaw("mul", g, other), shape);
@@ -116,3 +106,45 @@ function reduceProduct(g: Tensor, other: Tensor, shape: readonly number[]): Tens
 function sumToShapeScaled(g: Tensor, shape: readonly number[], scale: number): Tensor {
   return mapRaw(sumToShape(g, shape), "identity", scale);
 }
+
+/** torch.maximum(a, b); with a number, b is a constant bound and the gradient follows torch.clamp's rule. */
+export const maximum = (a: Tensor, b: Operand): Tensor => extremum("maximum", a, b);
+
+/** torch.minimum(a, b); with a number, b is a constant bound and the gradient follows torch.clamp's rule. */
+export const minimum = (a: Tensor, b: Operand): Tensor => extremum("minimum", a, b);
+
+/**
+ * torch.clamp: the gradient passes where min ≤ x ≤ max, boundaries included, as in PyTorch. The reward gradient
+ * reaches the latents through the decoded image's clamp to [0, 1], so saturated pixels must stop it exactly there.
+ */
+export function clamp(x: Tensor, min: number, max: number): Tensor {
+  if (!(min <= max)) throw new Error(`clamp: min ${min} is greater than max ${max}`);
+  return minimum(maximum(x, min), max);
+}
+
+function extremum(op: "maximum" | "minimum", a: Tensor, b: Operand): Tensor {
+  const sign = op === "maximum" ? 1 : -1;
+  if (typeof b === "number") {
+    const bound = Tensor.full([1], b);
+    const out = binaryRaw(op, a, bound);
+    // Kernels run in queue order, so the bound may return to the pool before the batch is submitted.
+    bound.dispose();
+    // g stops only where a lies strictly beyond the bound, sign·(b − a) > 0; f32 subtraction keeps that sign exactly.
+    return record(out, op, [a], (g) => [binaryRaw("sub", g, binaryRaw("reluGrad", mapRaw(a, "identity", -sign, sign * b), g))]);
+  }
+  const out = binaryRaw(op, a, b);
+  return record(out, op, [a, b], (g) => {
+    // The winner takes the gradient and a tie splits it evenly, as torch does: g_a = ½·(g + g·[d > 0] − g·[d < 0]).
+    const d = mapRaw(binaryRaw("sub", a, b), "identity", sign);
+    const wins = binaryRaw("reluGrad", d, g), loses = binaryRaw("reluGrad", mapRaw(d, "identity", -1), g);
+    const ga = mapRaw(binaryRaw("sub", binaryRaw("add", g, wins), loses), "identity", 0.5);
+    return [a.requiresGrad ? sumToShape(ga, a.shape) : null, b.requiresGrad ? sumToShape(binaryRaw("sub", g, ga), b.shape) : null];
+  });
+}
+
+// Tensor's arithmetic methods, attached here so that tensor.ts needs no ops (and no import cycle forms).
+Tensor.prototype.add = function (this: Tensor, other: Operand) { return add(this, other); };
+Tensor.prototype.sub = function (this: Tensor, other: Operand) { return sub(this, other); };
+Tensor.prototype.mul = function (this: Tensor, other: Operand) { return mul(this, other); };
+Tensor.prototype.div = function (this: Tensor, other: Operand) { return div(this, other); };
+Tensor.prototype.neg = function (this: Tensor) { return neg(this); };

@@ -92,6 +92,11 @@ export function record(out: Tensor, name: string, inputs: Tensor[], backward: No
   return out;
 }
 
+/** Used by Tensor.reshape: the gradient of a view is the gradient reshaped back. */
+export function recordReshape(out: Tensor, input: Tensor): void {
+  record(out, "reshape", [input], (g) => [g.reshape(input.shape)]);
+}
+
 /**
  * Backpropagates from `root` (a scalar unless `gradRoot` is given). Leaf tensors that require grad get
  * `.grad` (accumulated across calls, as in PyTorch); intermediate gradients are freed as soon as used.

@@ -6,10 +6,10 @@
  * Storage is f32, or f16 for frozen weights (half the memory): kernels read f16 storage as f32 through the
  * runner's binding pass and always write f32, so every op takes either and returns f32.
  */
-import { deferDispose, releaseNode, backward as runBackward, type Node } from "./autograd.ts";
+import * as K from "@textcraftor/webgpu-kernels";
+import { deferDispose, recordReshape, releaseNode, backward as runBackward, type Node } from "./autograd.ts";
 import { runtime } from "./runtime.ts";
 import { track } from "./scope.ts";
-import * as ew from "../ops/elementwise.ts";
 import { toFloat32 } from "../io/dtypes.ts";
 
 export type DType = "f32" | "f16";
@@ -30,6 +30,16 @@ export class Storage {
 
 export const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** The arithmetic methods (`x.add(y)` …) are the ops of ops/elementwise.ts, which attaches them. */
+export interface Tensor {
+  add(other: Tensor | number): Tensor;
+  sub(other: Tensor | number): Tensor;
+  mul(other: Tensor | number): Tensor;
+  div(other: Tensor | number): Tensor;
+  neg(): Tensor;
+}
+
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface above declares methods ops/ attaches
 export class Tensor {
   readonly isTensor = true;
   readonly size: number;
@@ -66,7 +76,10 @@ export class Tensor {
   }
 
   static full(shape: readonly number[], value: number): Tensor {
-    return value === 0 ? Tensor.zeros(shape) : ew.fill(shape, value);
+    if (value === 0) return Tensor.zeros(shape);
+    const t = Tensor.empty(shape);
+    K.fill(runtime().runner, t.buffer, t.size, value);
+    return t;
   }
 
   get storage(): Storage {
@@ -92,7 +105,7 @@ export class Tensor {
   reshape(shape: readonly number[]): Tensor {
     const resolved = resolveShape(shape, this.size, this.shape);
     const out = new Tensor(this.storage.retain(), resolved);
-    if (this.requiresGrad) ew.recordReshape(out, this);
+    if (this.requiresGrad) recordReshape(out, this);
     return out;
   }
 
@@ -123,11 +136,6 @@ export class Tensor {
   backward(grad?: Tensor): void { runBackward(this, grad); }
 
   onesLike(): Tensor { return Tensor.full(this.shape, 1); }
-  add(other: Tensor | number): Tensor { return ew.add(this, other); }
-  sub(other: Tensor | number): Tensor { return ew.sub(this, other); }
-  mul(other: Tensor | number): Tensor { return ew.mul(this, other); }
-  div(other: Tensor | number): Tensor { return ew.div(this, other); }
-  neg(): Tensor { return ew.neg(this); }
 
   toString(): string { return `Tensor[${this.shape.join("×")}]${this.requiresGrad ? " requiresGrad" : ""}`; }
 }

@@ -5,10 +5,9 @@
 import { Rng } from "../../nn/init.ts";
 import { Conv2d } from "../../nn/layers.ts";
 import { Module, type TensorData } from "../../nn/module.ts";
-import { affine } from "../../ops/elementwise.ts";
+import { affine, clamp } from "../../ops/elementwise.ts";
 import { slice } from "../../ops/shape.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
-import { clamp } from "./clamp.ts";
 import { parseVaeConfig, type VaeConfig } from "./config.ts";
 import { renameLegacyVaeAttention } from "./convert.ts";
 import { Decoder } from "./decoder.ts";
