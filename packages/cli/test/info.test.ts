@@ -7,6 +7,8 @@ test("info shows the adapter, key limits and the kernel family, and its self-tes
   expect(r.code, r.err + r.out).toBe(0);
   for (const line of ["runtime   bun", "binding   bun-webgpu", "maxStorageBufferBindingSize", "self-test passed"]) expect(r.out).toContain(line);
   expect(r.out).toMatch(/kernels {3}(CPU-driver variants|tiled GPU variants)/);
+  expect(r.out).toMatch(/precision f32 math everywhere; f16 weights \(--mixed-precision fp16\) read (as f16 \(shader-f16\)|through unpack2x16float)/);
+  expect(r.out).toMatch(/tensors {3}past \d+ MiB are bound in windows \(at most \d+ storage bindings per kernel\)/);
 });
 
 test("info --json carries every limit, the kernel family (TEXTCRAFTOR_KERNELS overrides it) and the self-test", () => {

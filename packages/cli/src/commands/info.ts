@@ -26,9 +26,22 @@ export function formatInfo(info: DeviceInfo, check: { ok: boolean; mismatches: n
       return `  ${k.padEnd(36)} ${v === undefined ? "?" : /Size$/.test(k) ? bytes(v) : v}`;
     }),
     `kernels   ${kernels === "cpu" ? "CPU-driver variants (no workgroup barriers)" : "tiled GPU variants"}; TEXTCRAFTOR_KERNELS=gpu|cpu overrides`,
+    ...precisionLines(info),
     `self-test ${check.ok ? "passed" : `FAILED (${check.mismatches} wrong values)`}`,
   ];
   return lines.join("\n");
+}
+
+/** What precision paths this adapter offers, and how tensors past one binding are handled. */
+export function precisionLines(info: DeviceInfo): string[] {
+  const f16 = info.features.includes("shader-f16");
+  const nvidiaUnderBun = !f16 && /nvidia/i.test(info.adapter.vendor ?? "") && info.runtime !== "node";
+  const window = info.limits.maxStorageBufferBindingSize, slots = info.limits.maxStorageBuffersPerShaderStage;
+  return [
+    `precision f32 math everywhere; f16 weights (--mixed-precision fp16) read ${f16 ? "as f16 (shader-f16)" : "through unpack2x16float (no shader-f16)"}` +
+      (nvidiaUnderBun ? "; Dawn hides shader-f16 on NVIDIA unless run under Node, which enables it" : ""),
+    `tensors   past ${window === undefined ? "one binding" : bytes(window)} are bound in windows (at most ${slots ?? "?"} storage bindings per kernel)`,
+  ];
 }
 
 export const info = Command.make(

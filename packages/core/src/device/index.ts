@@ -1,3 +1,3 @@
-export { openDevice, DeviceError, type Gpu, type DeviceInfo, type OpenDeviceOptions } from "./open-device.ts";
+export { openDevice, DeviceError, DEFAULT_DAWN_TOGGLES, type Gpu, type DeviceInfo, type OpenDeviceOptions } from "./open-device.ts";
 export { selfTest } from "./self-test.ts";
 export type { Runtime as JsRuntime, BindingName, BackendRequest } from "./bindings.ts";

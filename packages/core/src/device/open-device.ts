@@ -4,6 +4,13 @@ import { adapterName, classifyAdapter, describeAdapter, type AdapterDescription,
 /** Optional features we use when the adapter has them; kernels pick variants from `DeviceInfo.features`. */
 const WANTED_FEATURES = ["shader-f16", "subgroups", "timestamp-query", "subgroup-size-control"] as const;
 
+/**
+ * Dawn hides `shader-f16` on every NVIDIA Vulkan device unless this toggle is on; our kernels use f16 only to
+ * read frozen weights (converted to f32 at once), and the f16 tests check those reads on the GPU they run on.
+ * Only dawn.node (Node) can pass toggles.
+ */
+export const DEFAULT_DAWN_TOGGLES = ["vulkan_enable_f16_on_nvidia"];
+
 export interface OpenDeviceOptions {
   /** Refuse CPU drivers too (for benchmarks that must run on a GPU). Env: TEXTCRAFTOR_REQUIRE_GPU=1. */
   requireGPU?: boolean;
@@ -12,7 +19,10 @@ export interface OpenDeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Ask Dawn for a specific backend (Bun and Node only). */
   backend?: BackendRequest;
-  /** Dawn toggles, e.g. "allow_unsafe_apis" (Node's dawn.node only; bun-webgpu cannot pass them). */
+  /**
+   * Dawn toggles, e.g. "allow_unsafe_apis" (Node's dawn.node only; bun-webgpu cannot pass them). Default:
+   * DEFAULT_DAWN_TOGGLES.
+   */
   dawnToggles?: string[];
 }
 
@@ -50,7 +60,7 @@ const SETUP_HINT =
 export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> {
   const { runtime, version } = detectRuntime();
   const requireGPU = options.requireGPU ?? envFlag("TEXTCRAFTOR_REQUIRE_GPU");
-  const binding = await loadBinding(runtime, options.backend ?? "default", options.dawnToggles ?? []);
+  const binding = await loadBinding(runtime, options.backend ?? "default", options.dawnToggles ?? DEFAULT_DAWN_TOGGLES);
   let adapter: GPUAdapter | null;
   try {
     adapter = await binding.gpu.requestAdapter({
