@@ -12,6 +12,7 @@ import {
   CLIPTextModelWithProjection, CLIPVisionModelWithProjection, openClipToHf, parseCLIPTextConfig, parseCLIPVisionConfig, readWeightFiles, stripPrefix, withInitMode, withParamDtype, type DType,
   type CLIPActivation, type CLIPTextConfig, type CLIPVisionConfig, type TensorData,
 } from "@textcraftor/core";
+import { chooseActivation, configQuickGelu, type ActivationChoice } from "./clip-activation.ts";
 import { openClipConfigs } from "./open-clip-config.ts";
 import { readJson, requirePath, weightFilesIn } from "./weights-location.ts";
 
@@ -24,11 +25,15 @@ export interface ClipCheckpoint {
   text?: CLIPTextConfig;
   /** The learned log temperature (`logit_scale`), when the checkpoint has one. */
   logitScale?: number;
+  /** The towers' MLP activation and what decided it, to report. */
+  activation: ActivationChoice;
 }
 
 export interface ReadClipOptions {
-  /** The activation of open_clip-layout weights when open_clip_config.json does not say: see openClipConfigs. */
-  activation: CLIPActivation;
+  /** The user's choice for open_clip-layout weights whose open_clip_config.json does not say (act=). */
+  activation?: CLIPActivation;
+  /** The activation when nothing about the checkpoint says: what the plugin's usual weights need, and why. */
+  fallback: ActivationChoice;
 }
 
 const HF_FILES = ["model.safetensors", "pytorch_model.bin"];
@@ -45,14 +50,18 @@ export async function readClipCheckpoint(path: string, options: ReadClipOptions)
       if (!existsSync(configFile)) throw new Error(`transformers-layout CLIP weights need their config.json beside them, and ${folder} has none`);
       const config = await readJson(configFile);
       const text = tensors.has("text_model.embeddings.token_embedding.weight") ? parseCLIPTextConfig(config) : undefined;
-      return { path, tensors, vision: parseCLIPVisionConfig(config), text, logitScale: tensors.get("logit_scale")?.data[0] };
+      const vision = parseCLIPVisionConfig(config);
+      const activation = { activation: vision.hiddenAct, reason: `${configFile} has hidden_act "${vision.hiddenAct}"` };
+      return { path, tensors, vision, text, logitScale: tensors.get("logit_scale")?.data[0], activation };
     }
     if (tensors.has("visual.conv1.weight")) {
       const configFile = join(folder, "open_clip_config.json");
       const json = existsSync(configFile) ? await readJson(configFile) : undefined;
+      const openAiFormat = OPENAI_EXTRAS.some((name) => tensors.has(name));
       for (const name of OPENAI_EXTRAS) tensors.delete(name);
-      const configs = openClipConfigs(tensors, json, options.activation);
-      return { path, tensors: openClipToHf(tensors), ...configs, logitScale: tensors.get("logit_scale")?.data[0] };
+      const activation = chooseActivation({ configQuickGelu: configQuickGelu(json), option: options.activation, openAiFormat, path, fallback: options.fallback });
+      const configs = openClipConfigs(tensors, json, activation.activation);
+      return { path, tensors: openClipToHf(tensors), ...configs, logitScale: tensors.get("logit_scale")?.data[0], activation };
     }
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);

@@ -4,15 +4,16 @@ import { PREPROCESS_MODES, type PreprocessMode } from "./preprocess.ts";
 
 export const CLIP_OPTIONS: Record<string, string> = {
   preprocess: "pool (TextCraftor's adaptive average pool; the default) or resize-crop (CLIP-style short-side resize + center crop)",
-  act: "gelu or quick_gelu: the MLP activation of open_clip/OpenAI-layout weights when no open_clip_config.json says (OpenAI's CLIPs use quick_gelu)",
+  act: "gelu or quick_gelu: the MLP activation of open_clip/OpenAI-layout weights when no open_clip_config.json says (default: from the checkpoint's format and name; OpenAI's CLIPs use quick_gelu)",
 };
 
 const ACTIVATIONS: readonly CLIPActivation[] = ["gelu", "quick_gelu"];
 
-export function clipOptions(options: Record<string, string>, defaultActivation: CLIPActivation): { preprocess: PreprocessMode; activation: CLIPActivation } {
+/** `activation` is undefined unless act= is given: the checkpoint then decides (clip-activation.ts). */
+export function clipOptions(options: Record<string, string>): { preprocess: PreprocessMode; activation?: CLIPActivation } {
   return {
     preprocess: oneOf("preprocess", options.preprocess ?? "pool", PREPROCESS_MODES),
-    activation: oneOf("act", options.act ?? defaultActivation, ACTIVATIONS),
+    activation: options.act === undefined ? undefined : oneOf("act", options.act, ACTIVATIONS),
   };
 }
 

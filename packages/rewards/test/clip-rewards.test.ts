@@ -37,7 +37,7 @@ describe.each(cases)("%s", (_, plugin, weights, ref) => {
 });
 
 test("the reward models are frozen, so backward through a score leaves their weights without gradients", async () => {
-  const checkpoint = await readClipCheckpoint(PICKSCORE, { activation: "gelu" });
+  const checkpoint = await readClipCheckpoint(PICKSCORE, { fallback: { activation: "gelu", reason: "test" } });
   const towers = [visionTower(checkpoint), textTower(checkpoint, 49408)];
   for (const tower of towers) {
     expect(tower.parameters().some((p) => p.requiresGrad)).toBe(false);

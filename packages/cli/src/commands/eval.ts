@@ -42,6 +42,7 @@ export const evalCommand = Command.make(
     for (const path of f.rewardPlugin) registry.register(yield* attempt(() => loadRewardPlugin(path)));
     const specs = yield* attempt(async () => (f.reward.length ? f.reward : TINY_REWARDS).map(parseRewardSpec));
     const rewards = yield* attempt(() => loadRewards(specs, registry, rt.gpu));
+    for (const { name, reward } of rewards) if (reward.info) yield* Console.log(`reward ${name}: ${reward.info}`);
     const all = yield* attempt(() => readPrompts(Option.getOrElse(f.prompts, () => TINY_HELDOUT_PROMPTS)));
     const prompts = all.slice(0, Option.getOrElse(f.limit, () => all.length));
     const sd = yield* attempt(() => loadStableDiffusion(model, { unetPath: Option.getOrUndefined(f.unet) }));

@@ -115,6 +115,7 @@ export const trainCommand = Command.make(
     // The run's starting encoder, frozen: the prefix steps and the "before" samples use it.
     const frozenTextEncoder = yield* attempt(() => cloneTextEncoder(sd.textEncoder, frozenDtype));
     const rewards = yield* attempt(() => loadRewards(specs, registry, rt.gpu, { weightDtype: frozenDtype }));
+    for (const { name, reward } of rewards) if (reward.info) yield* Console.log(`reward ${name}: ${reward.info}`);
     const config: TrainConfig = {
       ...base, steps: pick(f.steps, "steps"), batchSize: pick(f.batchSize, "batchSize"), inferenceSteps: pick(f.inferenceSteps, "inferenceSteps"),
       gradSteps: pick(f.gradSteps, "gradSteps"), guidanceScale: pick(f.guidance, "guidanceScale"), lr: pick(f.lr, "lr"),

@@ -27,6 +27,8 @@ export interface LoadedReward {
    * Higher is better. The trainer maximises Σ γ·score.
    */
   score(images: Tensor, prompts: readonly string[]): Tensor;
+  /** One line on how it was set up where a file could be read more than one way (a CLIP's activation), for logs. */
+  info?: string;
   dispose?(): void;
 }
 

@@ -30,10 +30,11 @@ export const aesthetic: RewardPlugin = {
     ...CLIP_OPTIONS,
   },
   async load(context: RewardContext) {
-    const { preprocess, activation } = clipOptions(context.options, "quick_gelu");
+    const { preprocess, activation } = clipOptions(context.options);
     const mlpPath = requirePath(context.options.mlp ?? findMlp(context), "aesthetic MLP");
     const clipPath = requirePath(context.options.clip ?? join(requireWeights(aesthetic, context), "clip"), "aesthetic CLIP ViT-L/14");
-    const vision = visionTower(await readClipCheckpoint(clipPath, { activation }), context.weightDtype);
+    const checkpoint = await readClipCheckpoint(clipPath, { activation, fallback: { activation: "quick_gelu", reason: "the aesthetic predictor's CLIP is OpenAI's ViT-L/14, trained with QuickGELU" } });
+    const vision = visionTower(checkpoint, context.weightDtype);
     const mlp = await disposeOnError(vision, async () => {
       const head = AestheticMLP.fromStateDict(await readWeights(mlpPath), mlpPath);
       if (head.inFeatures === vision.config.projectionDim) return head;
@@ -41,6 +42,7 @@ export const aesthetic: RewardPlugin = {
       throw new Error(`${mlpPath}: ${head.inputLayer} takes ${head.inFeatures}-d embeddings, but the CLIP model at ${clipPath} gives ${vision.config.projectionDim}-d ones (projection_dim); the published MLP goes with CLIP ViT-L/14`);
     });
     return {
+      info: `${clipPath}: MLP activation ${checkpoint.activation.activation} (${checkpoint.activation.reason})`,
       score: (images) => mlp.forward(l2Normalize(vision.imageEmbeds(preprocessForClip(images, vision.config.imageSize, preprocess)))),
       dispose() {
         mlp.dispose();

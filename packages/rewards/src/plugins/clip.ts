@@ -4,7 +4,8 @@
  *
  * Weights: any CLIP with both towers. transformers: a folder with config.json + model.safetensors or
  * pytorch_model.bin (or sharded). open_clip/OpenAI: the state_dict file (open_clip_pytorch_model.bin) or its
- * folder, with open_clip_config.json beside it if there is one; LAION weights use gelu, OpenAI's need act=quick_gelu.
+ * folder, with open_clip_config.json beside it if there is one; LAION weights use gelu, OpenAI's quick_gelu, decided
+ * from that config, OpenAI's checkpoint format or the name (clip-activation.ts), or act=.
  */
 import { clipPairReward } from "../clip-pair-reward.ts";
 
@@ -13,5 +14,5 @@ export const clip = clipPairReward({
   description: "CLIP image-prompt cosine similarity (TextCraftor's constraint; any CLIP, transformers or open_clip layout)",
   weightFiles: ["config.json + model.safetensors or pytorch_model.bin (transformers CLIPModel)", "or open_clip_pytorch_model.bin (open_clip, optionally with open_clip_config.json)"],
   logitScaled: false,
-  activation: "gelu",
+  activation: { activation: "gelu", reason: "nothing says otherwise, and LAION's open_clip weights (TextCraftor's ViT-g-14) use GELU; give act=quick_gelu for OpenAI weights" },
 });

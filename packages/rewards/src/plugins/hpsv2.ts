@@ -12,5 +12,5 @@ export const hpsv2 = clipPairReward({
   description: "HPSv2 (open_clip ViT-H-14): cos(image, prompt), about 0.26-0.30",
   weightFiles: ["HPS_v2_compressed.pt (the file, or a folder holding it)"],
   logitScaled: false,
-  activation: "gelu",
+  activation: { activation: "gelu", reason: "HPSv2 is LAION's open_clip ViT-H-14, trained with GELU" },
 });
