@@ -165,30 +165,41 @@ function parseEntry(name: string, value: unknown): SafetensorsEntry {
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
     fail(`tensor "${name}": data_offsets ${JSON.stringify(offsets)} is not a [begin, end] pair with begin <= end`);
   }
-  const [begin, end] = offsets as [number, number];
-  const expected = (shape as number[]).reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+  const begin = offsets[0] as number, end = offsets[1] as number;
+  let expected = DTYPE_BYTES[dtype];
+  for (let i = 0; i < shape.length; i++) expected *= shape[i] as number;
   if (end - begin !== expected) {
     fail(`tensor "${name}": data_offsets [${begin}, ${end}] span ${end - begin} bytes, but ${dtype} with shape [${shape}] takes ${expected}`);
   }
-  return { dtype, shape: shape as number[], dataOffsets: [begin, end] };
+  return { dtype, shape: shape as number[], dataOffsets: offsets as [number, number] };
 }
 
-/** The tensors must cover the data region exactly: in range, no overlaps, no gaps, nothing left over. */
+/**
+ * The tensors must cover the data region exactly: in range, no overlaps, no gaps, nothing left over. Offsets go
+ * into typed arrays and loops index them: at 10^6 entries, iterators and destructuring cost more than the checks.
+ */
 function checkTiling(tensors: Map<string, SafetensorsEntry>, dataLength: number): void {
-  const entries = [...tensors];
-  const begins = new Float64Array(entries.length), ends = new Float64Array(entries.length);
-  let sorted = true;
-  entries.forEach(([, { dataOffsets: [begin, end] }], i) => {
-    begins[i] = begin;
-    ends[i] = end;
-    if (i && (begin < begins[i - 1]! || (begin === begins[i - 1] && end < ends[i - 1]!))) sorted = false;
-  });
-  // Writers usually list tensors in data order; only other headers pay for a sort (of indices, by typed arrays).
-  const order = Uint32Array.from(entries.keys());
-  if (!sorted) order.sort((a, b) => begins[a]! - begins[b]! || ends[a]! - ends[b]!);
+  const n = tensors.size;
+  const names = new Array<string>(n), begins = new Float64Array(n), ends = new Float64Array(n);
+  let i = 0, sorted = true;
+  for (const [name, { dataOffsets }] of tensors) {
+    names[i] = name;
+    begins[i] = dataOffsets[0];
+    ends[i] = dataOffsets[1];
+    if (i && (begins[i]! < begins[i - 1]! || (begins[i] === begins[i - 1] && ends[i]! < ends[i - 1]!))) sorted = false;
+    i++;
+  }
+  // Writers usually list tensors in data order; only other headers pay for a sort (of indices).
+  let order: Uint32Array | undefined;
+  if (!sorted) {
+    order = new Uint32Array(n);
+    for (let k = 0; k < n; k++) order[k] = k;
+    order.sort((a, b) => begins[a]! - begins[b]! || ends[a]! - ends[b]!);
+  }
   let covered = 0, previous = "";
-  for (const i of order) {
-    const name = entries[i]![0], begin = begins[i]!, end = ends[i]!;
+  for (let k = 0; k < n; k++) {
+    const j = order ? order[k]! : k;
+    const name = names[j]!, begin = begins[j]!, end = ends[j]!;
     if (end > dataLength) fail(`tensor "${name}": data_offsets [${begin}, ${end}] go beyond the data region (${dataLength} bytes); the file is truncated or damaged`);
     if (begin < covered) fail(`tensor "${name}" (bytes ${begin}..${end}) overlaps tensor "${previous}" (ending at ${covered})`);
     if (begin > covered) fail(`bytes ${covered}..${begin} of the data region belong to no tensor (before "${name}"); tensors must be contiguous`);
