@@ -1,18 +1,16 @@
 /**
  * The UNet's stages, with diffusers' class and module names so checkpoints load by name:
- * DownBlock2D / CrossAttnDownBlock2D, UNetMidBlock2DCrossAttn, UpBlock2D / CrossAttnUpBlock2D, and their
- * Downsample2D / Upsample2D.
+ * DownBlock2D / CrossAttnDownBlock2D, UNetMidBlock2DCrossAttn, UpBlock2D / CrossAttnUpBlock2D.
  */
-import { Conv2d } from "../../nn/layers.ts";
 import type { Rng } from "../../nn/init.ts";
 import { Module, ModuleList } from "../../nn/module.ts";
-import { upsampleNearest2x } from "../../ops/conv.ts";
 import { concat } from "../../ops/shape.ts";
 import { checkpoint } from "../../tensor/autograd.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import type { UNetConfig } from "./config.ts";
 import type { AttentionLayout, DownBlockLayout, UpBlockLayout } from "./layout.ts";
-import { ResnetBlock2D } from "./resnet.ts";
+import { Downsample2D, Upsample2D } from "../common/resample.ts";
+import { ResnetBlock2D } from "../common/resnet.ts";
 import { Transformer2DModel } from "./transformer.ts";
 
 /** What every stage needs besides its input. */
@@ -41,26 +39,6 @@ const transformers = (count: number, channels: number, a: AttentionLayout, c: UN
   new ModuleList(Array.from({ length: count }, () => new Transformer2DModel(channels, {
     heads: a.heads, layers: a.layers, crossAttentionDim: c.crossAttentionDim, groups: c.normNumGroups, useLinearProjection: c.useLinearProjection, rng,
   })));
-
-/** Conv3×3 with stride 2. diffusers' `downsample_padding 0` means padding only bottom and right by one. */
-export class Downsample2D extends Module {
-  readonly conv: Conv2d;
-  constructor(channels: number, padding: number, rng: Rng) {
-    super();
-    this.conv = this.child("conv", new Conv2d(channels, channels, 3, { stride: 2, padding: padding === 0 ? [0, 1, 0, 1] : padding, rng }));
-  }
-  forward(x: Tensor): Tensor { return this.conv.forward(x); }
-}
-
-/** Nearest-neighbour ×2, then conv3×3. */
-export class Upsample2D extends Module {
-  readonly conv: Conv2d;
-  constructor(channels: number, rng: Rng) {
-    super();
-    this.conv = this.child("conv", new Conv2d(channels, channels, 3, { padding: 1, rng }));
-  }
-  forward(x: Tensor): Tensor { return this.conv.forward(upsampleNearest2x(x)); }
-}
 
 /** Resnets, then a downsampler (except at the deepest level). */
 export class DownBlock2D extends Module {

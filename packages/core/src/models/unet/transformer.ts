@@ -8,7 +8,7 @@ import { Module, ModuleList } from "../../nn/module.ts";
 import { gelu } from "../../ops/elementwise.ts";
 import { chunk, permute } from "../../ops/shape.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
-import { Attention } from "./attention.ts";
+import { Attention } from "../common/attention.ts";
 
 /** Linear(dim → 2·inner) split into value and gate; value · GELU(gate). */
 class GEGLU extends Module {
@@ -55,9 +55,9 @@ export class BasicTransformerBlock extends Module {
   constructor(dim: number, heads: number, crossAttentionDim: number, rng: Rng) {
     super();
     this.norm1 = this.child("norm1", new LayerNorm(dim));
-    this.attn1 = this.child("attn1", new Attention(dim, dim, heads, rng));
+    this.attn1 = this.child("attn1", new Attention(dim, { heads, rng }));
     this.norm2 = this.child("norm2", new LayerNorm(dim));
-    this.attn2 = this.child("attn2", new Attention(dim, crossAttentionDim, heads, rng));
+    this.attn2 = this.child("attn2", new Attention(dim, { heads, contextDim: crossAttentionDim, rng }));
     this.norm3 = this.child("norm3", new LayerNorm(dim));
     this.ff = this.child("ff", new FeedForward(dim, rng));
   }

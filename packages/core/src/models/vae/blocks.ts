@@ -1,71 +1,18 @@
 /**
- * The VAE's building blocks, with diffusers' module names so checkpoints load by name: ResnetBlock2D
- * (no time embedding; the down/upsamplers are the UNet's), the mid block's single-head attention, UNetMidBlock2D,
- * DownEncoderBlock2D and UpDecoderBlock2D.
+ * The VAE's stages, with diffusers' module names so checkpoints load by name: UNetMidBlock2D, DownEncoderBlock2D
+ * and UpDecoderBlock2D, built from the shared ResnetBlock2D (no time embedding) and Attention (one head over the
+ * pixels, with its own group norm and a residual).
  */
 import type { Tensor } from "../../tensor/tensor.ts";
-import { scaledDotProductAttention } from "../../ops/attention.ts";
-import { transpose } from "../../ops/shape.ts";
-import { Conv2d, GroupNorm, Linear } from "../../nn/layers.ts";
 import { Module, ModuleList } from "../../nn/module.ts";
 import type { Rng } from "../../nn/init.ts";
-import { Downsample2D, Upsample2D } from "../unet/blocks.ts";
+import { Attention } from "../common/attention.ts";
+import { Downsample2D, Upsample2D } from "../common/resample.ts";
+import { ResnetBlock2D } from "../common/resnet.ts";
 import { scope } from "../../tensor/scope.ts";
 
 /** Shared by every block: GroupNorm groups and eps, and the generator for the (pre-load) initial weights. */
 export interface BlockOptions { groups: number; eps: number; rng: Rng }
-
-export class ResnetBlock2D extends Module {
-  readonly norm1: GroupNorm;
-  readonly conv1: Conv2d;
-  readonly norm2: GroupNorm;
-  readonly conv2: Conv2d;
-  readonly convShortcut: Conv2d | null;
-
-  constructor(inChannels: number, outChannels: number, { groups, eps, rng }: BlockOptions) {
-    super();
-    this.norm1 = this.child("norm1", new GroupNorm(groups, inChannels, eps));
-    this.conv1 = this.child("conv1", new Conv2d(inChannels, outChannels, 3, { padding: 1, rng }));
-    this.norm2 = this.child("norm2", new GroupNorm(groups, outChannels, eps));
-    this.conv2 = this.child("conv2", new Conv2d(outChannels, outChannels, 3, { padding: 1, rng }));
-    this.convShortcut = inChannels === outChannels ? null : this.child("conv_shortcut", new Conv2d(inChannels, outChannels, 1, { rng }));
-  }
-
-  forward(x: Tensor): Tensor {
-    return scope(() => {
-      const h = this.conv2.forward(this.norm2.forward(this.conv1.forward(this.norm1.forward(x, true)), true));
-      return (this.convShortcut ? this.convShortcut.forward(x) : x).add(h);
-    });
-  }
-}
-
-/** Single-head self-attention over the H·W pixels with a residual (head dim = channels). */
-export class Attention extends Module {
-  readonly groupNorm: GroupNorm;
-  readonly toQ: Linear;
-  readonly toK: Linear;
-  readonly toV: Linear;
-  readonly toOut: ModuleList<Linear>;
-
-  constructor(channels: number, { groups, eps, rng }: BlockOptions) {
-    super();
-    this.groupNorm = this.child("group_norm", new GroupNorm(groups, channels, eps));
-    this.toQ = this.child("to_q", new Linear(channels, channels, { rng }));
-    this.toK = this.child("to_k", new Linear(channels, channels, { rng }));
-    this.toV = this.child("to_v", new Linear(channels, channels, { rng }));
-    // diffusers' to_out is [Linear, Dropout]; only the Linear has weights, hence `to_out.0`.
-    this.toOut = this.child("to_out", new ModuleList([new Linear(channels, channels, { rng })]));
-  }
-
-  forward(x: Tensor): Tensor {
-    return scope(() => {
-      const [batch, channels, height, width] = x.shape as [number, number, number, number];
-      const tokens = transpose(this.groupNorm.forward(x).reshape([batch, channels, height * width]), 1, 2);
-      const attended = scaledDotProductAttention(this.toQ.forward(tokens), this.toK.forward(tokens), this.toV.forward(tokens));
-      return x.add(transpose(this.toOut.at(0).forward(attended), 1, 2).reshape(x.shape));
-    });
-  }
-}
 
 /** UNetMidBlock2D as the VAE uses it: resnet → attention → resnet at constant width. */
 export class MidBlock2D extends Module {
@@ -75,7 +22,9 @@ export class MidBlock2D extends Module {
   constructor(channels: number, o: BlockOptions) {
     super();
     this.resnets = this.child("resnets", new ModuleList([new ResnetBlock2D(channels, channels, o), new ResnetBlock2D(channels, channels, o)]));
-    this.attentions = this.child("attentions", new ModuleList([new Attention(channels, o)]));
+    this.attentions = this.child("attentions", new ModuleList([
+      new Attention(channels, { heads: 1, bias: true, norm: { groups: o.groups, eps: o.eps }, residualConnection: true, rng: o.rng }),
+    ]));
   }
 
   forward(x: Tensor): Tensor {

@@ -1,0 +1,73 @@
+/**
+ * diffusers' Attention, shared by the UNet's transformer blocks (multi-head, cross-attention, q/k/v without bias)
+ * and the VAE's mid block (one head over the H·W pixels, its own group norm, q/k/v with bias, a residual).
+ */
+import { GroupNorm, Linear } from "../../nn/layers.ts";
+import type { Rng } from "../../nn/init.ts";
+import { Module, ModuleList } from "../../nn/module.ts";
+import { scaledDotProductAttention } from "../../ops/attention.ts";
+import { permute, transpose } from "../../ops/shape.ts";
+import { scope } from "../../tensor/scope.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
+
+export interface AttentionOptions {
+  heads: number;
+  /** The keys' and values' source width (cross_attention_dim); omitted, queryDim (self-attention). */
+  contextDim?: number;
+  /** q/k/v projections with bias (diffusers' `bias`; the VAE's have one, the UNet's not). */
+  bias?: boolean;
+  /** A GroupNorm applied to the input first (`group_norm`, the VAE's). */
+  norm?: { groups: number; eps: number };
+  /** Adds the input to the output (diffusers' residual_connection). */
+  residualConnection?: boolean;
+  rng: Rng;
+}
+
+export class Attention extends Module {
+  readonly groupNorm: GroupNorm | null;
+  readonly toQ: Linear;
+  readonly toK: Linear;
+  readonly toV: Linear;
+  /** `to_out.1` is a parameterless Dropout (p = 0), so the list holds only the Linear. */
+  readonly toOut: ModuleList<Linear>;
+  readonly heads: number;
+  private readonly residualConnection: boolean;
+
+  constructor(queryDim: number, { heads, contextDim = queryDim, bias = false, norm, residualConnection = false, rng }: AttentionOptions) {
+    super();
+    this.heads = heads;
+    this.residualConnection = residualConnection;
+    this.groupNorm = norm ? this.child("group_norm", new GroupNorm(norm.groups, queryDim, norm.eps)) : null;
+    this.toQ = this.child("to_q", new Linear(queryDim, queryDim, { bias, rng }));
+    this.toK = this.child("to_k", new Linear(contextDim, queryDim, { bias, rng }));
+    this.toV = this.child("to_v", new Linear(contextDim, queryDim, { bias, rng }));
+    this.toOut = this.child("to_out", new ModuleList([new Linear(queryDim, queryDim, { rng })]));
+  }
+
+  /**
+   * x [B, L, C], or a feature map [B, C, H, W] attended over its H·W pixels and returned in that shape;
+   * context [B, Lc, contextDim] for cross-attention, omitted for self-attention.
+   */
+  forward(x: Tensor, context?: Tensor): Tensor {
+    return scope(() => {
+      const spatial = x.ndim === 4;
+      const normed = this.groupNorm ? this.groupNorm.forward(x) : x;
+      const [batch, channels] = normed.shape as [number, number];
+      const tokens = spatial ? transpose(normed.reshape([batch, channels, -1]), 1, 2) : normed;
+      const source = context ?? tokens;
+      const attended = this.attend(this.toQ.forward(tokens), this.toK.forward(source), this.toV.forward(source));
+      const out = this.toOut.at(0).forward(attended);
+      const shaped = spatial ? transpose(out, 1, 2).reshape(x.shape) : out;
+      return this.residualConnection ? x.add(shaped) : shaped;
+    });
+  }
+
+  /** q [B, L, C], k and v [B, Lc, C] → [B, L, C]; one head needs no split. */
+  private attend(q: Tensor, k: Tensor, v: Tensor): Tensor {
+    if (this.heads === 1) return scaledDotProductAttention(q, k, v);
+    const [batch, length, channels] = q.shape as [number, number, number];
+    // [B, L, heads·d] → [B, heads, L, d], the layout the fused attention kernel takes.
+    const splitHeads = (t: Tensor) => permute(t.reshape([batch, t.shape[1]!, this.heads, channels / this.heads]), [0, 2, 1, 3]);
+    return permute(scaledDotProductAttention(splitHeads(q), splitHeads(k), splitHeads(v)), [0, 2, 1, 3]).reshape([batch, length, channels]);
+  }
+}
