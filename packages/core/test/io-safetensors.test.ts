@@ -124,10 +124,14 @@ describe("reading from disk by tensor", () => {
     await expect(readSafetensorsFile(path)).rejects.toThrow("goes beyond the end of the file (16 bytes)");
   });
 
-  test("errors name the file", async () => {
+  test("errors name the file, file-system ones included", async () => {
     const path = join(dir, "trailing.safetensors");
     writeFileSync(path, file({ a: f32([1], [0, 4]) }, 8));
     await expect(readSafetensorsFile(path)).rejects.toThrow(`${path}: safetensors: the tensors end at byte 4 of the data region`);
+    for (const where of [join(dir, "missing.safetensors"), dir]) {
+      await expect(readSafetensorsFile(where)).rejects.toThrow(SafetensorsError);
+      await expect(readSafetensorsFile(where)).rejects.toThrow(`${where}: cannot read the file (`);
+    }
   });
 
   test("20k small tensors are read in a handful of reads (not 20k), with the right values", async () => {

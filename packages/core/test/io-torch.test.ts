@@ -127,9 +127,13 @@ describe("refusals say what is wrong and what to do", () => {
     expect((error as Error).message).toMatch(/refers to the Python global "os.system".*may execute code and is not loaded/);
   });
 
-  test("errors from a path name the file", async () => {
+  test("errors from a path name the file, file-system ones included", async () => {
     const path = join(import.meta.dir, "fixtures/io/legacy.pt");
     await expect(readTorchCheckpoint(path)).rejects.toThrow(`torch checkpoint ${path}: this is a legacy PyTorch checkpoint`);
+    for (const where of [join(import.meta.dir, "fixtures/io/missing.pt"), join(import.meta.dir, "fixtures/io")]) {
+      await expect(readTorchCheckpoint(where)).rejects.toThrow(TorchCheckpointError);
+      await expect(readTorchCheckpoint(where)).rejects.toThrow(`torch checkpoint ${where}: cannot read the file (`);
+    }
   });
 
   test("legacy formats are refused with the way to convert them", async () => {

@@ -39,6 +39,17 @@ export function readGroups(entries: readonly SafetensorsEntry[]): ReadGroup[] {
 }
 
 export async function readSafetensorsFile(path: string, options: ReadSafetensorsOptions = {}): Promise<SafetensorsFile> {
+  try {
+    return await readByRanges(path, options);
+  } catch (e) {
+    // One error type for every problem, naming the file: format errors, and the file system's (missing, a folder).
+    if (e instanceof SafetensorsError) throw new SafetensorsError(`${path}: ${e.message}`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code) throw new SafetensorsError(`${path}: cannot read the file (${(e as Error).message})`, { cause: e });
+    throw e;
+  }
+}
+
+async function readByRanges(path: string, options: ReadSafetensorsOptions): Promise<SafetensorsFile> {
   const file = await open(path, "r");
   try {
     const size = (await file.stat()).size;
@@ -66,9 +77,6 @@ export async function readSafetensorsFile(path: string, options: ReadSafetensors
     }
     const tensors = new Map<string, LoadedTensor>(decode.map(([name, { dtype, shape }], i) => [name, { data: data[i]!, shape, dtype }]));
     return { tensors, metadata, skipped };
-  } catch (e) {
-    if (e instanceof SafetensorsError) throw new SafetensorsError(`${path}: ${e.message}`, { cause: e });
-    throw e;
   } finally {
     await file.close();
   }

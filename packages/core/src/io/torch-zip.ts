@@ -49,11 +49,12 @@ export async function readTorchCheckpoint(input: Uint8Array | string, options: R
       await source.close();
     }
   } catch (e) {
-    // One error type for every format problem, naming the file; file-system errors (which name it) pass through.
+    // One error type for every problem, naming the file, with the original as its cause.
     if (e instanceof TorchCheckpointError) throw new TorchCheckpointError(`${label}: ${e.message}`, { cause: e.cause });
     if (e instanceof ZipError) throw new TorchCheckpointError(`${label}: the zip archive is damaged (${e.message}); download or copy the file again`, { cause: e });
     if (e instanceof UnsafePickleError) throw new TorchCheckpointError(`${label}: ${e.message}`, { cause: e });
     if (e instanceof PickleError) throw new TorchCheckpointError(`${label}: its data.pkl is damaged (${e.message}); download or copy the file again`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code) throw new TorchCheckpointError(`${label}: cannot read the file (${(e as Error).message})`, { cause: e });
     throw e;
   }
 }
@@ -252,10 +253,10 @@ function materialize(name: string, { storage, offset, shape, stride }: TensorRef
   const last = offset + shape.reduce((s, n, d) => s + (n - 1) * stride[d]!, 0);
   if (last >= storage.numel) fail(`tensor "${name}" reads element ${last} of storage ${storage.key}, which has ${storage.numel}`);
   budget.materialized += count;
-  const span = toFloat32(bytes.subarray(offset * size, (last + 1) * size), storage.dtype);
+  const span = allocating(`tensor "${name}"`, () => toFloat32(bytes.subarray(offset * size, (last + 1) * size), storage.dtype));
   if (isRowMajor(shape, stride)) return span;
 
-  const out = new Float32Array(count);
+  const out = allocating(`tensor "${name}"`, () => new Float32Array(count));
   const index = new Array<number>(shape.length).fill(0);
   let src = 0;
   for (let i = 0; i < count; i++) {
@@ -267,6 +268,16 @@ function materialize(name: string, { storage, offset, shape, stride }: TensorRef
     }
   }
   return out;
+}
+
+/** An allocation the engine refuses (out of memory) is this checkpoint's typed error, not a bare RangeError. */
+function allocating<T>(what: string, allocate: () => T): T {
+  try {
+    return allocate();
+  } catch (e) {
+    if (e instanceof RangeError) fail(`there is not enough memory for ${what} (${e.message})`);
+    throw e;
+  }
 }
 
 function isRowMajor(shape: number[], stride: number[]): boolean {

@@ -194,7 +194,12 @@ async function checkLocalHeader(source: ByteSource, entry: ZipEntry, lv: DataVie
  * a stream that inflates to gigabytes fails after its first slices, not after inflating them all.
  */
 function inflateBounded(compressed: Uint8Array, entry: ZipEntry): Uint8Array {
-  const out = new Uint8Array(entry.size);
+  let out: Uint8Array;
+  try {
+    out = new Uint8Array(entry.size);
+  } catch (e) {
+    return fail(`entry ${entry.name} states ${entry.size} inflated bytes, more than there is memory for (${(e as Error).message})`);
+  }
   let written = 0;
   const inflate = new Inflate((chunk) => {
     if (written + chunk.length > out.length) fail(`entry ${entry.name} inflates to more than the ${entry.size} bytes its header states`);
