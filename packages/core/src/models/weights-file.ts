@@ -10,8 +10,8 @@ export async function readWeights(path: string, { names }: { names?: (name: stri
     try {
       return (await readSafetensorsFile(path, { skipUnsupported: true, names })).tensors;
     } catch (e) {
-      // A format error names the file; anything else is the file system's.
-      if (e instanceof SafetensorsError) throw e; // it names the file already
+      // The reader names the file in its own errors (format and file system alike).
+      if (e instanceof SafetensorsError) throw e;
       return cannot(e);
     }
   }
