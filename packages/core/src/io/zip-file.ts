@@ -181,6 +181,8 @@ async function checkLocalHeader(source: ByteSource, entry: ZipEntry, lv: DataVie
   if (lv.getUint16(6, true) & 8) return;
   const local: ZipEntry = { ...entry, compressedSize: lv.getUint32(18, true), size: lv.getUint32(22, true) };
   if (local.compressedSize === U32_MAX || local.size === U32_MAX) {
+    // A local ZIP64 field holds both sizes whenever either overflows, so both are read from it.
+    local.compressedSize = local.size = U32_MAX;
     if (extraStart + extraLength > source.size) fail(`entry ${entry.name}: its local header runs past the end of the file`);
     readZip64Extra(view8(await source.read(extraStart, extraLength)), 0, extraLength, local, ["size", "compressedSize"]);
   }
