@@ -8,6 +8,7 @@ export { Storage } from "./tensor/tensor.ts";
 export { BufferPool } from "./tensor/pool.ts";
 export { envVar } from "./device/open-device.ts";
 export { classifyAdapter, describeAdapter, type AdapterKind, type AdapterDescription } from "./device/classify.ts";
+export { stableFeatures } from "./device/bun-features.ts";
 export * from "./io/dtypes.ts";
 export * from "./io/pickle.ts";
 export { componentWeightFile, readComponentWeights } from "./models/component-weights.ts";

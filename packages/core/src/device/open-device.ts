@@ -1,4 +1,5 @@
 import { detectRuntime, loadBinding, type BackendRequest, type BindingName, type Runtime } from "./bindings.ts";
+import { stableFeatures } from "./bun-features.ts";
 import { adapterName, classifyAdapter, describeAdapter, type AdapterDescription, type AdapterKind } from "./classify.ts";
 
 /** Optional features we use when the adapter has them; kernels pick variants from `DeviceInfo.features`. */
@@ -91,7 +92,9 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> 
     throw new DeviceError(`A GPU was required but the adapter is the CPU driver "${name}".`, `The GPU's Vulkan driver did not load. ${SETUP_HINT}`);
   }
 
-  const features = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  // bun-webgpu's own getters can read freed memory (bun-features.ts).
+  const adapterFeatures = await stableFeatures(adapter);
+  const features = WANTED_FEATURES.filter((f) => adapterFeatures.has(f));
   // bun-webgpu rejects a partial requiredLimits ("Value must be between 0 and 0"): pass every numeric limit.
   const limits: Record<string, number> = {};
   for (const key in adapter.limits) {
@@ -103,16 +106,17 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> 
     if (lost.reason !== "destroyed") console.error(`textcraftor: GPU device lost (${lost.reason}): ${lost.message}`);
   });
 
+  const deviceFeatures = await stableFeatures(device);
   const info: DeviceInfo = {
     runtime, runtimeVersion: version, binding: binding.name,
     adapter: { ...described, name }, kind, isCPU: kind === "cpu",
-    features: [...device.features].filter((f) => typeof f === "string").sort(), limits,
+    features: [...deviceFeatures].filter((f) => typeof f === "string").sort(), limits,
   };
   // dawn.node tears the device down when its GPU instance is garbage-collected: keep it reachable.
   keepAlive.add(binding.gpu);
   return {
     device, info,
-    hasFeature: (f) => device.features.has(f),
+    hasFeature: (f) => deviceFeatures.has(f),
     destroy: () => { device.destroy(); keepAlive.delete(binding.gpu); },
   };
 }
