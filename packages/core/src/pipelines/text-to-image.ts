@@ -37,7 +37,8 @@ export interface TextToImageOptions {
   /**
    * Index of prompts[0] in the seed's noise stream (default 0). Each image's initial noise is its own slice of
    * the stream, so a batch cut from a longer prompt list (eval's --batch-size) gets exactly the noise each of its
-   * images gets when the whole list is sampled at once: results do not depend on how prompts are batched.
+   * images gets when the whole list is sampled at once: results do not depend on how prompts are batched. So do
+   * an ancestral sampler's per-step noises. Seeds below 2³² keep every image's and step's noise distinct.
    */
   firstSample?: number;
 }
@@ -55,11 +56,14 @@ export function textToImage(sd: StableDiffusion, o: TextToImageOptions): Tensor 
     const shape = [o.prompts.length, sd.unet.config.inChannels, height / factor, width / factor];
     const firstSample = o.firstSample ?? 0;
     if (!Number.isInteger(firstSample) || firstSample < 0) throw new Error(`firstSample must be a non-negative integer (got ${firstSample})`);
-    const perImage = shape[1]! * shape[2]! * shape[3]!;
+    const perImage = shape[1]! * shape[2]! * shape[3]!, seed = o.seed ?? 0;
     const latents = sampleLatents(sd.unet, sampler, {
       shape,
-      seed: o.seed ?? 0,
-      latents: randn(shape, o.seed ?? 0, firstSample * perImage).mul(sampler.initNoiseSigma),
+      seed,
+      latents: randn(shape, seed, firstSample * perImage).mul(sampler.initNoiseSigma),
+      // An ancestral sampler's noise for step i: its own stream (the seed's high word is i + 1), sliced per image
+      // like the initial noise, so it neither depends on the batch nor repeats another image's initial noise.
+      stepNoise: (i, stepShape) => randn(stepShape, seed + (i + 1) * 2 ** 32, firstSample * perImage),
       guidanceScale: o.guidanceScale ?? 7.5,
       // A per-step embedding is created inside that step's scope and freed with it.
       embeddingsAt: (i) => fixed ?? o.embeddingsAt!(i, steps),
