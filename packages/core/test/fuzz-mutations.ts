@@ -73,3 +73,12 @@ export function expectTyped(error: unknown, type: new (...args: never[]) => Erro
 }
 
 export const fuzzParameters = { seed: FUZZ_SEED, numRuns: FUZZ_RUNS };
+
+/**
+ * The peak resident memory of this test process (one process per file): a case that allocated far beyond its
+ * file's bytes, even briefly, leaves its mark here. Files are kilobytes; the suites peak at 70-120 MiB.
+ */
+export function expectPeakMemoryBelow(bytes: number): void {
+  const peak = process.resourceUsage().maxRSS * 1024;
+  if (peak >= bytes) throw new Error(`the suite's peak memory was ${(peak / 2 ** 20).toFixed(0)} MiB, over ${(bytes / 2 ** 20).toFixed(0)} MiB`);
+}

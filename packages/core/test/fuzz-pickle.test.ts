@@ -9,7 +9,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { unzipSync } from "fflate";
 import { PickleError, unpickle, UnsafePickleError } from "../src/io/pickle.ts";
-import { expectTyped, fuzzParameters, mutate, mutationsArb } from "./fuzz-mutations.ts";
+import { expectPeakMemoryBelow, expectTyped, fuzzParameters, mutate, mutationsArb } from "./fuzz-mutations.ts";
 
 const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.dir, "fixtures/io", name)));
 const PICKLES = [fixture("values-p2.pkl"), fixture("values-p4.pkl"), unzipSync(fixture("checkpoint.pt"))["archive/data.pkl"]!];
@@ -45,4 +45,6 @@ describe("unpickler fuzzing", () => {
       check(new Uint8Array([0x80, protocol, ...body]));
     }), fuzzParameters);
   }, 120_000);
+
+  test("no case allocated beyond its file: the suite's peak memory stays under 512 MiB", () => expectPeakMemoryBelow(2 ** 29));
 });

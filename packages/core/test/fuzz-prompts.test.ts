@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { parsePromptFile, PromptFileError } from "../src/training/prompts.ts";
-import { expectTyped, fuzzParameters, mutate, mutationsArb } from "./fuzz-mutations.ts";
+import { expectPeakMemoryBelow, expectTyped, fuzzParameters, mutate, mutationsArb } from "./fuzz-mutations.ts";
 
 const PATHS = ["p.txt", "p.csv", "p.tsv", "p.json"];
 const SAMPLES: Record<string, string> = {
@@ -65,4 +65,6 @@ describe("prompt file fuzzing", () => {
       ]) expect(outcome(check(variant, path))).toBe(reference);
     }), { ...fuzzParameters, numRuns: 2_000 }); // six reads a case; the 10,000-case suites are above
   }, 120_000);
+
+  test("no case allocated beyond its file: the suite's peak memory stays under 512 MiB", () => expectPeakMemoryBelow(2 ** 29));
 });

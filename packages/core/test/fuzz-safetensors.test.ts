@@ -10,7 +10,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { readSafetensors, SafetensorsError } from "../src/io/safetensors.ts";
 import { readSafetensorsFile } from "../src/io/safetensors-file.ts";
-import { expectTyped, FUZZ_SEED, fuzzParameters, mutate, mutationsArb } from "./fuzz-mutations.ts";
+import { expectPeakMemoryBelow, expectTyped, FUZZ_SEED, fuzzParameters, mutate, mutationsArb } from "./fuzz-mutations.ts";
 
 const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.dir, "fixtures/io", name)));
 const FILES = ["reference.safetensors", "reference-f16.safetensors", "reference-f32.safetensors"].map(fixture);
@@ -102,4 +102,6 @@ describe("safetensors fuzzing", () => {
       expect(await check(fromDisk, bytes, true)).toBe(memory);
     }), { seed: FUZZ_SEED, numRuns: 500 });
   }, 120_000);
+
+  test("no case allocated beyond its file: the suite's peak memory stays under 512 MiB", () => expectPeakMemoryBelow(2 ** 29));
 });

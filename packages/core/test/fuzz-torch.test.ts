@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { readTorchCheckpoint, TorchCheckpointError } from "../src/io/torch-zip.ts";
-import { expectTyped, fuzzParameters, mutate, mutationsArb } from "./fuzz-mutations.ts";
+import { expectPeakMemoryBelow, expectTyped, fuzzParameters, mutate, mutationsArb } from "./fuzz-mutations.ts";
 import { global, int, str, torchZip } from "./io-builders.ts";
 
 const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.dir, "fixtures/io", name)));
@@ -67,4 +67,6 @@ describe("torch checkpoint fuzzing", () => {
     }), fuzzParameters);
   }, 120_000);
 
+
+  test("no case allocated beyond its file: the suite's peak memory stays under 512 MiB", () => expectPeakMemoryBelow(2 ** 29));
 });
