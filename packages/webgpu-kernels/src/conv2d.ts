@@ -233,7 +233,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     ${cols.map((j) => `let b${j} = bLoad(c${j}, k);`).join(" ")}
     ${cells.map(([i, j]) => `acc${i}_${j} += a${i} * b${j};`).join(" ")}
   }
-  ${cells.map(([i, j]) => `if (m0 + ${side * i}u < p.M && n0 + ${side * j}u < p.N) { store(m0 + ${side * i}u, n0 + ${side * j}u, split, acc${i}_${j}); }`).join("\n  ")}
+  // One copy of the store in a loop, not one per accumulator: lavapipe compiles the inlined copies many times
+  // slower (the same change cut the direct matmul's compile from about a minute to 2 s).
+  var accs: array<f32, ${t.rm * t.rn}>;
+  ${cells.map(([i, j]) => `accs[${i * t.rn + j}] = acc${i}_${j};`).join(" ")}
+  for (var q = 0u; q < ${t.rm * t.rn}u; q++) {
+    let m = m0 + ${side}u * (q / ${t.rn}u); let n = n0 + ${side}u * (q % ${t.rn}u);
+    if (m < p.M && n < p.N) { store(m, n, split, accs[q]); }
+  }
 }`;
 }
 

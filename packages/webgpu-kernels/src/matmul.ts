@@ -353,10 +353,14 @@ export function matmulDirectWgsl(transA: boolean, transB: boolean, activation: M
         ${range.map((j) => `let b${j} = b[ib${j}]; ib${j} += stepB;`).join(" ")}
         ${cells.map(([i, j]) => `acc${i}_${j} += a${i} * b${j};`).join(" ")}
       }
-      ${cells.map(([i, j]) => `{
-        let row = row0 + ${8 * i}u; let col = col0 + ${8 * j}u;
-        if (row < p.m && col < p.n) { let e = (z * p.m + row) * p.n + col; out[e] = epilogue(acc${i}_${j}, e, col); }
-      }`).join("")}
+      // One copy of the epilogue in a loop, not one per accumulator: lavapipe compiled the 64 inlined copies in
+      // about a minute per kernel (2 s this way), the bulk of a cold start on a fresh machine.
+      var accs: array<f32, ${DIRECT_MICRO * DIRECT_MICRO}>;
+      ${cells.map(([i, j]) => `accs[${i * DIRECT_MICRO + j}] = acc${i}_${j};`).join(" ")}
+      for (var q = 0u; q < ${DIRECT_MICRO * DIRECT_MICRO}u; q++) {
+        let row = row0 + 8u * (q / ${DIRECT_MICRO}u); let col = col0 + 8u * (q % ${DIRECT_MICRO}u);
+        if (row < p.m && col < p.n) { let e = (z * p.m + row) * p.n + col; out[e] = epilogue(accs[q], e, col); }
+      }
     }`;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { matmul, matmulCpu, matmulFlops, planMatmul, type MatmulActivation, type MatmulOptions } from "../src/matmul.ts";
+import { matmul, matmulCpu, matmulDirectWgsl, matmulFlops, planMatmul, type MatmulActivation, type MatmulOptions } from "../src/matmul.ts";
 import { KernelRunner } from "../src/runner.ts";
 import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
 
@@ -97,6 +97,12 @@ describe("matmul matches its CPU reference", () => {
 
 describe("the direct kernel for CPU drivers (no workgroup memory)", () => {
   const cpuRunner = async () => { const r = await getRunner(); return new KernelRunner(r.device, r.limits, r.features, { cpu: true }); };
+
+  test("its epilogue is written once, in a loop: 64 inlined copies took lavapipe about a minute to compile", () => {
+    for (const activation of ["none", "quickGelu"] as const) {
+      expect(matmulDirectWgsl(false, true, activation).match(/epilogue\(/g)).toHaveLength(2); // the definition and one call
+    }
+  });
 
   test("transposes, batches and a shared B on awkward shapes", async () => {
     const r = await cpuRunner();
