@@ -1,13 +1,33 @@
-/** Shared test helpers for kernels: one device per test process, uploads, seeded data, tolerances. */
+/**
+ * Shared test helpers for kernels: one device per test process, uploads, seeded data, tolerances. The kernels
+ * package sits below core, so its tests open their device themselves (Bun's binding) rather than through core.
+ */
 import { expect } from "bun:test";
-import { Rng, openDevice } from "@textcraftor/core";
 import { KernelRunner } from "../src/runner.ts";
 
 let runner: Promise<KernelRunner> | undefined;
 
 /** One runner per test file (Bun runs each file in its own module scope). */
 export function getRunner(): Promise<KernelRunner> {
-  return (runner ??= openDevice().then((g) => new KernelRunner(g.device, g.info.limits, g.info.features)));
+  return (runner ??= openTestDevice().then(({ device, limits }) => new KernelRunner(device, limits, [...device.features].map(String))));
+}
+
+/** The optional features kernels have variants for, requested when the adapter has them. */
+const FEATURES = ["shader-f16", "subgroups", "timestamp-query", "subgroup-size-control"];
+
+async function openTestDevice(): Promise<{ device: GPUDevice; limits: Record<string, number> }> {
+  const binding = await import("bun-webgpu");
+  await binding.setupGlobals();
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new Error("kernel tests: no WebGPU adapter; run `bash scripts/setup.sh` (it installs a CPU Vulkan driver where none works)");
+  // bun-webgpu rejects a partial requiredLimits ("Value must be between 0 and 0"): pass every numeric limit.
+  const limits: Record<string, number> = {};
+  for (const key in adapter.limits) {
+    const value = (adapter.limits as unknown as Record<string, unknown>)[key];
+    if (typeof value === "number") limits[key] = value;
+  }
+  const requiredFeatures = FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  return { device: await adapter.requestDevice({ requiredFeatures, requiredLimits: limits }), limits };
 }
 
 export function upload(r: KernelRunner, data: Float32Array | Uint32Array | Int32Array): GPUBuffer {
@@ -23,8 +43,16 @@ export function empty(r: KernelRunner, length: number): GPUBuffer {
 
 export const download = (r: KernelRunner, buf: GPUBuffer, length: number) => r.readF32(buf, length);
 
-/** Deterministic uniform(-scale, scale) data: the project's seeded generator (mulberry32). */
-export const random = (length: number, seed = 1, scale = 1): Float32Array => new Rng(seed).uniform(length, scale);
+/** Deterministic uniform(-scale, scale) data from mulberry32, the generator core's Rng also uses. */
+export function random(length: number, seed = 1, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length }, () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
+  });
+}
 
 /** ‖a − b‖ / max(‖b‖, tiny): the relative error used across the project's numeric tests. */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
