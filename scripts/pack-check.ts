@@ -81,9 +81,9 @@ export const RUNTIMES: Record<string, (script: string, out: string) => string[]>
   bun: (script, out) => [process.execPath, script, out],
 };
 
-export function generateUnder(runtime: string, dir: string): RuntimeResult {
+export function generateUnder(runtime: string, dir: string, env: Record<string, string> = {}): RuntimeResult {
   cpSync(join(root, "scripts/pack-check/generate.mjs"), join(dir, "generate.mjs"));
-  const out = mustRun(`generating an image under ${runtime}`, RUNTIMES[runtime]!("generate.mjs", `${runtime}.png`), dir);
+  const out = mustRun(`generating an image under ${runtime}`, RUNTIMES[runtime]!("generate.mjs", `${runtime}.png`), dir, env);
   return lastJson(out);
 }
 
