@@ -261,6 +261,12 @@ describe("validation errors say what is wrong", () => {
     ["trailing bytes", file({ a: f32([1], [0, 4]) }, 8), /tensors end at byte 4 of the data region, but it has 8 bytes/],
     ["metadata not strings", file({ __metadata__: { step: 3 } }), /"__metadata__" entry "step" is 3; metadata values must be strings/],
     ["metadata not an object", file({ __metadata__: "pt" }), /"__metadata__" must be an object of strings/],
+    // Error messages describe such values instead of serializing them (JSON.stringify overflowed the stack).
+    ["a shape nested 200k deep", file(`{"a": {"dtype": "F32", "shape": ${"[".repeat(200_000)}${"]".repeat(200_000)}, "data_offsets": [0, 0]}}`),
+      /tensor "a": shape a list of 1 item is not a list of non-negative integers/],
+    ["metadata nested 200k deep", file(`{"__metadata__": {"k": ${"[".repeat(200_000)}${"]".repeat(200_000)}}}`), /"__metadata__" entry "k" is a list of 1 item;/],
+    ["a shape of a million dims", file(`{"a": {"dtype": "F32", "shape": [${"1,".repeat(1_000_000)}-1], "data_offsets": [0, 0]}}`),
+      /tensor "a": shape a list of 1000001 items is not a list of non-negative integers$/],
   ];
   const dir = mkdtempSync(join(tmpdir(), "tc-st-bad-"));
   for (const [i, [what, bytes, message]] of cases.entries()) {

@@ -150,7 +150,7 @@ export function writeSafetensors(
 function parseMetadata(value: unknown): Record<string, string> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) fail(`"__metadata__" must be an object of strings`);
   for (const [k, v] of Object.entries(value as object)) {
-    if (typeof v !== "string") fail(`"__metadata__" entry "${k}" is ${JSON.stringify(v)}; metadata values must be strings`);
+    if (typeof v !== "string") fail(`"__metadata__" entry "${k}" is ${preview(v)}; metadata values must be strings`);
   }
   return value as Record<string, string>;
 }
@@ -161,15 +161,15 @@ function parseEntry(name: string, value: unknown): SafetensorsEntry {
   const { dtype, shape, data_offsets: offsets } = v;
   if (typeof dtype !== "string") fail(`tensor "${name}": dtype is missing or not a string`);
   if (!isFileDType(dtype)) fail(`tensor "${name}" has unknown dtype "${dtype}"; known: ${Object.keys(DTYPE_BYTES).join(", ")}`);
-  if (!Array.isArray(shape) || !shape.every(isCount)) fail(`tensor "${name}": shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+  if (!Array.isArray(shape) || !shape.every(isCount)) fail(`tensor "${name}": shape ${preview(shape)} is not a list of non-negative integers`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
-    fail(`tensor "${name}": data_offsets ${JSON.stringify(offsets)} is not a [begin, end] pair with begin <= end`);
+    fail(`tensor "${name}": data_offsets ${preview(offsets)} is not a [begin, end] pair with begin <= end`);
   }
   const begin = offsets[0] as number, end = offsets[1] as number;
   let expected = DTYPE_BYTES[dtype];
   for (let i = 0; i < shape.length; i++) expected *= shape[i] as number;
   if (end - begin !== expected) {
-    fail(`tensor "${name}": data_offsets [${begin}, ${end}] span ${end - begin} bytes, but ${dtype} with shape [${shape}] takes ${expected}`);
+    fail(`tensor "${name}": data_offsets [${begin}, ${end}] span ${end - begin} bytes, but ${dtype} with shape ${preview(shape)} takes ${expected}`);
   }
   return { dtype, shape: shape as number[], dataOffsets: offsets as [number, number] };
 }
@@ -207,6 +207,13 @@ function checkTiling(tensors: Map<string, SafetensorsEntry>, dataLength: number)
     previous = name;
   }
   if (covered !== dataLength) fail(`the tensors end at byte ${covered} of the data region, but it has ${dataLength} bytes; the file has trailing data`);
+}
+
+/** A value for an error message: short JSON, or what kind of value it is (a header may nest deep or hold huge lists). */
+function preview(x: unknown): string {
+  if (Array.isArray(x)) return x.length <= 8 && x.every((v) => v === null || typeof v !== "object") ? JSON.stringify(x) : `a list of ${x.length} item${x.length === 1 ? "" : "s"}`;
+  if (typeof x === "string") return JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}...` : x);
+  return x !== null && typeof x === "object" ? "an object" : String(x);
 }
 
 function isCount(x: unknown): x is number {

@@ -313,7 +313,7 @@ function isCounts(x: unknown): x is number[] {
 
 /** A short description of a malformed value for an error message (never the whole value: it may be huge or cyclic). */
 function describe(x: unknown): string {
-  if (Array.isArray(x)) return `a list of ${x.length} items`;
+  if (Array.isArray(x)) return `a list of ${x.length} item${x.length === 1 ? "" : "s"}`;
   if (x instanceof Map) return "a dict";
   return typeof x === "string" ? `a string of ${x.length} characters` : typeof x === "object" ? "an object" : `the ${typeof x} ${String(x)}`;
 }
