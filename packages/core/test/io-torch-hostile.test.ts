@@ -50,6 +50,11 @@ describe("zip sizes are checked against each other and the pickle before reading
     expect((await refusal(bytes)).message).toMatch(/claims to inflate \d+ bytes to 1073741824, beyond what DEFLATE can encode/);
   });
 
+  test("a deflated data.pkl stating 1 GiB is refused before it is inflated", async () => {
+    const bytes = torchZip({ "data.pkl": { data: new Uint8Array(2 ** 20 + 1024), method: 8, size: 2 ** 30 } });
+    expect((await refusal(bytes)).message).toMatch(/archive\/data.pkl states 1073741824 bytes, more than the 268435456 any torch.save file holds there/);
+  });
+
   test("an invalid DEFLATE stream is a damaged archive, not fflate's bare error", async () => {
     const bytes = torchZip({ "data.pkl": tensorPickle("FloatStorage", 1, 0, [1], [1]), "data/0": { data: new Uint8Array([0x07, 0, 0, 0]), method: 8, size: 4 } });
     expect((await refusal(bytes)).message).toMatch(/entry archive\/data\/0 is not a valid DEFLATE stream \(invalid block type\)/);

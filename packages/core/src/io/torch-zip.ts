@@ -32,6 +32,8 @@ export interface TorchCheckpoint {
 
 /** Dicts and lists nest a few levels in any checkpoint; deeper is a damaged or hostile pickle. */
 const MAX_NESTING = 1000;
+/** torch.save's pickle holds the structure, not the data: a few MB for the largest models. */
+const MAX_PICKLE_BYTES = 256 * 2 ** 20;
 /** Longer dotted names than this are no state dict's. */
 const MAX_NAME_LENGTH = 4096;
 
@@ -69,6 +71,11 @@ async function read(source: ByteSource, options: ReadTorchOptions): Promise<Torc
     fail(`the zip archive has no <archive>/data.pkl (it holds ${listing}); it is not a torch.save checkpoint`);
   }
   const prefix = pkl.slice(0, -"data.pkl".length);
+  // The pickle and the byte order are small in any torch.save file; a deflated one stating gigabytes is refused unread.
+  for (const [name, limit] of [[pkl, MAX_PICKLE_BYTES], [`${prefix}byteorder`, 64]] as const) {
+    const size = zip.entries.get(name)?.size ?? 0;
+    if (size > limit) fail(`${name} states ${size} bytes, more than the ${limit} any torch.save file holds there`);
+  }
   const byteOrder = zip.entries.has(`${prefix}byteorder`) ? new TextDecoder().decode(await zip.read(`${prefix}byteorder`)).trim() : "little";
   if (byteOrder !== "little" && byteOrder !== "big") fail(`${prefix}byteorder says "${byteOrder}", expected "little" or "big"`);
 
