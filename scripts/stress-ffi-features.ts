@@ -9,19 +9,19 @@ const n = Number(process.argv[2] ?? 50);
 const gpu = await openDevice();
 const device = gpu.device as GPUDevice & { _features: unknown };
 const expected = JSON.stringify(gpu.info.features);
-const RealDataView = DataView;
+const RealDataView: DataViewConstructor = DataView;
 let junk: Float32Array[] = [];
 let stress = false;
-globalThis.DataView = class extends RealDataView {
-  constructor(buffer: ArrayBufferLike, byteOffset?: number, byteLength?: number) {
+globalThis.DataView = new Proxy(RealDataView, {
+  construct(target, args) {
     if (stress) {
       Bun.gc(true);
       if (junk.length > 20_000) junk = [];
       for (let i = 0; i < 200; i++) junk.push(new Float32Array(128).fill(2503296)); // the float behind 1243138560
     }
-    super(buffer, byteOffset, byteLength);
-  }
-} as DataViewConstructor;
+    return Reflect.construct(target, args);
+  },
+});
 const quiet = console.error;
 for (const [label, readFeatures] of [["bun-webgpu's getter", () => { device._features = null; return device.features; }], ["stableFeatures", () => stableFeatures(device)]] as const) {
   let wrong = 0, errors = 0;

@@ -13,15 +13,15 @@ afterAll(() => gpu.destroy());
 
 /** Runs `read` while every DataView construction forces a full GC and refills freed memory with a float. */
 async function underGcPressure<R>(read: () => R | Promise<R>): Promise<{ result: R; errors: number }> {
-  const RealDataView = DataView, quiet = console.error;
+  const RealDataView: DataViewConstructor = DataView, quiet = console.error;
   let junk: Float32Array[] = [], errors = 0;
-  globalThis.DataView = class extends RealDataView {
-    constructor(buffer: ArrayBufferLike, byteOffset?: number, byteLength?: number) {
+  globalThis.DataView = new Proxy(RealDataView, {
+    construct(target, args) {
       Bun.gc(true);
       for (let i = 0; i < 200; i++) junk.push(new Float32Array(128).fill(2503296));
-      super(buffer, byteOffset, byteLength);
-    }
-  } as DataViewConstructor;
+      return Reflect.construct(target, args);
+    },
+  });
   console.error = () => { errors++; };
   try {
     const result = await read();

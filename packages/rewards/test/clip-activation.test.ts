@@ -45,7 +45,7 @@ describe("the activation of open_clip-layout CLIP weights", () => {
   test("OpenAI's ViT-L/14 as OpenAI saves it (input_resolution, context_length, vocab_size) reads with quick_gelu", async () => {
     const tensors = await readWeightFiles([join(HPSV2, "HPS_v2_compressed.pt")]);
     const flat = new Map([...tensors].map(([k, v]) => [k.replace(/^state_dict\./, ""), v]));
-    for (const extra of ["input_resolution", "context_length", "vocab_size"]) flat.set(extra, { data: new Float32Array([224]), shape: [] });
+    for (const extra of ["input_resolution", "context_length", "vocab_size"]) flat.set(extra, { data: new Float32Array([224]), shape: [], dtype: "F32" });
     const dir = join(root, "vit-l-14");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "model.safetensors"), writeSafetensors(flat));

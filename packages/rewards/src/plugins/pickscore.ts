@@ -11,5 +11,5 @@ export const pickscore = clipPairReward({
   description: "PickScore v1 (CLIP ViT-H/14): exp(logit_scale)·cos(image, prompt), about 18-23",
   weightFiles: ["config.json + model.safetensors or pytorch_model.bin (yuvalkirstain/PickScore_v1)"],
   logitScaled: true,
-  activation: "gelu",
+  activation: { activation: "gelu", reason: "PickScore is LAION's CLIP ViT-H/14 fine-tuned, trained with GELU" },
 });
