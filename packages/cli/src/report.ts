@@ -1,11 +1,12 @@
 /**
  * What a finished run folder says about itself: the held-out summary printed after `train`, and report.html,
- * one page with the settings, the held-out scores, the before/after grid, the curves and every sample grid.
- * The page links the files beside it (no copies), so it opens from the folder in any browser.
+ * one page with base vs tuned on held-out prompts, the rewards, the settings, the before/after grid, the curves
+ * and every sample grid. Images are inlined as data: URIs, so the page is one self-contained file to share.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@textcraftor/core";
+import { verdict, type PairedRow } from "./paired.ts";
 
 interface SampleRow { step: number; rewards: Record<string, number> }
 
@@ -33,8 +34,19 @@ const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)}
 const table = (head: string[], rows: string[][]) =>
   `<table><tr>${head.map((h) => `<th>${escape(h)}</th>`).join("")}</tr>\n${rows.map((r) => `<tr>${r.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`).join("\n")}</table>`;
 
+const MIME: Record<string, string> = { png: "image/png", svg: "image/svg+xml" };
+/** A file of the run folder as a data: URI. */
+const inline = (runDir: string, file: string) => `data:${MIME[file.split(".").pop()!]};base64,${readFileSync(join(runDir, file)).toString("base64")}`;
+
+export interface ReportExtras {
+  /** The end-of-run evaluation: base vs tuned on the same prompts and seeds. */
+  evaluation?: { prompts: number; seeds: number; rows: PairedRow[] } | null;
+  /** The reward mix, as "name × weight". */
+  rewards?: string[];
+}
+
 /** Writes runDir/report.html; `evalPrompts` are the grid's prompts, in column order. */
-export async function writeReport(runDir: string, evalPrompts: readonly string[], exported: string | null): Promise<string> {
+export async function writeReport(runDir: string, evalPrompts: readonly string[], exported: string | null, { evaluation, rewards = [] }: ReportExtras = {}): Promise<string> {
   const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8")) as Record<string, unknown>;
   const samples = readSamples(runDir);
   const first = samples[0], last = samples[samples.length - 1];
@@ -43,20 +55,25 @@ export async function writeReport(runDir: string, evalPrompts: readonly string[]
   const section = (title: string, body: string) => `<h2>${escape(title)}</h2>\n${body}`;
   const parts = [
     `<h1>TextCraftor run: ${escape(runDir)}</h1>`,
+    evaluation?.rows.length
+      ? section("Base vs tuned", `<p>The same ${evaluation.prompts} held-out prompts at ${evaluation.seeds} seed(s) for both (${evaluation.rows[0]!.n} pairs); ± is the paired standard error, and a difference under 2 SE is within noise.</p>\n` +
+        table(["reward", "base", "tuned", "difference", "verdict"], evaluation.rows.map((r) => [r.reward, r.base.toFixed(4), r.tuned.toFixed(4), `${r.diff >= 0 ? "+" : ""}${r.diff.toFixed(4)} ± ${r.se.toFixed(4)}`, verdict(r)])))
+      : section("Base vs tuned", "<p>No end-of-run evaluation (<code>--eval-limit 0</code>, or the UNet stage): the grids below are a few images at one seed, a glimpse rather than a measurement; <code>bun run cli eval --base</code> compares on many prompts.</p>"),
+    rewards.length ? section("Rewards", `<ul>${rewards.map((r) => `<li>${escape(r)}</li>`).join("")}</ul>`) : "",
     first && last && samples.length > 1
       ? section(`Held-out grid, step ${first.step} → ${last.step}`, `<p>${evalPrompts.length} prompts at one seed: a glimpse, not an evaluation (<code>bun run cli eval</code> scores every held-out prompt at several seeds).</p>\n` +
         table(["reward", `step ${first.step}`, `step ${last.step}`, "change"], Object.keys(first.rewards).map((k) => [k, first.rewards[k]!.toFixed(4), last.rewards[k]!.toFixed(4), signedPercent(first.rewards[k]!, last.rewards[k]!)])))
       : "",
     existsSync(join(runDir, "before-after.png"))
-      ? section("Before and after", `<p>Top row before training, bottom row after; columns: ${evalPrompts.map((p) => `“${escape(p)}”`).join(", ")}.</p>\n<img class="pixels" src="before-after.png" alt="before and after">`)
+      ? section("Before and after", `<p>Top row before training, bottom row after; columns: ${evalPrompts.map((p) => `“${escape(p)}”`).join(", ")}.</p>\n<img class="pixels" src="${inline(runDir, "before-after.png")}" alt="before and after">`)
       : "",
-    existsSync(join(runDir, "curves.svg")) ? section("Curves", `<img src="curves.svg" alt="loss and rewards per step">`) : "",
+    existsSync(join(runDir, "curves.svg")) ? section("Curves", `<img src="${inline(runDir, "curves.svg")}" alt="loss and rewards per step">`) : "",
     grids.length
       ? section("Sample grids", grids.map((g) => {
         const step = Number(/step-(\d+)/.exec(g)?.[1]);
         const scores = scoresAt.get(step);
         const caption = `step ${step}${scores ? `: ${Object.entries(scores).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}` : ""}`;
-        return `<figure><img class="pixels" src="samples/${escape(g)}" alt="${escape(caption)}"><figcaption>${escape(caption)}</figcaption></figure>`;
+        return `<figure><img class="pixels" src="${inline(runDir, join("samples", g))}" alt="${escape(caption)}"><figcaption>${escape(caption)}</figcaption></figure>`;
       }).join("\n"))
       : "",
     section("Settings", table(["setting", "value"], Object.entries(config).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]))),

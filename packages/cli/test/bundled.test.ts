@@ -11,10 +11,10 @@ const work = mkdtempSync(join(tmpdir(), "tc-bundled-"));
 describe("bundled model", () => {
   test("train with no --model runs TextCraftor on it and writes the run folder", () => {
     const run = join(work, "run");
-    const t = cli("train", "--steps", "2", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--export-dtype", "f16", "--run-dir", run);
+    const t = cli("train", "--steps", "2", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--export-dtype", "f16", "--eval-limit", "4", "--run-dir", run);
     expect(t.code, t.err + t.out).toBe(0);
     expect(t.out).toContain("bundled tiny model");
-    expect(t.out).toContain("held-out grid (8 prompts, one seed: a glimpse, not an evaluation), step 0 → 2");
+    expect(t.out).toContain("base vs tuned on the same 4 held-out prompt(s) × 2 seed(s) (8 pairs); ± is the paired standard error:");
     expect(t.out).toContain(`bun run cli eval --text-encoder ${join(run, "text_encoder")}`);
     for (const f of ["before-after.png", "curves.svg", "metrics.jsonl", "samples.jsonl", "text_encoder/model.safetensors", "config.json", "report.html"]) {
       expect(existsSync(join(run, f)), f).toBe(true);
@@ -31,7 +31,7 @@ describe("bundled model", () => {
 
   test("--resume continues with the run's own settings and inputs; --steps extends it; other changes are refused", () => {
     const run = join(work, "resumed");
-    expect(cli("train", "--steps", "1", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--lr", "2e-3", "--run-dir", run).code).toBe(0);
+    expect(cli("train", "--steps", "1", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--lr", "2e-3", "--eval-limit", "0", "--run-dir", run).code).toBe(0);
     expect(JSON.parse(readFileSync(join(run, "run.json"), "utf8"))).toMatchObject({ model: null, rewards: [] });
     const refused = cli("train", "--resume", "--steps", "2", "--lr", "5e-4", "--run-dir", run);
     expect(refused.code).toBe(1);
@@ -39,7 +39,7 @@ describe("bundled model", () => {
     const otherReward = cli("train", "--resume", "--steps", "2", "--reward", "brightness", "--run-dir", run);
     expect(otherReward.code).toBe(1);
     expect(otherReward.err + otherReward.out).toContain('was made with --reward not given (the defaults) (now ["brightness"])');
-    const resumed = cli("train", "--resume", "--steps", "2", "--run-dir", run);
+    const resumed = cli("train", "--resume", "--steps", "2", "--eval-limit", "0", "--run-dir", run);
     expect(resumed.code, resumed.err + resumed.out).toBe(0);
     expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8"))).toMatchObject({ steps: 2, batchSize: 1, inferenceSteps: 3, lr: 2e-3 });
     expect(readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);

@@ -30,6 +30,10 @@ describe("train's optimizer and checkpoint knobs", () => {
       "--max-grad-norm", "0.5", "--ema-decay", "0.9", "--adam-beta1", "0.8", "--adam-beta2", "0.99", "--adam-epsilon", "1e-6",
       "--adam-weight-decay", "0", "--checkpoints-total-limit", "0");
     expect(t.code, t.err + t.out).toBe(0);
+    // The end-of-run evaluation: the held-out prompts (here the first training prompts) at seeds 0 and 1, base and tuned.
+    expect(t.out).toContain("base vs tuned on the same 2 held-out prompt(s) × 2 seed(s) (4 pairs); ± is the paired standard error:");
+    expect(JSON.parse(readFileSync(join(run, "eval.json"), "utf8")).rows.map((r: { reward: string }) => r.reward)).toEqual(["brightness"]);
+    expect(readFileSync(join(run, "report.html"), "utf8")).toContain("<li>brightness × 1</li>");
     const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8"));
     expect(config).toMatchObject({ lrScheduler: "linear", lrWarmupSteps: 1, maxGradNorm: 0.5, emaDecay: 0.9, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0, checkpointsTotalLimit: null });
     const metrics = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
@@ -37,7 +41,7 @@ describe("train's optimizer and checkpoint knobs", () => {
     expect(metrics.every((m) => m.gradNorm > 0)).toBe(true);
     expect(existsSync(join(run, "checkpoints/step-000001/ema.safetensors"))).toBe(true);
 
-    const r = cli("train", "--resume-from", join(run, "checkpoints/step-000001"), "--run-dir", run);
+    const r = cli("train", "--resume-from", join(run, "checkpoints/step-000001"), "--run-dir", run, "--eval-limit", "0");
     expect(r.code, r.err + r.out).toBe(0);
     expect(readdirSync(join(run, "checkpoints")).filter((f) => f.startsWith("step-")).sort()).toEqual(["step-000001", "step-000002"]);
     const bad = cli("train", "--resume-from", join(run, "checkpoints/step-000009"), "--run-dir", run);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import {
-  LR_SCHEDULERS, TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train,
+  LR_SCHEDULERS, TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train, writeFileAtomic,
   type StepMetrics, type TrainConfig,
 } from "@textcraftor/core";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
@@ -14,9 +14,14 @@ import { UserFacingError, attempt } from "../errors.ts";
 import { exportFullModel, exportLoRA, exportSingleFile } from "../export-model.ts";
 import { trapInterrupt } from "../interrupt.ts";
 import { progressBar } from "../progress.ts";
+import { evaluateBaseVsTuned } from "../base-vs-tuned.ts";
+import { pairedLines } from "../paired.ts";
 import { heldOutSummary, writeReport } from "../report.ts";
 import { prepareRunDir } from "../run-dir.ts";
 import { absolute, resumeInputs } from "../run-inputs.ts";
+
+// Enough pairs (× 2 seeds) for a paired standard error that separates a real change from noise, in about a minute on a CPU.
+const BUNDLED_EVAL_PROMPTS = 32;
 
 // Numeric settings default per model: the paper's for a user's SD checkpoint, TINY_TRAIN_SETTINGS for the bundled one.
 type Setting = "steps" | "batchSize" | "inferenceSteps" | "gradSteps" | "guidanceScale" | "lr" | "lrWarmupSteps" | "weightDecay" | "beta1" | "beta2" | "eps" | "resolution" | "seed" | "checkpointEvery" | "sampleEvery" | "maxBadSteps";
@@ -37,7 +42,9 @@ export const trainCommand = Command.make(
     reward: Flag.String("reward").pipe(Flag.withDescription("name[=weight][:weights=PATH][:key=value]... (repeatable; see `cli rewards`)"), Flag.atLeast(0)),
     rewardPlugin: Flag.String("reward-plugin").pipe(Flag.withDescription("A .ts/.js file exporting a RewardPlugin (repeatable)"), Flag.atLeast(0)),
     prompts: Flag.String("prompts").pipe(Flag.withDescription("Training prompts: .txt (one per line), .tsv/.csv with a Prompt column, or .json list"), Flag.optional),
-    evalPrompts: Flag.String("eval-prompts").pipe(Flag.withDescription("Held-out prompts for the sample grids"), Flag.optional),
+    evalPrompts: Flag.String("eval-prompts").pipe(Flag.withDescription("Held-out prompts: the sample grids show the first 8, and the evaluation at the end scores them; default: the first 4 training prompts (bundled model: its held-out prompts)"), Flag.optional),
+    evalLimit: Flag.Int("eval-limit").pipe(Flag.withDescription(`How many held-out prompts the end-of-run evaluation scores, base vs tuned at --eval-seeds (0: none); default: all of --eval-prompts (bundled model: ${BUNDLED_EVAL_PROMPTS})`), Flag.optional),
+    evalSeeds: Flag.String("eval-seeds").pipe(Flag.withDescription("Seeds of the end-of-run evaluation, comma-separated; default 0,1"), Flag.withDefault("0,1")),
     config: Flag.String("config").pipe(Flag.withDescription("A run config: .toml with train's flags as keys (batch-size or batch_size), or a run's config.json; flags given here win"), Flag.optional),
     runDir: Flag.String("run-dir").pipe(Flag.withDescription("Run folder (config, metrics.jsonl, samples, checkpoints, exported encoder); default runs/textcraftor"), Flag.optional),
     resume: Flag.Boolean("resume").pipe(Flag.withDescription("Continue the run in --run-dir from its latest checkpoint, with its settings (give --steps to extend it)"), Flag.withDefault(false)),
@@ -97,8 +104,13 @@ export const trainCommand = Command.make(
     if (inputs.prompts === null && !bundled) return yield* new UserFacingError({ message: "give --prompts FILE (.txt, .tsv/.csv with a Prompt column, or .json)" });
     const promptFile = inputs.prompts ?? TINY_TRAIN_PROMPTS, evalFile = inputs.evalPrompts;
     const prompts = yield* attempt(() => readPrompts(promptFile));
-    const evalPrompts = evalFile ? yield* attempt(() => readPrompts(evalFile))
-      : bundled ? (yield* attempt(() => readPrompts(TINY_HELDOUT_PROMPTS))).slice(0, TINY_GRID_PROMPTS) : prompts.slice(0, 4);
+    const heldOut = evalFile ? yield* attempt(() => readPrompts(evalFile)) : bundled ? yield* attempt(() => readPrompts(TINY_HELDOUT_PROMPTS)) : prompts.slice(0, 4);
+    const evalPrompts = heldOut.slice(0, bundled && !evalFile ? TINY_GRID_PROMPTS : 8);
+    const scoredPrompts = heldOut.slice(0, Option.getOrElse(f.evalLimit, () => (bundled && !evalFile ? BUNDLED_EVAL_PROMPTS : heldOut.length)));
+    const evalSeeds = f.evalSeeds.split(",").map((s) => (s.trim() === "" ? Number.NaN : Number(s)));
+    if (evalSeeds.some((s) => !Number.isInteger(s) || s < 0) || Option.getOrElse(f.evalLimit, () => 0) < 0) {
+      return yield* new UserFacingError({ message: `--eval-seeds "${f.evalSeeds}" / --eval-limit: expected comma-separated non-negative integers (e.g. 0,1) and a count >= 0` });
+    }
     // A resumed run's settings are its own (config.json); flags given now still win, and the trainer refuses
     // the ones that would not continue the same run.
     const savedFile = join(f.runDir, "config.json");
@@ -151,7 +163,21 @@ export const trainCommand = Command.make(
     // Exit 130, as a shell expects after Ctrl-C.
     if (result.interrupted) return yield* Effect.interrupt;
     yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
-    for (const line of heldOutSummary(f.runDir, evalPrompts.length)) yield* Console.log(line);
+    // Base vs tuned on the same prompts and seeds, before LoRA merges (the adapters sample as they are).
+    const evaluation = config.trainable === "text-encoder" && scoredPrompts.length ? yield* attempt(async () => {
+      let evalBar = null as ReturnType<typeof progressBar> | null;
+      const e = await evaluateBaseVsTuned(sd, frozenTextEncoder, sd.textEncoder, rewards, scoredPrompts, {
+        // The bundled model's images are tiny, so large batches; a real model's memory is sized by the training batch.
+        seeds: evalSeeds, batchSize: bundled ? 16 : config.batchSize, steps: config.inferenceSteps, guidanceScale: config.guidanceScale, height: config.resolution, width: config.resolution,
+        spacing: config.spacing, lastSteps: Math.round(0.6 * config.inferenceSteps), onBatch: (done, total) => (evalBar ??= progressBar("base vs tuned", total)).update(done),
+      });
+      evalBar?.stop();
+      const summary = { prompts: scoredPrompts, seeds: evalSeeds, rows: e.rows, base: Object.fromEntries(e.base), tuned: Object.fromEntries(e.tuned) };
+      await writeFileAtomic(join(f.runDir, "eval.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2)));
+      return { prompts: scoredPrompts.length, seeds: evalSeeds.length, rows: e.rows };
+    }) : null;
+    const summaryLines = evaluation ? pairedLines(evaluation.rows, evaluation.prompts, evaluation.seeds) : heldOutSummary(f.runDir, evalPrompts.length);
+    for (const line of summaryLines) yield* Console.log(line);
     const dtype = f.exportDtype === "f16" ? "F16" : "F32";
     const lora = config.lora;
     if (lora) {
@@ -173,7 +199,7 @@ export const trainCommand = Command.make(
     if (f.exportSingleFile && !(f.exportFull && sd.source.layout === "single-file")) {
       yield* Console.log(`single-file checkpoint (A1111, ComfyUI): ${yield* attempt(() => exportSingleFile(sd, join(f.runDir, "model.safetensors"), dtype))}`);
     }
-    yield* attempt(() => writeReport(f.runDir, evalPrompts, config.trainable === "text-encoder" ? "text_encoder" : "unet"));
+    yield* attempt(() => writeReport(f.runDir, evalPrompts, config.trainable === "text-encoder" ? "text_encoder" : "unet", { evaluation, rewards: specs.map((s) => `${s.name} × ${s.weight}`) }));
     yield* Console.log(`${result.steps} steps (${result.badSteps} skipped) in ${f.runDir}: report.html (open it in a browser), before-after.png (held-out prompts, top row before), curves.svg, metrics.jsonl, samples/`);
   }),
 ).pipe(Command.withDescription("Fine-tune the text encoder (or the UNet) with reward models: TextCraftor"));
