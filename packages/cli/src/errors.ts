@@ -10,5 +10,12 @@ export class UserFacingError extends Data.TaggedError("UserFacingError")<{ messa
 export const attempt = <A>(run: () => Promise<A>) =>
   Effect.tryPromise({
     try: run,
-    catch: (e) => new UserFacingError({ message: process.env.TEXTCRAFTOR_DEBUG === "1" ? String((e as Error)?.stack ?? e) : String((e as Error)?.message ?? e) }),
+    catch: (e) => new UserFacingError({ message: process.env.TEXTCRAFTOR_DEBUG === "1" ? String((e as Error)?.stack ?? e) : describe(e) }),
   });
+
+/** The message, except for a raw full-disk error, which says neither where nor what to do. */
+function describe(e: unknown): string {
+  const { code, path } = (e ?? {}) as NodeJS.ErrnoException;
+  if (code === "ENOSPC") return `no space left on the device${path ? ` while writing ${path}` : ""}: free some space and run the command again (files already written are whole: they are written atomically)`;
+  return String((e as Error)?.message ?? e);
+}

@@ -3,6 +3,8 @@ import { expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Effect, Exit } from "effect";
+import { attempt } from "../src/errors.ts";
 import { cli } from "./cli.ts";
 
 const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);
@@ -32,4 +34,10 @@ test("an option the reward does not take is refused, naming the ones it does", (
   expect(code).toBe(1);
   expect(err).toContain('error: reward "colorfulness" has no option "bogus"; its options: none');
   noStack(err);
+});
+
+test("a full disk anywhere says which file and what to do", async () => {
+  const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", path: "/runs/tc/text_encoder/model.safetensors" });
+  const exit = await Effect.runPromiseExit(attempt(async () => { throw full; }));
+  expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("no space left on the device while writing /runs/tc/text_encoder/model.safetensors: free some space and run the command again");
 });
