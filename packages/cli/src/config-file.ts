@@ -18,6 +18,8 @@ export interface FileInputs {
   rewardPlugin?: string[];
   prompts?: string;
   evalPrompts?: string;
+  evalLimit?: number;
+  evalSeeds?: string;
   runDir?: string;
   exportFull?: boolean;
   exportSingleFile?: boolean;
@@ -43,6 +45,8 @@ const KEYS: Record<string, { schema: Schema.Decoder<unknown>; to: Target }> = {
   "reward-plugin": { schema: strings, to: { input: "rewardPlugin", path: true } },
   "prompts": { schema: Schema.String, to: { input: "prompts", path: true } },
   "eval-prompts": { schema: Schema.String, to: { input: "evalPrompts", path: true } },
+  "eval-limit": { schema: nonNegativeInt, to: { input: "evalLimit" } },
+  "eval-seeds": { schema: Schema.String, to: { input: "evalSeeds" } },
   "run-dir": { schema: Schema.String, to: { input: "runDir", path: true } },
   "export-full": { schema: Schema.Boolean, to: { input: "exportFull" } },
   "export-single-file": { schema: Schema.Boolean, to: { input: "exportSingleFile" } },
@@ -81,7 +85,9 @@ const KEYS: Record<string, { schema: Schema.Decoder<unknown>; to: Target }> = {
 /** config.json's names for settings whose flag is named otherwise. */
 const ALIASES: Record<string, string> = { "guidance-scale": "guidance", "beta1": "adam-beta1", "beta2": "adam-beta2", "eps": "adam-epsilon", "trainable": "train", "adam-weight-decay": "weight-decay" };
 /** Flags that say what to do with a run rather than what the run is. */
-const COMMAND_ONLY = new Set(["config", "resume", "resume-from"]);
+export const COMMAND_ONLY = new Set(["config", "resume", "resume-from"]);
+/** The keys a config file may hold: train's other flags. */
+export const configKeys = () => Object.keys(KEYS);
 
 const flagName = (key: string) => {
   const kebab = key.replace(/_/g, "-").replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();

@@ -4,8 +4,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TRAIN_DEFAULTS } from "@textcraftor/core";
-import { parseRunConfig, readRunConfig } from "../src/config-file.ts";
+import { COMMAND_ONLY, configKeys, parseRunConfig, readRunConfig } from "../src/config-file.ts";
 import { closest } from "../src/suggest.ts";
+import { cli } from "./cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tc-config-"));
 const write = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
@@ -53,5 +54,12 @@ describe("run config files", () => {
     expect(closest("learning_rate", ["seed", "steps"])).toBe(null);
     expect(closest("colour", ["lr", "seed", "steps"])).toBe(null);
     expect(closest("lr-sheduler", ["lr-scheduler", "lr"])).toBe("lr-scheduler");
+  });
+
+  test("every flag of train has a config key, or says what to do with a run", () => {
+    const help = cli("train", "--help");
+    const flags = [...help.out.split("GLOBAL FLAGS")[0]!.matchAll(/^ {2}--([a-z0-9-]+)/gm)].map((m) => m[1]!);
+    expect(flags.length).toBeGreaterThan(30);
+    expect(flags.filter((f) => !configKeys().includes(f) && !COMMAND_ONLY.has(f))).toEqual([]);
   });
 });

@@ -44,7 +44,7 @@ export const trainCommand = Command.make(
     prompts: Flag.String("prompts").pipe(Flag.withDescription("Training prompts: .txt (one per line), .tsv/.csv with a Prompt column, or .json list"), Flag.optional),
     evalPrompts: Flag.String("eval-prompts").pipe(Flag.withDescription("Held-out prompts: the sample grids show the first 8, and the evaluation at the end scores them; default: the first 4 training prompts (bundled model: its held-out prompts)"), Flag.optional),
     evalLimit: Flag.Int("eval-limit").pipe(Flag.withDescription(`How many held-out prompts the end-of-run evaluation scores, base vs tuned at --eval-seeds (0: none); default: all of --eval-prompts (bundled model: ${BUNDLED_EVAL_PROMPTS})`), Flag.optional),
-    evalSeeds: Flag.String("eval-seeds").pipe(Flag.withDescription("Seeds of the end-of-run evaluation, comma-separated; default 0,1"), Flag.withDefault("0,1")),
+    evalSeeds: Flag.String("eval-seeds").pipe(Flag.withDescription("Seeds of the end-of-run evaluation, comma-separated; default 0,1"), Flag.optional),
     config: Flag.String("config").pipe(Flag.withDescription("A run config: .toml with train's flags as keys (batch-size or batch_size), or a run's config.json; flags given here win"), Flag.optional),
     runDir: Flag.String("run-dir").pipe(Flag.withDescription("Run folder (config, metrics.jsonl, samples, checkpoints, exported encoder); default runs/textcraftor"), Flag.optional),
     resume: Flag.Boolean("resume").pipe(Flag.withDescription("Continue the run in --run-dir from its latest checkpoint, with its settings (give --steps to extend it)"), Flag.withDefault(false)),
@@ -206,10 +206,12 @@ export const trainCommand = Command.make(
 
 /** The config file's inputs where no flag gave them (its settings reach the config through `base`). */
 function withConfigFile<F extends { model: Option.Option<string>; textEncoder: Option.Option<string>; prompts: Option.Option<string>; evalPrompts: Option.Option<string>;
+  evalLimit: Option.Option<number>; evalSeeds: Option.Option<string>;
   reward: readonly string[]; rewardPlugin: readonly string[]; runDir: Option.Option<string>; exportFull: Option.Option<boolean>; exportSingleFile: Option.Option<boolean>; exportDtype: Option.Option<"f32" | "f16"> }>(f: F, { inputs }: RunConfigFile) {
   const or = <T>(flag: Option.Option<T>, value: T | undefined) => (Option.isSome(flag) || value === undefined ? flag : Option.some(value));
   return {
     ...f, model: or(f.model, inputs.model), textEncoder: or(f.textEncoder, inputs.textEncoder), prompts: or(f.prompts, inputs.prompts), evalPrompts: or(f.evalPrompts, inputs.evalPrompts),
+    evalLimit: or(f.evalLimit, inputs.evalLimit), evalSeeds: Option.getOrElse(or(f.evalSeeds, inputs.evalSeeds), () => "0,1"),
     reward: f.reward.length ? f.reward : inputs.reward ?? [], rewardPlugin: f.rewardPlugin.length ? f.rewardPlugin : inputs.rewardPlugin ?? [],
     runDir: Option.getOrElse(or(f.runDir, inputs.runDir), () => "runs/textcraftor"),
     exportFull: Option.getOrElse(or(f.exportFull, inputs.exportFull), () => false), exportSingleFile: Option.getOrElse(or(f.exportSingleFile, inputs.exportSingleFile), () => false),
