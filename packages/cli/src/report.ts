@@ -30,9 +30,9 @@ export function heldOutSummary(runDir: string, prompts: number): string[] {
   })];
 }
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const table = (head: string[], rows: string[][]) =>
-  `<table><tr>${head.map((h) => `<th>${escape(h)}</th>`).join("")}</tr>\n${rows.map((r) => `<tr>${r.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`).join("\n")}</table>`;
+  `<table><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr>\n${rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`).join("\n")}</table>`;
 
 const MIME: Record<string, string> = { png: "image/png", svg: "image/svg+xml" };
 /** A file of the run folder as a data: URI. */
@@ -52,20 +52,20 @@ export async function writeReport(runDir: string, evalPrompts: readonly string[]
   const first = samples[0], last = samples[samples.length - 1];
   const grids = existsSync(join(runDir, "samples")) ? readdirSync(join(runDir, "samples")).filter((f) => f.endsWith(".png")).sort() : [];
   const scoresAt = new Map(samples.map((s) => [s.step, s.rewards]));
-  const section = (title: string, body: string) => `<h2>${escape(title)}</h2>\n${body}`;
+  const section = (title: string, body: string) => `<h2>${escapeHtml(title)}</h2>\n${body}`;
   const parts = [
-    `<h1>TextCraftor run: ${escape(runDir)}</h1>`,
+    `<h1>TextCraftor run: ${escapeHtml(runDir)}</h1>`,
     evaluation?.rows.length
       ? section("Base vs tuned", `<p>The same ${evaluation.prompts} held-out prompts at ${evaluation.seeds} seed(s) for both (${evaluation.rows[0]!.n} pairs); ± is the paired standard error, and a difference under 2 SE is within noise.</p>\n` +
         table(["reward", "base", "tuned", "difference", "verdict"], evaluation.rows.map((r) => [r.reward, r.base.toFixed(4), r.tuned.toFixed(4), `${r.diff >= 0 ? "+" : ""}${r.diff.toFixed(4)} ± ${r.se.toFixed(4)}`, verdict(r)])))
       : section("Base vs tuned", "<p>No end-of-run evaluation (<code>--eval-limit 0</code>, or the UNet stage): the grids below are a few images at one seed, a glimpse rather than a measurement; <code>bun run cli eval --base</code> compares on many prompts.</p>"),
-    rewards.length ? section("Rewards", `<ul>${rewards.map((r) => `<li>${escape(r)}</li>`).join("")}</ul>`) : "",
+    rewards.length ? section("Rewards", `<ul>${rewards.map((r) => `<li>${escapeHtml(r)}</li>`).join("")}</ul>`) : "",
     first && last && samples.length > 1
       ? section(`Held-out grid, step ${first.step} → ${last.step}`, `<p>${evalPrompts.length} prompts at one seed: a glimpse, not an evaluation (<code>bun run cli eval</code> scores every held-out prompt at several seeds).</p>\n` +
         table(["reward", `step ${first.step}`, `step ${last.step}`, "change"], Object.keys(first.rewards).map((k) => [k, first.rewards[k]!.toFixed(4), last.rewards[k]!.toFixed(4), signedPercent(first.rewards[k]!, last.rewards[k]!)])))
       : "",
     existsSync(join(runDir, "before-after.png"))
-      ? section("Before and after", `<p>Top row before training, bottom row after; columns: ${evalPrompts.map((p) => `“${escape(p)}”`).join(", ")}.</p>\n<img class="pixels" src="${inline(runDir, "before-after.png")}" alt="before and after">`)
+      ? section("Before and after", `<p>Top row before training, bottom row after; columns: ${evalPrompts.map((p) => `“${escapeHtml(p)}”`).join(", ")}.</p>\n<img class="pixels" src="${inline(runDir, "before-after.png")}" alt="before and after">`)
       : "",
     existsSync(join(runDir, "curves.svg")) ? section("Curves", `<img src="${inline(runDir, "curves.svg")}" alt="loss and rewards per step">`) : "",
     grids.length
@@ -73,15 +73,15 @@ export async function writeReport(runDir: string, evalPrompts: readonly string[]
         const step = Number(/step-(\d+)/.exec(g)?.[1]);
         const scores = scoresAt.get(step);
         const caption = `step ${step}${scores ? `: ${Object.entries(scores).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}` : ""}`;
-        return `<figure><img class="pixels" src="${inline(runDir, join("samples", g))}" alt="${escape(caption)}"><figcaption>${escape(caption)}</figcaption></figure>`;
+        return `<figure><img class="pixels" src="${inline(runDir, join("samples", g))}" alt="${escapeHtml(caption)}"><figcaption>${escapeHtml(caption)}</figcaption></figure>`;
       }).join("\n"))
       : "",
     section("Settings", table(["setting", "value"], Object.entries(config).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]))),
     section("Files", `<ul><li><a href="metrics.jsonl">metrics.jsonl</a> (every step)</li><li><a href="samples.jsonl">samples.jsonl</a> (held-out scores per grid)</li>` +
-      `<li><a href="config.json">config.json</a> and <a href="run.json">run.json</a> (settings; model, rewards and prompts)</li>${exported ? `<li><a href="${escape(exported)}/">${escape(exported)}/</a> (the tuned weights, diffusers layout)</li>` : ""}</ul>`),
+      `<li><a href="config.json">config.json</a> and <a href="run.json">run.json</a> (settings; model, rewards and prompts)</li>${exported ? `<li><a href="${escapeHtml(exported)}/">${escapeHtml(exported)}/</a> (the tuned weights, diffusers layout)</li>` : ""}</ul>`),
   ];
   const html = `<!doctype html>
-<html><head><meta charset="utf-8"><title>TextCraftor run: ${escape(runDir)}</title>
+<html><head><meta charset="utf-8"><title>TextCraftor run: ${escapeHtml(runDir)}</title>
 <style>
 body { font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }
 table { border-collapse: collapse; } th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }

@@ -36,7 +36,6 @@ afterEach(() => {
 });
 
 const ids: number[] = fixture.text.input_ids.data;
-const textParam = (name: string) => new Map(text.namedParameters()).get(name)!;
 
 /** last_hidden_state, text_embeds and the gradients of sum(hidden · g), read back. */
 async function runText() {

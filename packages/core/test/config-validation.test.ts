@@ -6,11 +6,13 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TINY_MODEL } from "@textcraftor/tiny-model";
 import * as T from "../src/index.ts";
 import { ConfigError } from "../src/models/config-schema.ts";
 import { SD15_TEXT_ENCODER_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG } from "../src/models/sd15-configs.ts";
 import { TINY_TEXT_CONFIG, TINY_UNET_CONFIG, TINY_VAE_CONFIG } from "./tiny-sd.ts";
+
+/** The bundled model's folder, by path: core's tests may not import the tiny-model package, which sits above core. */
+const TINY_MODEL = join(import.meta.dir, "../../tiny-model/sd");
 
 const SD15_SCHEDULER = {
   _class_name: "PNDMScheduler", beta_end: 0.012, beta_schedule: "scaled_linear", beta_start: 0.00085, clip_sample: false,

@@ -18,7 +18,7 @@ const FILES = ["reference.safetensors", "reference-f16.safetensors", "reference-
 type Read = (bytes: Uint8Array, options: { integers: boolean; skipUnsupported: boolean }) => Promise<ReturnType<typeof readSafetensors>>;
 
 async function check(read: Read, bytes: Uint8Array, integers: boolean): Promise<"read" | "refused"> {
-  let result;
+  let result: Awaited<ReturnType<Read>>;
   try {
     result = await read(bytes, { integers, skipUnsupported: true });
   } catch (e) {

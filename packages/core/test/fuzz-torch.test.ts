@@ -16,7 +16,7 @@ const FILES = ["checkpoint.pt", "checkpoint-p4.pt", "checkpoint-zip64.pt", "mali
 
 /** What a successful read must satisfy: every tensor fills its shape, and all of them fit the file's budget. */
 async function check(bytes: Uint8Array, options: { integers?: boolean } = {}): Promise<"read" | "refused"> {
-  let result;
+  let result: Awaited<ReturnType<typeof readTorchCheckpoint>>;
   try {
     result = await readTorchCheckpoint(bytes, options);
   } catch (e) {

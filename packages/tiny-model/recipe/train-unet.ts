@@ -4,7 +4,7 @@
  * with 10 % of captions dropped to "" so that classifier-free guidance works.
  */
 import {
-  AdamW, CLIPTextModel, ClipTokenizer, Rng, SD15_SCHEDULER_CONFIG, Tensor, UNet2DConditionModel, alphasCumprod, betas, embedding, exp, mean,
+  AdamW, type CLIPTextModel, ClipTokenizer, Rng, SD15_SCHEDULER_CONFIG, Tensor, UNet2DConditionModel, alphasCumprod, betas, embedding, exp, mean,
   noGrad, PromptSampler, randn, scopeAsync, square, type AutoencoderKL,
 } from "@textcraftor/core";
 import { LossLog, gatherRows, indices, learningRate, optimizerStep } from "./common.ts";

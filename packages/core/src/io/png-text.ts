@@ -14,6 +14,7 @@ function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: Latin-1 is every code point up to U+00FF, controls included
 export const isLatin1 = (s: string) => /^[\u0000-\u00ff]*$/.test(s);
 
 /** `png` with an uncompressed iTXt chunk `keyword` = `text` inserted before IEND. */

@@ -3,7 +3,7 @@
  * (`down_blocks.0.resnets.1.conv1.weight`), so checkpoints load by name without translation tables.
  */
 import { runtime } from "../tensor/runtime.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 import { fromFloat32 } from "../io/dtypes.ts";
 import { toF16 } from "../ops/cast.ts";
 import { paramDtype } from "./init.ts";

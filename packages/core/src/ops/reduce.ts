@@ -34,7 +34,7 @@ export function mean(x: Tensor, axes?: number | number[], keepdim = false): Tens
 export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g.reshape(shape);
   const lead = g.ndim - shape.length;
-  const axes = g.shape.map((d, i) => i).filter((i) => i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1));
+  const axes = g.shape.map((_, i) => i).filter((i) => i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1));
   return sumRaw(g, axes).reshape(shape);
 }
 

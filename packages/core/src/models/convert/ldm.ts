@@ -90,7 +90,7 @@ const renameResnet = (rest: string) => RESNET_RENAMES.reduce((s, [from, to]) => 
 export function ldmVaeToDiffusers<T>(t: TensorMap<T>, levels = 4): TensorMap<T> {
   const out = new Map<string, T>();
   for (const [key, value] of t) {
-    let k = key
+    const k = key
       .replace(/^(encoder|decoder)\.mid\.block_(\d)\./, (_, part, j) => `${part}.mid_block.resnets.${Number(j) - 1}.`)
       .replace(/^(encoder|decoder)\.mid\.attn_1\.norm\./, "$1.mid_block.attentions.0.group_norm.")
       .replace(/^(encoder|decoder)\.mid\.attn_1\.(q|k|v)\./, (_, part, x) => `${part}.mid_block.attentions.0.to_${x}.`)
