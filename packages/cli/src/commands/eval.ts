@@ -3,7 +3,9 @@ import { Command, Flag } from "effect/cli";
 import { controlledEmbeddings, evaluateRewards, initRuntime, loadStableDiffusion, loadTextEncoder, readPrompts, writeFileAtomic } from "@textcraftor/core";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
 import { TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
+import { evaluateBaseVsTuned } from "../base-vs-tuned.ts";
 import { UserFacingError, attempt } from "../errors.ts";
+import { pairedLines } from "../paired.ts";
 import { progressBar } from "../progress.ts";
 
 export const evalCommand = Command.make(
@@ -11,6 +13,7 @@ export const evalCommand = Command.make(
   {
     model: Flag.String("model").pipe(Flag.withDescription("A diffusers folder or single-file SD 1.x checkpoint; default: the bundled tiny model (with its rewards, held-out prompts, steps, guidance and size)"), Flag.optional),
     textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("A tuned text encoder, used for the last --tuned-steps (the paper's evaluation)"), Flag.optional),
+    base: Flag.Boolean("base").pipe(Flag.withDescription("Also score the base model on the same prompts and seeds: both side by side, with paired differences and their standard errors (needs --text-encoder); default off"), Flag.withDefault(false)),
     tunedWeight: Flag.Finite("tuned-weight").pipe(Flag.withDescription("Interpolation w in w·tuned + (1−w)·original"), Flag.withDefault(1)),
     tunedSteps: Flag.Int("tuned-steps").pipe(Flag.withDescription("Default: 60 % of the steps (15 of 25)"), Flag.optional),
     unet: Flag.String("unet").pipe(Flag.withDescription("A tuned UNet (the unet/ folder that `train --train unet` exports)"), Flag.optional),
@@ -34,6 +37,7 @@ export const evalCommand = Command.make(
     }
     const w = f.tunedWeight;
     if (!(w >= 0 && w <= 1)) return yield* new UserFacingError({ message: `--tuned-weight ${w}: expected a number in [0, 1]` });
+    if (f.base && Option.isNone(f.textEncoder)) return yield* new UserFacingError({ message: "--base compares the base model with a tuned one: give the tuned encoder with --text-encoder" });
     const bundled = Option.isNone(f.model);
     if (!bundled && (Option.isNone(f.prompts) || !f.reward.length)) return yield* new UserFacingError({ message: "with --model, give --prompts FILE and at least one --reward" });
     const model = Option.getOrElse(f.model, () => TINY_MODEL);
@@ -51,8 +55,24 @@ export const evalCommand = Command.make(
     const size = Option.getOrElse(f.size, () => (sd.source.configs.vae as { sample_size?: number }).sample_size ?? 512);
     const tunedPath = Option.getOrUndefined(f.textEncoder);
     const tuned = tunedPath ? yield* attempt(() => loadTextEncoder(tunedPath, sd.source.configs.textEncoder)) : null;
-    const bar = progressBar("evaluating", seeds.length * Math.ceil(prompts.length / f.batchSize));
     const lastSteps = Option.getOrElse(f.tunedSteps, () => Math.round(0.6 * steps));
+    if (f.base && tuned) {
+      let bar = null as ReturnType<typeof progressBar> | null;
+      const e = yield* attempt(() => evaluateBaseVsTuned(sd, sd.textEncoder, tuned, rewards, prompts, {
+        seeds, batchSize: f.batchSize, steps, guidanceScale: guidance, height: size, width: size, diversity: true, lastSteps, tunedWeight: w,
+        onBatch: (done, total) => (bar ??= progressBar("base vs tuned", total)).update(done),
+      }));
+      bar?.stop();
+      for (const line of pairedLines(e.rows, prompts.length, seeds.length)) yield* Console.log(line);
+      const report = { model, textEncoder: tunedPath, tunedWeight: w, unet: Option.getOrNull(f.unet), seeds, steps, guidance, size, prompts, paired: e.rows, base: Object.fromEntries(e.base), tuned: Object.fromEntries(e.tuned) };
+      yield* attempt(() => writeFileAtomic(f.out, new TextEncoder().encode(JSON.stringify(report, null, 2))));
+      yield* Console.log(`scores in ${f.out} (diversity: mean RMS pixel distance between different prompts' images, paired per seed)`);
+      for (const r of rewards) r.reward.dispose?.();
+      tuned.dispose();
+      sd.dispose();
+      return;
+    }
+    const bar = progressBar("evaluating", seeds.length * Math.ceil(prompts.length / f.batchSize));
     const stats = yield* attempt(() => evaluateRewards(sd, rewards, prompts, {
       seeds, batchSize: f.batchSize, steps, guidanceScale: guidance, height: size, width: size, diversity: true,
       onBatch: (done) => bar.update(done),
