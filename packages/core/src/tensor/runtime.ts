@@ -37,13 +37,18 @@ export interface RuntimeOptions {
   f16Reads?: F16Mode;
 }
 
-export function useDevice(gpu: Gpu, { kernels, maxBindingBytes, f16Reads }: RuntimeOptions = {}): Runtime {
+export function useDevice(gpu: Gpu, options: RuntimeOptions = {}): Runtime {
+  current = createRuntime(gpu, options);
+  return current;
+}
+
+/** A runtime for `gpu` without binding it (see `withRuntime`). */
+export function createRuntime(gpu: Gpu, { kernels, maxBindingBytes, f16Reads }: RuntimeOptions = {}): Runtime {
   const limits = { ...gpu.info.limits };
   const cap = maxBindingBytes ?? bindingCap();
   if (cap !== undefined) limits.maxStorageBufferBindingSize = Math.min(limits.maxStorageBufferBindingSize ?? cap, cap);
   const runner = new KernelRunner(gpu.device, limits, gpu.info.features, { cpu: kernelFamily(gpu, kernels) === "cpu", f16Mode: f16Reads });
-  current = { gpu, runner, pool: new BufferPool(runner) };
-  return current;
+  return { gpu, runner, pool: new BufferPool(runner) };
 }
 
 function bindingCap(): number | undefined {
@@ -52,6 +57,16 @@ function bindingCap(): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 4096) throw new Error(`TEXTCRAFTOR_MAX_BINDING_BYTES is "${v}": give a whole number of bytes, at least 4096, or unset it`);
   return n;
+}
+
+/**
+ * Runs `fn` with `rt` as the current runtime and puts the previous one back afterwards (a memory plan runs
+ * whole models on a meta device this way while the real runtime waits).
+ */
+export async function withRuntime<T>(rt: Runtime, fn: () => Promise<T>): Promise<T> {
+  const previous = current;
+  current = rt;
+  try { return await fn(); } finally { current = previous; }
 }
 
 /** Opens the default device once and binds it (convenience for scripts and tests). */

@@ -1,5 +1,6 @@
 export { TRAIN_DEFAULTS, validateTrainConfig, type TrainConfig, type Truncation, type Trainable } from "./config.ts";
 export { readPrompts, PromptSampler } from "./prompts.ts";
-export { train, type TrainOptions, type TrainResult, type StepMetrics } from "./trainer.ts";
+export { train, prepareTraining, type TrainOptions, type TrainResult, type StepMetrics } from "./trainer.ts";
 export { exportTextEncoder } from "./export.ts";
 export { LR_SCHEDULERS, type LRScheduler } from "./lr-schedule.ts";
+export { planTrainingMemory, formatMemoryPlan, type MemoryPlan, type PlannedPart, type PlanInputs } from "./memory-plan.ts";

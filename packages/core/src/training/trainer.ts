@@ -28,6 +28,7 @@ import { acquireRunLock } from "./run-lock.ts";
 import { RUN_LOGS, truncateLog } from "./run-logs.ts";
 import { loadCheckpoint, saveCheckpoint, type RunCounters } from "./state.ts";
 import { rewardGraph, type TrainingModels } from "./step.ts";
+import type { DDIMScheduler } from "../schedulers/ddim.ts";
 
 export interface StepMetrics {
   step: number;
@@ -66,6 +67,49 @@ export interface TrainOptions {
 
 export interface TrainResult { steps: number; badSteps: number; lastCheckpoint: string | null; interrupted: boolean }
 
+/**
+ * Freezes all but the trained part (with LoRA adapters when asked) and makes its optimizer and EMA: what a run
+ * holds besides the models. `planTrainingMemory` sets up its measured step the same way.
+ */
+export function prepareTraining({ sd, frozenTextEncoder }: TrainingModels, c: TrainConfig) {
+  const trainable: Module = c.trainable === "text-encoder" ? sd.textEncoder : sd.unet;
+  // Everything else is frozen, so its weights stay bit-identical.
+  for (const m of [sd.textEncoder, sd.unet, sd.vae, frozenTextEncoder]) m.requiresGrad(m === trainable);
+  sd.unet.gradientCheckpointing = sd.vae.decoder.gradientCheckpointing = c.gradientCheckpointing;
+  // On resume the checkpoint then overwrites the fresh adapters.
+  if (c.lora) applyLoRA(trainable, { ...c.lora, seed: c.seed });
+  const named = [...trainable.namedParameters()].filter(([, t]) => t.requiresGrad);
+  const params = named.map(([, t]) => t);
+  const optimizer = new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, eps: c.eps });
+  const ema = c.emaDecay === null ? null : new EMA(params, c.emaDecay);
+  return { trainable, names: named.map(([n]) => n), params, optimizer, ema };
+}
+
+/**
+ * One optimizer step: the batch's reward graph, backward, the gradient norm, and the update unless anything is
+ * non-finite (then the step is skipped). Everything it makes is freed before it returns.
+ */
+export async function optimizationStep(
+  models: TrainingModels, { params, optimizer, ema }: Pick<ReturnType<typeof prepareTraining>, "params" | "optimizer" | "ema">,
+  sampler: DDIMScheduler, c: TrainConfig, prompts: string[], step: number, lr: number,
+) {
+  return scopeAsync(async () => {
+    const graph = rewardGraph(models, sampler, c, prompts, step);
+    const lossT = graph.total.neg();
+    lossT.backward();
+    const grads = params.map((p) => p.grad).filter((g) => g !== null);
+    const gradNorm = await globalGradNorm(grads);
+    const bad = (await anyNonFinite([lossT, ...grads]));
+    if (!bad) {
+      optimizer.update(c.maxGradNorm === null ? 1 : clipFactor(gradNorm, c.maxGradNorm), lr);
+      ema?.update();
+    }
+    optimizer.zeroGrad();
+    const values = await Promise.all([lossT, ...graph.terms.values()].map((t) => t.item()));
+    return { loss: values[0]!, rewards: Object.fromEntries([...graph.terms.keys()].map((k, i) => [k, values[i + 1]!])), skipped: bad, gradNorm };
+  });
+}
+
 export async function train(o: TrainOptions): Promise<TrainResult> {
   // Taken before anything is written: a second process on the same folder is refused, naming the first.
   const lock = await acquireRunLock(o.runDir);
@@ -79,19 +123,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 }
 
 async function trainLocked(o: TrainOptions): Promise<TrainResult> {
-  const { sd, frozenTextEncoder } = o.models;
+  const { sd } = o.models;
   const c = validateTrainConfig(o.config, 2 ** (sd.vae.config.blockOutChannels.length - 1));
-  const trainable: Module = c.trainable === "text-encoder" ? sd.textEncoder : sd.unet;
-  // Everything else is frozen, so its weights stay bit-identical.
-  for (const m of [sd.textEncoder, sd.unet, sd.vae, frozenTextEncoder]) m.requiresGrad(m === trainable);
-  sd.unet.gradientCheckpointing = sd.vae.decoder.gradientCheckpointing = c.gradientCheckpointing;
-  // On resume the checkpoint then overwrites the fresh adapters.
-  if (c.lora) applyLoRA(trainable, { ...c.lora, seed: c.seed });
-  const named = [...trainable.namedParameters()].filter(([, t]) => t.requiresGrad);
-  const names = named.map(([n]) => n);
-  const params = named.map(([, t]) => t);
-  const optimizer = new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, eps: c.eps });
-  const ema = c.emaDecay === null ? null : new EMA(params, c.emaDecay);
+  const { trainable, names, params, optimizer, ema } = prepareTraining(o.models, c);
   const ckptDir = join(o.runDir, "checkpoints");
   await mkdir(join(o.runDir, "samples"), { recursive: true });
   await mkdir(ckptDir, { recursive: true });
@@ -131,21 +165,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
     const started = performance.now();
     const prompts = batches.batch(counters.step);
     const lr = c.lr * lrFactor(c.lrScheduler, counters.step, c.lrWarmupSteps, c.steps);
-    const { loss, rewards, skipped, gradNorm } = await scopeAsync(async () => {
-      const graph = rewardGraph(o.models, sampler, c, prompts, counters.step);
-      const lossT = graph.total.neg();
-      lossT.backward();
-      const grads = params.map((p) => p.grad).filter((g) => g !== null);
-      const gradNorm = await globalGradNorm(grads);
-      const bad = (await anyNonFinite([lossT, ...grads]));
-      if (!bad) {
-        optimizer.update(c.maxGradNorm === null ? 1 : clipFactor(gradNorm, c.maxGradNorm), lr);
-        ema?.update();
-      }
-      optimizer.zeroGrad();
-      const values = await Promise.all([lossT, ...graph.terms.values()].map((t) => t.item()));
-      return { loss: values[0]!, rewards: Object.fromEntries([...graph.terms.keys()].map((k, i) => [k, values[i + 1]!])), skipped: bad, gradNorm };
-    });
+    const { loss, rewards, skipped, gradNorm } = await optimizationStep(o.models, { params, optimizer, ema }, sampler, c, prompts, counters.step, lr);
     counters = { step: counters.step + 1, badSteps: counters.badSteps + (skipped ? 1 : 0) };
     const metrics: StepMetrics = { step: counters.step, loss, rewards, skipped, lr, gradNorm, seconds: (performance.now() - started) / 1000 };
     await appendFile(metricsFile, JSON.stringify(metrics) + "\n");
