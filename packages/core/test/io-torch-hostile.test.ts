@@ -45,6 +45,14 @@ describe("zip sizes are checked against each other and the pickle before reading
     expect(performance.now() - start).toBeLessThan(1000);
   });
 
+  test("a 1.6 MB file of 256 MiB of zeros, its sizes all consistent, is refused before inflating", async () => {
+    const size = 2 ** 28;
+    const bytes = torchZip({ "data.pkl": tensorPickle("FloatStorage", size / 4, 0, [size / 4], [1]), "data/0": { data: deflatedZeros(size), method: 8, size } });
+    const start = performance.now();
+    expect((await refusal(bytes)).message).toMatch(/entry archive\/data\/0 would bring what the archive inflates to 268435456 bytes, more than 64 times the file's \d+; .* decompression bomb/);
+    expect(performance.now() - start).toBeLessThan(1000);
+  });
+
   test("a stated size beyond what DEFLATE can encode is refused before anything is allocated", async () => {
     const bytes = torchZip({ "data.pkl": tensorPickle("FloatStorage", 2 ** 28, 0, [2 ** 28], [1]), "data/0": { data: deflateSync(floats([0])), method: 8, size: 2 ** 30 } });
     expect((await refusal(bytes)).message).toMatch(/claims to inflate \d+ bytes to 1073741824, beyond what DEFLATE can encode/);

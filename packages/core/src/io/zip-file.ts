@@ -29,6 +29,12 @@ const EOCD = 0x06054b50, ZIP64_LOCATOR = 0x07064b50, ZIP64_EOCD = 0x06064b50, CE
 const U32_MAX = 0xffffffff;
 /** DEFLATE's best case is a 258-byte match in 2 bits, so no stream inflates to more than ~1032 times its size. */
 const MAX_DEFLATE_RATIO = 1032;
+/**
+ * Weights barely compress (a re-zipped checkpoint is ~90 % of its size), so an archive whose deflated entries
+ * inflate to more than 64 times the file (and 64 MiB) is refused before inflating: a 4 MB file of 4 GiB of zeros.
+ */
+const MAX_ARCHIVE_RATIO = 64;
+const MIN_INFLATION_LIMIT = 64 * 2 ** 20;
 /** Deflated input is fed in slices this big, so output beyond the stated size stops within ~16 MiB. */
 const INFLATE_SLICE = 16 * 1024;
 
@@ -52,11 +58,19 @@ export async function fileSource(path: string): Promise<ByteSource> {
 
 export async function openZip(source: ByteSource): Promise<ZipArchive> {
   const entries = await readDirectory(source);
+  const inflationLimit = Math.max(MAX_ARCHIVE_RATIO * source.size, MIN_INFLATION_LIMIT);
+  let inflated = 0;
   return {
     entries,
     async read(name) {
       const entry = entries.get(name);
       if (!entry) return fail(`the archive has no entry ${name}`);
+      if (entry.method === 8) {
+        if (inflated + entry.size > inflationLimit) {
+          fail(`entry ${name} would bring what the archive inflates to ${inflated + entry.size} bytes, more than ${MAX_ARCHIVE_RATIO} times the file's ${source.size}; weights do not compress that well, so the file is damaged or a decompression bomb`);
+        }
+        inflated += entry.size;
+      }
       return readEntry(source, entry);
     },
   };
