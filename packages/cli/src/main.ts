@@ -9,6 +9,7 @@ import { generate, mix } from "./commands/generate.ts";
 import { info } from "./commands/info.ts";
 import { rewardsCommand } from "./commands/rewards.ts";
 import { trainCommand } from "./commands/train.ts";
+import { EXIT_CODES, exitCodeOf } from "./errors.ts";
 import { conciseUsageErrors } from "./presenter.ts";
 
 const cli = Command.make("textcraftor").pipe(
@@ -18,7 +19,9 @@ const cli = Command.make("textcraftor").pipe(
 );
 
 cli.pipe(
-  Effect.catchTag("UserFacingError", (e) => Console.error(`error: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { process.exitCode = 1; })))),
+  Effect.catchTag("UserFacingError", (e) => Console.error(`error: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { process.exitCode = exitCodeOf(e); })))),
+  // A command line that does not parse (the presenter has shown why) is bad input; plain --help is not.
+  Effect.catchTag("ShowHelp", (e) => Effect.sync(() => { if (e.errors.length) process.exitCode = EXIT_CODES.input; })),
   Effect.provide(conciseUsageErrors),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain,

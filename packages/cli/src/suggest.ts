@@ -19,12 +19,15 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** Our flag for a name diffusers' or kohya's training scripts use (snake or kebab case), or null. */
+export const trainingScriptName = (name: string): string | null => TRAINING_SCRIPT_NAMES[name.replace(/_/g, "-")] ?? null;
+
 /**
  * Ours for a training-script name (snake or kebab case) when `known` has it, else the closest of `known` when it is
  * near enough to be a typo (a third of its length), else null.
  */
 export function closest(name: string, known: readonly string[]): string | null {
-  const ours = TRAINING_SCRIPT_NAMES[name.replace(/_/g, "-")];
+  const ours = trainingScriptName(name);
   if (ours && known.includes(ours)) return ours;
   let best: string | null = null, bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const k of known) {

@@ -23,7 +23,7 @@ test("--run-dir naming a file, or a place that cannot be created, is refused in 
   writeFileSync(file, "");
   for (const [dir, why] of [[file, "is a file, not a folder"], [join(file, "run"), "cannot be created: a folder above it is a file"], ["/sys/textcraftor-run", "cannot be created (EPERM)"]]) {
     const { code, err } = cli("train", "--run-dir", dir!);
-    expect(code).toBe(1);
+    expect(code).toBe(2);
     expect(err).toContain(`error: --run-dir ${dir}: ${why}`);
     noStack(err);
   }
@@ -31,7 +31,7 @@ test("--run-dir naming a file, or a place that cannot be created, is refused in 
 
 test("an option the reward does not take is refused, naming the ones it does", () => {
   const { code, err } = cli("train", "--reward", "colorfulness=1:bogus=2", "--run-dir", mkdtempSync(join(tmpdir(), "bogus-")));
-  expect(code).toBe(1);
+  expect(code).toBe(2);
   expect(err).toContain('error: reward "colorfulness" has no option "bogus"; its options: none');
   noStack(err);
 });

@@ -34,10 +34,10 @@ describe("bundled model", () => {
     expect(cli("train", "--steps", "1", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--lr", "2e-3", "--eval-limit", "0", "--run-dir", run).code).toBe(0);
     expect(JSON.parse(readFileSync(join(run, "run.json"), "utf8"))).toMatchObject({ model: null, rewards: [] });
     const refused = cli("train", "--resume", "--steps", "2", "--lr", "5e-4", "--run-dir", run);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(refused.err + refused.out).toContain("was made with lr 0.002 (now 0.0005)");
     const otherReward = cli("train", "--resume", "--steps", "2", "--reward", "brightness", "--run-dir", run);
-    expect(otherReward.code).toBe(1);
+    expect(otherReward.code).toBe(2);
     expect(otherReward.err + otherReward.out).toContain('was made with --reward not given (the defaults) (now ["brightness"])');
     const resumed = cli("train", "--resume", "--steps", "2", "--eval-limit", "0", "--run-dir", run);
     expect(resumed.code, resumed.err + resumed.out).toBe(0);
@@ -62,7 +62,7 @@ describe("bundled model", () => {
       [["--tuned-weight", "1.5"], "--tuned-weight 1.5: expected a number in [0, 1]"],
     ] as [string[], string][]) {
       const e = cli("eval", ...args, "--out", join(work, "bad.json"));
-      expect(e.code).toBe(1);
+      expect(e.code).toBe(2);
       expect(e.err + e.out).toContain(message);
       expect(existsSync(join(work, "bad.json"))).toBe(false);
     }
