@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import {
-  LR_SCHEDULERS, TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, initRuntime, loadStableDiffusion, mergeLoRA, readPrompts, saveComponent, train, writeFileAtomic,
-  type StepMetrics, type TrainConfig,
+  LR_SCHEDULERS, TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, formatMemoryPlan, initRuntime, loadStableDiffusion, mergeLoRA, planTrainingMemory,
+  readPrompts, saveComponent, train, writeFileAtomic, type Module, type StepMetrics, type TrainConfig,
 } from "@textcraftor/core";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
 import { TINY_GRID_PROMPTS, TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY_TRAIN_PROMPTS, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
@@ -13,6 +13,7 @@ import { readRunConfig, type RunConfigFile } from "../config-file.ts";
 import { UserFacingError, attempt } from "../errors.ts";
 import { exportFullModel, exportLoRA, exportSingleFile } from "../export-model.ts";
 import { trapInterrupt } from "../interrupt.ts";
+import { memoryBudget } from "../memory-budget.ts";
 import { progressBar } from "../progress.ts";
 import { evaluateBaseVsTuned } from "../base-vs-tuned.ts";
 import { pairedLines } from "../paired.ts";
@@ -72,6 +73,8 @@ export const trainCommand = Command.make(
     gradientCheckpointing: Flag.Boolean("gradient-checkpointing").pipe(Flag.withDescription("Recompute activations in backward to save memory (--no-gradient-checkpointing: keep them, faster); default on (bundled model: off)"), Flag.optional),
     truncation: Flag.Literals("truncation", ["last-k", "draft-k", "alignprop", "refl"]).pipe(Flag.withDescription("Where gradients flow; default last-k (TextCraftor's)"), Flag.optional),
     trainable: Flag.Literals("train", ["text-encoder", "unet"]).pipe(Flag.withDescription("text-encoder (TextCraftor, the default) or unet (the +UNet stage; give the tuned encoder with --text-encoder)"), Flag.optional),
+    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the run's memory plan (weights per model and dtype, gradients, optimizer state, activations, peak; measured on a meta device without loading weights) and stop"), Flag.withDefault(false)),
+    memoryBudget: Flag.Finite("memory-budget").pipe(Flag.withDescription("GiB of GPU memory to check the plan against; default: this machine's memory on a CPU adapter, none on a GPU (WebGPU does not report it)"), Flag.optional),
     mixedPrecision: Flag.Literals("mixed-precision", ["no", "fp16"]).pipe(Flag.withDescription("fp16: keep the frozen models' weights (UNet and VAE when the text encoder trains, the original encoder, the reward towers) as f16, about half the memory; math and the trained weights stay f32 (diffusers' --mixed_precision); default no"), Flag.optional),
     spacing: Flag.Literals("spacing", ["textcraftor", "leading"]).pipe(Flag.withDescription("DDIM timesteps: textcraftor (999…39, the authors', the default) or diffusers' leading"), Flag.optional),
     textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("Start from this text encoder (text_encoder/ folder or weights file)"), Flag.optional),
@@ -123,11 +126,6 @@ export const trainCommand = Command.make(
     const mixedPrecision = Option.getOrElse(f.mixedPrecision, () => base.mixedPrecision);
     const frozenDtype = mixedPrecision === "fp16" ? "f16" : "f32";
     const trainsUnet = Option.getOrElse(f.trainable, () => base.trainable) === "unet";
-    const sd = yield* attempt(() => loadStableDiffusion(model, { textEncoderPath, weightDtype: trainsUnet ? "f32" : frozenDtype }));
-    // The run's starting encoder, frozen: the prefix steps and the "before" samples use it.
-    const frozenTextEncoder = yield* attempt(() => cloneTextEncoder(sd.textEncoder, frozenDtype));
-    const rewards = yield* attempt(() => loadRewards(specs, registry, rt.gpu, { weightDtype: frozenDtype }));
-    for (const { name, reward } of rewards) if (reward.info) yield* Console.log(`reward ${name}: ${reward.info}`);
     const config: TrainConfig = {
       ...base, steps: pick(f.steps, "steps"), batchSize: pick(f.batchSize, "batchSize"), inferenceSteps: pick(f.inferenceSteps, "inferenceSteps"),
       gradSteps: pick(f.gradSteps, "gradSteps"), guidanceScale: pick(f.guidance, "guidanceScale"), lr: pick(f.lr, "lr"),
@@ -141,6 +139,25 @@ export const trainCommand = Command.make(
       spacing: Option.getOrElse(f.spacing, () => base.spacing), mixedPrecision,
       lora: Option.isSome(f.loraRank) ? { rank: f.loraRank.value, alpha: Option.getOrUndefined(f.loraAlpha) } : base.lora,
     };
+    // The run's memory, measured on a meta device before any weight is loaded: printed for every run; --dry-run stops here.
+    const plan = yield* attempt(() => planTrainingMemory(rt.gpu, {
+      config, prompts, evalPrompts,
+      build: async () => {
+        const sd = await loadStableDiffusion(model, { textEncoderPath, weightDtype: trainsUnet ? "f32" : frozenDtype, withoutWeights: true });
+        const frozenTextEncoder = await cloneTextEncoder(sd.textEncoder, frozenDtype);
+        const rewards = await loadRewards(specs, registry, rt.gpu, { weightDtype: frozenDtype });
+        const parts: [string, Module][] = [["text encoder", sd.textEncoder], ["UNet", sd.unet], ["VAE", sd.vae], ["original text encoder", frozenTextEncoder]];
+        return { models: { sd, frozenTextEncoder, rewards }, parts };
+      },
+    }));
+    yield* Console.log(formatMemoryPlan(plan, memoryBudget(rt.gpu, Option.getOrUndefined(f.memoryBudget))));
+    if (plan.problem) return yield* new UserFacingError({ message: `these settings cannot run on this adapter: ${plan.problem}` });
+    if (f.dryRun) return;
+    const sd = yield* attempt(() => loadStableDiffusion(model, { textEncoderPath, weightDtype: trainsUnet ? "f32" : frozenDtype }));
+    // The run's starting encoder, frozen: the prefix steps and the "before" samples use it.
+    const frozenTextEncoder = yield* attempt(() => cloneTextEncoder(sd.textEncoder, frozenDtype));
+    const rewards = yield* attempt(() => loadRewards(specs, registry, rt.gpu, { weightDtype: frozenDtype }));
+    for (const { name, reward } of rewards) if (reward.info) yield* Console.log(`reward ${name}: ${reward.info}`);
     const bar = progressBar("training", config.steps);
     const show = (m: StepMetrics) => bar.update(m.step, `loss ${m.loss.toFixed(4)} ${Object.entries(m.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")}${m.skipped ? " (skipped)" : ""}`);
     const resumeHint = `bun run cli train --run-dir ${f.runDir} --resume`;

@@ -45,6 +45,8 @@ export interface LoadOptions {
    * trained); math stays f32. The text encoder is always f32, since it is the part that trains.
    */
   weightDtype?: DType;
+  /** Build the models from their configs and leave their weights unread (a memory plan on the meta device). */
+  withoutWeights?: boolean;
 }
 
 export async function loadStableDiffusion(path: string, options: LoadOptions = {}): Promise<StableDiffusion> {
@@ -75,20 +77,21 @@ async function loadDiffusersFolder(root: string, options: LoadOptions): Promise<
   };
   const schedulerFile = join(root, "scheduler/scheduler_config.json");
   const schedulerConfig = existsSync(schedulerFile) ? parseSchedulerConfig(await readJson(schedulerFile), "DDIMScheduler") : SD15_SCHEDULER_CONFIG;
-  const textEncoder = await loadTextEncoder(options.textEncoderPath ?? join(root, "text_encoder"), configs.textEncoder);
+  const textEncoder = await loadTextEncoder(options.textEncoderPath ?? join(root, "text_encoder"), configs.textEncoder, options);
   const unet = frozenInit(options, () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
-  unet.loadStateDict(await readComponentWeights(options.unetPath ?? join(root, "unet"), ["diffusion_pytorch_model"]));
+  if (!options.withoutWeights) unet.loadStateDict(await readComponentWeights(options.unetPath ?? join(root, "unet"), ["diffusion_pytorch_model"]));
   const vae = frozenInit(options, () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
-  vae.loadWeights(await readComponentWeights(join(root, "vae"), ["diffusion_pytorch_model"]));
+  if (!options.withoutWeights) vae.loadWeights(await readComponentWeights(join(root, "vae"), ["diffusion_pytorch_model"]));
   return assemble(textEncoder, unet, vae, schedulerConfig, { path: root, layout: "diffusers", configs });
 }
 
 /** A text encoder from a diffusers `text_encoder/` folder (with its config) or a bare weights file. */
-export async function loadTextEncoder(path: string, fallbackConfig: object = SD15_TEXT_ENCODER_CONFIG): Promise<CLIPTextModel> {
+export async function loadTextEncoder(path: string, fallbackConfig: object = SD15_TEXT_ENCODER_CONFIG, { withoutWeights = false }: Pick<LoadOptions, "withoutWeights"> = {}): Promise<CLIPTextModel> {
   if (!existsSync(path)) throw new Error(`text encoder not found: ${path} (give a text_encoder/ folder, such as the one a run exports to runs/NAME/text_encoder, or a weights file)`);
   const isFolder = statSync(path).isDirectory();
   const config = isFolder && existsSync(join(path, "config.json")) ? await readJson(join(path, "config.json")) : fallbackConfig;
   const model = withInitMode("none", () => new CLIPTextModel(parseCLIPTextConfig(config)));
+  if (withoutWeights) return model;
   const weights = isFolder ? await readComponentWeights(path, ["model", "pytorch_model"]) : await readWeights(path);
   loadCLIPWeights(model, ldmTextEncoderToDiffusers(weights));
   return model;
@@ -96,18 +99,18 @@ export async function loadTextEncoder(path: string, fallbackConfig: object = SD1
 
 async function loadSingleFile(file: string, options: LoadOptions): Promise<StableDiffusion> {
   // Only the three models' tensors are read: a full checkpoint also holds an EMA copy of the UNet (model_ema.*).
-  const parts = splitSingleFile(await readWeights(file, { names: isSingleFileModelTensor }));
+  const parts = options.withoutWeights ? null : splitSingleFile(await readWeights(file, { names: isSingleFileModelTensor }));
   const configs = { textEncoder: SD15_TEXT_ENCODER_CONFIG, unet: SD15_UNET_CONFIG, vae: SD15_VAE_CONFIG };
   let textEncoder: CLIPTextModel;
-  if (options.textEncoderPath) textEncoder = await loadTextEncoder(options.textEncoderPath);
+  if (options.textEncoderPath) textEncoder = await loadTextEncoder(options.textEncoderPath, undefined, options);
   else {
     textEncoder = withInitMode("none", () => new CLIPTextModel(parseCLIPTextConfig(configs.textEncoder)));
-    loadCLIPWeights(textEncoder, ldmTextEncoderToDiffusers(parts.textEncoder));
+    if (parts) loadCLIPWeights(textEncoder, ldmTextEncoderToDiffusers(parts.textEncoder));
   }
   const unet = frozenInit(options, () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }));
-  unet.loadStateDict(options.unetPath ? await readComponentWeights(options.unetPath, ["diffusion_pytorch_model"]) : ldmUnetToDiffusers(parts.unet));
+  if (parts) unet.loadStateDict(options.unetPath ? await readComponentWeights(options.unetPath, ["diffusion_pytorch_model"]) : ldmUnetToDiffusers(parts.unet));
   const vae = frozenInit(options, () => AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }));
-  vae.loadWeights(ldmVaeToDiffusers(parts.vae));
+  if (parts) vae.loadWeights(ldmVaeToDiffusers(parts.vae));
   return assemble(textEncoder, unet, vae, SD15_SCHEDULER_CONFIG, { path: file, layout: "single-file", configs });
 }
 

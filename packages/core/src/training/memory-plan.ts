@@ -99,16 +99,16 @@ function describe(name: string, m: Module): PlannedPart {
   return { name, dtype: dtypes, parameters: params.reduce((s, p) => s + p.size, 0), bytes: params.reduce((s, p) => s + BufferPool.sizeClass(p.storage.bytes), 0) };
 }
 
-const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
 
 /** The plan as the CLI prints it; `budget` (bytes) adds whether it fits. */
 export function formatMemoryPlan(plan: MemoryPlan, budget?: { bytes: number; what: string }): string {
+  const row = (name: string, bytes: number, dtype = "", parameters = 0) =>
+    `  ${name.padEnd(22)} ${dtype.padEnd(8)} ${parameters ? `${(parameters / 1e6).toFixed(1)} M` : ""}`.padEnd(45) + gib(bytes).padStart(11);
   const rows = [
-    ...plan.parts.map((p) => `  ${p.name.padEnd(22)} ${p.dtype.padEnd(8)} ${p.parameters ? `${(p.parameters / 1e6).toFixed(1).padStart(8)} M` : "".padStart(10)}  ${gib(p.bytes).padStart(10)}`),
-    `  ${"gradients".padEnd(42)}${gib(plan.gradientBytes).padStart(10)}`,
-    `  ${"optimizer state".padEnd(42)}${gib(plan.optimizerBytes).padStart(10)}`,
-    `  ${"activations at peak".padEnd(42)}${gib(plan.activationBytes).padStart(10)}`,
-    `  ${"peak".padEnd(42)}${gib(plan.peakBytes).padStart(10)}`,
+    ...plan.parts.map((p) => row(p.name, p.bytes, p.dtype, p.parameters)),
+    row("gradients", plan.gradientBytes), row("optimizer state", plan.optimizerBytes),
+    row("activations at peak", plan.activationBytes), row("peak", plan.peakBytes),
   ];
   const verdict = plan.problem ? `does not fit this adapter: ${plan.problem}`
     : budget ? (plan.peakBytes <= budget.bytes ? `fits: ${gib(plan.peakBytes)} of ${gib(budget.bytes)} (${budget.what})` : `does not fit: ${gib(plan.peakBytes)} > ${gib(budget.bytes)} (${budget.what}); try --mixed-precision fp16, a smaller --batch-size or --resolution, or gradient checkpointing`)
