@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { unzipSync, zipSync } from "fflate";
 import { readTorchCheckpoint, stripPrefix, TorchCheckpointError } from "../src/io/index.ts";
 import { PickleError, unpickle, UnsafePickleError } from "../src/internal.ts";
+import { floats, global, int, pickle, str, tensorPickle, u32 } from "./io-builders.ts";
 
 // Fixtures come from scripts/fixtures/io_fixtures.py (torch.save and pickle in Debian's torch 1.13).
 const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.dir, "fixtures/io", name)));
@@ -32,33 +33,11 @@ function tagged(v: unknown): unknown {
   return v;
 }
 
-// Pickle streams opcode by opcode, for the cases torch.save never writes.
 const enc = new TextEncoder();
-const u32 = (n: number) => [n & 255, (n >> 8) & 255, (n >> 16) & 255, n >>> 24];
-const str = (s: string) => { const b = enc.encode(s); return [0x58, ...u32(b.length), ...b]; };
-const int = (n: number) => [0x4b, n];
-const global = (module: string, name: string) => [0x63, ...enc.encode(`${module}\n${name}\n`)];
-const tuple = (ns: number[]) => [0x28, ...ns.flatMap(int), 0x74];
-const pickle = (...ops: (number | number[])[]) => new Uint8Array([0x80, 2, ...ops.flat(), 0x2e]);
 
-/** `{"w": tensor}` pickled as torch.save does, over storage "0" of `numel` elements. */
-function tensorPickle(storage: string, numel: number, offset: number, size: number[], stride: number[]) {
-  return pickle(
-    0x7d, 0x28, str("w"), global("torch._utils", "_rebuild_tensor_v2"), 0x28,
-    0x28, str("storage"), global("torch", storage), str("0"), str("cpu"), int(numel), 0x74, 0x51,
-    int(offset), tuple(size), tuple(stride), 0x89, global("collections", "OrderedDict"), 0x29, 0x52,
-    0x74, 0x52, 0x75,
-  );
-}
-
+// A real zip writer's archive (fflate), beside io-builders' byte-level one.
 const archive = (files: Record<string, Uint8Array | string>) =>
   zipSync(Object.fromEntries(Object.entries(files).map(([k, v]) => [`archive/${k}`, typeof v === "string" ? enc.encode(v) : v])), { level: 0 });
-
-const floats = (values: number[], littleEndian = true) => {
-  const b = new Uint8Array(values.length * 4);
-  values.forEach((v, i) => new DataView(b.buffer).setFloat32(i * 4, v, littleEndian));
-  return b;
-};
 
 describe("torch.save zip checkpoints", () => {
   const { tensors: want, skipped: wantSkipped, integers } = expected.checkpoint;
