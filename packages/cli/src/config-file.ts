@@ -85,7 +85,7 @@ const KEYS: Record<string, { schema: Schema.Decoder<unknown>; to: Target }> = {
 /** config.json's names for settings whose flag is named otherwise. */
 const ALIASES: Record<string, string> = { "guidance-scale": "guidance", "beta1": "adam-beta1", "beta2": "adam-beta2", "eps": "adam-epsilon", "trainable": "train", "adam-weight-decay": "weight-decay" };
 /** Flags that say what to do with a run rather than what the run is. */
-export const COMMAND_ONLY = new Set(["config", "resume", "resume-from"]);
+export const COMMAND_ONLY = new Set(["config", "resume", "resume-from", "dry-run", "memory-budget"]);
 /** The keys a config file may hold: train's other flags. */
 export const configKeys = () => Object.keys(KEYS);
 

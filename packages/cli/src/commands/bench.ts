@@ -7,9 +7,9 @@ import { SD15_TRAIN, SMALL_TRAIN, trainCases } from "../bench/training.ts";
 import { attempt } from "../errors.ts";
 
 const flags = {
-  json: Flag.Boolean("json").pipe(Flag.withDescription("Print the rows as JSON"), Flag.withDefault(false)),
+  json: Flag.Boolean("json").pipe(Flag.withDescription("Print the rows as JSON; default off"), Flag.withDefault(false)),
   size: Flag.Literals("size", ["auto", "sd", "small"]).pipe(
-    Flag.withDescription("sd: Stable Diffusion 1.5 shapes; small: CPU-sized; auto: sd on a GPU, small on a CPU adapter"),
+    Flag.withDescription("sd: Stable Diffusion 1.5 shapes; small: CPU-sized; auto: sd on a GPU, small on a CPU adapter; default auto"),
     Flag.withDefault("auto"),
   ),
 };

@@ -18,24 +18,24 @@ const modelDefaults = (model: string) => (model === TINY_MODEL ? TINY_DEFAULTS :
 /** Flags shared by `generate` and `mix`. */
 const sampling = {
   model: Flag.String("model").pipe(Flag.withDescription("A diffusers folder or a single-file SD 1.x checkpoint (.safetensors/.ckpt); default: the bundled tiny model"), Flag.withDefault(TINY_MODEL)),
-  unet: Flag.String("unet").pipe(Flag.withDescription("A tuned UNet (the unet/ folder that `train --train unet` exports)"), Flag.optional),
-  prompt: Flag.String("prompt").pipe(Flag.withDescription("Prompt (repeat the flag for several)"), Flag.atLeast(1)),
-  negativePrompt: Flag.String("negative-prompt").pipe(Flag.withDefault("")),
-  out: Flag.String("out").pipe(Flag.withDescription("Output folder for the PNG files"), Flag.withDefault("outputs")),
-  seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
-  numImages: Flag.Int("num-images").pipe(Flag.withDescription("Images per prompt, with seeds seed, seed+1, …"), Flag.withDefault(1)),
+  unet: Flag.String("unet").pipe(Flag.withDescription("A tuned UNet (the unet/ folder that `train --train unet` exports); default: the model's own"), Flag.optional),
+  prompt: Flag.String("prompt").pipe(Flag.withDescription("Prompt (repeat the flag for several); required"), Flag.atLeast(1)),
+  negativePrompt: Flag.String("negative-prompt").pipe(Flag.withDescription("What to steer away from (classifier-free guidance's unconditional side); default empty"), Flag.withDefault("")),
+  out: Flag.String("out").pipe(Flag.withDescription("Output folder for the PNG files (earlier files are kept); default outputs"), Flag.withDefault("outputs")),
+  seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of the first image's noise; default 0"), Flag.withDefault(0)),
+  numImages: Flag.Int("num-images").pipe(Flag.withDescription("Images per prompt, with seeds seed, seed+1, …; default 1"), Flag.withDefault(1)),
   steps: Flag.Int("steps").pipe(Flag.withDescription(`Denoising steps; default ${SD_DEFAULTS.steps} (bundled model: ${TINY_DEFAULTS.steps})`), Flag.optional),
   guidance: Flag.Finite("guidance").pipe(Flag.withDescription(`Classifier-free guidance scale; default ${SD_DEFAULTS.guidance} (bundled model: ${TINY_DEFAULTS.guidance})`), Flag.optional),
   scheduler: Flag.Literals("scheduler", samplerNames).pipe(
-    Flag.withDescription(`Sampler: ${samplerNames.map((n) => `${n} (${samplers[n].description})`).join("; ")}`),
+    Flag.withDescription(`Sampler: ${samplerNames.map((n) => `${n} (${samplers[n].description})`).join("; ")}; default ddim`),
     Flag.withDefault("ddim"),
   ),
   spacing: Flag.Literals("spacing", ["leading", "trailing", "linspace", "textcraftor"]).pipe(
     Flag.withDescription("Timesteps (default: the model's scheduler config, leading for SD 1.5): leading, trailing, linspace, or textcraftor (TextCraftor's DDIM: 999, 959, …; ddim only); dpmpp-2m-karras sets its own"),
     Flag.optional,
   ),
-  size: Flag.Int("size").pipe(Flag.withDescription("Image height and width in pixels"), Flag.optional),
-  tunedSteps: Flag.Int("tuned-steps").pipe(Flag.withDescription("Use the tuned/mixed encoders for the last S steps only (default: 60 % of the steps, the paper's 15 of 25)"), Flag.optional),
+  size: Flag.Int("size").pipe(Flag.withDescription("Image height and width in pixels; default: the model's sample size (512 for SD 1.5, 32 for the bundled model)"), Flag.optional),
+  tunedSteps: Flag.Int("tuned-steps").pipe(Flag.withDescription("Use the tuned/mixed encoders for the last S steps only; default: 60 % of the steps (the paper's 15 of 25)"), Flag.optional),
 };
 
 interface SamplingFlags {
@@ -90,8 +90,8 @@ export const generate = Command.make(
   "generate",
   {
     ...sampling,
-    textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("A tuned text encoder (text_encoder/ folder or weights file), used for the last --tuned-steps"), Flag.optional),
-    tunedWeight: Flag.Finite("tuned-weight").pipe(Flag.withDescription("Interpolation w in w·tuned + (1−w)·original (the quality knob)"), Flag.withDefault(1)),
+    textEncoder: Flag.String("text-encoder").pipe(Flag.withDescription("A tuned text encoder (text_encoder/ folder or weights file), used for the last --tuned-steps; default none (the model's own encoder throughout)"), Flag.optional),
+    tunedWeight: Flag.Finite("tuned-weight").pipe(Flag.withDescription("Interpolation w in w·tuned + (1−w)·original (the quality knob); default 1"), Flag.withDefault(1)),
   },
   Effect.fn(function* (f) {
     yield* attempt(() => initRuntime());
@@ -111,7 +111,7 @@ export const mix = Command.make(
   "mix",
   {
     ...sampling,
-    encoder: Flag.String("encoder").pipe(Flag.withDescription("PATH=WEIGHT of a tuned text encoder, or original=WEIGHT (repeat; weights sum to 1)"), Flag.atLeast(1)),
+    encoder: Flag.String("encoder").pipe(Flag.withDescription("PATH=WEIGHT of a tuned text encoder, or original=WEIGHT (repeat; weights sum to 1); required"), Flag.atLeast(1)),
   },
   Effect.fn(function* (f) {
     yield* attempt(() => initRuntime());

@@ -46,7 +46,7 @@ export function precisionLines(info: DeviceInfo): string[] {
 
 export const info = Command.make(
   "info",
-  { json: Flag.Boolean("json").pipe(Flag.withDescription("Print everything as JSON"), Flag.withDefault(false)) },
+  { json: Flag.Boolean("json").pipe(Flag.withDescription("Print everything as JSON; default off"), Flag.withDefault(false)) },
   Effect.fn(function* ({ json }) {
     const gpu = yield* attempt(() => openDevice());
     const check = yield* attempt(() => selfTest(gpu));

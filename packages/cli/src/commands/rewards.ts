@@ -5,7 +5,7 @@ import { attempt } from "../errors.ts";
 
 export const rewardsCommand = Command.make(
   "rewards",
-  { rewardPlugin: Flag.String("reward-plugin").pipe(Flag.withDescription("Also list the reward in this file"), Flag.atLeast(0)) },
+  { rewardPlugin: Flag.String("reward-plugin").pipe(Flag.withDescription("Also list the reward in this file (repeatable); default none"), Flag.atLeast(0)) },
   Effect.fn(function* ({ rewardPlugin }) {
     const registry = createRegistry();
     for (const path of rewardPlugin) registry.register(yield* attempt(() => loadRewardPlugin(path)));
