@@ -40,6 +40,7 @@ describe("config validation", () => {
     expect(T.parseUNetConfig(TINY_UNET_CONFIG).blockOutChannels).toEqual([16, 32]);
     // Newer diffusers save every argument, None ones as null.
     expect(T.parseUNetConfig({ ...SD15_UNET_CONFIG, num_attention_heads: null, time_embedding_dim: null }).heads).toEqual([8, 8, 8, 8]);
+    expect(T.parseUNetConfig({ ...SD15_UNET_CONFIG, downsample_padding: 0 }).downsamplePadding).toBe(0);
     expect(T.parseVaeConfig(SD15_VAE_CONFIG).scalingFactor).toBe(0.18215);
     expect(T.parseVaeConfig(readJson(join(TINY_MODEL, "vae/config.json"))).latentChannels).toBe(4);
     expect(T.parseVaeConfig(TINY_VAE_CONFIG).blockOutChannels).toEqual([8, 16]);

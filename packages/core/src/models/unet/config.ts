@@ -81,7 +81,7 @@ const UNetJson = Schema.Struct({
   flip_sin_to_cos: Schema.Boolean,
   freq_shift: Schema.Finite,
   time_embedding_dim: Schema.NullOr(Channels),
-  downsample_padding: IntUpTo(8).pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0))),
+  downsample_padding: Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 8 }))),
   mid_block_scale_factor: PositiveFinite,
   center_input_sample: Schema.Boolean,
 });
