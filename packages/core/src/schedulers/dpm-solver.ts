@@ -22,12 +22,14 @@ export function karrasSigmas(sigmaMin: number, sigmaMax: number, count: number, 
 export class DPMSolverMultistepScheduler implements Sampler {
   /** σ for every training timestep 0..T−1. */
   readonly trainSigmas: Float64Array;
+  private readonly logTrainSigmas: Float64Array;
   timesteps: number[] = [];
   /** σ per inference step, plus a final 0. */
   sigmas: Float64Array = new Float64Array(0);
 
   constructor(readonly config: SchedulerConfig) {
     this.trainSigmas = alphasCumprod(betas(config)).map((a) => Math.sqrt((1 - a) / a));
+    this.logTrainSigmas = this.trainSigmas.map(Math.log);
   }
 
   /** The Karras sigmas span the model's σ range; each step's timestep is its σ mapped back and rounded, as diffusers does. */
@@ -80,7 +82,7 @@ export class DPMSolverMultistepScheduler implements Sampler {
 
   /** Fractional timestep of σ: linear interpolation in log σ between neighbouring training timesteps (diffusers' _sigma_to_t). */
   private timestepOf(sigma: number): number {
-    const logSigmas = Array.from(this.trainSigmas, Math.log);
+    const logSigmas = this.logTrainSigmas;
     const target = Math.log(Math.max(sigma, 1e-10));
     let low = 0;
     for (let t = 0; t < logSigmas.length; t++) if (logSigmas[t]! <= target) low = t;
