@@ -43,10 +43,12 @@ export interface ReportExtras {
   evaluation?: { prompts: number; seeds: number; rows: PairedRow[] } | null;
   /** The reward mix, as "name × weight". */
   rewards?: string[];
+  /** before-after.png shows prompts spread over the evaluation's ranking of gains, not the grid's. */
+  rankedBeforeAfter?: boolean;
 }
 
 /** Writes runDir/report.html; `evalPrompts` are the grid's prompts, in column order. */
-export async function writeReport(runDir: string, evalPrompts: readonly string[], exported: string | null, { evaluation, rewards = [] }: ReportExtras = {}): Promise<string> {
+export async function writeReport(runDir: string, evalPrompts: readonly string[], exported: string | null, { evaluation, rewards = [], rankedBeforeAfter = false }: ReportExtras = {}): Promise<string> {
   const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8")) as Record<string, unknown>;
   const samples = readSamples(runDir);
   const first = samples[0], last = samples[samples.length - 1];
@@ -65,7 +67,7 @@ export async function writeReport(runDir: string, evalPrompts: readonly string[]
         table(["reward", `step ${first.step}`, `step ${last.step}`, "change"], Object.keys(first.rewards).map((k) => [k, first.rewards[k]!.toFixed(4), last.rewards[k]!.toFixed(4), signedPercent(first.rewards[k]!, last.rewards[k]!)])))
       : "",
     existsSync(join(runDir, "before-after.png"))
-      ? section("Before and after", `<p>Top row before training, bottom row after; columns: ${evalPrompts.map((p) => `“${escapeHtml(p)}”`).join(", ")}.</p>\n<img class="pixels" src="${inline(runDir, "before-after.png")}" alt="before and after">`)
+      ? section("Before and after", `<p>Top row before training, bottom row after${rankedBeforeAfter ? ", at the evaluation's first seed; the columns are held-out prompts spread over the ranking of their gain in the weighted reward, from the largest gain to the largest loss" : ""}; columns: ${evalPrompts.map((p) => `“${escapeHtml(p)}”`).join(", ")}.</p>\n<img class="pixels" src="${inline(runDir, "before-after.png")}" alt="before and after">`)
       : "",
     existsSync(join(runDir, "curves.svg")) ? section("Curves", `<img src="${inline(runDir, "curves.svg")}" alt="loss and rewards per step">`) : "",
     grids.length

@@ -34,6 +34,7 @@ describe("train's optimizer and checkpoint knobs", () => {
     expect(t.out).toContain("base vs tuned on the same 2 held-out prompt(s) × 2 seed(s) (4 pairs); ± is the paired standard error:");
     expect(JSON.parse(readFileSync(join(run, "eval.json"), "utf8")).rows.map((r: { reward: string }) => r.reward)).toEqual(["brightness"]);
     expect(readFileSync(join(run, "report.html"), "utf8")).toContain("<li>brightness × 1</li>");
+    expect(readFileSync(join(run, "report.html"), "utf8")).toContain("from the largest gain to the largest loss");
     const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8"));
     expect(config).toMatchObject({ lrScheduler: "linear", lrWarmupSteps: 1, maxGradNorm: 0.5, emaDecay: 0.9, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0, checkpointsTotalLimit: null });
     const metrics = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));

@@ -16,6 +16,7 @@ import { trapInterrupt } from "../interrupt.ts";
 import { memoryBudget } from "../memory-budget.ts";
 import { progressBar } from "../progress.ts";
 import { evaluateBaseVsTuned } from "../base-vs-tuned.ts";
+import { spreadByGain, writeBeforeAfter } from "../before-after.ts";
 import { pairedLines } from "../paired.ts";
 import { heldOutSummary, writeReport } from "../report.ts";
 import { prepareRunDir } from "../run-dir.ts";
@@ -73,7 +74,7 @@ export const trainCommand = Command.make(
     gradientCheckpointing: Flag.Boolean("gradient-checkpointing").pipe(Flag.withDescription("Recompute activations in backward to save memory (--no-gradient-checkpointing: keep them, faster); default on (bundled model: off)"), Flag.optional),
     truncation: Flag.Literals("truncation", ["last-k", "draft-k", "alignprop", "refl"]).pipe(Flag.withDescription("Where gradients flow; default last-k (TextCraftor's)"), Flag.optional),
     trainable: Flag.Literals("train", ["text-encoder", "unet"]).pipe(Flag.withDescription("text-encoder (TextCraftor, the default) or unet (the +UNet stage; give the tuned encoder with --text-encoder)"), Flag.optional),
-    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the run's memory plan (weights per model and dtype, gradients, optimizer state, activations, peak; measured on a meta device without loading weights) and stop"), Flag.withDefault(false)),
+    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the run's memory plan (weights per model and dtype, gradients, optimizer state, activations, peak; measured on a meta device without loading weights) and stop; default off"), Flag.withDefault(false)),
     memoryBudget: Flag.Finite("memory-budget").pipe(Flag.withDescription("GiB of GPU memory to check the plan against; default: this machine's memory on a CPU adapter, none on a GPU (WebGPU does not report it)"), Flag.optional),
     mixedPrecision: Flag.Literals("mixed-precision", ["no", "fp16"]).pipe(Flag.withDescription("fp16: keep the frozen models' weights (UNet and VAE when the text encoder trains, the original encoder, the reward towers) as f16, about half the memory; math and the trained weights stay f32 (diffusers' --mixed_precision); default no"), Flag.optional),
     spacing: Flag.Literals("spacing", ["textcraftor", "leading"]).pipe(Flag.withDescription("DDIM timesteps: textcraftor (999…39, the authors', the default) or diffusers' leading"), Flag.optional),
@@ -191,10 +192,20 @@ export const trainCommand = Command.make(
       evalBar?.stop();
       const summary = { prompts: scoredPrompts, seeds: evalSeeds, rows: e.rows, base: Object.fromEntries(e.base), tuned: Object.fromEntries(e.tuned) };
       await writeFileAtomic(join(f.runDir, "eval.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2)));
-      return { prompts: scoredPrompts.length, seeds: evalSeeds.length, rows: e.rows };
+      return { prompts: scoredPrompts.length, seeds: evalSeeds.length, rows: e.rows, base: e.base, tuned: e.tuned };
     }) : null;
     const summaryLines = evaluation ? pairedLines(evaluation.rows, evaluation.prompts, evaluation.seeds) : heldOutSummary(f.runDir, evalPrompts.length);
     for (const line of summaryLines) yield* Console.log(line);
+    // The before/after picture from the evaluation: prompts spread over the ranking of their gain, best first.
+    let pictured = evalPrompts;
+    if (evaluation) {
+      const weights = Object.fromEntries(rewards.map((r) => [r.name, r.weight]));
+      pictured = spreadByGain(scoredPrompts.length, evaluation.base, evaluation.tuned, weights, Math.min(8, scoredPrompts.length)).map((i) => scoredPrompts[i]!);
+      yield* attempt(() => writeBeforeAfter(join(f.runDir, "before-after.png"), sd, frozenTextEncoder, sd.textEncoder, pictured, {
+        seed: evalSeeds[0]!, steps: config.inferenceSteps, guidanceScale: config.guidanceScale, height: config.resolution, width: config.resolution,
+        spacing: config.spacing, lastSteps: Math.round(0.6 * config.inferenceSteps),
+      }));
+    }
     const dtype = f.exportDtype === "f16" ? "F16" : "F32";
     const lora = config.lora;
     if (lora) {
@@ -216,7 +227,7 @@ export const trainCommand = Command.make(
     if (f.exportSingleFile && !(f.exportFull && sd.source.layout === "single-file")) {
       yield* Console.log(`single-file checkpoint (A1111, ComfyUI): ${yield* attempt(() => exportSingleFile(sd, join(f.runDir, "model.safetensors"), dtype))}`);
     }
-    yield* attempt(() => writeReport(f.runDir, evalPrompts, config.trainable === "text-encoder" ? "text_encoder" : "unet", { evaluation, rewards: specs.map((s) => `${s.name} × ${s.weight}`) }));
+    yield* attempt(() => writeReport(f.runDir, pictured, config.trainable === "text-encoder" ? "text_encoder" : "unet", { evaluation, rewards: specs.map((s) => `${s.name} × ${s.weight}`), rankedBeforeAfter: evaluation !== null }));
     yield* Console.log(`${result.steps} steps (${result.badSteps} skipped) in ${f.runDir}: report.html (open it in a browser), before-after.png (held-out prompts, top row before), curves.svg, metrics.jsonl, samples/`);
   }),
 ).pipe(Command.withDescription("Fine-tune the text encoder (or the UNet) with reward models: TextCraftor"));
