@@ -17,6 +17,7 @@ export const conciseUsageErrors = CliOutput.layerPresenter({
   present: (event) => event._tag !== "InvalidInvocation" ? CliOutput.defaultPresenter.present(event) : Effect.gen(function* () {
     const formatter = yield* CliOutput.Formatter;
     yield* Console.error(formatter.formatErrors(event.errors.map(withTrainingScriptName)));
-    yield* Console.error(`see \`bun run cli ${event.commandPath.slice(1).concat("--help").join(" ")}\` for the flags`);
+    const command = event.commandPath.slice(1);
+    yield* Console.error(`see \`bun run cli ${[...command, "--help"].join(" ")}\` for ${command.length ? "the flags" : "the commands"}`);
   }),
 });
