@@ -41,3 +41,19 @@ test("a full disk anywhere says which file and what to do", async () => {
   const exit = await Effect.runPromiseExit(attempt(async () => { throw full; }));
   expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("no space left on the device while writing /runs/tc/text_encoder/model.safetensors: free some space and run the command again");
 });
+
+test("a second train on a run folder in use is refused, naming the running one's PID", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "locked-"));
+  const lockModule = join(import.meta.dir, "../../core/src/training/run-lock.ts");
+  const holder = Bun.spawn(["bun", "-e", `await (await import(${JSON.stringify(lockModule)})).acquireRunLock(${JSON.stringify(dir)}); console.log("locked"); await Bun.sleep(120000);`], { stdout: "pipe" });
+  try {
+    expect(new TextDecoder().decode((await holder.stdout.getReader().read()).value)).toContain("locked");
+    const { code, err } = cli("train", "--run-dir", dir, "--steps", "1");
+    expect(code).toBe(1);
+    expect(err).toContain(`error: ${dir} is in use: process ${holder.pid} has been training there since`);
+    noStack(err);
+  } finally {
+    holder.kill(9);
+    await holder.exited;
+  }
+});
