@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { initRuntime, memoryStats } from "@textcraftor/core";
 import { SMALL_SIZES, formatModelRow, modelCases, runModelBench } from "../src/bench/models.ts";
+import { SMALL_SCALE, runScale } from "../src/bench/scale.ts";
 import { SMALL_TRAIN, trainCases } from "../src/bench/training.ts";
 
 beforeAll(async () => { await initRuntime(); });
@@ -31,4 +32,17 @@ describe("bench models", () => {
     expect(step.peakMiB).toBeGreaterThan((step.params * 1e6 * 4) / 2 ** 20);
     expect(memoryStats().liveBytes).toBe(before);
   }, 120_000);
+
+  test("bench scale: the real step's pool peak is the plan's, f16 frozen weights plan less memory than f32, and all is freed", async () => {
+    const rt = await initRuntime();
+    const before = memoryStats().liveBytes;
+    const f32 = await runScale(rt.gpu, SMALL_SCALE, "f32", "plan");
+    const f16 = await runScale(rt.gpu, SMALL_SCALE, "f16", "step");
+    expect(f16.plan.problem).toBeNull();
+    expect(f16.plan.peakBytes).toBeLessThan(f32.plan.peakBytes);
+    expect(f16.plan.parts.map((p) => p.name)).toContain("pickscore image tower");
+    expect(f16.measured!.poolPeakBytes - before).toBe(f16.plan.peakBytes);
+    expect(f16.measured!.stepSeconds).toBeGreaterThan(0);
+    expect(memoryStats().liveBytes).toBe(before);
+  }, 300_000);
 });

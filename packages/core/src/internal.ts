@@ -25,4 +25,5 @@ export { renameLegacyVaeAttention } from "./models/vae/convert.ts";
 export { guidedNoise } from "./pipelines/denoise.ts";
 export { RESUMABLE_CHANGES, resumeConflicts } from "./training/config.ts";
 export { rewardGraph, gradientWindow, type TrainingModels } from "./training/step.ts";
+export { optimizationStep } from "./training/trainer.ts";
 export { saveCheckpoint, loadCheckpoint, type RunCounters } from "./training/state.ts";

@@ -24,7 +24,7 @@ export interface TrainBenchSizes {
 }
 
 /** CLIP ViT-L/14, the backbone of the LAION aesthetic predictor that TextCraftor's main reward uses. */
-const VIT_L14 = { hidden_size: 1024, intermediate_size: 4096, num_hidden_layers: 24, num_attention_heads: 16, image_size: 224, patch_size: 14, num_channels: 3, hidden_act: "quick_gelu", layer_norm_eps: 1e-5, projection_dim: 768 };
+export const VIT_L14 = { hidden_size: 1024, intermediate_size: 4096, num_hidden_layers: 24, num_attention_heads: 16, image_size: 224, patch_size: 14, num_channels: 3, hidden_act: "quick_gelu", layer_norm_eps: 1e-5, projection_dim: 768 };
 
 /** The paper's settings: N = 25, K = 5, 4 prompts per GPU (here 1, the least memory; `--batch-size` for more). */
 export const SD15_TRAIN: TrainBenchSizes = { models: SD15_SIZES, vision: VIT_L14, steps: 25, gradSteps: 5, batchSize: 1 };

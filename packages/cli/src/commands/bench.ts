@@ -3,6 +3,7 @@ import { Command, Flag } from "effect/cli";
 import { initRuntime, type Runtime } from "@textcraftor/core";
 import { formatRow, runKernelBench, sdCases, smallCases } from "../bench/kernels.ts";
 import { MODEL_HEADER, SD15_SIZES, SMALL_SIZES, formatModelRow, modelCases, runModelBench } from "../bench/models.ts";
+import { SD15_SCALE, SMALL_SCALE, formatScaleRow, runScale } from "../bench/scale.ts";
 import { SD15_TRAIN, SMALL_TRAIN, trainCases } from "../bench/training.ts";
 import { attempt } from "../errors.ts";
 
@@ -57,7 +58,23 @@ const training = Command.make(
   }),
 ).pipe(Command.withDescription("Time a text-to-image sample and one TextCraftor training step at SD 1.5 sizes"));
 
+const scale = Command.make(
+  "scale",
+  {
+    ...flags,
+    dtype: Flag.Literals("dtype", ["f32", "f16"]).pipe(Flag.withDescription("Storage of the frozen weights (UNet, VAE, original encoder, reward towers); run each in its own process, since the peak RSS is the process's; default f16"), Flag.withDefault("f16")),
+    run: Flag.Literals("run", ["plan", "unet", "step"]).pipe(Flag.withDescription("After the memory plan (seconds, on a meta device): nothing, one real UNet call, or the real step (hours at full size on a CPU adapter); default step"), Flag.withDefault("step")),
+  },
+  Effect.fn(function* ({ json, size, dtype, run }) {
+    const { rt, useSd } = yield* openFor(size);
+    const sizes = useSd ? SD15_SCALE : SMALL_SCALE;
+    if (!json) yield* Console.log(`${title(rt, useSd ? "SD 1.5 + ViT-L/14 ×2 + ViT-H/14 ×2 at 512², batch 1" : "small sizes (the same graph, tiny widths)")}, N = ${sizes.gradSteps + 1}, K = ${sizes.gradSteps}, random weights`);
+    const row = yield* attempt(() => runScale(rt.gpu, sizes, dtype, run));
+    yield* Console.log(json ? JSON.stringify({ adapter: rt.gpu.info.adapter.name, sizes: useSd ? "sd" : "small", ...row }, null, 2) : formatScaleRow(row));
+  }),
+).pipe(Command.withDescription("Memory and time of the paper's training step at full size (SD 1.5 with four reward towers), f32 or f16 frozen weights"));
+
 export const bench = Command.make("bench").pipe(
   Command.withDescription("Benchmarks: median times, throughput and peak memory"),
-  Command.withSubcommands([kernels, models, training]),
+  Command.withSubcommands([kernels, models, training, scale]),
 );
