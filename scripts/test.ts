@@ -20,7 +20,13 @@ const VARIANTS = [
   {
     name: "64 KiB binding limit",
     env: { TEXTCRAFTOR_MAX_BINDING_BYTES: String(64 * 1024) },
-    files: ["packages/core/test/clip.test.ts", "packages/core/test/unet.test.ts", "packages/core/test/vae.test.ts", "packages/core/test/trainer-golden.test.ts"],
+    files: ["packages/core/test/clip.test.ts", "packages/core/test/unet.test.ts", "packages/core/test/vae.test.ts"],
+  },
+  // The step's 6.3 MB token table in 7 windows: at 64 KiB it would need more bindings than a kernel may have.
+  {
+    name: "1 MiB binding limit",
+    env: { TEXTCRAFTOR_MAX_BINDING_BYTES: String(2 ** 20) },
+    files: ["packages/core/test/trainer-golden.test.ts"],
   },
 ];
 const runs = [

@@ -1,7 +1,7 @@
 /**
  * Tensors past the adapter's storage-binding limit (128 MiB on lavapipe) work with every op: SD 1.5's own text
  * encoder, whose token table is 152 MB, runs forward and backward here; and a PyTorch-checked training step
- * gives the same gradients when a 64 KiB limit forces most of its buffers into windows.
+ * gives the same gradients when a 1 MiB limit forces its token table into windows.
  */
 import { expect, test } from "bun:test";
 import * as T from "../src/index.ts";
@@ -38,8 +38,9 @@ test("SD 1.5's text encoder (152 MB token table) runs forward and backward under
   encoder.dispose();
 }, 600_000);
 
-test("a training step matches PyTorch when a 64 KiB binding limit splits its tensors into windows", async () => {
-  const { runner } = T.useDevice(gpu, { maxBindingBytes: 64 * 1024 });
+test("a training step matches PyTorch when a 1 MiB binding limit splits its tensors into windows", async () => {
+  const { runner } = T.useDevice(gpu, { maxBindingBytes: 2 ** 20 });
   await checkTrainingStepGolden(true);
-  expect(runner.rewrittenDispatches).toBeGreaterThan(100);
+  // The 6.3 MB token table's lookup, its gradient's scatter, and the ops on that gradient.
+  expect(runner.rewrittenDispatches).toBeGreaterThan(2);
 }, 600_000);
