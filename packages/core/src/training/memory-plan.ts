@@ -76,6 +76,9 @@ async function measure({ pool }: Runtime, inputs: PlanInputs): Promise<MemoryPla
     // Backward makes one f32 gradient per trained weight; the step frees them with the rest.
     plan.gradientBytes = training.params.reduce((s, p) => s + BufferPool.sizeClass(p.size * 4), 0);
   } catch (e) {
+    // What the adapter cannot hold is the plan's finding; a bad setting, option or file is the user's to fix and
+    // keeps its own error (it read as "cannot run on this adapter: reward \"x\" has no option …").
+    if (!/\badapter\b|\bmaxBufferSize\b|\blimit\b/.test((e as Error).message)) throw e;
     plan.problem = (e as Error).message;
   }
   plan.peakBytes = pool.peakBytes;
