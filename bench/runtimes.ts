@@ -19,7 +19,7 @@ import { generateUnder, installTarballs, RUNTIMES, type RuntimeResult } from "..
 const { values } = parseArgs({ options: { reps: { type: "string", default: "3" }, cold: { type: "boolean", default: false } } });
 const reps = Number(values.reps);
 if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a whole number >= 1 (got ${values.reps})`);
-const env = values.cold ? { MESA_SHADER_CACHE_DISABLE: "true" } : {};
+const env: Record<string, string> = values.cold ? { MESA_SHADER_CACHE_DISABLE: "true" } : {};
 const runtimes = ["bun", "node", "deno"].filter((r) => r in RUNTIMES);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
