@@ -64,6 +64,18 @@ describe("checkpoints", () => {
     await expect(run).rejects.toThrow("after step 3 the trained weights hold NaN or ±Inf, so they were not saved; the last good checkpoint is (none yet)");
   });
 
+  test("a checkpoint holding ∞ (saved before weights were checked) is not resumed from", async () => {
+    const dir = temp("inf-resume");
+    await T.train({ models: await models(), config: config({ steps: 2 }), prompts, runDir: dir });
+    const file = join(dir, "checkpoints", "step-000002", "trainable.safetensors");
+    const { tensors } = T.readSafetensors(new Uint8Array(readFileSync(file)));
+    const [name, first] = [...tensors][0]!;
+    tensors.set(name, { ...first, data: new Float32Array(first.data.length).fill(Infinity) });
+    writeFileSync(file, T.writeSafetensors(tensors));
+    const run = T.train({ models: await models(), config: config({ steps: 4 }), prompts, runDir: dir, resume: true });
+    await expect(run).rejects.toThrow(`--resume: the step 2 checkpoint in ${join(dir, "checkpoints")} holds NaN or ±Inf weights`);
+  });
+
   test("a full disk is reported with the file and the intact last checkpoint to resume from", async () => {
     const dir = temp("enospc");
     const full = (s: { step: number }) => {

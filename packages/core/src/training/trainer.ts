@@ -20,7 +20,7 @@ import { RESUMABLE_CHANGES, resumeConflicts, validateTrainConfig, type TrainConf
 import { EMA } from "./ema.ts";
 import { explainDiskFull } from "./disk-full.ts";
 import { anyNonFinite } from "../ops/finite.ts";
-import { checkFiniteWeights } from "./finite.ts";
+import { checkFiniteWeights, checkRestoredWeights } from "./finite.ts";
 import { clipFactor, globalGradNorm } from "./grad-clip.ts";
 import { lrFactor } from "./lr-schedule.ts";
 import { PromptSampler } from "./prompts.ts";
@@ -142,6 +142,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
     const restored = await loadCheckpoint(ckptDir, trainable, names, optimizer, { ema, from: o.resumeFrom });
     if (!restored) throw new Error(`--resume: ${ckptDir} has no checkpoint to resume from`);
     counters = restored;
+    await checkRestoredWeights(params, ckptDir, counters.step);
     // The interrupted process logged steps past the checkpoint; they are redone now.
     for (const log of RUN_LOGS) await truncateLog(join(o.runDir, log), counters.step);
   } else {
