@@ -1,6 +1,6 @@
 /** Bad command lines get one clear error line, no stack trace and no wall of help. */
 import { expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Exit } from "effect";
@@ -30,10 +30,13 @@ test("--run-dir naming a file, or a place that cannot be created, is refused in 
 });
 
 test("an option the reward does not take is refused, naming the ones it does", () => {
-  const { code, err } = cli("train", "--reward", "colorfulness=1:bogus=2", "--run-dir", mkdtempSync(join(tmpdir(), "bogus-")));
+  const dir = mkdtempSync(join(tmpdir(), "bogus-"));
+  const { code, err } = cli("train", "--reward", "colorfulness=1:bogus=2", "--run-dir", dir);
   expect(code).toBe(2);
   expect(err).toContain('error: reward "colorfulness" has no option "bogus"; its options: none');
   noStack(err);
+  // A refused run leaves no lock behind.
+  expect(existsSync(join(dir, "train.lock"))).toBe(false);
 });
 
 test("a full disk anywhere says which file and what to do", async () => {

@@ -27,3 +27,4 @@ export { RESUMABLE_CHANGES, resumeConflicts } from "./training/config.ts";
 export { rewardGraph, gradientWindow, type TrainingModels } from "./training/step.ts";
 export { optimizationStep } from "./training/trainer.ts";
 export { saveCheckpoint, loadCheckpoint, type RunCounters } from "./training/state.ts";
+export { acquireRunLock, RunLockedError, type RunLock } from "./training/run-lock.ts";

@@ -6,6 +6,7 @@ import {
   LR_SCHEDULERS, TRAIN_DEFAULTS, cloneTextEncoder, exportTextEncoder, formatMemoryPlan, initRuntime, loadStableDiffusion, mergeLoRA, planTrainingMemory,
   readPrompts, saveComponent, train, writeFileAtomic, type Module, type StepMetrics, type TrainConfig,
 } from "@textcraftor/core";
+import { acquireRunLock } from "@textcraftor/core/internal";
 import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
 import { TINY_GRID_PROMPTS, TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY_TRAIN_PROMPTS, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
 import { writeCurves } from "../curves.ts";
@@ -96,6 +97,8 @@ export const trainCommand = Command.make(
     });
     const resume = f.resume || Option.isSome(f.resumeFrom);
     yield* attempt(async () => prepareRunDir(f.runDir));
+    // Held until the exports and the report are written, not only while train() runs (a dead holder's lock is taken over).
+    const runLock = yield* attempt(() => acquireRunLock(f.runDir));
     const inputs = resume ? yield* attempt(async () => resumeInputs(f.runDir, given)) : given;
     // Without --model: the bundled tiny model, its default rewards, held-in prompts and held-out grid prompts.
     const bundled = inputs.model === null;
@@ -228,6 +231,7 @@ export const trainCommand = Command.make(
       yield* Console.log(`single-file checkpoint (A1111, ComfyUI): ${yield* attempt(() => exportSingleFile(sd, join(f.runDir, "model.safetensors"), dtype))}`);
     }
     yield* attempt(() => writeReport(f.runDir, pictured, config.trainable === "text-encoder" ? "text_encoder" : "unet", { evaluation, rewards: specs.map((s) => `${s.name} × ${s.weight}`), rankedBeforeAfter: evaluation !== null }));
+    yield* attempt(() => runLock.release());
     yield* Console.log(`${result.steps} steps (${result.badSteps} skipped) in ${f.runDir}: report.html (open it in a browser), before-after.png (held-out prompts, top row before), curves.svg, metrics.jsonl, samples/`);
   }),
 ).pipe(Command.withDescription("Fine-tune the text encoder (or the UNet) with reward models: TextCraftor"));

@@ -4,10 +4,10 @@
  * local filesystems) holding the owner's PID, host and process start time; a lock whose process is gone
  * (kill -9, power loss) is stale and taken over.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { mkdir, open, readFile, rm } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { resolve } from "node:path";
 
 export const RUN_LOCK_FILE = "train.lock";
 
@@ -50,17 +50,34 @@ async function readOwner(path: string): Promise<LockOwner | null> {
   }
 }
 
-/** Takes the run folder's lock (creating the folder), or throws RunLockedError naming the live holder. Call release() when done. */
-export async function acquireRunLock(runDir: string): Promise<{ path: string; release(): Promise<void> }> {
+/** Locks this process holds, by lock file, with how many holders: the CLI holds its run folder around train(), which takes it again. */
+const held = new Map<string, number>();
+// A process that exits holding a lock (an error, Ctrl-C) leaves no lock file behind; only kill -9 does, and that
+// one is stale and taken over.
+process.once("exit", () => { for (const path of held.keys()) rmSync(path, { force: true }); });
+
+export interface RunLock { path: string; release(): Promise<void> }
+
+/**
+ * Takes the run folder's lock (creating the folder), or throws RunLockedError naming the live holder; the same
+ * process may take it again. Call release() once per acquire: the file goes when the last holder releases.
+ */
+export async function acquireRunLock(runDir: string): Promise<RunLock> {
   await mkdir(runDir, { recursive: true });
-  const path = join(runDir, RUN_LOCK_FILE);
+  const path = resolve(runDir, RUN_LOCK_FILE);
+  const holders = held.get(path);
+  if (holders) {
+    held.set(path, holders + 1);
+    return { path, release: () => releaseLock(path) };
+  }
   const me: LockOwner = { pid: process.pid, host: hostname(), startTime: processStartTime(process.pid), since: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const file = await open(path, "wx");
       await file.writeFile(JSON.stringify(me));
       await file.close();
-      return { path, release: () => rm(path, { force: true }) };
+      held.set(path, 1);
+      return { path, release: () => releaseLock(path) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
@@ -75,4 +92,11 @@ export async function acquireRunLock(runDir: string): Promise<{ path: string; re
     await rm(path, { force: true }); // stale: its owner is dead
   }
   throw new RunLockedError(`${runDir}: could not take the lock ${path} (another process keeps taking it); try again`);
+}
+
+async function releaseLock(path: string): Promise<void> {
+  const holders = held.get(path) ?? 0;
+  if (holders > 1) return void held.set(path, holders - 1);
+  held.delete(path);
+  await rm(path, { force: true });
 }
