@@ -53,6 +53,7 @@ const KEYS: Record<string, { schema: Schema.Decoder<unknown>; to: Target }> = {
   "export-dtype": { schema: Schema.Literals(["f32", "f16"]), to: { input: "exportDtype" } },
   "steps": { schema: positiveInt, to: { train: "steps" } },
   "batch-size": { schema: positiveInt, to: { train: "batchSize" } },
+  "grad-accum": { schema: positiveInt, to: { train: "gradAccum" } },
   "inference-steps": { schema: positiveInt, to: { train: "inferenceSteps" } },
   "grad-steps": { schema: positiveInt, to: { train: "gradSteps" } },
   "guidance": { schema: Schema.Finite, to: { train: "guidanceScale" } },

@@ -7,6 +7,7 @@ const TRAINING_SCRIPT_NAMES: Record<string, string> = {
   "output-dir": "run-dir", "pretrained-model-name-or-path": "model", "use-ema": "ema-decay", "rank": "lora-rank", "network-dim": "lora-rank",
   "network-alpha": "lora-alpha", "validation-steps": "sample-every", "validation-prompt": "eval-prompts", "save-total-limit": "checkpoints-total-limit",
   "num-train-epochs": "steps", "lr-warmup": "lr-warmup-steps", "height": "size", "width": "size", "num-images-per-prompt": "num-images",
+  "gradient-accumulation-steps": "grad-accum",
 };
 
 function editDistance(a: string, b: string): number {

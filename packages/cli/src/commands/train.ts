@@ -27,7 +27,7 @@ import { absolute, resumeInputs } from "../run-inputs.ts";
 const BUNDLED_EVAL_PROMPTS = 32;
 
 // Numeric settings default per model: the paper's for a user's SD checkpoint, TINY_TRAIN_SETTINGS for the bundled one.
-type Setting = "steps" | "batchSize" | "inferenceSteps" | "gradSteps" | "guidanceScale" | "lr" | "lrWarmupSteps" | "weightDecay" | "beta1" | "beta2" | "eps" | "resolution" | "seed" | "checkpointEvery" | "sampleEvery" | "maxBadSteps";
+type Setting = "steps" | "batchSize" | "gradAccum" | "inferenceSteps" | "gradSteps" | "guidanceScale" | "lr" | "lrWarmupSteps" | "weightDecay" | "beta1" | "beta2" | "eps" | "resolution" | "seed" | "checkpointEvery" | "sampleEvery" | "maxBadSteps";
 // Settings that are off (null) unless given.
 type Optional = "maxGradNorm" | "emaDecay" | "checkpointsTotalLimit";
 const defaults = (key: Setting) => {
@@ -54,6 +54,7 @@ export const trainCommand = Command.make(
     resumeFrom: Flag.String("resume-from").pipe(Flag.withDescription("Like --resume, from this checkpoint folder (RUN/checkpoints/step-N) instead of the latest; default none"), Flag.optional),
     steps: int("steps", "steps", "Optimizer steps"),
     batchSize: int("batch-size", "batchSize", "Prompts per step"),
+    gradAccum: int("grad-accum", "gradAccum", "Micro-batches of --batch-size per optimizer step, their gradients summed as one batch (diffusers' --gradient_accumulation_steps)"),
     inferenceSteps: int("inference-steps", "inferenceSteps", "DDIM steps per sample (N)"),
     gradSteps: int("grad-steps", "gradSteps", "Last steps that carry gradient (K)"),
     guidance: num("guidance", "guidanceScale", "Classifier-free guidance scale"),
@@ -131,7 +132,7 @@ export const trainCommand = Command.make(
     const frozenDtype = mixedPrecision === "fp16" ? "f16" : "f32";
     const trainsUnet = Option.getOrElse(f.trainable, () => base.trainable) === "unet";
     const config: TrainConfig = {
-      ...base, steps: pick(f.steps, "steps"), batchSize: pick(f.batchSize, "batchSize"), inferenceSteps: pick(f.inferenceSteps, "inferenceSteps"),
+      ...base, steps: pick(f.steps, "steps"), batchSize: pick(f.batchSize, "batchSize"), gradAccum: pick(f.gradAccum, "gradAccum"), inferenceSteps: pick(f.inferenceSteps, "inferenceSteps"),
       gradSteps: pick(f.gradSteps, "gradSteps"), guidanceScale: pick(f.guidance, "guidanceScale"), lr: pick(f.lr, "lr"),
       lrScheduler: Option.getOrElse(f.lrScheduler, () => base.lrScheduler), lrWarmupSteps: pick(f.lrWarmupSteps, "lrWarmupSteps"),
       maxGradNorm: orNull(f.maxGradNorm, base, "maxGradNorm"), emaDecay: orNull(f.emaDecay, base, "emaDecay"),

@@ -58,13 +58,18 @@ export interface TrainConfig {
    * trained weights, their gradients and AdamW's state stay f32. "no" keeps everything f32.
    */
   mixedPrecision: "no" | "fp16";
+  /**
+   * Micro-batches of `batchSize` per optimizer step, their gradients summed as one batch of batchSize × gradAccum
+   * (diffusers' --gradient_accumulation_steps): the paper's batch on a GPU that holds only a few images.
+   */
+  gradAccum: number;
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
   steps: 1000, batchSize: 4, inferenceSteps: 25, gradSteps: 5, guidanceScale: 7.5, spacing: "textcraftor",
   truncation: "last-k", trainable: "text-encoder", lr: 1e-6, lrScheduler: "constant", lrWarmupSteps: 0, maxGradNorm: null, emaDecay: null, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8,
   seed: 0, resolution: 512, checkpointEvery: 100, checkpointsTotalLimit: 2, sampleEvery: 100, maxBadSteps: 10, gradientCheckpointing: true, lora: null,
-  mixedPrecision: "no",
+  mixedPrecision: "no", gradAccum: 1,
 };
 
 /**
@@ -73,7 +78,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
  */
 export function validateTrainConfig(c: TrainConfig, imageFactor?: number): TrainConfig {
   const fail = (message: string): never => { throw new Error(`train config: ${message}`); };
-  const positive = ["steps", "batchSize", "inferenceSteps", "gradSteps", "resolution", "checkpointEvery", "sampleEvery"] as const;
+  const positive = ["steps", "batchSize", "gradAccum", "inferenceSteps", "gradSteps", "resolution", "checkpointEvery", "sampleEvery"] as const;
   for (const k of positive) if (!Number.isInteger(c[k]) || c[k] < 1) fail(`${k} must be a positive integer (got ${c[k]})`);
   for (const k of ["seed", "maxBadSteps"] as const) if (!Number.isInteger(c[k]) || c[k] < 0) fail(`${k} must be a non-negative integer (got ${c[k]})`);
   if (c.gradSteps > c.inferenceSteps) fail(`gradSteps (${c.gradSteps}) cannot exceed inferenceSteps (${c.inferenceSteps})`);

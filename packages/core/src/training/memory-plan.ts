@@ -70,7 +70,7 @@ async function measure({ pool }: Runtime, inputs: PlanInputs): Promise<MemoryPla
     const training = prepareTraining(models, c);
     plan.optimizerBytes = pool.liveBytes - before;
     if (inputs.evalPrompts?.length) heldOutGrid(models, c, inputs.evalPrompts);
-    const prompts = Array.from({ length: c.batchSize }, (_, i) => inputs.prompts[i % inputs.prompts.length]!);
+    const prompts = Array.from({ length: c.batchSize * c.gradAccum }, (_, i) => inputs.prompts[i % inputs.prompts.length]!);
     const sampler = ddimFor(models.sd, c.inferenceSteps, c.spacing);
     await optimizationStep(models, training, sampler, c, prompts, 0, c.lr);
     // Backward makes one f32 gradient per trained weight; the step frees them with the rest.

@@ -35,11 +35,18 @@ export function gradientWindow(c: TrainConfig, step: number, n: number): [number
   return [n - c.gradSteps, n];
 }
 
+/** Where a micro-batch sits in its step's global batch (gradient accumulation): its first sample and the batch's size. */
+export interface MicroBatch { firstSample: number; globalBatch: number }
+
 /**
  * Builds the graph for one training step's batch; the caller backpropagates −total. The initial noise is
- * drawn from (seed, step) unless given (golden tests feed PyTorch's).
+ * drawn from (seed, step) unless given (golden tests feed PyTorch's), each sample's from its index in the step's
+ * global batch, so a batch of 4 and two accumulated micro-batches of 2 draw the same noise.
  */
-export function rewardGraph(m: TrainingModels, sampler: DDIMScheduler, c: TrainConfig, prompts: string[], step: number, initialNoise?: Tensor): CombinedScore & { images: Tensor } {
+export function rewardGraph(
+  m: TrainingModels, sampler: DDIMScheduler, c: TrainConfig, prompts: string[], step: number, initialNoise?: Tensor,
+  { firstSample, globalBatch }: MicroBatch = { firstSample: 0, globalBatch: prompts.length },
+): CombinedScore & { images: Tensor } {
   const { sd } = m;
   const batch = prompts.length;
   const ids = sd.tokenizer.callInt32([...prompts.map(() => ""), ...prompts]);
@@ -52,7 +59,8 @@ export function rewardGraph(m: TrainingModels, sampler: DDIMScheduler, c: TrainC
   // TextCraftor's prefix uses the original encoder; DRaFT/AlignProp/ReFL use the model being trained.
   const prefixEncoder = trainEncoder && c.truncation === "last-k" ? m.frozenTextEncoder : sd.textEncoder;
   const prefixEmbeddings = noGrad(() => prefixEncoder.forward(ids));
-  const noise = initialNoise ?? noGrad(() => randn(shape, c.seed, step * shape.reduce((a, b) => a * b, 1)).mul(sampler.initNoiseSigma));
+  const perSample = shape.slice(1).reduce((a, b) => a * b, 1);
+  const noise = initialNoise ?? noGrad(() => randn(shape, c.seed, (step * globalBatch + firstSample) * perSample).mul(sampler.initNoiseSigma));
   let x = sampleLatents(sd.unet, sampler, { shape, seed: c.seed, guidanceScale: c.guidanceScale, embeddingsAt: () => prefixEmbeddings, range: [0, from], latents: noise });
 
   const embeddings = trainEncoder ? sd.textEncoder.forward(ids) : prefixEmbeddings;

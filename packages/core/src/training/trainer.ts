@@ -29,6 +29,7 @@ import { RUN_LOGS, truncateLog } from "./run-logs.ts";
 import { loadCheckpoint, saveCheckpoint, type RunCounters } from "./state.ts";
 import { rewardGraph, type TrainingModels } from "./step.ts";
 import type { DDIMScheduler } from "../schedulers/ddim.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 
 export interface StepMetrics {
   step: number;
@@ -94,19 +95,30 @@ export async function optimizationStep(
   sampler: DDIMScheduler, c: TrainConfig, prompts: string[], step: number, lr: number,
 ) {
   return scopeAsync(async () => {
-    const graph = rewardGraph(models, sampler, c, prompts, step);
-    const lossT = graph.total.neg();
-    lossT.backward();
+    // Gradient accumulation: each micro-batch's loss is scaled by 1/N, so the summed gradients are those of the
+    // mean over the whole global batch; its activations are freed by its backward before the next one runs.
+    const micro = c.batchSize, n = prompts.length / micro;
+    const losses: Tensor[] = [], terms = new Map<string, Tensor[]>();
+    for (let k = 0; k < n; k++) {
+      const graph = rewardGraph(models, sampler, c, prompts.slice(k * micro, (k + 1) * micro), step, undefined, { firstSample: k * micro, globalBatch: prompts.length });
+      const lossT = graph.total.neg().div(n);
+      lossT.backward();
+      losses.push(lossT);
+      for (const [name, t] of graph.terms) terms.set(name, [...(terms.get(name) ?? []), t]);
+    }
     const grads = params.map((p) => p.grad).filter((g) => g !== null);
     const gradNorm = await globalGradNorm(grads);
-    const bad = (await anyNonFinite([lossT, ...grads]));
+    const bad = (await anyNonFinite([...losses, ...grads]));
     if (!bad) {
       optimizer.update(c.maxGradNorm === null ? 1 : clipFactor(gradNorm, c.maxGradNorm), lr);
       ema?.update();
     }
     optimizer.zeroGrad();
-    const values = await Promise.all([lossT, ...graph.terms.values()].map((t) => t.item()));
-    return { loss: values[0]!, rewards: Object.fromEntries([...graph.terms.keys()].map((k, i) => [k, values[i + 1]!])), skipped: bad, gradNorm };
+    const mean = async (ts: Tensor[]) => (await Promise.all(ts.map((t) => t.item()))).reduce((a, b) => a + b, 0) / ts.length;
+    const loss = (await mean(losses)) * n;
+    const rewards: Record<string, number> = {};
+    for (const [name, ts] of terms) rewards[name] = await mean(ts);
+    return { loss, rewards, skipped: bad, gradNorm };
   });
 }
 
@@ -154,7 +166,8 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   await writeFileAtomic(configFile, new TextEncoder().encode(JSON.stringify(c, null, 2)));
 
   const sampler = ddimFor(sd, c.inferenceSteps, c.spacing);
-  const batches = new PromptSampler(o.prompts, c.batchSize, c.seed);
+  // Each step takes batchSize × gradAccum prompts (its global batch), in micro-batches of batchSize.
+  const batches = new PromptSampler(o.prompts, c.batchSize * c.gradAccum, c.seed);
   const metricsFile = join(o.runDir, "metrics.jsonl");
   let lastCheckpoint: string | null = null;
   // The first and last grids also go side by side into before-after.png.
