@@ -23,3 +23,30 @@ export function holdEncodedStrings<T>(fn: () => T): T {
     proto.encode = encode;
   }
 }
+
+/**
+ * The same for a call whose descriptor holds arrays (requestDevice's required features and limits): bun-webgpu
+ * packs each array into a fresh ArrayBuffer kept only by its address, so a collection before Dawn reads it made
+ * the device request fail about once in a dozen opens ("Invalid feature required: Value 560"). While `fn` packs
+ * and calls, every ArrayBuffer and encoded string made is recorded, and the records live until its promise settles.
+ */
+export async function holdPackedArguments<T>(fn: () => Promise<T>): Promise<T> {
+  const Original = globalThis.ArrayBuffer;
+  const held: ArrayBuffer[] = [];
+  globalThis.ArrayBuffer = new Proxy(Original, {
+    construct(target, args, newTarget) {
+      const buffer = Reflect.construct(target, args, newTarget) as ArrayBuffer;
+      held.push(buffer);
+      return buffer;
+    },
+  });
+  let pending: Promise<T>;
+  try {
+    pending = holdEncodedStrings(fn);
+  } finally {
+    globalThis.ArrayBuffer = Original;
+  }
+  const result = await pending;
+  held.length = 0; // referenced until here, so alive while the binding may read
+  return result;
+}

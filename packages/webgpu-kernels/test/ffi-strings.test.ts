@@ -1,6 +1,6 @@
 /** holdEncodedStrings: a scoped wrapper around TextEncoder, restored however `fn` ends. */
 import { expect, test } from "bun:test";
-import { holdEncodedStrings } from "../src/ffi-strings.ts";
+import { holdEncodedStrings, holdPackedArguments } from "../src/ffi-strings.ts";
 
 test("encoding is unchanged inside, and TextEncoder is restored after a return or a throw", () => {
   const original = TextEncoder.prototype.encode;
@@ -12,4 +12,21 @@ test("encoding is unchanged inside, and TextEncoder is restored after a return o
   expect(TextEncoder.prototype.encode).toBe(original);
   expect(() => holdEncodedStrings(() => { throw new Error("shader failed"); })).toThrow("shader failed");
   expect(TextEncoder.prototype.encode).toBe(original);
+});
+
+test("holdPackedArguments records the ArrayBuffers and strings made while the call packs, and restores ArrayBuffer", async () => {
+  const Original = globalThis.ArrayBuffer;
+  let seenInside = false;
+  const value = await holdPackedArguments(async () => {
+    seenInside = globalThis.ArrayBuffer !== Original;
+    const b = new ArrayBuffer(8);
+    expect(b).toBeInstanceOf(Original);
+    expect(b.byteLength).toBe(8);
+    return 42;
+  });
+  expect(value).toBe(42);
+  expect(seenInside).toBe(true);
+  expect(globalThis.ArrayBuffer).toBe(Original);
+  await expect(holdPackedArguments(() => { throw new Error("no adapter"); })).rejects.toThrow("no adapter");
+  expect(globalThis.ArrayBuffer).toBe(Original);
 });

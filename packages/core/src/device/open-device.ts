@@ -1,3 +1,4 @@
+import { holdPackedArguments } from "@textcraftor/webgpu-kernels/internal";
 import { detectRuntime, loadBinding, type BackendRequest, type BindingName, type Runtime } from "./bindings.ts";
 import { stableFeatures } from "./bun-features.ts";
 import { adapterName, classifyAdapter, describeAdapter, type AdapterDescription, type AdapterKind } from "./classify.ts";
@@ -101,7 +102,8 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> 
     const value = (adapter.limits as unknown as Record<string, unknown>)[key];
     if (typeof value === "number") limits[key] = value;
   }
-  const device = await adapter.requestDevice({ requiredFeatures: features as GPUFeatureName[], requiredLimits: limits });
+  // The descriptor's arrays go to the binding by address: see holdPackedArguments.
+  const device = await holdPackedArguments(() => adapter.requestDevice({ requiredFeatures: features as GPUFeatureName[], requiredLimits: limits }));
   device.lost.then((lost) => {
     if (lost.reason !== "destroyed") console.error(`textcraftor: GPU device lost (${lost.reason}): ${lost.message}`);
   });
