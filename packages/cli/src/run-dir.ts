@@ -1,12 +1,13 @@
 /**
- * `--run-dir` is checked before minutes of model loading: it must be a folder (created if missing) that this
- * process can write, or the user gets one line saying which and why, not a stack trace from deep in a save.
+ * An output folder (`train --run-dir`, `generate --out`) is checked before minutes of model loading: it must be a
+ * folder (created if missing) that this process can write, or the user gets one line saying which and why, not a
+ * stack trace from deep in a save.
  */
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-export function prepareRunDir(runDir: string): void {
-  const problem = (why: string) => new Error(`--run-dir ${runDir}: ${why}`);
+export function prepareRunDir(runDir: string, flag = "--run-dir"): void {
+  const problem = (why: string) => new Error(`${flag} ${runDir}: ${why}`);
   if (existsSync(runDir) && !statSync(runDir).isDirectory()) throw problem("is a file, not a folder; give a folder path (it is created if missing)");
   try {
     mkdirSync(runDir, { recursive: true });

@@ -29,6 +29,15 @@ test("--run-dir naming a file, or a place that cannot be created, is refused in 
   }
 });
 
+test("generate --out naming a file is refused in one line before any sampling", () => {
+  const file = join(mkdtempSync(join(tmpdir(), "out-")), "taken");
+  writeFileSync(file, "");
+  const { code, err } = cli("generate", "--prompt", "red apple", "--out", file);
+  expect(code).toBe(2);
+  expect(err).toContain(`error: --out ${file}: is a file, not a folder`);
+  noStack(err);
+});
+
 test("an option the reward does not take is refused, naming the ones it does", () => {
   const dir = mkdtempSync(join(tmpdir(), "bogus-"));
   const { code, err } = cli("train", "--reward", "colorfulness=1:bogus=2", "--run-dir", dir);

@@ -1,4 +1,3 @@
-import { mkdirSync } from "node:fs";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
 import {
@@ -9,6 +8,7 @@ import { TINY_MODEL, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
 import { UserFacingError, attempt } from "../errors.ts";
 import { a1111Parameters, freshPath } from "../png-parameters.ts";
 import { progressBar } from "../progress.ts";
+import { prepareRunDir } from "../run-dir.ts";
 
 // Sampling defaults per model: the bundled one's own (what it was trained and tuned with), else SD 1.5's usual.
 const SD_DEFAULTS = { steps: 25, guidance: 7.5 };
@@ -57,7 +57,7 @@ const render = (flags: SamplingFlags, sd: StableDiffusion, mix?: Omit<EncoderMix
   const lastSteps = Option.getOrElse(f.tunedSteps, () => Math.round(0.6 * f.steps));
   // The embeddings do not depend on the seed: one control serves every image.
   const control = mix ? yield* attempt(async () => controlledEmbeddings(sd, prompts, f.negativePrompt, { original: sd.textEncoder, ...mix, lastSteps })) : null;
-  mkdirSync(f.out, { recursive: true });
+  yield* attempt(async () => prepareRunDir(f.out, "--out"));
   const bar = progressBar("denoising", f.steps * f.numImages);
   let written = 0;
   for (let k = 0; k < f.numImages; k++) {
