@@ -2,7 +2,8 @@
 # One-time set-up for a fresh machine; safe to run again (each step checks before it acts).
 #   1. a Vulkan driver WebGPU can use: on Debian/Ubuntu with none, Mesa's CPU driver (lavapipe >= 24);
 #   2. Bun, through npm, when it is missing;
-#   3. the workspace dependencies (bun install).
+#   3. the workspace dependencies (bun install);
+#   4. Open MPI (data-parallel training with mpirun; its tests), on Debian/Ubuntu when missing.
 # Prints one line per step saying what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,3 +55,14 @@ fi
 # --- 3. Workspace dependencies ------------------------------------------------------------------------
 bun install --frozen-lockfile >/dev/null 2>&1 || bun install >/dev/null
 say "workspace dependencies installed ($(ls node_modules | wc -l) packages in node_modules)"
+
+# --- 4. Open MPI ----------------------------------------------------------------------------------
+if command -v mpirun >/dev/null && ldconfig -p 2>/dev/null | grep -q 'libmpi\.so'; then
+  say "Open MPI present ($(mpirun --version 2>/dev/null | head -1))"
+elif command -v apt-get >/dev/null; then
+  sudo_if_needed apt-get -o DPkg::Lock::Timeout=600 install -y -qq openmpi-bin libopenmpi3 >/dev/null 2>&1 ||
+    { sudo_if_needed apt-get update -qq && sudo_if_needed apt-get -o DPkg::Lock::Timeout=600 install -y -qq openmpi-bin libopenmpi3 >/dev/null; }
+  say "installed Open MPI $(dpkg-query -W -f='${Version}' openmpi-bin)"
+else
+  say "WARNING: no Open MPI and no apt-get; install Open MPI for data-parallel training (mpirun)"
+fi
