@@ -5,5 +5,19 @@ import { runKernelBench, sdCases, smallCases } from "../packages/cli/src/bench/k
 
 const size = process.argv[2] ?? "sd";
 const rt = await initRuntime();
-const rows = await runKernelBench(size === "sd" ? sdCases() : smallCases(), (r) => console.error(`${r.family} ${r.shape}: ${r.medianMs.toFixed(3)} ms`));
-console.log(JSON.stringify({ adapter: rt.gpu.info.adapter.name, binding: rt.gpu.info.binding, shapes: size, date: new Date().toISOString(), rows }, null, 2));
+const rows = await runKernelBench(size === "sd" ? sdCases() : smallCases(), (r) =>
+  console.error(`${r.family} ${r.shape}: ${r.medianMs.toFixed(3)} ms`),
+);
+console.log(
+  JSON.stringify(
+    {
+      adapter: rt.gpu.info.adapter.name,
+      binding: rt.gpu.info.binding,
+      shapes: size,
+      date: new Date().toISOString(),
+      rows,
+    },
+    null,
+    2,
+  ),
+);

@@ -32,13 +32,18 @@ function peakAbove(fn: () => void): number {
 const batch = 2;
 sd.unet.requiresGrad(true);
 const ids = sd.tokenizer.callInt32(["a red apple", "a blue car"]);
-const unetPeak = peakAbove(() => scope(() => {
-  const x = noGrad(() => randn([batch, sd.unet.config.inChannels, side / factor, side / factor], 1));
-  const context = noGrad(() => sd.textEncoder.forward(ids));
-  const eps = sd.unet.forward(x, 500, context);
-  sum(eps.mul(eps)).backward();
-}));
-for (const p of sd.unet.parameters()) { p.grad?.dispose(); p.grad = null; }
+const unetPeak = peakAbove(() =>
+  scope(() => {
+    const x = noGrad(() => randn([batch, sd.unet.config.inChannels, side / factor, side / factor], 1));
+    const context = noGrad(() => sd.textEncoder.forward(ids));
+    const eps = sd.unet.forward(x, 500, context);
+    sum(eps.mul(eps)).backward();
+  }),
+);
+for (const p of sd.unet.parameters()) {
+  p.grad?.dispose();
+  p.grad = null;
+}
 sd.unet.requiresGrad(false);
 console.log(`UNet forward+backward, batch ${batch}, ${side}×${side} px: peak ${mib(unetPeak)} MiB above the weights`);
 
@@ -47,10 +52,24 @@ sd.vae.requiresGrad(false);
 const brightness = { score: (images: ReturnType<typeof randn>) => mean(images.reshape([images.shape[0]!, -1]), 1) };
 const models = { sd, frozenTextEncoder, rewards: [{ name: "brightness", weight: 1, reward: brightness }] };
 for (const gradientCheckpointing of [false, true]) {
-  const config: TrainConfig = { ...TRAIN_DEFAULTS, inferenceSteps: 10, gradSteps: 5, batchSize: batch, resolution: side, gradientCheckpointing };
+  const config: TrainConfig = {
+    ...TRAIN_DEFAULTS,
+    inferenceSteps: 10,
+    gradSteps: 5,
+    batchSize: batch,
+    resolution: side,
+    gradientCheckpointing,
+  };
   const sampler = ddimFor(sd, config.inferenceSteps, config.spacing);
   const prompts = ["a red apple", "a blue car"];
-  const stepPeak = peakAbove(() => scope(() => rewardGraph(models, sampler, config, prompts, 0).total.neg().backward()));
-  for (const p of sd.textEncoder.parameters()) { p.grad?.dispose(); p.grad = null; }
-  console.log(`training step, batch ${batch}, ${config.inferenceSteps} steps, last ${config.gradSteps} with gradient, checkpointing ${gradientCheckpointing ? "on" : "off"}: peak ${mib(stepPeak)} MiB above the weights`);
+  const stepPeak = peakAbove(() =>
+    scope(() => rewardGraph(models, sampler, config, prompts, 0).total.neg().backward()),
+  );
+  for (const p of sd.textEncoder.parameters()) {
+    p.grad?.dispose();
+    p.grad = null;
+  }
+  console.log(
+    `training step, batch ${batch}, ${config.inferenceSteps} steps, last ${config.gradSteps} with gradient, checkpointing ${gradientCheckpointing ? "on" : "off"}: peak ${mib(stepPeak)} MiB above the weights`,
+  );
 }

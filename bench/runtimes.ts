@@ -16,7 +16,9 @@ import { parseArgs } from "node:util";
 import { packPackages } from "../scripts/pack.ts";
 import { generateUnder, installTarballs, RUNTIMES, type RuntimeResult } from "../scripts/pack-check.ts";
 
-const { values } = parseArgs({ options: { reps: { type: "string", default: "3" }, cold: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { reps: { type: "string", default: "3" }, cold: { type: "boolean", default: false } },
+});
 const reps = Number(values.reps);
 if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a whole number >= 1 (got ${values.reps})`);
 const env: Record<string, string> = values.cold ? { MESA_SHADER_CACHE_DISABLE: "true" } : {};
@@ -39,14 +41,21 @@ try {
   }
   const row = (r: string) => {
     const xs = runs.get(r)!;
-    return { sample: median(xs.map((x) => x.result.sampleSeconds)), load: median(xs.map((x) => x.result.loadSeconds)), total: median(xs.map((x) => x.total)) };
+    return {
+      sample: median(xs.map((x) => x.result.sampleSeconds)),
+      load: median(xs.map((x) => x.result.loadSeconds)),
+      total: median(xs.map((x) => x.total)),
+    };
   };
   const bun = row("bun");
   console.log(`| runtime | binding | load (s) | 6-step image (s) | process (s) | image / Bun | process / Bun |`);
   console.log(`|---|---|---:|---:|---:|---:|---:|`);
   for (const r of runtimes) {
-    const m = row(r), binding = runs.get(r)![0]!.result.binding;
-    console.log(`| ${r} | ${binding} | ${m.load.toFixed(2)} | ${m.sample.toFixed(2)} | ${m.total.toFixed(2)} | ${(m.sample / bun.sample).toFixed(2)} | ${(m.total / bun.total).toFixed(2)} |`);
+    const m = row(r),
+      binding = runs.get(r)![0]!.result.binding;
+    console.log(
+      `| ${r} | ${binding} | ${m.load.toFixed(2)} | ${m.sample.toFixed(2)} | ${m.total.toFixed(2)} | ${(m.sample / bun.sample).toFixed(2)} | ${(m.total / bun.total).toFixed(2)} |`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -17,10 +17,14 @@ function lintAs(pkg: string): { code: number; restricted: string[] } {
   mkdirSync(join(dir, "packages", pkg, "src"), { recursive: true });
   cpSync(join(root, "biome.json"), join(dir, "biome.json"));
   cpSync(join(import.meta.dir, "lint-fixtures/upward-import.ts"), join(dir, "packages", pkg, "src/upward-import.ts"));
-  const run = Bun.spawnSync([biome, "lint", "--vcs-enabled=false", "--max-diagnostics=50", "--colors=off", "."], { cwd: dir });
+  const run = Bun.spawnSync([biome, "lint", "--vcs-enabled=false", "--max-diagnostics=50", "--colors=off", "."], {
+    cwd: dir,
+  });
   const out = run.stdout.toString() + run.stderr.toString();
   // The first line of each finding names the file, position and rule; the quoted import follows in the frame.
-  const restricted = [...out.matchAll(/upward-import\.ts:(\d+):\d+ lint\/style\/noRestrictedImports/g)].map((m) => m[1]!);
+  const restricted = [...out.matchAll(/upward-import\.ts:(\d+):\d+ lint\/style\/noRestrictedImports/g)].map(
+    (m) => m[1]!,
+  );
   return { code: run.exitCode, restricted };
 }
 

@@ -9,8 +9,13 @@ import { consumerManifest, maxDifference, packCheck, PIXEL_TOLERANCE } from "./p
 describe("published manifests", () => {
   const versions = new Map([["@textcraftor/core", "0.3.1"]]);
   const workspace: PackageJson = {
-    name: "@textcraftor/x", version: "0.3.1", exports: { ".": "./src/index.ts" }, files: ["dist"],
-    dependencies: { "@textcraftor/core": "workspace:*", "fast-png": "8.0.0" }, devDependencies: { "fast-check": "4" }, scripts: { recipe: "bun r.ts" },
+    name: "@textcraftor/x",
+    version: "0.3.1",
+    exports: { ".": "./src/index.ts" },
+    files: ["dist"],
+    dependencies: { "@textcraftor/core": "workspace:*", "fast-png": "8.0.0" },
+    devDependencies: { "fast-check": "4" },
+    scripts: { recipe: "bun r.ts" },
     publishConfig: { exports: { ".": { types: "./dist/index.d.ts", import: "./dist/index.js" } } },
   };
 
@@ -24,8 +29,9 @@ describe("published manifests", () => {
   });
 
   test("a workspace dependency on a package that is not in the workspace is named", () => {
-    expect(() => publishedManifest({ ...workspace, dependencies: { "@textcraftor/gone": "workspace:*" } }, versions))
-      .toThrow("@textcraftor/x depends on @textcraftor/gone (workspace:*), which is not a package of this workspace");
+    expect(() =>
+      publishedManifest({ ...workspace, dependencies: { "@textcraftor/gone": "workspace:*" } }, versions),
+    ).toThrow("@textcraftor/x depends on @textcraftor/gone (workspace:*), which is not a package of this workspace");
   });
 
   test("every package publishes a licence, a files list and dist entry points for each of its exports", () => {
@@ -34,29 +40,51 @@ describe("published manifests", () => {
     for (const { manifest } of packages) {
       expect(manifest.license).toBe("Apache-2.0");
       expect(manifest.files).toContain("dist");
-      const published = publishedManifest(manifest, new Map(packages.map((p) => [p.manifest.name, p.manifest.version])));
+      const published = publishedManifest(
+        manifest,
+        new Map(packages.map((p) => [p.manifest.name, p.manifest.version])),
+      );
       expect(JSON.stringify(published)).not.toContain("workspace:");
       expect(JSON.stringify([published.exports ?? {}, published.bin ?? {}])).not.toContain("./src/");
       for (const subpath of Object.keys((manifest.exports as object | undefined) ?? {})) {
         const name = subpath === "." ? "index" : subpath.slice(2);
-        expect((published.exports as Record<string, unknown>)[subpath]).toEqual({ types: `./dist/${name}.d.ts`, import: `./dist/${name}.js` });
+        expect((published.exports as Record<string, unknown>)[subpath]).toEqual({
+          types: `./dist/${name}.d.ts`,
+          import: `./dist/${name}.js`,
+        });
       }
     }
   });
 
   test("declarations import their neighbours as .js", () => {
-    expect(declarationSpecifiers(`export * from "./a/index.ts";\nimport type { T } from '../b.ts';\ntype U = import("./c.ts").U;\nimport "fast-png";`))
-      .toBe(`export * from "./a/index.js";\nimport type { T } from '../b.js';\ntype U = import("./c.js").U;\nimport "fast-png";`);
+    expect(
+      declarationSpecifiers(
+        `export * from "./a/index.ts";\nimport type { T } from '../b.ts';\ntype U = import("./c.ts").U;\nimport "fast-png";`,
+      ),
+    ).toBe(
+      `export * from "./a/index.js";\nimport type { T } from '../b.js';\ntype U = import("./c.js").U;\nimport "fast-png";`,
+    );
   });
 });
 
 describe("pack:check", () => {
   test("the consumer installs our tarballs and links every third-party dependency, never the registry", () => {
     const manifest = consumerManifest([
-      { dir: "core", tarball: "/p/core.tgz", manifest: { name: "@textcraftor/core", version: "1", dependencies: { "@textcraftor/webgpu-kernels": "1", "fast-png": "8.0.0" } } },
+      {
+        dir: "core",
+        tarball: "/p/core.tgz",
+        manifest: {
+          name: "@textcraftor/core",
+          version: "1",
+          dependencies: { "@textcraftor/webgpu-kernels": "1", "fast-png": "8.0.0" },
+        },
+      },
       { dir: "webgpu-kernels", tarball: "/p/k.tgz", manifest: { name: "@textcraftor/webgpu-kernels", version: "1" } },
     ]) as { dependencies: Record<string, string>; overrides: Record<string, string> };
-    expect(manifest.dependencies).toEqual({ "@textcraftor/core": "file:/p/core.tgz", "@textcraftor/webgpu-kernels": "file:/p/k.tgz" });
+    expect(manifest.dependencies).toEqual({
+      "@textcraftor/core": "file:/p/core.tgz",
+      "@textcraftor/webgpu-kernels": "file:/p/k.tgz",
+    });
     expect(Object.keys(manifest.overrides)).toEqual(["fast-png"]);
     expect(manifest.overrides["fast-png"]).toMatch(/^file:.*node_modules\/fast-png$/);
   });

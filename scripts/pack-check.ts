@@ -27,7 +27,12 @@ export interface RuntimeResult {
 export const PIXEL_TOLERANCE = 2e-3;
 
 function run(cmd: string[], cwd: string, env: Record<string, string> = {}) {
-  const p = Bun.spawnSync(cmd, { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp", ...env } });
+  const p = Bun.spawnSync(cmd, {
+    cwd,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp", ...env },
+  });
   return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
 }
 
@@ -40,15 +45,20 @@ function mustRun(what: string, cmd: string[], cwd: string, env?: Record<string, 
 /** The consumer folder's manifest: our tarballs as dependencies, every third-party dependency linked from the workspace. */
 export function consumerManifest(packed: Packed[]): Record<string, unknown> {
   const ours = new Set(packed.map((p) => p.manifest.name));
-  const thirdParty = new Set(packed.flatMap((p) => Object.keys(p.manifest.dependencies ?? {})).filter((n) => !ours.has(n)));
+  const thirdParty = new Set(
+    packed.flatMap((p) => Object.keys(p.manifest.dependencies ?? {})).filter((n) => !ours.has(n)),
+  );
   const overrides: Record<string, string> = {};
   for (const name of [...thirdParty].sort()) {
     const dir = join(root, "node_modules", name);
-    if (!existsSync(dir)) throw new Error(`${name} is a dependency of a package but not installed in the workspace: run \`bun install\``);
+    if (!existsSync(dir))
+      throw new Error(`${name} is a dependency of a package but not installed in the workspace: run \`bun install\``);
     overrides[name] = `file:${dir}`;
   }
   return {
-    name: "textcraftor-pack-check", private: true, type: "module",
+    name: "textcraftor-pack-check",
+    private: true,
+    type: "module",
     dependencies: Object.fromEntries(packed.map((p) => [p.manifest.name, `file:${p.tarball}`])),
     overrides,
   };
@@ -56,21 +66,54 @@ export function consumerManifest(packed: Packed[]): Record<string, unknown> {
 
 export function installTarballs(packed: Packed[], dir: string): void {
   writeFileSync(join(dir, "package.json"), `${JSON.stringify(consumerManifest(packed), null, 2)}\n`);
-  mustRun("npm install of the tarballs", [
-    "npm", "install", "--offline", "--ignore-scripts", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error",
-  ], dir, { npm_config_registry: "http://127.0.0.1:9/" });
+  mustRun(
+    "npm install of the tarballs",
+    [
+      "npm",
+      "install",
+      "--offline",
+      "--ignore-scripts",
+      "--no-audit",
+      "--no-fund",
+      "--no-package-lock",
+      "--loglevel=error",
+    ],
+    dir,
+    { npm_config_registry: "http://127.0.0.1:9/" },
+  );
 }
 
 export function typeCheckConsumer(dir: string): void {
   cpSync(join(root, "scripts/pack-check/types.ts"), join(dir, "types.ts"));
-  mustRun("type-checking a consumer against the declarations", [
-    join(root, "node_modules/.bin/tsc"), "--noEmit", "--strict", "--skipLibCheck", "--target", "es2022", "--module", "nodenext",
-    "--moduleResolution", "nodenext", "--typeRoots", join(root, "node_modules/@types"), "--types", "node", "types.ts",
-  ], dir);
+  mustRun(
+    "type-checking a consumer against the declarations",
+    [
+      join(root, "node_modules/.bin/tsc"),
+      "--noEmit",
+      "--strict",
+      "--skipLibCheck",
+      "--target",
+      "es2022",
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--typeRoots",
+      join(root, "node_modules/@types"),
+      "--types",
+      "node",
+      "types.ts",
+    ],
+    dir,
+  );
 }
 
 const lastJson = (out: string): RuntimeResult => {
-  const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+  const line = out
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .pop();
   if (!line) throw new Error(`no JSON line in output:\n${out}`);
   return JSON.parse(line);
 };
@@ -83,11 +126,17 @@ export const RUNTIMES: Record<string, (script: string, out: string) => string[]>
 
 export function generateUnder(runtime: string, dir: string, env: Record<string, string> = {}): RuntimeResult {
   cpSync(join(root, "scripts/pack-check/generate.mjs"), join(dir, "generate.mjs"));
-  const out = mustRun(`generating an image under ${runtime}`, RUNTIMES[runtime]!("generate.mjs", `${runtime}.png`), dir, env);
+  const out = mustRun(
+    `generating an image under ${runtime}`,
+    RUNTIMES[runtime]!("generate.mjs", `${runtime}.png`),
+    dir,
+    env,
+  );
   return lastJson(out);
 }
 
-export const maxDifference = (a: number[], b: number[]) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), a.length === b.length ? 0 : Infinity);
+export const maxDifference = (a: number[], b: number[]) =>
+  a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), a.length === b.length ? 0 : Infinity);
 
 export function packCheck(runtimes = Object.keys(RUNTIMES)): RuntimeResult[] {
   const packed = packPackages();
@@ -98,7 +147,10 @@ export function packCheck(runtimes = Object.keys(RUNTIMES)): RuntimeResult[] {
     const results = runtimes.map((r) => generateUnder(r, dir));
     for (const r of results) {
       const d = maxDifference(r.pixels, results[0]!.pixels);
-      if (!(d <= PIXEL_TOLERANCE)) throw new Error(`${r.runtime}'s image differs from ${results[0]!.runtime}'s by ${d} (tolerance ${PIXEL_TOLERANCE})`);
+      if (!(d <= PIXEL_TOLERANCE))
+        throw new Error(
+          `${r.runtime}'s image differs from ${results[0]!.runtime}'s by ${d} (tolerance ${PIXEL_TOLERANCE})`,
+        );
     }
     return results;
   } finally {

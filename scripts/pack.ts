@@ -25,7 +25,11 @@ export interface PackageJson {
   [field: string]: unknown;
 }
 
-export interface Packed { dir: string; manifest: PackageJson; tarball: string }
+export interface Packed {
+  dir: string;
+  manifest: PackageJson;
+  tarball: string;
+}
 
 function run(cmd: string[], cwd = root): string {
   const p = Bun.spawnSync(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
@@ -37,7 +41,8 @@ function run(cmd: string[], cwd = root): string {
 const readJson = (file: string) => JSON.parse(readFileSync(file, "utf8"));
 
 export function workspacePackages(): { dir: string; manifest: PackageJson }[] {
-  return readdirSync(join(root, "packages")).sort()
+  return readdirSync(join(root, "packages"))
+    .sort()
     .filter((dir) => existsSync(join(root, "packages", dir, "package.json")))
     .map((dir) => ({ dir, manifest: readJson(join(root, "packages", dir, "package.json")) as PackageJson }))
     .filter(({ manifest }) => !manifest.private);
@@ -49,12 +54,14 @@ export function workspacePackages(): { dir: string; manifest: PackageJson }[] {
  */
 export function publishedManifest(m: PackageJson, versions: ReadonlyMap<string, string>): PackageJson {
   const { publishConfig = {}, devDependencies: _dev, scripts: _scripts, ...rest } = m;
-  const dependencies = Object.fromEntries(Object.entries(m.dependencies ?? {}).map(([name, spec]) => {
-    if (!spec.startsWith("workspace:")) return [name, spec];
-    const version = versions.get(name);
-    if (!version) throw new Error(`${m.name} depends on ${name} (${spec}), which is not a package of this workspace`);
-    return [name, version];
-  }));
+  const dependencies = Object.fromEntries(
+    Object.entries(m.dependencies ?? {}).map(([name, spec]) => {
+      if (!spec.startsWith("workspace:")) return [name, spec];
+      const version = versions.get(name);
+      if (!version) throw new Error(`${m.name} depends on ${name} (${spec}), which is not a package of this workspace`);
+      return [name, version];
+    }),
+  );
   return { ...rest, ...publishConfig, ...(m.dependencies ? { dependencies } : {}) };
 }
 
@@ -78,8 +85,10 @@ export function packPackages(): Packed[] {
   const versions = new Map(packages.map(({ manifest }) => [manifest.name, manifest.version]));
   mkdirSync(join(build, "packs"), { recursive: true });
   return packages.map(({ dir, manifest }) => {
-    const source = join(root, "packages", dir), stage = join(build, "stage", dir);
-    if (!manifest.files?.length) throw new Error(`packages/${dir}/package.json has no "files" list: name what the package publishes`);
+    const source = join(root, "packages", dir),
+      stage = join(build, "stage", dir);
+    if (!manifest.files?.length)
+      throw new Error(`packages/${dir}/package.json has no "files" list: name what the package publishes`);
     for (const path of manifest.files) {
       const from = path === "dist" ? join(build, "tsc", dir, "src") : join(source, path);
       if (!existsSync(from)) throw new Error(`packages/${dir}: "files" names ${path}, which does not exist`);

@@ -23,9 +23,21 @@ globalThis.DataView = new Proxy(RealDataView, {
   },
 });
 const quiet = console.error;
-for (const [label, readFeatures] of [["bun-webgpu's getter", () => { device._features = null; return device.features; }], ["stableFeatures", () => stableFeatures(device)]] as const) {
-  let wrong = 0, errors = 0;
-  console.error = () => { errors++; };
+for (const [label, readFeatures] of [
+  [
+    "bun-webgpu's getter",
+    () => {
+      device._features = null;
+      return device.features;
+    },
+  ],
+  ["stableFeatures", () => stableFeatures(device)],
+] as const) {
+  let wrong = 0,
+    errors = 0;
+  console.error = () => {
+    errors++;
+  };
   for (let i = 0; i < n; i++) {
     stress = true;
     const read = await readFeatures();

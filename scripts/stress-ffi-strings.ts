@@ -7,9 +7,11 @@ import { openDevice } from "@textcraftor/core";
 
 const n = Number(process.argv[2] ?? 150);
 const { device } = await openDevice();
-const code = `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+const code =
+  `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @compute @workgroup_size(1) fn main() { x[0] = 1.0; }` + "\n// padding".repeat(20);
-const proto = TextEncoder.prototype, encode = proto.encode;
+const proto = TextEncoder.prototype,
+  encode = proto.encode;
 let junk: Uint8Array[] = [];
 proto.encode = function (this: TextEncoder, input?: string) {
   const bytes = encode.call(this, input);
@@ -23,7 +25,15 @@ for (const guard of [false, true]) {
   let broken = 0;
   for (let i = 0; i < n; i++) {
     device.pushErrorScope("validation");
-    const make = () => device.createComputePipeline({ layout: "auto", compute: { module: device.createShaderModule({ code: `${code}// ${i} ${guard}`, label: `m${i}` }), entryPoint: "main" }, label: `p${i}` });
+    const make = () =>
+      device.createComputePipeline({
+        layout: "auto",
+        compute: {
+          module: device.createShaderModule({ code: `${code}// ${i} ${guard}`, label: `m${i}` }),
+          entryPoint: "main",
+        },
+        label: `p${i}`,
+      });
     guard ? holdEncodedStrings(make) : make();
     if (await device.popErrorScope()) broken++;
   }

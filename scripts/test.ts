@@ -10,9 +10,15 @@ import { Glob } from "bun";
 
 const root = new URL("..", import.meta.url).pathname;
 const args = process.argv.slice(2);
-const keep = args.filter((a) => !a.startsWith("!")), drop = args.filter((a) => a.startsWith("!")).map((a) => a.slice(1));
+const keep = args.filter((a) => !a.startsWith("!")),
+  drop = args.filter((a) => a.startsWith("!")).map((a) => a.slice(1));
 const files = [...new Glob("**/*.test.ts").scanSync({ cwd: root })]
-  .filter((f) => !f.includes("node_modules") && (keep.length === 0 || keep.some((x) => f.includes(x))) && !drop.some((x) => f.includes(x)))
+  .filter(
+    (f) =>
+      !f.includes("node_modules") &&
+      (keep.length === 0 || keep.some((x) => f.includes(x))) &&
+      !drop.some((x) => f.includes(x)),
+  )
   .sort();
 if (!files.length) throw new Error(`no test files match ${args.join(" ")}`);
 
@@ -31,16 +37,26 @@ const VARIANTS = [
 ];
 const runs = [
   ...files.map((file) => ({ file, env: {} as Record<string, string>, label: file })),
-  ...VARIANTS.flatMap((v) => v.files.filter((f) => files.includes(f)).map((file) => ({ file, env: v.env, label: `${file} (${v.name})` }))),
+  ...VARIANTS.flatMap((v) =>
+    v.files.filter((f) => files.includes(f)).map((file) => ({ file, env: v.env, label: `${file} (${v.name})` })),
+  ),
 ];
 
-const count = (out: string, word: string) => [...out.matchAll(new RegExp(`^\\s*(\\d+) ${word}$`, "gm"))].reduce((s, m) => s + Number(m[1]), 0);
+const count = (out: string, word: string) =>
+  [...out.matchAll(new RegExp(`^\\s*(\\d+) ${word}$`, "gm"))].reduce((s, m) => s + Number(m[1]), 0);
 
 async function runFile({ file, env, label }: (typeof runs)[number]): Promise<{ pass: number; fail: number }> {
   const p = Bun.spawn(["bun", "test", "--timeout", "600000", file], {
-    cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp", ...env },
+    cwd: root,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp", ...env },
   });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   const out = stdout + stderr;
   process.stdout.write(label === file ? out : out.replace(`${file}:`, `${label}:`));
   const fail = count(out, "fail");
@@ -48,17 +64,21 @@ async function runFile({ file, env, label }: (typeof runs)[number]): Promise<{ p
   return { pass: count(out, "pass"), fail: fail + (code !== 0 && fail === 0 ? 1 : 0) };
 }
 
-let pass = 0, fail = 0, next = 0;
+let pass = 0,
+  fail = 0,
+  next = 0;
 const failed: string[] = [];
-await Promise.all([0, 1].map(async () => {
-  while (next < runs.length) {
-    const run = runs[next++]!;
-    const r = await runFile(run);
-    pass += r.pass;
-    fail += r.fail;
-    if (r.fail) failed.push(run.label);
-  }
-}));
+await Promise.all(
+  [0, 1].map(async () => {
+    while (next < runs.length) {
+      const run = runs[next++]!;
+      const r = await runFile(run);
+      pass += r.pass;
+      fail += r.fail;
+      if (r.fail) failed.push(run.label);
+    }
+  }),
+);
 console.log(`\n${runs.length} test file runs${failed.length ? `; failed: ${failed.join(", ")}` : ""}`);
 console.log(` ${pass} pass`);
 console.log(` ${fail} fail`);

@@ -9,7 +9,9 @@ import { parseArgs } from "node:util";
 import { TINY_HELDOUT_PROMPTS, TINY_REWARDS, TINY_TRAIN_SETTINGS, tinyPrompts } from "@textcraftor/tiny-model";
 
 const root = resolve(import.meta.dir, "..");
-const { values: args } = parseArgs({ options: { out: { type: "string", default: "runs/results" }, limit: { type: "string" } } });
+const { values: args } = parseArgs({
+  options: { out: { type: "string", default: "runs/results" }, limit: { type: "string" } },
+});
 // All held-out prompts by default: the CLIP score varies so much between images that the ±5 % claim needs hundreds.
 const promptCount = args.limit ? Number(args.limit) : tinyPrompts(TINY_HELDOUT_PROMPTS).length;
 const out = args.out!;
@@ -21,7 +23,11 @@ function cli(...argv: string[]): number {
   console.log(`\n$ ${command}`);
   ran.push(command);
   const started = performance.now();
-  const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...argv], { cwd: root, stdout: "inherit", stderr: "inherit" });
+  const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...argv], {
+    cwd: root,
+    stdout: "inherit",
+    stderr: "inherit",
+  });
   if (p.exitCode !== 0) throw new Error(`failed (${p.exitCode}): ${command}`);
   return (performance.now() - started) / 1000;
 }
@@ -29,48 +35,111 @@ function cli(...argv: string[]): number {
 const run = (name: string) => join(out, name);
 const trainSeconds = cli("train", "--run-dir", run("textcraftor"));
 cli("train", "--reward", "colorfulness=1", "--run-dir", run("no-clip"));
-cli("train", "--train", "unet", "--text-encoder", join(run("textcraftor"), "text_encoder"), "--lr", "1e-4", "--run-dir", run("unet-stage"));
+cli(
+  "train",
+  "--train",
+  "unet",
+  "--text-encoder",
+  join(run("textcraftor"), "text_encoder"),
+  "--lr",
+  "1e-4",
+  "--run-dir",
+  run("unet-stage"),
+);
 
-interface Stat { mean: number; std: number; scores: number[] }
+interface Stat {
+  mean: number;
+  std: number;
+  scores: number[];
+}
 const evaluate = (name: string, ...extra: string[]): Record<string, Stat> => {
   const file = join(out, `eval-${name}.json`);
-  cli("eval", ...(args.limit ? ["--limit", args.limit] : []), "--seeds", "0,1", "--batch-size", "16", "--out", file, ...extra);
+  cli(
+    "eval",
+    ...(args.limit ? ["--limit", args.limit] : []),
+    "--seeds",
+    "0,1",
+    "--batch-size",
+    "16",
+    "--out",
+    file,
+    ...extra,
+  );
   return JSON.parse(readFileSync(join(root, file), "utf8")).rewards;
 };
 const tuned = ["--text-encoder", join(run("textcraftor"), "text_encoder")];
 const rows: [string, Record<string, Stat>][] = [
   ["base model", evaluate("base")],
-  ...[0.25, 0.5, 0.75].map((w): [string, Record<string, Stat>] => [`interpolation w = ${w}`, evaluate(`w${w}`, ...tuned, "--tuned-weight", String(w))]),
+  ...[0.25, 0.5, 0.75].map((w): [string, Record<string, Stat>] => [
+    `interpolation w = ${w}`,
+    evaluate(`w${w}`, ...tuned, "--tuned-weight", String(w)),
+  ]),
   ["TextCraftor (w = 1)", evaluate("textcraftor", ...tuned)],
   ["TextCraftor + UNet stage", evaluate("unet-stage", ...tuned, "--unet", join(run("unet-stage"), "unet"))],
   ["ablation: no CLIP constraint", evaluate("no-clip", "--text-encoder", join(run("no-clip"), "text_encoder"))],
 ];
 
 const get = (label: string) => rows.find(([l]) => l === label)![1];
-const base = get("base model"), tc = get("TextCraftor (w = 1)"), unet = get("TextCraftor + UNet stage"), noClip = get("ablation: no CLIP constraint");
+const base = get("base model"),
+  tc = get("TextCraftor (w = 1)"),
+  unet = get("TextCraftor + UNet stage"),
+  noClip = get("ablation: no CLIP constraint");
 const rel = (a: number, b: number) => (b - a) / Math.abs(a);
 const pct = (x: number) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)} %`;
 /** The standard error of the mean paired change (same prompt and seed), relative to the base mean. */
 const pairedError = (a: Stat, b: Stat) => {
-  const d = a.scores.map((x, i) => b.scores[i]! - x), m = d.reduce((s, x) => s + x, 0) / d.length;
+  const d = a.scores.map((x, i) => b.scores[i]! - x),
+    m = d.reduce((s, x) => s + x, 0) / d.length;
   return Math.sqrt(d.reduce((s, x) => s + (x - m) ** 2, 0) / (d.length - 1) / d.length) / Math.abs(a.mean);
 };
-const change = (key: string, a: Record<string, Stat>, b: Record<string, Stat>) => `${pct(rel(a[key]!.mean, b[key]!.mean))} ± ${(100 * pairedError(a[key]!, b[key]!)).toFixed(1)}`;
-const curve = [base, ...[0.25, 0.5, 0.75].map((w) => get(`interpolation w = ${w}`)), tc].map((r) => r.colorfulness!.mean);
+const change = (key: string, a: Record<string, Stat>, b: Record<string, Stat>) =>
+  `${pct(rel(a[key]!.mean, b[key]!.mean))} ± ${(100 * pairedError(a[key]!, b[key]!)).toFixed(1)}`;
+const curve = [base, ...[0.25, 0.5, 0.75].map((w) => get(`interpolation w = ${w}`)), tc].map(
+  (r) => r.colorfulness!.mean,
+);
 const checks: [string, string, boolean][] = [
-  ["default `bun run cli train` time (this machine)", `${(trainSeconds / 60).toFixed(1)} min (target ≤ 5 min on 2 CPU cores)`, trainSeconds <= 300],
-  ["target reward (colorfulness) on held-out prompts", `${change("colorfulness", base, tc)} % (target ≥ +20 %)`, rel(base.colorfulness!.mean, tc.colorfulness!.mean) >= 0.2],
-  ["CLIP constraint score vs base", `${change("clip", base, tc)} % (target within ±5 %)`, Math.abs(rel(base.clip!.mean, tc.clip!.mean)) <= 0.05],
-  ["diversity vs base (pairwise image distance)", `${(100 * tc.diversity!.mean / base.diversity!.mean).toFixed(1)} % (target ≥ 80 %)`, tc.diversity!.mean >= 0.8 * base.diversity!.mean],
-  ["reward monotone in w ∈ {0, .25, .5, .75, 1}", curve.map((v) => v.toFixed(4)).join(" < "), curve.every((v, i) => i === 0 || v > curve[i - 1]!)],
-  ["UNet stage raises the reward further", `${tc.colorfulness!.mean.toFixed(4)} → ${unet.colorfulness!.mean.toFixed(4)}`, unet.colorfulness!.mean > tc.colorfulness!.mean],
-  ["without the CLIP constraint: collapse", `CLIP ${pct(rel(base.clip!.mean, noClip.clip!.mean))}, diversity ${(100 * noClip.diversity!.mean / base.diversity!.mean).toFixed(1)} % of base`, noClip.clip!.mean < tc.clip!.mean && noClip.diversity!.mean < tc.diversity!.mean],
+  [
+    "default `bun run cli train` time (this machine)",
+    `${(trainSeconds / 60).toFixed(1)} min (target ≤ 5 min on 2 CPU cores)`,
+    trainSeconds <= 300,
+  ],
+  [
+    "target reward (colorfulness) on held-out prompts",
+    `${change("colorfulness", base, tc)} % (target ≥ +20 %)`,
+    rel(base.colorfulness!.mean, tc.colorfulness!.mean) >= 0.2,
+  ],
+  [
+    "CLIP constraint score vs base",
+    `${change("clip", base, tc)} % (target within ±5 %)`,
+    Math.abs(rel(base.clip!.mean, tc.clip!.mean)) <= 0.05,
+  ],
+  [
+    "diversity vs base (pairwise image distance)",
+    `${((100 * tc.diversity!.mean) / base.diversity!.mean).toFixed(1)} % (target ≥ 80 %)`,
+    tc.diversity!.mean >= 0.8 * base.diversity!.mean,
+  ],
+  [
+    "reward monotone in w ∈ {0, .25, .5, .75, 1}",
+    curve.map((v) => v.toFixed(4)).join(" < "),
+    curve.every((v, i) => i === 0 || v > curve[i - 1]!),
+  ],
+  [
+    "UNet stage raises the reward further",
+    `${tc.colorfulness!.mean.toFixed(4)} → ${unet.colorfulness!.mean.toFixed(4)}`,
+    unet.colorfulness!.mean > tc.colorfulness!.mean,
+  ],
+  [
+    "without the CLIP constraint: collapse",
+    `CLIP ${pct(rel(base.clip!.mean, noClip.clip!.mean))}, diversity ${((100 * noClip.diversity!.mean) / base.diversity!.mean).toFixed(1)} % of base`,
+    noClip.clip!.mean < tc.clip!.mean && noClip.diversity!.mean < tc.diversity!.mean,
+  ],
 ];
 
 // The grids and curves go into docs/results/ so that the document shows them.
 mkdirSync(join(root, "docs/results"), { recursive: true });
 for (const name of ["textcraftor", "no-clip", "unet-stage"]) {
-  for (const file of ["before-after.png", "curves.svg"]) copyFileSync(join(root, run(name), file), join(root, "docs/results", `${name}-${file}`));
+  for (const file of ["before-after.png", "curves.svg"])
+    copyFileSync(join(root, run(name), file), join(root, "docs/results", `${name}-${file}`));
 }
 
 const cell = (s: Stat | undefined) => (s ? `${s.mean.toFixed(4)} ± ${s.std.toFixed(4)}` : "–");

@@ -10,7 +10,10 @@ test("warmth loads with loadRewardPlugin and scores through combineRewards", asy
   const rewards = await loadRewards(["warmth=2", "brightness=0.5:target=0.25"].map(parseRewardSpec), registry, gpu);
 
   // Image 0 is uniformly (R, G, B) = (0.8, 0.4, 0.2), image 1 is (0.1, 0.3, 0.6).
-  const colours = [[0.8, 0.4, 0.2], [0.1, 0.3, 0.6]];
+  const colours = [
+    [0.8, 0.4, 0.2],
+    [0.1, 0.3, 0.6],
+  ];
   const pixels = colours.flatMap((rgb) => rgb.flatMap((v) => new Array<number>(16).fill(v)));
   await scopeAsync(async () => {
     const images = Tensor.from(pixels, [2, 3, 4, 4]).requireGrad();

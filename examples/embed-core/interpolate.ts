@@ -10,24 +10,55 @@
  * checkpoint) defaults to the bundled tiny model.
  */
 import {
-  controlledEmbeddings, gridPng, initRuntime, loadStableDiffusion, loadTextEncoder, splitBatch, textToImage, writeFileAtomic,
-  type ImageData3, type StableDiffusion, type TextEncoderLike,
+  controlledEmbeddings,
+  gridPng,
+  initRuntime,
+  loadStableDiffusion,
+  loadTextEncoder,
+  splitBatch,
+  textToImage,
+  writeFileAtomic,
+  type ImageData3,
+  type StableDiffusion,
+  type TextEncoderLike,
 } from "@textcraftor/core";
 import { TINY_MODEL } from "@textcraftor/tiny-model";
 
-export interface StripOptions { weights?: number[]; seed?: number; steps?: number; guidanceScale?: number; size?: number }
+export interface StripOptions {
+  weights?: number[];
+  seed?: number;
+  steps?: number;
+  guidanceScale?: number;
+  size?: number;
+}
 
 /** One image per weight, same seed and noise, so the only difference is how far the embeddings move. */
-export async function interpolationStrip(sd: StableDiffusion, tuned: TextEncoderLike, prompt: string, o: StripOptions = {}): Promise<ImageData3[]> {
+export async function interpolationStrip(
+  sd: StableDiffusion,
+  tuned: TextEncoderLike,
+  prompt: string,
+  o: StripOptions = {},
+): Promise<ImageData3[]> {
   const { weights = [0, 0.25, 0.5, 0.75, 1], seed = 0, steps = 25, guidanceScale = 7.5, size = 512 } = o;
   const frames: ImageData3[] = [];
   for (const w of weights) {
     const control = controlledEmbeddings(sd, [prompt], "", {
       original: sd.textEncoder,
-      mix: [{ encoder: sd.textEncoder, weight: 1 - w }, { encoder: tuned, weight: w }],
+      mix: [
+        { encoder: sd.textEncoder, weight: 1 - w },
+        { encoder: tuned, weight: w },
+      ],
       lastSteps: Math.round(0.6 * steps),
     });
-    const images = textToImage(sd, { prompts: [prompt], seed, steps, guidanceScale, height: size, width: size, embeddingsAt: control.embeddingsAt });
+    const images = textToImage(sd, {
+      prompts: [prompt],
+      seed,
+      steps,
+      guidanceScale,
+      height: size,
+      width: size,
+      embeddingsAt: control.embeddingsAt,
+    });
     frames.push(...splitBatch(await images.toArray(), images.shape));
     images.dispose();
     control.dispose();

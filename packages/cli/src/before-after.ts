@@ -4,19 +4,36 @@
  * largest loss, so the picture shows what changed and how unevenly, without showing only the best cases.
  */
 import {
-  controlledEmbeddings, gridPng, noGrad, splitBatch, textToImage, writeFileAtomic,
-  type CLIPTextModel, type RewardStats, type StableDiffusion, type TextToImageOptions,
+  controlledEmbeddings,
+  gridPng,
+  noGrad,
+  splitBatch,
+  textToImage,
+  writeFileAtomic,
+  type CLIPTextModel,
+  type RewardStats,
+  type StableDiffusion,
+  type TextToImageOptions,
 } from "@textcraftor/core";
 
 /**
  * Indices of `count` prompts, best gain first: per prompt, Σ weight·(tuned − base) summed over the seeds (the
  * scores are seed-major, as evaluateRewards lists them), then every k-th of the ranking.
  */
-export function spreadByGain(promptCount: number, base: ReadonlyMap<string, RewardStats>, tuned: ReadonlyMap<string, RewardStats>, weights: Record<string, number>, count: number): number[] {
+export function spreadByGain(
+  promptCount: number,
+  base: ReadonlyMap<string, RewardStats>,
+  tuned: ReadonlyMap<string, RewardStats>,
+  weights: Record<string, number>,
+  count: number,
+): number[] {
   const gain = new Array<number>(promptCount).fill(0);
   for (const [name, weight] of Object.entries(weights)) {
-    const b = base.get(name)!.scores, t = tuned.get(name)!.scores;
-    b.forEach((x, i) => { gain[i % promptCount]! += weight * (t[i]! - x); });
+    const b = base.get(name)!.scores,
+      t = tuned.get(name)!.scores;
+    b.forEach((x, i) => {
+      gain[i % promptCount]! += weight * (t[i]! - x);
+    });
   }
   const ranked = [...gain.keys()].sort((i, j) => gain[j]! - gain[i]!);
   if (ranked.length <= count) return ranked;
@@ -24,8 +41,14 @@ export function spreadByGain(promptCount: number, base: ReadonlyMap<string, Rewa
 }
 
 /** Top row base, bottom row tuned (the paper's hybrid sampling), at the first evaluation seed. */
-export async function writeBeforeAfter(path: string, sd: StableDiffusion, original: CLIPTextModel, tuned: CLIPTextModel, prompts: string[],
-  o: Omit<TextToImageOptions, "prompts" | "embeddingsAt"> & { lastSteps: number }): Promise<void> {
+export async function writeBeforeAfter(
+  path: string,
+  sd: StableDiffusion,
+  original: CLIPTextModel,
+  tuned: CLIPTextModel,
+  prompts: string[],
+  o: Omit<TextToImageOptions, "prompts" | "embeddingsAt"> & { lastSteps: number },
+): Promise<void> {
   const { lastSteps, ...options } = o;
   const render = async (embeddingsAt?: TextToImageOptions["embeddingsAt"]) => {
     const images = noGrad(() => textToImage({ ...sd, textEncoder: original }, { ...options, prompts, embeddingsAt }));

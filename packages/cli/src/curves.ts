@@ -5,14 +5,28 @@
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "@textcraftor/core";
 
-interface Metric { step: number; loss: number; rewards: Record<string, number>; skipped: boolean }
+interface Metric {
+  step: number;
+  loss: number;
+  rewards: Record<string, number>;
+  skipped: boolean;
+}
 
-const WIDTH = 640, PANEL = 150, PAD = 40;
+const WIDTH = 640,
+  PANEL = 150,
+  PAD = 40;
 
 export async function writeCurves(metricsFile: string, svgFile: string): Promise<void> {
-  const rows = readFileSync(metricsFile, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Metric).filter((m) => !m.skipped);
+  const rows = readFileSync(metricsFile, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Metric)
+    .filter((m) => !m.skipped);
   if (!rows.length) return;
-  const series: [string, number[]][] = [["loss", rows.map((m) => m.loss)], ...Object.keys(rows[0]!.rewards).map((k): [string, number[]] => [k, rows.map((m) => m.rewards[k]!)])];
+  const series: [string, number[]][] = [
+    ["loss", rows.map((m) => m.loss)],
+    ...Object.keys(rows[0]!.rewards).map((k): [string, number[]] => [k, rows.map((m) => m.rewards[k]!)]),
+  ];
   const steps = rows.map((m) => m.step);
   const panels = series.map(([name, values], i) => panel(name, steps, values, i * PANEL));
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${series.length * PANEL}" font-family="sans-serif" font-size="11">
@@ -29,9 +43,14 @@ function panel(name: string, steps: number[], values: number[], top: number): st
     const part = values.slice(Math.max(0, i - window + 1), i + 1);
     return part.reduce((a, b) => a + b, 0) / part.length;
   });
-  let lo = Math.min(...values), hi = Math.max(...values);
-  if (hi === lo) { hi += 1e-6; lo -= 1e-6; }
-  const first = steps[0]!, last = Math.max(steps[steps.length - 1]!, first + 1);
+  let lo = Math.min(...values),
+    hi = Math.max(...values);
+  if (hi === lo) {
+    hi += 1e-6;
+    lo -= 1e-6;
+  }
+  const first = steps[0]!,
+    last = Math.max(steps[steps.length - 1]!, first + 1);
   const x = (s: number) => PAD + ((s - first) / (last - first)) * (WIDTH - 2 * PAD);
   const y = (v: number) => top + 20 + (1 - (v - lo) / (hi - lo)) * (PANEL - 45);
   const line = (vs: number[]) => vs.map((v, i) => `${x(steps[i]!).toFixed(1)},${y(v).toFixed(1)}`).join(" ");

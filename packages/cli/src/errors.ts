@@ -19,7 +19,12 @@ export function classify(e: unknown): FailureKind {
   if (e instanceof DeviceError || (e as Error)?.name === "DeviceError") return "device";
   if (code === "ENOENT" || /\bnot found\b|no such file|does not exist/i.test(message)) return "missing";
   // Our checks name the setting or flag at fault ("train config: lr must be > 0", "--seeds …", "reward \"x\": …").
-  if (/^(train config|--[a-z]|reward\b|unknown reward|[^:]*: expected\b)|\bexpected\b.*\(got\b|must be\b|holds no prompts/i.test(message)) return "input";
+  if (
+    /^(train config|--[a-z]|reward\b|unknown reward|[^:]*: expected\b)|\bexpected\b.*\(got\b|must be\b|holds no prompts/i.test(
+      message,
+    )
+  )
+    return "input";
   return "other";
 }
 
@@ -30,12 +35,17 @@ export function classify(e: unknown): FailureKind {
 export const attempt = <A>(run: () => Promise<A>) =>
   Effect.tryPromise({
     try: run,
-    catch: (e) => new UserFacingError({ message: process.env.TEXTCRAFTOR_DEBUG === "1" ? String((e as Error)?.stack ?? e) : describe(e), kind: classify(e) }),
+    catch: (e) =>
+      new UserFacingError({
+        message: process.env.TEXTCRAFTOR_DEBUG === "1" ? String((e as Error)?.stack ?? e) : describe(e),
+        kind: classify(e),
+      }),
   });
 
 /** The message, except for a raw full-disk error, which says neither where nor what to do. */
 function describe(e: unknown): string {
   const { code, path } = (e ?? {}) as NodeJS.ErrnoException;
-  if (code === "ENOSPC") return `no space left on the device${path ? ` while writing ${path}` : ""}: free some space and run the command again (files already written are whole: they are written atomically)`;
+  if (code === "ENOSPC")
+    return `no space left on the device${path ? ` while writing ${path}` : ""}: free some space and run the command again (files already written are whole: they are written atomically)`;
   return String((e as Error)?.message ?? e);
 }

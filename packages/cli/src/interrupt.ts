@@ -4,7 +4,15 @@
  * Effect's runMain also interrupts the main fiber on SIGINT; the work runs uninterruptibly, so that interrupt
  * lands once it has stopped and the process exits 130.
  */
-export function trapInterrupt({ restoreTerminal, onFirst, onSecond }: { restoreTerminal(): void; onFirst(): void; onSecond(): void }) {
+export function trapInterrupt({
+  restoreTerminal,
+  onFirst,
+  onSecond,
+}: {
+  restoreTerminal(): void;
+  onFirst(): void;
+  onSecond(): void;
+}) {
   const controller = new AbortController();
   const handler = () => {
     if (!controller.signal.aborted) {

@@ -19,9 +19,21 @@ const cli = Command.make("textcraftor").pipe(
 );
 
 cli.pipe(
-  Effect.catchTag("UserFacingError", (e) => Console.error(`error: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { process.exitCode = exitCodeOf(e); })))),
+  Effect.catchTag("UserFacingError", (e) =>
+    Console.error(`error: ${e.message}`).pipe(
+      Effect.andThen(
+        Effect.sync(() => {
+          process.exitCode = exitCodeOf(e);
+        }),
+      ),
+    ),
+  ),
   // A command line that does not parse (the presenter has shown why) is bad input; plain --help is not.
-  Effect.catchTag("ShowHelp", (e) => Effect.sync(() => { if (e.errors.length) process.exitCode = EXIT_CODES.input; })),
+  Effect.catchTag("ShowHelp", (e) =>
+    Effect.sync(() => {
+      if (e.errors.length) process.exitCode = EXIT_CODES.input;
+    }),
+  ),
   Effect.provide(conciseUsageErrors),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain,

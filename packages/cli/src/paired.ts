@@ -2,9 +2,18 @@
  * Base vs tuned on the same prompts and seeds: per reward, both means and the paired difference with its
  * standard error (the spread of the per-image differences / √n), which is what says whether a change is real.
  */
-export interface Scores { scores: readonly number[] }
+export interface Scores {
+  scores: readonly number[];
+}
 
-export interface PairedRow { reward: string; n: number; base: number; tuned: number; diff: number; se: number }
+export interface PairedRow {
+  reward: string;
+  n: number;
+  base: number;
+  tuned: number;
+  diff: number;
+  se: number;
+}
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -38,6 +47,9 @@ export function pairedLines(rows: readonly PairedRow[], prompts: number, seeds: 
   return [
     `base vs tuned on the same ${prompts} held-out prompt(s) × ${seeds} seed(s) (${n} pairs); ± is the paired standard error:`,
     `  ${"reward".padEnd(14)} ${"base".padStart(10)} ${"tuned".padStart(10)}   difference`,
-    ...rows.map((r) => `  ${r.reward.padEnd(14)} ${r.base.toFixed(4).padStart(10)} ${r.tuned.toFixed(4).padStart(10)}   ${signed(r.diff)} ± ${r.se.toFixed(4)}${percent(r)}: ${verdict(r)}`),
+    ...rows.map(
+      (r) =>
+        `  ${r.reward.padEnd(14)} ${r.base.toFixed(4).padStart(10)} ${r.tuned.toFixed(4).padStart(10)}   ${signed(r.diff)} ± ${r.se.toFixed(4)}${percent(r)}: ${verdict(r)}`,
+    ),
   ];
 }

@@ -10,14 +10,21 @@ import { trainingScriptName } from "./suggest.ts";
 const withTrainingScriptName = (e: CliError.CliError) => {
   if (e._tag !== "UnrecognizedOption" || e.suggestions.length) return e;
   const ours = trainingScriptName(e.option.replace(/^-+/, ""));
-  return ours ? new CliError.UnrecognizedOption({ option: e.option, command: e.command, suggestions: [`--${ours}`] }) : e;
+  return ours
+    ? new CliError.UnrecognizedOption({ option: e.option, command: e.command, suggestions: [`--${ours}`] })
+    : e;
 };
 
 export const conciseUsageErrors = CliOutput.layerPresenter({
-  present: (event) => event._tag !== "InvalidInvocation" ? CliOutput.defaultPresenter.present(event) : Effect.gen(function* () {
-    const formatter = yield* CliOutput.Formatter;
-    yield* Console.error(formatter.formatErrors(event.errors.map(withTrainingScriptName)));
-    const command = event.commandPath.slice(1);
-    yield* Console.error(`see \`bun run cli ${[...command, "--help"].join(" ")}\` for ${command.length ? "the flags" : "the commands"}`);
-  }),
+  present: (event) =>
+    event._tag !== "InvalidInvocation"
+      ? CliOutput.defaultPresenter.present(event)
+      : Effect.gen(function* () {
+          const formatter = yield* CliOutput.Formatter;
+          yield* Console.error(formatter.formatErrors(event.errors.map(withTrainingScriptName)));
+          const command = event.commandPath.slice(1);
+          yield* Console.error(
+            `see \`bun run cli ${[...command, "--help"].join(" ")}\` for ${command.length ? "the flags" : "the commands"}`,
+          );
+        }),
 });

@@ -7,11 +7,24 @@ import cliProgress from "cli-progress";
 
 const MAX_WIDTH = 80;
 
-const duration = (s: number) => (!Number.isFinite(s) ? "?" : s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`
-  : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, "0")}s` : `${Math.ceil(s)}s`);
+const duration = (s: number) =>
+  !Number.isFinite(s)
+    ? "?"
+    : s >= 3600
+      ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`
+      : s >= 60
+        ? `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, "0")}s`
+        : `${Math.ceil(s)}s`;
 
 /** The line for `done` of `total` at `rate` items per second, at most `width` characters. */
-export function progressLine(label: string, done: number, total: number, extra: string, rate: number, width = MAX_WIDTH): string {
+export function progressLine(
+  label: string,
+  done: number,
+  total: number,
+  extra: string,
+  rate: number,
+  width = MAX_WIDTH,
+): string {
   const head = `${label} ${done}/${total}${extra ? ` ${extra}` : ""}`;
   const timing = ` | ${rate.toFixed(2)} it/s ETA ${duration(rate > 0 ? (total - done) / rate : Number.POSITIVE_INFINITY)}`;
   const barWidth = Math.min(20, width - head.length - timing.length - 3);
@@ -29,13 +42,20 @@ export function progressBar(label: string, total: number) {
     return {
       update(done: number, extra = "") {
         // Log lines at 25 % steps so CI logs show progress without flooding.
-        if (done === total || done - last >= Math.max(1, total / 4)) { last = done; console.error(`${label}: ${done}/${total} ${extra}`); }
+        if (done === total || done - last >= Math.max(1, total / 4)) {
+          last = done;
+          console.error(`${label}: ${done}/${total} ${extra}`);
+        }
       },
       stop() {},
     };
   }
   // cli-progress hides the cursor and turns off line wrap while it runs; stop() restores both.
-  const bar = new cliProgress.SingleBar({ format: (_o, _p, payload: { line?: string }) => payload.line ?? "", hideCursor: true, stream: process.stderr });
+  const bar = new cliProgress.SingleBar({
+    format: (_o, _p, payload: { line?: string }) => payload.line ?? "",
+    hideCursor: true,
+    stream: process.stderr,
+  });
   const start = performance.now();
   const width = () => Math.min(MAX_WIDTH, (process.stderr.columns || MAX_WIDTH) - 1);
   bar.start(total, 0, { line: progressLine(label, 0, total, "", 0, width()) });
@@ -46,6 +66,11 @@ export function progressBar(label: string, total: number) {
       const rate = done / ((performance.now() - start) / 1000);
       bar.update(done, { line: progressLine(label, done, total, extra, rate, width()) });
     },
-    stop() { if (!stopped) { stopped = true; bar.stop(); } },
+    stop() {
+      if (!stopped) {
+        stopped = true;
+        bar.stop();
+      }
+    },
   };
 }

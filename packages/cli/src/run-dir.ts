@@ -8,12 +8,14 @@ import { join } from "node:path";
 
 export function prepareRunDir(runDir: string, flag = "--run-dir"): void {
   const problem = (why: string) => new Error(`${flag} ${runDir}: ${why}`);
-  if (existsSync(runDir) && !statSync(runDir).isDirectory()) throw problem("is a file, not a folder; give a folder path (it is created if missing)");
+  if (existsSync(runDir) && !statSync(runDir).isDirectory())
+    throw problem("is a file, not a folder; give a folder path (it is created if missing)");
   try {
     mkdirSync(runDir, { recursive: true });
   } catch (e) {
     const { code, message } = e as NodeJS.ErrnoException;
-    if (code === "EEXIST" || code === "ENOTDIR") throw problem("cannot be created: a folder above it is a file; give a folder path");
+    if (code === "EEXIST" || code === "ENOTDIR")
+      throw problem("cannot be created: a folder above it is a file; give a folder path");
     throw problem(`cannot be created (${code ?? message}); choose a folder you can write to`);
   }
   // Permission bits do not tell a read-only mount or an ACL: try a real write.
@@ -21,7 +23,9 @@ export function prepareRunDir(runDir: string, flag = "--run-dir"): void {
   try {
     writeFileSync(probe, "");
   } catch (e) {
-    throw problem(`is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); choose a folder you can write to`);
+    throw problem(
+      `is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); choose a folder you can write to`,
+    );
   }
   rmSync(probe, { force: true });
 }

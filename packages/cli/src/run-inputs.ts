@@ -17,16 +17,29 @@ export interface RunInputs {
 }
 
 const FLAGS: Record<keyof RunInputs, string> = {
-  model: "--model", textEncoder: "--text-encoder", rewards: "--reward", rewardPlugins: "--reward-plugin", prompts: "--prompts", evalPrompts: "--eval-prompts",
+  model: "--model",
+  textEncoder: "--text-encoder",
+  rewards: "--reward",
+  rewardPlugins: "--reward-plugin",
+  prompts: "--prompts",
+  evalPrompts: "--eval-prompts",
 };
 
 /** Paths made absolute, so a run resumes from any working directory. */
 export function absolute(inputs: RunInputs): RunInputs {
   const path = (p: string | null) => (p === null ? null : resolve(p));
-  return { ...inputs, model: path(inputs.model), textEncoder: path(inputs.textEncoder), rewardPlugins: inputs.rewardPlugins.map((p) => resolve(p)), prompts: path(inputs.prompts), evalPrompts: path(inputs.evalPrompts) };
+  return {
+    ...inputs,
+    model: path(inputs.model),
+    textEncoder: path(inputs.textEncoder),
+    rewardPlugins: inputs.rewardPlugins.map((p) => resolve(p)),
+    prompts: path(inputs.prompts),
+    evalPrompts: path(inputs.evalPrompts),
+  };
 }
 
-const show = (v: unknown) => (v === null || (Array.isArray(v) && !v.length) ? "not given (the defaults)" : JSON.stringify(v));
+const show = (v: unknown) =>
+  v === null || (Array.isArray(v) && !v.length) ? "not given (the defaults)" : JSON.stringify(v);
 
 /** For `--resume`: the saved inputs, each replaced by the given one only where it is the same. */
 export function resumeInputs(runDir: string, given: RunInputs): RunInputs {
@@ -37,6 +50,9 @@ export function resumeInputs(runDir: string, given: RunInputs): RunInputs {
   const conflicts = (Object.keys(FLAGS) as (keyof RunInputs)[])
     .filter((k) => isGiven(given[k]) && JSON.stringify(given[k]) !== JSON.stringify(saved[k]))
     .map((k) => `${FLAGS[k]} ${show(saved[k])} (now ${show(given[k])})`);
-  if (conflicts.length) throw new Error(`--resume: the run in ${runDir} was made with ${conflicts.join(", ")}; leave these out to use the run's own`);
+  if (conflicts.length)
+    throw new Error(
+      `--resume: the run in ${runDir} was made with ${conflicts.join(", ")}; leave these out to use the run's own`,
+    );
   return saved;
 }

@@ -21,7 +21,11 @@ test("a parse error prints the error and one line pointing to --help, not the wh
 test("--run-dir naming a file, or a place that cannot be created, is refused in one line", () => {
   const file = join(mkdtempSync(join(tmpdir(), "rundir-")), "taken");
   writeFileSync(file, "");
-  for (const [dir, why] of [[file, "is a file, not a folder"], [join(file, "run"), "cannot be created: a folder above it is a file"], ["/sys/textcraftor-run", "cannot be created (EPERM)"]]) {
+  for (const [dir, why] of [
+    [file, "is a file, not a folder"],
+    [join(file, "run"), "cannot be created: a folder above it is a file"],
+    ["/sys/textcraftor-run", "cannot be created (EPERM)"],
+  ]) {
     const { code, err } = cli("train", "--run-dir", dir!);
     expect(code).toBe(2);
     expect(err).toContain(`error: --run-dir ${dir}: ${why}`);
@@ -49,15 +53,31 @@ test("an option the reward does not take is refused, naming the ones it does", (
 });
 
 test("a full disk anywhere says which file and what to do", async () => {
-  const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", path: "/runs/tc/text_encoder/model.safetensors" });
-  const exit = await Effect.runPromiseExit(attempt(async () => { throw full; }));
-  expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("no space left on the device while writing /runs/tc/text_encoder/model.safetensors: free some space and run the command again");
+  const full = Object.assign(new Error("ENOSPC: no space left on device, write"), {
+    code: "ENOSPC",
+    path: "/runs/tc/text_encoder/model.safetensors",
+  });
+  const exit = await Effect.runPromiseExit(
+    attempt(async () => {
+      throw full;
+    }),
+  );
+  expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain(
+    "no space left on the device while writing /runs/tc/text_encoder/model.safetensors: free some space and run the command again",
+  );
 });
 
 test("a second train on a run folder in use is refused, naming the running one's PID", async () => {
   const dir = mkdtempSync(join(tmpdir(), "locked-"));
   const lockModule = join(import.meta.dir, "../../core/src/training/run-lock.ts");
-  const holder = Bun.spawn(["bun", "-e", `await (await import(${JSON.stringify(lockModule)})).acquireRunLock(${JSON.stringify(dir)}); console.log("locked"); await Bun.sleep(120000);`], { stdout: "pipe" });
+  const holder = Bun.spawn(
+    [
+      "bun",
+      "-e",
+      `await (await import(${JSON.stringify(lockModule)})).acquireRunLock(${JSON.stringify(dir)}); console.log("locked"); await Bun.sleep(120000);`,
+    ],
+    { stdout: "pipe" },
+  );
   try {
     expect(new TextDecoder().decode((await holder.stdout.getReader().read()).value)).toContain("locked");
     const { code, err } = cli("train", "--run-dir", dir, "--steps", "1");

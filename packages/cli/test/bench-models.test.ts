@@ -4,14 +4,21 @@ import { SMALL_SIZES, formatModelRow, modelCases, runModelBench } from "../src/b
 import { SMALL_SCALE, runScale } from "../src/bench/scale.ts";
 import { SMALL_TRAIN, trainCases } from "../src/bench/training.ts";
 
-beforeAll(async () => { await initRuntime(); });
+beforeAll(async () => {
+  await initRuntime();
+});
 
 describe("bench models", () => {
   test("the small variant times every model pass and frees what it built", async () => {
     const before = memoryStats().liveBytes;
     // One sample per case: this checks the cases run, not how fast.
     const rows = await runModelBench(modelCases(SMALL_SIZES), undefined, { samples: 1, minSampleMs: 0 });
-    expect(rows.map((r) => `${r.model} ${r.pass}`)).toEqual(["unet forward", "unet forward+backward (∂/∂text, ckpt)", "clip-text forward", "vae decode"]);
+    expect(rows.map((r) => `${r.model} ${r.pass}`)).toEqual([
+      "unet forward",
+      "unet forward+backward (∂/∂text, ckpt)",
+      "clip-text forward",
+      "vae decode",
+    ]);
     for (const r of rows) {
       expect(r.medianMs).toBeGreaterThan(0);
       expect(r.params).toBeGreaterThan(0);
@@ -25,8 +32,11 @@ describe("bench models", () => {
   test("bench train times text-to-image and a TextCraftor step, and frees models and optimizer state", async () => {
     const before = memoryStats().liveBytes;
     const rows = await runModelBench(trainCases(SMALL_TRAIN), undefined, { samples: 1, minSampleMs: 0 });
-    expect(rows.map((r) => `${r.model} ${r.pass}`)).toEqual(["sd text-to-image (N=4, CFG)", "textcraftor train step (N=4, K=2)"]);
-    const [sample, step] = rows as [typeof rows[0], typeof rows[0]];
+    expect(rows.map((r) => `${r.model} ${r.pass}`)).toEqual([
+      "sd text-to-image (N=4, CFG)",
+      "textcraftor train step (N=4, K=2)",
+    ]);
+    const [sample, step] = rows as [(typeof rows)[0], (typeof rows)[0]];
     // The step holds two text encoders, the reward's tower and AdamW's two moments beside the SD parts.
     expect(step.params).toBeGreaterThan(sample.params);
     expect(step.peakMiB).toBeGreaterThan((step.params * 1e6 * 4) / 2 ** 20);

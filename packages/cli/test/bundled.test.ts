@@ -11,19 +11,48 @@ const work = mkdtempSync(join(tmpdir(), "tc-bundled-"));
 describe("bundled model", () => {
   test("train with no --model runs TextCraftor on it and writes the run folder", () => {
     const run = join(work, "run");
-    const t = cli("train", "--steps", "2", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--export-dtype", "f16", "--eval-limit", "4", "--run-dir", run);
+    const t = cli(
+      "train",
+      "--steps",
+      "2",
+      "--batch-size",
+      "1",
+      "--inference-steps",
+      "3",
+      "--grad-steps",
+      "1",
+      "--export-dtype",
+      "f16",
+      "--eval-limit",
+      "4",
+      "--run-dir",
+      run,
+    );
     expect(t.code, t.err + t.out).toBe(0);
     expect(t.out).toContain("bundled tiny model");
-    expect(t.out).toContain("base vs tuned on the same 4 held-out prompt(s) × 2 seed(s) (8 pairs); ± is the paired standard error:");
+    expect(t.out).toContain(
+      "base vs tuned on the same 4 held-out prompt(s) × 2 seed(s) (8 pairs); ± is the paired standard error:",
+    );
     expect(t.out).toContain(`bun run cli eval --text-encoder ${join(run, "text_encoder")}`);
-    for (const f of ["before-after.png", "curves.svg", "metrics.jsonl", "samples.jsonl", "text_encoder/model.safetensors", "config.json", "report.html"]) {
+    for (const f of [
+      "before-after.png",
+      "curves.svg",
+      "metrics.jsonl",
+      "samples.jsonl",
+      "text_encoder/model.safetensors",
+      "config.json",
+      "report.html",
+    ]) {
       expect(existsSync(join(run, f)), f).toBe(true);
     }
     const exported = readSafetensorsHeader(new Uint8Array(readFileSync(join(run, "text_encoder/model.safetensors"))));
     expect(new Set([...exported.tensors.values()].map((e) => e.dtype))).toEqual(new Set(["F16"]));
     const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8"));
     expect(config).toMatchObject({ resolution: 32, guidanceScale: 5, steps: 2, gradientCheckpointing: false });
-    const samples = readFileSync(join(run, "samples.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const samples = readFileSync(join(run, "samples.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(samples.map((s) => s.step)).toEqual([0, 2]);
     expect(Object.keys(samples[0].rewards).sort()).toEqual(["clip", "colorfulness"]);
     expect(readFileSync(join(run, "curves.svg"), "utf8").match(/<polyline/g)).toHaveLength(6); // loss + 2 rewards, raw and smoothed
@@ -31,17 +60,42 @@ describe("bundled model", () => {
 
   test("--resume continues with the run's own settings and inputs; --steps extends it; other changes are refused", () => {
     const run = join(work, "resumed");
-    expect(cli("train", "--steps", "1", "--batch-size", "1", "--inference-steps", "3", "--grad-steps", "1", "--lr", "2e-3", "--eval-limit", "0", "--run-dir", run).code).toBe(0);
+    expect(
+      cli(
+        "train",
+        "--steps",
+        "1",
+        "--batch-size",
+        "1",
+        "--inference-steps",
+        "3",
+        "--grad-steps",
+        "1",
+        "--lr",
+        "2e-3",
+        "--eval-limit",
+        "0",
+        "--run-dir",
+        run,
+      ).code,
+    ).toBe(0);
     expect(JSON.parse(readFileSync(join(run, "run.json"), "utf8"))).toMatchObject({ model: null, rewards: [] });
     const refused = cli("train", "--resume", "--steps", "2", "--lr", "5e-4", "--run-dir", run);
     expect(refused.code).toBe(2);
     expect(refused.err + refused.out).toContain("was made with lr 0.002 (now 0.0005)");
     const otherReward = cli("train", "--resume", "--steps", "2", "--reward", "brightness", "--run-dir", run);
     expect(otherReward.code).toBe(2);
-    expect(otherReward.err + otherReward.out).toContain('was made with --reward not given (the defaults) (now ["brightness"])');
+    expect(otherReward.err + otherReward.out).toContain(
+      'was made with --reward not given (the defaults) (now ["brightness"])',
+    );
     const resumed = cli("train", "--resume", "--steps", "2", "--eval-limit", "0", "--run-dir", run);
     expect(resumed.code, resumed.err + resumed.out).toBe(0);
-    expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8"))).toMatchObject({ steps: 2, batchSize: 1, inferenceSteps: 3, lr: 2e-3 });
+    expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8"))).toMatchObject({
+      steps: 2,
+      batchSize: 1,
+      inferenceSteps: 3,
+      lr: 2e-3,
+    });
     expect(readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
   });
 

@@ -7,6 +7,9 @@ export const cli = (...args: string[]) => cliWithEnv({}, ...args);
 
 /** The same, with extra environment variables. */
 export function cliWithEnv(env: Record<string, string>, ...args: string[]) {
-  const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...args], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp", ...env } });
+  const p = Bun.spawnSync(["bun", "packages/cli/src/main.ts", ...args], {
+    cwd: root,
+    env: { ...process.env, XDG_RUNTIME_DIR: "/tmp", ...env },
+  });
   return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
 }

@@ -9,23 +9,67 @@ import { closest } from "../src/suggest.ts";
 import { cli } from "./cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tc-config-"));
-const write = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
+const write = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
 
 describe("run config files", () => {
   test("TOML keys in kebab or snake case become settings and inputs; paths are relative to the file", () => {
-    const path = write("run.toml", [
-      'model = "models/sd"', 'reward = ["aesthetic=3", "clip=50"]', "batch_size = 2", "lr = 1e-5", 'lr-scheduler = "cosine"', "lr_warmup_steps = 10",
-      "max_grad_norm = 1.0", "ema_decay = 0.999", "adam_beta2 = 0.99", "checkpoints_total_limit = 0", "lora_rank = 4", "gradient_checkpointing = false", 'export_dtype = "f16"',
-    ].join("\n"));
+    const path = write(
+      "run.toml",
+      [
+        'model = "models/sd"',
+        'reward = ["aesthetic=3", "clip=50"]',
+        "batch_size = 2",
+        "lr = 1e-5",
+        'lr-scheduler = "cosine"',
+        "lr_warmup_steps = 10",
+        "max_grad_norm = 1.0",
+        "ema_decay = 0.999",
+        "adam_beta2 = 0.99",
+        "checkpoints_total_limit = 0",
+        "lora_rank = 4",
+        "gradient_checkpointing = false",
+        'export_dtype = "f16"',
+      ].join("\n"),
+    );
     const c = readRunConfig(path);
-    expect(c.train).toEqual({ batchSize: 2, lr: 1e-5, lrScheduler: "cosine", lrWarmupSteps: 10, maxGradNorm: 1, emaDecay: 0.999, beta2: 0.99, checkpointsTotalLimit: null, lora: { rank: 4 }, gradientCheckpointing: false });
+    expect(c.train).toEqual({
+      batchSize: 2,
+      lr: 1e-5,
+      lrScheduler: "cosine",
+      lrWarmupSteps: 10,
+      maxGradNorm: 1,
+      emaDecay: 0.999,
+      beta2: 0.99,
+      checkpointsTotalLimit: null,
+      lora: { rank: 4 },
+      gradientCheckpointing: false,
+    });
     expect(c.inputs).toEqual({ model: join(dir, "models/sd"), reward: ["aesthetic=3", "clip=50"], exportDtype: "f16" });
   });
 
   test("every problem is listed at once, with its key, value and what is allowed", () => {
-    const path = write("bad.toml", ['steps = -3', 'lr_sheduler = "linear"', 'truncation = "all"', "batch-size = 1.5", "ema_decay = 1", 'resume = true', "learning_rate = 1e-4"].join("\n"));
+    const path = write(
+      "bad.toml",
+      [
+        "steps = -3",
+        'lr_sheduler = "linear"',
+        'truncation = "all"',
+        "batch-size = 1.5",
+        "ema_decay = 1",
+        "resume = true",
+        "learning_rate = 1e-4",
+      ].join("\n"),
+    );
     let message = "";
-    try { readRunConfig(path); } catch (e) { message = (e as Error).message; }
+    try {
+      readRunConfig(path);
+    } catch (e) {
+      message = (e as Error).message;
+    }
     expect(message.split("\n")).toEqual([
       `${path}: 7 problems:`,
       "  steps = -3: Expected a value greater than 0",

@@ -11,7 +11,8 @@ import { cli } from "./cli.ts";
 const work = mkdtempSync(join(tmpdir(), "tc-generate-"));
 const model = join(work, "tiny-sd");
 
-const generate = (...args: string[]) => cli("generate", "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "16", ...args);
+const generate = (...args: string[]) =>
+  cli("generate", "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "16", ...args);
 
 beforeAll(async () => {
   await initRuntime();
@@ -33,11 +34,14 @@ describe("cli generate", () => {
     const r = generate("--scheduler", "dpmpp-2m-karras", "--out", out);
     expect(r.code, r.err + r.out).toBe(0);
     expect(existsSync(join(out, "000-seed0.png"))).toBe(true);
-    expect(generate("--scheduler", "dpmpp-2m-karras", "--spacing", "leading", "--out", out).err).toMatch(/Karras sigmas set the timesteps/);
+    expect(generate("--scheduler", "dpmpp-2m-karras", "--spacing", "leading", "--out", out).err).toMatch(
+      /Karras sigmas set the timesteps/,
+    );
   });
 
   test("--num-images samples each prompt at consecutive seeds, the first as a single run does", async () => {
-    const out = join(work, "several"), single = join(work, "single");
+    const out = join(work, "several"),
+      single = join(work, "single");
     const r = generate("--num-images", "3", "--seed", "5", "--out", out);
     expect(r.code, r.err + r.out).toBe(0);
     expect(r.out).toContain("wrote 3 image(s)");
@@ -58,17 +62,30 @@ describe("cli generate", () => {
 });
 
 describe("cli mix and the tuned-encoder controls", () => {
-  const sample = (...args: string[]) => cli(...args, "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "16");
+  const sample = (...args: string[]) =>
+    cli(...args, "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "16");
   // The pixels: each file's parameters chunk names its own settings (the tuned encoder and weight).
   const png = async (dir: string) => decode(await Bun.file(join(dir, "000-seed0.png")).bytes()).data;
 
   test("weight 0 on the tuned encoder reproduces the original; a mix of encoders renders", async () => {
     const tuned = join(model, "text_encoder"); // any encoder folder serves; the point is the mixing plumbing
-    const plain = join(work, "plain"), w0 = join(work, "w0"), mixed = join(work, "mixed");
+    const plain = join(work, "plain"),
+      w0 = join(work, "w0"),
+      mixed = join(work, "mixed");
     expect(sample("generate", "--out", plain).code).toBe(0);
     expect(sample("generate", "--text-encoder", tuned, "--tuned-weight", "0", "--out", w0).code).toBe(0);
     expect(Array.from(await png(w0))).toEqual(Array.from(await png(plain)));
-    const r = sample("mix", "--encoder", "original=0.25", "--encoder", `${tuned}=0.75`, "--tuned-steps", "1", "--out", mixed);
+    const r = sample(
+      "mix",
+      "--encoder",
+      "original=0.25",
+      "--encoder",
+      `${tuned}=0.75`,
+      "--tuned-steps",
+      "1",
+      "--out",
+      mixed,
+    );
     expect(r.code, r.err + r.out).toBe(0);
     expect(existsSync(join(mixed, "000-seed0.png"))).toBe(true);
   });
@@ -85,7 +102,25 @@ describe("cli eval", () => {
     const prompts = join(work, "eval-prompts.txt");
     await Bun.write(prompts, "a red apple\na blue car\na tree\n");
     const out = join(work, "eval.json");
-    const args = ["eval", "--model", model, "--prompts", prompts, "--reward", "brightness", "--reward", "contrast", "--seeds", "0,1", "--steps", "2", "--size", "16", "--batch-size", "2"];
+    const args = [
+      "eval",
+      "--model",
+      model,
+      "--prompts",
+      prompts,
+      "--reward",
+      "brightness",
+      "--reward",
+      "contrast",
+      "--seeds",
+      "0,1",
+      "--steps",
+      "2",
+      "--size",
+      "16",
+      "--batch-size",
+      "2",
+    ];
     const r = cli(...args, "--out", out);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/brightness\s+-?[\d.]+\s+[\d.]+\s+6/);

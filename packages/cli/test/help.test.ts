@@ -2,7 +2,10 @@
 import { expect, test } from "bun:test";
 import { cli } from "./cli.ts";
 
-const subcommands = (...command: string[]) => [...(cli(...command, "--help").out.split("\nSUBCOMMANDS\n")[1] ?? "").matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1]!);
+const subcommands = (...command: string[]) =>
+  [...(cli(...command, "--help").out.split("\nSUBCOMMANDS\n")[1] ?? "").matchAll(/^ {2}([a-z-]+) /gm)].map(
+    (m) => m[1]!,
+  );
 
 test("every flag of every command has a description that names its default", () => {
   const commands = subcommands().flatMap((c) => (c === "bench" ? subcommands("bench").map((s) => [c, s]) : [[c]]));

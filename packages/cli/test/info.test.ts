@@ -5,9 +5,12 @@ import { cli, cliWithEnv } from "./cli.ts";
 test("info shows the adapter, key limits and the kernel family, and its self-test passes", () => {
   const r = cli("info");
   expect(r.code, r.err + r.out).toBe(0);
-  for (const line of ["runtime   bun", "binding   bun-webgpu", "maxStorageBufferBindingSize", "self-test passed"]) expect(r.out).toContain(line);
+  for (const line of ["runtime   bun", "binding   bun-webgpu", "maxStorageBufferBindingSize", "self-test passed"])
+    expect(r.out).toContain(line);
   expect(r.out).toMatch(/kernels {3}(CPU-driver variants|tiled GPU variants)/);
-  expect(r.out).toMatch(/precision f32 math everywhere; f16 weights \(--mixed-precision fp16\) read (as f16 \(shader-f16\)|through unpack2x16float)/);
+  expect(r.out).toMatch(
+    /precision f32 math everywhere; f16 weights \(--mixed-precision fp16\) read (as f16 \(shader-f16\)|through unpack2x16float)/,
+  );
   expect(r.out).toMatch(/tensors {3}past \d+ MiB are bound in windows \(at most \d+ storage bindings per kernel\)/);
 });
 

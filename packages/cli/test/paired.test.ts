@@ -4,8 +4,14 @@ import { pairedComparison, pairedLines, verdict } from "../src/paired.ts";
 
 describe("paired comparison", () => {
   test("difference and standard error over the same images", () => {
-    const base = new Map([["aes", { scores: [1, 2, 3, 4] }], ["diversity", { scores: [0.3] }]]);
-    const tuned = new Map([["aes", { scores: [1.5, 2.4, 3.6, 4.5] }], ["diversity", { scores: [0.2] }]]);
+    const base = new Map([
+      ["aes", { scores: [1, 2, 3, 4] }],
+      ["diversity", { scores: [0.3] }],
+    ]);
+    const tuned = new Map([
+      ["aes", { scores: [1.5, 2.4, 3.6, 4.5] }],
+      ["diversity", { scores: [0.2] }],
+    ]);
     const [row, ...rest] = pairedComparison(base, tuned);
     expect(rest).toEqual([]);
     expect(row!.reward).toBe("aes");

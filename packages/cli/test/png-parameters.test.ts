@@ -8,15 +8,26 @@ import { encodePng } from "@textcraftor/core";
 import { a1111Parameters, freshPath } from "../src/png-parameters.ts";
 import { cli } from "./cli.ts";
 
-const settings = { prompt: "a red apple", negativePrompt: "", steps: 6, sampler: "ddim" as const, guidance: 5, seed: 3, width: 32, height: 32, model: "/x/packages/tiny-model/sd" };
+const settings = {
+  prompt: "a red apple",
+  negativePrompt: "",
+  steps: 6,
+  sampler: "ddim" as const,
+  guidance: 5,
+  seed: 3,
+  width: 32,
+  height: 32,
+  model: "/x/packages/tiny-model/sd",
+};
 const image = { data: new Float32Array(3 * 4 * 4).fill(0.5), channels: 3, height: 4, width: 4 };
 
 /** Each chunk's type and data, checking its CRC with Bun's own CRC-32. */
 function chunks(png: Uint8Array) {
   const out: { type: string; data: Uint8Array }[] = [];
   const view = new DataView(png.buffer, png.byteOffset);
-  for (let at = 8; at < png.length;) {
-    const length = view.getUint32(at), typed = png.subarray(at + 4, at + 8 + length);
+  for (let at = 8; at < png.length; ) {
+    const length = view.getUint32(at),
+      typed = png.subarray(at + 4, at + 8 + length);
     expect(view.getUint32(at + 8 + length)).toBe(Bun.hash.crc32(typed));
     out.push({ type: new TextDecoder().decode(typed.subarray(0, 4)), data: typed.subarray(4) });
     at += 12 + length;
@@ -26,9 +37,20 @@ function chunks(png: Uint8Array) {
 
 describe("A1111 parameters", () => {
   test("prompt, negative prompt, then the settings line as A1111 writes it", () => {
-    expect(a1111Parameters(settings)).toBe("a red apple\nSteps: 6, Sampler: DDIM, CFG scale: 5, Seed: 3, Size: 32x32, Model: sd");
-    expect(a1111Parameters({ ...settings, negativePrompt: "blurry", sampler: "dpmpp-2m-karras", model: "v1-5-pruned.safetensors", extra: { "Tuned weight": 0.5, "Tuned encoder": "runs/a, b/text_encoder" } }))
-      .toBe('a red apple\nNegative prompt: blurry\nSteps: 6, Sampler: DPM++ 2M Karras, CFG scale: 5, Seed: 3, Size: 32x32, Model: v1-5-pruned, Tuned weight: 0.5, Tuned encoder: "runs/a, b/text_encoder"');
+    expect(a1111Parameters(settings)).toBe(
+      "a red apple\nSteps: 6, Sampler: DDIM, CFG scale: 5, Seed: 3, Size: 32x32, Model: sd",
+    );
+    expect(
+      a1111Parameters({
+        ...settings,
+        negativePrompt: "blurry",
+        sampler: "dpmpp-2m-karras",
+        model: "v1-5-pruned.safetensors",
+        extra: { "Tuned weight": 0.5, "Tuned encoder": "runs/a, b/text_encoder" },
+      }),
+    ).toBe(
+      'a red apple\nNegative prompt: blurry\nSteps: 6, Sampler: DPM++ 2M Karras, CFG scale: 5, Seed: 3, Size: 32x32, Model: v1-5-pruned, Tuned weight: 0.5, Tuned encoder: "runs/a, b/text_encoder"',
+    );
   });
 
   test("a Latin-1 prompt goes into tEXt, any other into iTXt as UTF-8, before IEND", () => {
@@ -57,13 +79,27 @@ describe("cli generate", () => {
   test("on the bundled model: its own steps and guidance, the settings in each PNG, a second run beside the first", () => {
     const out = mkdtempSync(join(tmpdir(), "tc-gen-params-"));
     const encoder = join(import.meta.dir, "../../tiny-model/sd/text_encoder");
-    const args = ["generate", "--prompt", "a red apple", "--text-encoder", encoder, "--tuned-weight", "0.5", "--seed", "7", "--out", out];
+    const args = [
+      "generate",
+      "--prompt",
+      "a red apple",
+      "--text-encoder",
+      encoder,
+      "--tuned-weight",
+      "0.5",
+      "--seed",
+      "7",
+      "--out",
+      out,
+    ];
     for (const _ of [1, 2]) {
       const r = cli(...args);
       expect(r.code, r.err + r.out).toBe(0);
     }
     const first = decode(readFileSync(join(out, "000-seed7.png"))).text.parameters!;
-    expect(first).toStartWith("a red apple\nSteps: 6, Sampler: DDIM, CFG scale: 5, Seed: 7, Size: 32x32, Model: sd, Tuned encoder: ");
+    expect(first).toStartWith(
+      "a red apple\nSteps: 6, Sampler: DDIM, CFG scale: 5, Seed: 7, Size: 32x32, Model: sd, Tuned encoder: ",
+    );
     expect(first).toEndWith(", Tuned weight: 0.5, Tuned steps: 4");
     expect(decode(readFileSync(join(out, "000-seed7-2.png"))).text.parameters).toBe(first);
   });

@@ -16,7 +16,10 @@ function runFolder(samples: { step: number; rewards: Record<string, number> }[])
 }
 
 describe("run report", () => {
-  const samples = [{ step: 0, rewards: { colorfulness: 0.2, clip: 0.5 } }, { step: 10, rewards: { colorfulness: 0.3, clip: 0.4 } }];
+  const samples = [
+    { step: 0, rewards: { colorfulness: 0.2, clip: 0.5 } },
+    { step: 10, rewards: { colorfulness: 0.3, clip: 0.4 } },
+  ];
 
   test("the held-out summary gives first → last and the relative change per reward", () => {
     const lines = heldOutSummary(runFolder(samples), 2);
@@ -28,7 +31,10 @@ describe("run report", () => {
 
   test("report.html links the grids with their scores, lists the settings and escapes prompts", async () => {
     const dir = runFolder(samples);
-    const html = readFileSync(await writeReport(dir, ["a <b>bold</b> \"cat\" & dog", "red apple"], "text_encoder"), "utf8");
+    const html = readFileSync(
+      await writeReport(dir, ['a <b>bold</b> "cat" & dog', "red apple"], "text_encoder"),
+      "utf8",
+    );
     expect(html).toContain('<img class="pixels" src="data:image/png;base64,');
     expect(html).toContain("“a &#60;b&#62;bold&#60;/b&#62; &#34;cat&#34; &#38; dog”");
     expect(html).not.toContain("<b>bold");
@@ -42,16 +48,33 @@ describe("run report", () => {
     const dir = runFolder(samples);
     writeFileSync(join(dir, "samples", "step-000010.png"), new Uint8Array([137, 80, 78, 71]));
     writeFileSync(join(dir, "curves.svg"), "<svg/>");
-    const rows = [{ reward: "colorfulness", n: 64, base: 0.2, tuned: 0.25, diff: 0.05, se: 0.01 }, { reward: "clip", n: 64, base: 0.3, tuned: 0.29, diff: -0.01, se: 0.02 }];
-    const html = readFileSync(await writeReport(dir, ["red apple"], "text_encoder", { evaluation: { prompts: 32, seeds: 2, rows }, rewards: ["colorfulness × 1", "clip × 1.5"] }), "utf8");
+    const rows = [
+      { reward: "colorfulness", n: 64, base: 0.2, tuned: 0.25, diff: 0.05, se: 0.01 },
+      { reward: "clip", n: 64, base: 0.3, tuned: 0.29, diff: -0.01, se: 0.02 },
+    ];
+    const html = readFileSync(
+      await writeReport(dir, ["red apple"], "text_encoder", {
+        evaluation: { prompts: 32, seeds: 2, rows },
+        rewards: ["colorfulness × 1", "clip × 1.5"],
+      }),
+      "utf8",
+    );
     expect(html.indexOf("<h2>Base vs tuned</h2>")).toBeLessThan(html.indexOf("<h2>Held-out grid"));
     expect(html).toContain("The same 32 held-out prompts at 2 seed(s) for both (64 pairs)");
-    expect(html).toContain("<td>colorfulness</td><td>0.2000</td><td>0.2500</td><td>+0.0500 ± 0.0100</td><td>up, 5.0 SE</td>");
-    expect(html).toContain("<td>clip</td><td>0.3000</td><td>0.2900</td><td>-0.0100 ± 0.0200</td><td>within noise (|diff| &#60; 2 SE)</td>");
+    expect(html).toContain(
+      "<td>colorfulness</td><td>0.2000</td><td>0.2500</td><td>+0.0500 ± 0.0100</td><td>up, 5.0 SE</td>",
+    );
+    expect(html).toContain(
+      "<td>clip</td><td>0.3000</td><td>0.2900</td><td>-0.0100 ± 0.0200</td><td>within noise (|diff| &#60; 2 SE)</td>",
+    );
     expect(html).toContain("<li>clip × 1.5</li>");
     expect(html).toContain(`src="data:image/png;base64,${Buffer.from([137, 80, 78, 71]).toString("base64")}"`);
     expect(html).toContain(`src="data:image/svg+xml;base64,${btoa("<svg/>")}"`);
-    expect([...html.matchAll(/\b(?:src|href)="([^"]*)"/g)].map((m) => m[1]!).filter((u) => !u.startsWith("data:") && !/^[\w./-]+$/.test(u))).toEqual([]);
+    expect(
+      [...html.matchAll(/\b(?:src|href)="([^"]*)"/g)]
+        .map((m) => m[1]!)
+        .filter((u) => !u.startsWith("data:") && !/^[\w./-]+$/.test(u)),
+    ).toEqual([]);
     expect(html).not.toMatch(/https?:|<script|<link|url\(/);
     expect(html.match(/\bsrc="(?!data:)/g)).toBeNull();
   });

@@ -20,9 +20,41 @@ beforeAll(async () => {
 
 test("SIGINT mid-run: exit 130, a checkpoint of the last finished step that loads, and the resume command", async () => {
   const run = join(work, "run");
-  const child = Bun.spawn(["bun", "packages/cli/src/main.ts", "train", "--model", model, "--reward", "brightness", "--prompts", join(work, "prompts.txt"),
-    "--steps", "200", "--batch-size", "1", "--inference-steps", "2", "--grad-steps", "1", "--resolution", "16", "--sample-every", "1000",
-    "--checkpoint-every", "1000", "--run-dir", run], { cwd: resolve(import.meta.dir, "../../.."), env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" }, stderr: "pipe", stdout: "pipe" });
+  const child = Bun.spawn(
+    [
+      "bun",
+      "packages/cli/src/main.ts",
+      "train",
+      "--model",
+      model,
+      "--reward",
+      "brightness",
+      "--prompts",
+      join(work, "prompts.txt"),
+      "--steps",
+      "200",
+      "--batch-size",
+      "1",
+      "--inference-steps",
+      "2",
+      "--grad-steps",
+      "1",
+      "--resolution",
+      "16",
+      "--sample-every",
+      "1000",
+      "--checkpoint-every",
+      "1000",
+      "--run-dir",
+      run,
+    ],
+    {
+      cwd: resolve(import.meta.dir, "../../.."),
+      env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" },
+      stderr: "pipe",
+      stdout: "pipe",
+    },
+  );
   const metrics = join(run, "metrics.jsonl");
   while (!(existsSync(metrics) && readFileSync(metrics, "utf8").length > 0)) {
     if (child.exitCode !== null) throw new Error(`train exited early: ${await new Response(child.stderr).text()}`);
@@ -37,6 +69,11 @@ test("SIGINT mid-run: exit 130, a checkpoint of the last finished step that load
   expect(JSON.parse(readFileSync(join(run, "checkpoints/latest.json"), "utf8")).step).toBe(steps);
   const sd = await tinyStableDiffusion(9);
   const named = [...sd.textEncoder.namedParameters()];
-  const counters = await loadCheckpoint(join(run, "checkpoints"), sd.textEncoder, named.map(([n]) => n), new AdamW(named.map(([, t]) => t)));
+  const counters = await loadCheckpoint(
+    join(run, "checkpoints"),
+    sd.textEncoder,
+    named.map(([n]) => n),
+    new AdamW(named.map(([, t]) => t)),
+  );
   expect(counters?.step).toBe(steps);
 });

@@ -13,10 +13,21 @@ export * from "./io/dtypes.ts";
 export * from "./io/pickle.ts";
 export { componentWeightFile, readComponentWeights } from "./models/component-weights.ts";
 export {
-  splitSingleFile, isSingleFileModelTensor, ldmUnetToDiffusers, ldmVaeToDiffusers, ldmTextEncoderToDiffusers, SD15_UNET_LAYOUT,
+  splitSingleFile,
+  isSingleFileModelTensor,
+  ldmUnetToDiffusers,
+  ldmVaeToDiffusers,
+  ldmTextEncoderToDiffusers,
+  SD15_UNET_LAYOUT,
 } from "./models/convert/ldm.ts";
 export {
-  unetLayout, type UNetLayout, type DownBlockLayout, type UpBlockLayout, type MidBlockLayout, type ResnetLayout, type AttentionLayout,
+  unetLayout,
+  type UNetLayout,
+  type DownBlockLayout,
+  type UpBlockLayout,
+  type MidBlockLayout,
+  type ResnetLayout,
+  type AttentionLayout,
 } from "./models/unet/layout.ts";
 export { countUNetParameters } from "./models/unet/parameter-count.ts";
 export { sinusoidalTimestepEmbedding } from "./models/unet/embeddings.ts";

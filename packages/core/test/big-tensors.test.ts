@@ -25,7 +25,8 @@ test("SD 1.5's text encoder (152 MB token table) runs forward and backward under
     const out = await hidden.toArray();
     expect(out.every(Number.isFinite)).toBe(true);
     // The gradient reaches exactly the rows of the ids used, on both sides of the window boundary.
-    const grad = await table.grad!.toArray(), dim = 768;
+    const grad = await table.grad!.toArray(),
+      dim = 768;
     const rowNorm = (id: number) => Math.hypot(...grad.subarray(id * dim, (id + 1) * dim));
     for (const id of [49406, 49407, 7, 43690, 43691]) expect(rowNorm(id), `row ${id}`).toBeGreaterThan(0);
     for (const id of [0, 43689, 43692, 49405]) expect(rowNorm(id), `row ${id}`).toBe(0);

@@ -8,13 +8,17 @@ import * as T from "../src/index.ts";
 import { stableFeatures } from "../src/device/bun-features.ts";
 
 let gpu: T.Gpu;
-beforeAll(async () => { gpu = await T.openDevice(); });
+beforeAll(async () => {
+  gpu = await T.openDevice();
+});
 afterAll(() => gpu.destroy());
 
 /** Runs `read` while every DataView construction forces a full GC and refills freed memory with a float. */
 async function underGcPressure<R>(read: () => R | Promise<R>): Promise<{ result: R; errors: number }> {
-  const RealDataView: DataViewConstructor = DataView, quiet = console.error;
-  let junk: Float32Array[] = [], errors = 0;
+  const RealDataView: DataViewConstructor = DataView,
+    quiet = console.error;
+  let junk: Float32Array[] = [],
+    errors = 0;
   globalThis.DataView = new Proxy(RealDataView, {
     construct(target, args) {
       Bun.gc(true);
@@ -22,7 +26,9 @@ async function underGcPressure<R>(read: () => R | Promise<R>): Promise<{ result:
       return Reflect.construct(target, args);
     },
   });
-  console.error = () => { errors++; };
+  console.error = () => {
+    errors++;
+  };
   try {
     const result = await read();
     return { result, errors };
@@ -42,7 +48,10 @@ test("openDevice records the device's features, and a read under GC pressure giv
   }
   // What it replaces: bun-webgpu's getter under the same pressure loses the set and prints stack traces.
   const device = gpu.device as GPUDevice & { _features: unknown };
-  const { result, errors } = await underGcPressure(() => { device._features = null; return device.features; });
+  const { result, errors } = await underGcPressure(() => {
+    device._features = null;
+    return device.features;
+  });
   expect([...result]).toEqual([]);
   expect(errors).toBeGreaterThan(0);
   await stableFeatures(gpu.device); // leaves the getter's cache right for later readers

@@ -35,15 +35,27 @@ describe("openDevice under Bun", () => {
 describe("adapter classification", () => {
   const base = { vendor: "", architecture: "", device: "", description: "", isFallbackAdapter: false };
   test("lavapipe is a CPU adapter even when dawn.node flags it as fallback", () => {
-    expect(classifyAdapter({ ...base, vendor: "mesa", architecture: "software", device: "llvmpipe-llvm-15", isFallbackAdapter: true })).toBe("cpu");
+    expect(
+      classifyAdapter({
+        ...base,
+        vendor: "mesa",
+        architecture: "software",
+        device: "llvmpipe-llvm-15",
+        isFallbackAdapter: true,
+      }),
+    ).toBe("cpu");
   });
   test("the null backend is recognised by name or by backend type", () => {
     expect(classifyAdapter({ ...base, device: "null-backend" })).toBe("null");
     expect(classifyAdapter({ ...base, device: "x", backendType: 1 })).toBe("null");
   });
   test("SwiftShader is an unexpected fallback; an NVIDIA adapter is a GPU", () => {
-    expect(classifyAdapter({ ...base, vendor: "google", device: "SwiftShader Device (Subzero)", isFallbackAdapter: true })).toBe("fallback");
-    expect(classifyAdapter({ ...base, vendor: "nvidia", description: "NVIDIA H100 80GB HBM3", adapterType: 1 })).toBe("gpu");
+    expect(
+      classifyAdapter({ ...base, vendor: "google", device: "SwiftShader Device (Subzero)", isFallbackAdapter: true }),
+    ).toBe("fallback");
+    expect(classifyAdapter({ ...base, vendor: "nvidia", description: "NVIDIA H100 80GB HBM3", adapterType: 1 })).toBe(
+      "gpu",
+    );
   });
 });
 
@@ -53,19 +65,30 @@ async function bundle(target: "node" | "browser"): Promise<string> {
   const outdir = join(root, "node_modules/.cache/textcraftor-smoke", target);
   const result = await Bun.build({
     entrypoints: [join(import.meta.dir, "runtimes/self-test-entry.ts")],
-    outdir, target, format: "esm", naming: "[name].mjs", external: ["bun-webgpu", "webgpu"],
+    outdir,
+    target,
+    format: "esm",
+    naming: "[name].mjs",
+    external: ["bun-webgpu", "webgpu"],
   });
   if (!result.success) throw new AggregateError(result.logs, "bundle failed");
   return result.outputs[0]!.path;
 }
 
 function run(cmd: string[], cwd = root) {
-  const p = Bun.spawnSync(cmd, { cwd, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp" } });
+  const p = Bun.spawnSync(cmd, {
+    cwd,
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp" },
+  });
   return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
 }
 
 function lastJson(out: string) {
-  const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+  const line = out
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .pop();
   if (!line) throw new Error(`no JSON line in output:\n${out}`);
   return JSON.parse(line);
 }

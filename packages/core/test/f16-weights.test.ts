@@ -14,9 +14,14 @@ import { checkTrainingStepGolden } from "./trainer-golden.ts";
 
 const FIX = join(import.meta.dir, "fixtures/trainer");
 const g = await Bun.file(join(FIX, "golden.json")).json();
-const report = (what: string, err: number) => { if (process.env.TEXTCRAFTOR_REPORT_ERRORS) console.log(`${what}: f16 vs f32 relative error ${err.toExponential(2)}`); return err; };
+const report = (what: string, err: number) => {
+  if (process.env.TEXTCRAFTOR_REPORT_ERRORS) console.log(`${what}: f16 vs f32 relative error ${err.toExponential(2)}`);
+  return err;
+};
 
-beforeAll(async () => { await T.initRuntime(); });
+beforeAll(async () => {
+  await T.initRuntime();
+});
 
 /**
  * Builds a model twice, f32 and f16. `load` fills both from the fixture (f16-exact values: the f16 copy must then
@@ -42,14 +47,17 @@ const unet = () => new T.UNet2DConditionModel(g.unet_config);
 const vae = () => T.AutoencoderKL.fromConfig(g.vae_config);
 const ids = [...g.ids[1], ...g.ids[0]];
 const rng = new T.Rng(5);
-const latents = rng.normal(2 * 4 * 8 * 8), context = rng.normal(2 * 77 * g.text_config.hidden_size);
+const latents = rng.normal(2 * 4 * 8 * 8),
+  context = rng.normal(2 * 77 * g.text_config.hidden_size);
 
 async function outputs(kind: "text encoder" | "UNet" | "VAE decode", m: T.Module): Promise<Float32Array> {
   return T.scopeAsync(async () => {
     if (kind === "text encoder") return (m as T.CLIPTextModel).forward(ids).toArray();
     const x = T.Tensor.from(latents, [2, 4, 8, 8]);
     if (kind === "VAE decode") return (m as T.AutoencoderKL).decode(x).toArray();
-    return (m as T.UNet2DConditionModel).forward(x, 500, T.Tensor.from(context, [2, 77, g.text_config.hidden_size])).toArray();
+    return (m as T.UNet2DConditionModel)
+      .forward(x, 500, T.Tensor.from(context, [2, 77, g.text_config.hidden_size]))
+      .toArray();
   });
 }
 
@@ -58,11 +66,15 @@ const roundedToF16 = (weights: Map<string, T.TensorData>) =>
 
 const fixtureLoads = {
   // The fixture keeps the text encoder in f32 (only its UNet and VAE were saved as f16): round it first.
-  "text encoder": async (m: T.Module) => (m as T.CLIPTextModel).loadWeights(roundedToF16(await T.readWeights(join(FIX, "text_encoder.bin")))),
+  "text encoder": async (m: T.Module) =>
+    (m as T.CLIPTextModel).loadWeights(roundedToF16(await T.readWeights(join(FIX, "text_encoder.bin")))),
   UNet: async (m: T.Module) => m.loadStateDict(await T.readWeights(join(FIX, "unet.bin"))),
   "VAE decode": async (m: T.Module) => (m as T.AutoencoderKL).loadWeights(await T.readWeights(join(FIX, "vae.bin"))),
 };
-const builders = { "text encoder": textEncoder, UNet: unet, "VAE decode": vae } as Record<keyof typeof fixtureLoads, () => T.Module>;
+const builders = { "text encoder": textEncoder, UNet: unet, "VAE decode": vae } as Record<
+  keyof typeof fixtureLoads,
+  () => T.Module
+>;
 
 /** Measured with TEXTCRAFTOR_REPORT_ERRORS=1 (see the file's header), times about 3. */
 const BOUND = { "text encoder": 1e-3, UNet: 2e-3, "VAE decode": 3e-3 }; // measured 3.1e-4, 5.4e-4, 9.4e-4
@@ -92,12 +104,35 @@ test("training with the frozen parts in f16 still raises the reward; the f16 par
   sd.vae.half();
   const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
   const models = { sd, frozenTextEncoder, rewards: [{ name: "brightness", weight: 1, reward: brightness }] };
-  const config: T.TrainConfig = { ...T.TRAIN_DEFAULTS, steps: 6, batchSize: 2, inferenceSteps: 4, gradSteps: 2, resolution: 16, lr: 3e-3, weightDecay: 0, checkpointEvery: 6, sampleEvery: 100, seed: 5 };
-  const reward = () => T.scopeAsync(async () => T.noGrad(() => rewardGraph(models, T.ddimFor(sd, 4, config.spacing), config, ["a red apple", "a blue car"], 0).total).item());
+  const config: T.TrainConfig = {
+    ...T.TRAIN_DEFAULTS,
+    steps: 6,
+    batchSize: 2,
+    inferenceSteps: 4,
+    gradSteps: 2,
+    resolution: 16,
+    lr: 3e-3,
+    weightDecay: 0,
+    checkpointEvery: 6,
+    sampleEvery: 100,
+    seed: 5,
+  };
+  const reward = () =>
+    T.scopeAsync(async () =>
+      T.noGrad(
+        () => rewardGraph(models, T.ddimFor(sd, 4, config.spacing), config, ["a red apple", "a blue car"], 0).total,
+      ).item(),
+    );
   const unetBefore = await sd.unet.stateDict();
   const before = await reward();
-  await T.train({ models, config, prompts: ["a red apple", "a blue car", "a green tree", "a yellow sun"], runDir: mkdtempSync(join(tmpdir(), "tc-f16-")) });
+  await T.train({
+    models,
+    config,
+    prompts: ["a red apple", "a blue car", "a green tree", "a yellow sun"],
+    runDir: mkdtempSync(join(tmpdir(), "tc-f16-")),
+  });
   expect(await reward()).toBeGreaterThan(before);
-  for (const [name, t] of await sd.unet.stateDict()) expect(Array.from(t.data), name).toEqual(Array.from(unetBefore.get(name)!.data));
+  for (const [name, t] of await sd.unet.stateDict())
+    expect(Array.from(t.data), name).toEqual(Array.from(unetBefore.get(name)!.data));
   expect(() => new T.AdamW(sd.unet.parameters())).toThrow("is stored as f16, which only frozen weights may be");
 });

@@ -23,9 +23,22 @@ const EDGE_VALUES = [0, 1, 2, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff, 0x
 export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), junk: fc.uint8Array({ minLength: 1, maxLength: 32 }) }),
-  fc.record({ kind: fc.constant("field" as const), signature: fc.nat(), field: fc.integer({ min: 0, max: 19 }), value: fc.oneof(fc.constantFrom(...EDGE_VALUES), fc.nat()) }),
-  fc.record({ kind: fc.constant("u32" as const), at: fc.nat(), value: fc.oneof(fc.constantFrom(...EDGE_VALUES), fc.nat()) }),
+  fc.record({
+    kind: fc.constant("insert" as const),
+    at: fc.nat(),
+    junk: fc.uint8Array({ minLength: 1, maxLength: 32 }),
+  }),
+  fc.record({
+    kind: fc.constant("field" as const),
+    signature: fc.nat(),
+    field: fc.integer({ min: 0, max: 19 }),
+    value: fc.oneof(fc.constantFrom(...EDGE_VALUES), fc.nat()),
+  }),
+  fc.record({
+    kind: fc.constant("u32" as const),
+    at: fc.nat(),
+    value: fc.oneof(fc.constantFrom(...EDGE_VALUES), fc.nat()),
+  }),
 );
 
 export const mutationsArb = fc.array(mutationArb, { minLength: 1, maxLength: 4 });
@@ -46,10 +59,18 @@ export function mutate(original: Uint8Array, mutations: readonly Mutation[]): Ui
     if (!bytes.length) return bytes;
     const at = "at" in m ? m.at % bytes.length : 0;
     switch (m.kind) {
-      case "flip": bytes[at]! ^= 1 << m.bit; break;
-      case "truncate": bytes = bytes.slice(0, at); break;
-      case "insert": bytes = new Uint8Array([...bytes.subarray(0, at), ...m.junk, ...bytes.subarray(at)]); break;
-      case "u32": setU32(bytes, at, m.value); break;
+      case "flip":
+        bytes[at]! ^= 1 << m.bit;
+        break;
+      case "truncate":
+        bytes = bytes.slice(0, at);
+        break;
+      case "insert":
+        bytes = new Uint8Array([...bytes.subarray(0, at), ...m.junk, ...bytes.subarray(at)]);
+        break;
+      case "u32":
+        setU32(bytes, at, m.value);
+        break;
       case "field": {
         const found = signatures(bytes);
         // Without a structure, the 8-byte length prefix (safetensors) is the one size field there is.
@@ -68,7 +89,10 @@ function setU32(bytes: Uint8Array, at: number, value: number): void {
 
 /** A thrown value must be the reader's own error type; anything else (RangeError, TypeError, fflate's) fails the case. */
 export function expectTyped(error: unknown, type: new (...args: never[]) => Error): void {
-  if (!(error instanceof type)) throw new Error(`expected a ${type.name}, got ${(error as Error)?.name}: ${(error as Error)?.message}`, { cause: error });
+  if (!(error instanceof type))
+    throw new Error(`expected a ${type.name}, got ${(error as Error)?.name}: ${(error as Error)?.message}`, {
+      cause: error,
+    });
   expect((error as Error).message.length).toBeGreaterThan(10);
 }
 
@@ -95,5 +119,8 @@ export const peakMemory = () => process.resourceUsage().maxRSS * 1024;
  */
 export function expectPeakRiseBelow(bytes: number, since: number): void {
   const rise = peakMemory() - since;
-  if (rise >= bytes) throw new Error(`the suite raised the peak memory by ${(rise / 2 ** 20).toFixed(0)} MiB, over ${(bytes / 2 ** 20).toFixed(0)} MiB`);
+  if (rise >= bytes)
+    throw new Error(
+      `the suite raised the peak memory by ${(rise / 2 ** 20).toFixed(0)} MiB, over ${(bytes / 2 ** 20).toFixed(0)} MiB`,
+    );
 }

@@ -8,7 +8,9 @@ import { beforeAll, expect, test } from "bun:test";
 import * as T from "../src/index.ts";
 import { checkTrainingStepGolden } from "./trainer-golden.ts";
 
-beforeAll(async () => { T.useDevice(await T.openDevice(), { kernels: "gpu" }); });
+beforeAll(async () => {
+  T.useDevice(await T.openDevice(), { kernels: "gpu" });
+});
 
 test("the golden training step matches PyTorch through the tiled GPU kernels", async () => {
   expect(T.runtime().runner.cpu).toBe(false);

@@ -10,7 +10,9 @@ import * as T from "../src/index.ts";
 import { relError } from "./gradcheck.ts";
 import { tinyStableDiffusion } from "./tiny-sd.ts";
 
-beforeAll(async () => { await T.initRuntime(); });
+beforeAll(async () => {
+  await T.initRuntime();
+});
 
 const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
 const prompts = ["a red apple", "a blue car", "a green tree", "a yellow sun", "a white cat", "a black dog"];
@@ -18,9 +20,27 @@ const prompts = ["a red apple", "a blue car", "a green tree", "a yellow sun", "a
 async function trainWith(batchSize: number, gradAccum: number) {
   const sd = await tinyStableDiffusion(0);
   const frozenTextEncoder = await T.cloneTextEncoder(sd.textEncoder);
-  const config: T.TrainConfig = { ...T.TRAIN_DEFAULTS, steps: 3, batchSize, gradAccum, inferenceSteps: 4, gradSteps: 2, resolution: 16, lr: 3e-3, checkpointEvery: 3, sampleEvery: 100, seed: 7 };
+  const config: T.TrainConfig = {
+    ...T.TRAIN_DEFAULTS,
+    steps: 3,
+    batchSize,
+    gradAccum,
+    inferenceSteps: 4,
+    gradSteps: 2,
+    resolution: 16,
+    lr: 3e-3,
+    checkpointEvery: 3,
+    sampleEvery: 100,
+    seed: 7,
+  };
   const metrics: T.StepMetrics[] = [];
-  await T.train({ models: { sd, frozenTextEncoder, rewards: [{ name: "brightness", weight: 1, reward: brightness }] }, config, prompts, runDir: mkdtempSync(join(tmpdir(), "tc-accum-")), onStep: (m) => metrics.push(m) });
+  await T.train({
+    models: { sd, frozenTextEncoder, rewards: [{ name: "brightness", weight: 1, reward: brightness }] },
+    config,
+    prompts,
+    runDir: mkdtempSync(join(tmpdir(), "tc-accum-")),
+    onStep: (m) => metrics.push(m),
+  });
   const weights = await sd.textEncoder.stateDict();
   sd.dispose();
   frozenTextEncoder.dispose();
@@ -28,7 +48,8 @@ async function trainWith(batchSize: number, gradAccum: number) {
 }
 
 test("--grad-accum 2 --batch-size 2 ends with the weights of --batch-size 4 after 3 steps", async () => {
-  const whole = await trainWith(4, 1), accumulated = await trainWith(2, 2);
+  const whole = await trainWith(4, 1),
+    accumulated = await trainWith(2, 2);
   let worst = 0;
   for (const [name, t] of whole.weights) worst = Math.max(worst, relError(accumulated.weights.get(name)!.data, t.data));
   if (process.env.TEXTCRAFTOR_REPORT_ERRORS) console.log("worst relative difference of a weight:", worst);

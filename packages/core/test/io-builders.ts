@@ -9,19 +9,45 @@ export const u32 = (n: number) => [n & 255, (n >> 8) & 255, (n >> 16) & 255, n >
 const u16 = (n: number) => [n & 255, (n >> 8) & 255];
 
 // Pickle streams opcode by opcode.
-export const str = (s: string) => { const b = enc.encode(s); return [0x58, ...u32(b.length), ...b]; };
+export const str = (s: string) => {
+  const b = enc.encode(s);
+  return [0x58, ...u32(b.length), ...b];
+};
 export const int = (n: number) => (n < 256 ? [0x4b, n] : [0x4a, ...u32(n)]);
 export const global = (module: string, name: string) => [0x63, ...enc.encode(`${module}\n${name}\n`)];
 export const tuple = (ns: number[]) => [0x28, ...ns.flatMap(int), 0x74];
 export const pickle = (...ops: (number | number[])[]) => new Uint8Array([0x80, 2, ...ops.flat(), 0x2e]);
 
 /** `_rebuild_tensor_v2(storage "0" of `numel` elements, offset, size, stride, ...)` on the stack, as torch.save writes it. */
-export const tensorOps = (storage: string, numel: number, offset: number, size: number[], stride: number[], key = "0") => [
-  global("torch._utils", "_rebuild_tensor_v2"), 0x28,
-  0x28, str("storage"), global("torch", storage), str(key), str("cpu"), int(numel), 0x74, 0x51,
-  int(offset), tuple(size), tuple(stride), 0x89, global("collections", "OrderedDict"), 0x29, 0x52,
-  0x74, 0x52,
-].flat();
+export const tensorOps = (
+  storage: string,
+  numel: number,
+  offset: number,
+  size: number[],
+  stride: number[],
+  key = "0",
+) =>
+  [
+    global("torch._utils", "_rebuild_tensor_v2"),
+    0x28,
+    0x28,
+    str("storage"),
+    global("torch", storage),
+    str(key),
+    str("cpu"),
+    int(numel),
+    0x74,
+    0x51,
+    int(offset),
+    tuple(size),
+    tuple(stride),
+    0x89,
+    global("collections", "OrderedDict"),
+    0x29,
+    0x52,
+    0x74,
+    0x52,
+  ].flat();
 
 /** `{"w": tensor}` pickled as torch.save does, over storage "0" of `numel` elements. */
 export const tensorPickle = (storage: string, numel: number, offset: number, size: number[], stride: number[]) =>
@@ -47,19 +73,64 @@ export interface RawEntry {
 
 /** A zip archive written byte by byte, with whatever sizes the entries state. */
 export function rawZip(entries: RawEntry[]): Uint8Array {
-  const parts: Uint8Array[] = [], central: number[] = [];
+  const parts: Uint8Array[] = [],
+    central: number[] = [];
   let offset = 0;
   for (const e of entries) {
     const name = [...enc.encode(e.name)];
-    const method = e.method ?? 0, compressed = e.compressedSize ?? e.data.length, size = e.size ?? e.data.length;
-    const local = new Uint8Array([...u32(0x04034b50), ...u16(20), ...u16(0), ...u16(method), ...u16(0), ...u16(0), ...u32(0),
-      ...u32(compressed), ...u32(e.localSize ?? size), ...u16(name.length), ...u16(0), ...name]);
-    central.push(...u32(0x02014b50), ...u16(20), ...u16(20), ...u16(0), ...u16(method), ...u16(0), ...u16(0), ...u32(0),
-      ...u32(compressed), ...u32(size), ...u16(name.length), ...u16(0), ...u16(0), ...u16(0), ...u16(0), ...u32(0), ...u32(offset), ...name);
+    const method = e.method ?? 0,
+      compressed = e.compressedSize ?? e.data.length,
+      size = e.size ?? e.data.length;
+    const local = new Uint8Array([
+      ...u32(0x04034b50),
+      ...u16(20),
+      ...u16(0),
+      ...u16(method),
+      ...u16(0),
+      ...u16(0),
+      ...u32(0),
+      ...u32(compressed),
+      ...u32(e.localSize ?? size),
+      ...u16(name.length),
+      ...u16(0),
+      ...name,
+    ]);
+    central.push(
+      ...u32(0x02014b50),
+      ...u16(20),
+      ...u16(20),
+      ...u16(0),
+      ...u16(method),
+      ...u16(0),
+      ...u16(0),
+      ...u32(0),
+      ...u32(compressed),
+      ...u32(size),
+      ...u16(name.length),
+      ...u16(0),
+      ...u16(0),
+      ...u16(0),
+      ...u16(0),
+      ...u32(0),
+      ...u32(offset),
+      ...name,
+    );
     parts.push(local, e.data);
     offset += local.length + e.data.length;
   }
-  parts.push(new Uint8Array(central), new Uint8Array([...u32(0x06054b50), ...u16(0), ...u16(0), ...u16(entries.length), ...u16(entries.length), ...u32(central.length), ...u32(offset), ...u16(0)]));
+  parts.push(
+    new Uint8Array(central),
+    new Uint8Array([
+      ...u32(0x06054b50),
+      ...u16(0),
+      ...u16(0),
+      ...u16(entries.length),
+      ...u16(entries.length),
+      ...u32(central.length),
+      ...u32(offset),
+      ...u16(0),
+    ]),
+  );
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
   return out;
@@ -67,7 +138,12 @@ export function rawZip(entries: RawEntry[]): Uint8Array {
 
 /** A torch.save-style archive of `files` (relative to `archive/`), stored unless an entry says otherwise. */
 export const torchZip = (files: Record<string, Uint8Array | string | Omit<RawEntry, "name">>) =>
-  rawZip(Object.entries(files).map(([k, v]) => ({ name: `archive/${k}`, ...(v instanceof Uint8Array || typeof v === "string" ? { data: typeof v === "string" ? enc.encode(v) : v } : v) })));
+  rawZip(
+    Object.entries(files).map(([k, v]) => ({
+      name: `archive/${k}`,
+      ...(v instanceof Uint8Array || typeof v === "string" ? { data: typeof v === "string" ? enc.encode(v) : v } : v),
+    })),
+  );
 
 /**
  * A raw DEFLATE stream (one fixed-Huffman block) that inflates to `length` zero bytes: a literal 0, then copies of
@@ -76,13 +152,23 @@ export const torchZip = (files: Record<string, Uint8Array | string | Omit<RawEnt
 export function deflatedZeros(length: number): Uint8Array {
   const out = new Uint8Array(Math.ceil((3 + 8 + Math.ceil(length / 258) * 13 + 7 + 8 * 10) / 8) + 8);
   let bit = 0;
-  const put = (value: number, n: number) => { for (let i = 0; i < n; i++, bit++) if ((value >> i) & 1) out[bit >> 3]! |= 1 << (bit & 7); };
+  const put = (value: number, n: number) => {
+    for (let i = 0; i < n; i++, bit++) if ((value >> i) & 1) out[bit >> 3]! |= 1 << (bit & 7);
+  };
   // Huffman codes go most significant bit first; put() writes least significant first, so reverse them.
-  const code = (value: number, n: number) => { let r = 0; for (let i = 0; i < n; i++) r |= ((value >> i) & 1) << (n - 1 - i); put(r, n); };
-  put(1, 1); put(1, 2); // BFINAL, fixed Huffman
+  const code = (value: number, n: number) => {
+    let r = 0;
+    for (let i = 0; i < n; i++) r |= ((value >> i) & 1) << (n - 1 - i);
+    put(r, n);
+  };
+  put(1, 1);
+  put(1, 2); // BFINAL, fixed Huffman
   code(0x30, 8); // literal 0
   let left = length - 1;
-  for (; left >= 258; left -= 258) { code(0xc5, 8); code(0, 5); } // length 258 (code 285), distance 1
+  for (; left >= 258; left -= 258) {
+    code(0xc5, 8);
+    code(0, 5);
+  } // length 258 (code 285), distance 1
   for (; left > 0; left--) code(0x30, 8);
   code(0, 7); // end of block
   return out.subarray(0, Math.ceil(bit / 8));

@@ -28,7 +28,9 @@ function refusal(bytes: Uint8Array, path: string): string {
 
 describe("encodings and line ends", () => {
   test("a CSV with a UTF-8 byte-order mark (as Excel saves it) finds its Prompt column", () => {
-    expect(parsePromptFile(withBom(utf8("Prompt,Category\na red apple,Food\nélan vital,Abstract\n")), "p.csv")).toEqual(["a red apple", "élan vital"]);
+    expect(parsePromptFile(withBom(utf8("Prompt,Category\na red apple,Food\nélan vital,Abstract\n")), "p.csv")).toEqual(
+      ["a red apple", "élan vital"],
+    );
   });
 
   test("a TSV with a UTF-8 byte-order mark", () => {
@@ -38,15 +40,27 @@ describe("encodings and line ends", () => {
   for (const littleEndian of [true, false]) {
     const name = littleEndian ? "LE" : "BE";
     test(`UTF-16 ${name} by its byte-order mark: text, TSV and JSON`, () => {
-      expect(parsePromptFile(utf16("a red apple\r\nun café 🍎\r\n", littleEndian), "p.txt")).toEqual(["a red apple", "un café 🍎"]);
-      expect(parsePromptFile(utf16("Prompt\tCategory\r\na dog\tAnimals\r\n", littleEndian), "p.tsv")).toEqual(["a dog"]);
+      expect(parsePromptFile(utf16("a red apple\r\nun café 🍎\r\n", littleEndian), "p.txt")).toEqual([
+        "a red apple",
+        "un café 🍎",
+      ]);
+      expect(parsePromptFile(utf16("Prompt\tCategory\r\na dog\tAnimals\r\n", littleEndian), "p.tsv")).toEqual([
+        "a dog",
+      ]);
       expect(parsePromptFile(utf16(`["one", "two"]`, littleEndian), "p.json")).toEqual(["one", "two"]);
     });
   }
 
   test("CR-only line ends (classic Mac) split lines in text and CSV", () => {
-    expect(parsePromptFile(utf8("a red apple\ra blue car\r\ra green tree\r"), "p.txt")).toEqual(["a red apple", "a blue car", "a green tree"]);
-    expect(parsePromptFile(utf8("Prompt,Category\ra cat,Animals\ra dog,Animals\r"), "p.csv")).toEqual(["a cat", "a dog"]);
+    expect(parsePromptFile(utf8("a red apple\ra blue car\r\ra green tree\r"), "p.txt")).toEqual([
+      "a red apple",
+      "a blue car",
+      "a green tree",
+    ]);
+    expect(parsePromptFile(utf8("Prompt,Category\ra cat,Animals\ra dog,Animals\r"), "p.csv")).toEqual([
+      "a cat",
+      "a dog",
+    ]);
   });
 });
 
@@ -69,13 +83,19 @@ describe("refusals name the file and the line", () => {
   test("NUL bytes (UTF-16 without a byte-order mark, binary files) are refused with the line number", () => {
     expect(refusal(utf8("one\rtwo\r\0three"), "nul.txt")).toMatch(/prompt file nul.txt: line 3 holds a NUL character/);
     const noBom = utf16("a cat\n", true).subarray(2);
-    expect(refusal(noBom, "nobom.txt")).toMatch(/line 1 holds a NUL character: this is a binary file, or UTF-16 without a byte-order mark/);
+    expect(refusal(noBom, "nobom.txt")).toMatch(
+      /line 1 holds a NUL character: this is a binary file, or UTF-16 without a byte-order mark/,
+    );
   });
 
   test("JSON, CSV and empty-file errors name the file", () => {
-    expect(refusal(utf8(`["one", `), "p.json")).toMatch(/prompt file p.json: it is not valid JSON \(.+\); expected a JSON list of prompt strings/);
+    expect(refusal(utf8(`["one", `), "p.json")).toMatch(
+      /prompt file p.json: it is not valid JSON \(.+\); expected a JSON list of prompt strings/,
+    );
     expect(refusal(utf8(`{"a": 1}`), "p.json")).toMatch(/prompt file p.json: expected a JSON list of prompt strings/);
-    expect(refusal(utf8(`Prompt\n"never closed\n`), "p.csv")).toMatch(/prompt file p.csv: it is not a valid CSV file \(.*[Qq]uote/);
+    expect(refusal(utf8(`Prompt\n"never closed\n`), "p.csv")).toMatch(
+      /prompt file p.csv: it is not a valid CSV file \(.*[Qq]uote/,
+    );
     expect(refusal(utf8("Text\nhello\n"), "p.csv")).toMatch(/prompt file p.csv: no "Prompt" column \(columns: Text\)/);
     expect(refusal(utf8("\n  \n"), "blank.txt")).toMatch(/prompt file blank.txt: it holds no prompts/);
   });

@@ -5,8 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { float16BitsToNumber, float32ToFloat16Bits } from "../src/internal.ts";
 import {
-  readSafetensors, readSafetensorsFile, readSafetensorsHeader, SafetensorsError, type SafetensorsFile,
-  writeFileAtomic, writeSafetensors,
+  readSafetensors,
+  readSafetensorsFile,
+  readSafetensorsHeader,
+  SafetensorsError,
+  type SafetensorsFile,
+  writeFileAtomic,
+  writeSafetensors,
 } from "../src/io/index.ts";
 import { readGroups } from "../src/io/safetensors-file.ts";
 
@@ -16,7 +21,8 @@ const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.d
 const expected = JSON.parse(readFileSync(join(import.meta.dir, "fixtures/io/expected.json"), "utf8"));
 
 type Expected = { dtype?: string; shape: number[]; values: (number | string)[] };
-const decode = (v: number | string) => (v === "nan" ? NaN : v === "inf" ? Infinity : v === "-inf" ? -Infinity : (v as number));
+const decode = (v: number | string) =>
+  v === "nan" ? NaN : v === "inf" ? Infinity : v === "-inf" ? -Infinity : (v as number);
 
 /** Bit-exact comparison: NaN matches NaN, and -0 must stay -0. */
 function expectTensor(actual: { data: Float32Array; shape: number[]; dtype?: string } | undefined, want: Expected) {
@@ -45,7 +51,9 @@ describe("reading files from an independent writer", () => {
   const bytes = fixture("reference.safetensors");
 
   test("an int64 tensor is refused by default, naming the tensor and its dtype", () => {
-    expect(() => readSafetensors(bytes)).toThrow(/tensor "text_model.embeddings.position_ids" has dtype I64.*integers: true.*skipUnsupported: true/);
+    expect(() => readSafetensors(bytes)).toThrow(
+      /tensor "text_model.embeddings.position_ids" has dtype I64.*integers: true.*skipUnsupported: true/,
+    );
   });
 
   test("with skipUnsupported the float tensors match and the int64 one is reported", () => {
@@ -73,9 +81,15 @@ describe("reading files from an independent writer", () => {
     const prefix = bytes.slice(0, full.dataStart);
     const { tensors, metadata } = readSafetensorsHeader(prefix, bytes.length);
     expect(metadata).toEqual(ref.metadata);
-    expect(tensors.get("text_model.embeddings.position_ids")).toEqual({ dtype: "I64", shape: [1, 7], dataOffsets: [0, 56] });
+    expect(tensors.get("text_model.embeddings.position_ids")).toEqual({
+      dtype: "I64",
+      shape: [1, 7],
+      dataOffsets: [0, 56],
+    });
     expect(tensors.get("e.scalar")?.shape).toEqual([]);
-    expect(() => readSafetensorsHeader(bytes.slice(0, 20), bytes.length)).toThrow(/only 20 bytes were given.*pass at least the whole header/);
+    expect(() => readSafetensorsHeader(bytes.slice(0, 20), bytes.length)).toThrow(
+      /only 20 bytes were given.*pass at least the whole header/,
+    );
   });
 });
 
@@ -85,11 +99,24 @@ describe("reading from disk by tensor", () => {
   test("gives what the in-memory reader gives, with the same options", async () => {
     for (const name of ["reference.safetensors", "reference-f16.safetensors", "reference-f32.safetensors"]) {
       const path = join(import.meta.dir, "fixtures/io", name);
-      for (const options of [{ skipUnsupported: true }, { integers: true }, { names: (n: string) => n.startsWith("b.") }]) {
+      for (const options of [
+        { skipUnsupported: true },
+        { integers: true },
+        { names: (n: string) => n.startsWith("b.") },
+      ]) {
         // Plain arrays, so that NaN equals NaN and -0 differs from 0 (typed arrays compare otherwise).
-        const plain = (f: SafetensorsFile) => ({ ...f, tensors: [...f.tensors].map(([k, t]) => [k, t.shape, t.dtype, Array.from(t.data)]) });
+        const plain = (f: SafetensorsFile) => ({
+          ...f,
+          tensors: [...f.tensors].map(([k, t]) => [k, t.shape, t.dtype, Array.from(t.data)]),
+        });
         const fromDisk = await readSafetensorsFile(path, options).then(plain, (e: Error) => e.message);
-        const inMemory = (() => { try { return plain(readSafetensors(fixture(name), options)); } catch (e) { return (e as Error).message; } })();
+        const inMemory = (() => {
+          try {
+            return plain(readSafetensors(fixture(name), options));
+          } catch (e) {
+            return (e as Error).message;
+          }
+        })();
         expect(fromDisk).toEqual(inMemory);
       }
     }
@@ -98,10 +125,12 @@ describe("reading from disk by tensor", () => {
   test("a file over 4 GiB (sparse) reads a tensor past the 4 GiB mark without reading the rest", async () => {
     // What one buffer cannot hold: a 4 GiB + 1 KiB U8 tensor (not a float, so skipped unread), then 4 floats.
     const big = 2 ** 32 + 1024;
-    const header = new TextEncoder().encode(JSON.stringify({
-      big: { dtype: "U8", shape: [big], data_offsets: [0, big] },
-      small: { dtype: "F32", shape: [4], data_offsets: [big, big + 16] },
-    }).padEnd(128, " "));
+    const header = new TextEncoder().encode(
+      JSON.stringify({
+        big: { dtype: "U8", shape: [big], data_offsets: [0, big] },
+        small: { dtype: "F32", shape: [4], data_offsets: [big, big + 16] },
+      }).padEnd(128, " "),
+    );
     const path = join(dir, "huge.safetensors");
     const file = await open(path, "w");
     const length = new Uint8Array(8);
@@ -127,7 +156,9 @@ describe("reading from disk by tensor", () => {
   test("errors name the file, file-system ones included", async () => {
     const path = join(dir, "trailing.safetensors");
     writeFileSync(path, file({ a: f32([1], [0, 4]) }, 8));
-    await expect(readSafetensorsFile(path)).rejects.toThrow(`${path}: safetensors: the tensors end at byte 4 of the data region`);
+    await expect(readSafetensorsFile(path)).rejects.toThrow(
+      `${path}: safetensors: the tensors end at byte 4 of the data region`,
+    );
     for (const where of [join(dir, "missing.safetensors"), dir]) {
       await expect(readSafetensorsFile(where)).rejects.toThrow(SafetensorsError);
       await expect(readSafetensorsFile(where)).rejects.toThrow(`${where}: cannot read the file (`);
@@ -137,9 +168,12 @@ describe("reading from disk by tensor", () => {
   test("20k small tensors are read in a handful of reads (not 20k), with the right values", async () => {
     const count = 20_000;
     const header: Record<string, unknown> = {};
-    for (let i = 0; i < count; i++) header[`t${i}`] = i % 2 ? { dtype: "F16", shape: [1], data_offsets: [i * 4, i * 4 + 2] } : f32([1], [i * 4, i * 4 + 4]);
+    for (let i = 0; i < count; i++)
+      header[`t${i}`] =
+        i % 2 ? { dtype: "F16", shape: [1], data_offsets: [i * 4, i * 4 + 2] } : f32([1], [i * 4, i * 4 + 4]);
     // Every odd tensor is F16 (2 bytes) followed by 2 bytes of a U8 pair, so data types and skips mix.
-    for (let i = 1; i < count; i += 2) header[`u${i}`] = { dtype: "U8", shape: [2], data_offsets: [i * 4 + 2, i * 4 + 4] };
+    for (let i = 1; i < count; i += 2)
+      header[`u${i}`] = { dtype: "U8", shape: [2], data_offsets: [i * 4 + 2, i * 4 + 4] };
     const bytes = file(header, count * 4);
     const data = new DataView(bytes.buffer, bytes.length - count * 4);
     for (let i = 0; i < count; i++) {
@@ -156,16 +190,28 @@ describe("reading from disk by tensor", () => {
       expect(read.mock.calls.length).toBeLessThan(10);
       expect(tensors.size).toBe(count);
       expect(skipped.length).toBe(count / 2);
-      for (const i of [0, 1, 2, 9_999, 19_998, 19_999]) expect(tensors.get(`t${i}`)!.data[0]).toBe(i % 2 ? float16BitsToNumber(float32ToFloat16Bits(i)) : i);
+      for (const i of [0, 1, 2, 9_999, 19_998, 19_999])
+        expect(tensors.get(`t${i}`)!.data[0]).toBe(i % 2 ? float16BitsToNumber(float32ToFloat16Bits(i)) : i);
     } finally {
       read.mockRestore();
     }
   });
 
   test("reads are grouped by data order: small neighbours share one, big tensors and far-apart ones do not", () => {
-    const e = (begin: number, end: number) => ({ dtype: "U8" as const, shape: [end - begin], dataOffsets: [begin, end] as [number, number] });
+    const e = (begin: number, end: number) => ({
+      dtype: "U8" as const,
+      shape: [end - begin],
+      dataOffsets: [begin, end] as [number, number],
+    });
     const MiB = 2 ** 20;
-    const groups = readGroups([e(16, 32), e(0, 16), e(32, 10 * MiB), e(10 * MiB, 10 * MiB + 8), e(11 * MiB, 11 * MiB + 8), e(11 * MiB + 100, 11 * MiB + 200)]);
+    const groups = readGroups([
+      e(16, 32),
+      e(0, 16),
+      e(32, 10 * MiB),
+      e(10 * MiB, 10 * MiB + 8),
+      e(11 * MiB, 11 * MiB + 8),
+      e(11 * MiB + 100, 11 * MiB + 200),
+    ]);
     expect(groups).toEqual([
       { begin: 0, end: 32, members: [1, 0] },
       { begin: 32, end: 10 * MiB, members: [2] },
@@ -177,9 +223,15 @@ describe("reading from disk by tensor", () => {
 
 describe("the writer lays files out as the reference implementation does", () => {
   const { inputs, metadata } = expected.written;
-  const tensors = new Map(Object.entries(inputs as Record<string, Expected>).map(([k, v]) => [k, {
-    data: Float32Array.from(v.values, decode), shape: v.shape,
-  }]));
+  const tensors = new Map(
+    Object.entries(inputs as Record<string, Expected>).map(([k, v]) => [
+      k,
+      {
+        data: Float32Array.from(v.values, decode),
+        shape: v.shape,
+      },
+    ]),
+  );
 
   test("F32: byte for byte", () => {
     expect(writeSafetensors(tensors, { metadata })).toEqual(fixture("reference-f32.safetensors"));
@@ -190,11 +242,18 @@ describe("the writer lays files out as the reference implementation does", () =>
   });
 
   test("names sorted, offsets contiguous, header space-padded to 8 bytes", () => {
-    const out = writeSafetensors(new Map([["z", { data: new Float32Array(3), shape: [3] }], ["a", { data: new Float32Array([1]), shape: [] }]]));
+    const out = writeSafetensors(
+      new Map([
+        ["z", { data: new Float32Array(3), shape: [3] }],
+        ["a", { data: new Float32Array([1]), shape: [] }],
+      ]),
+    );
     const n = Number(new DataView(out.buffer).getBigUint64(0, true));
     expect(n % 8).toBe(0);
     const text = new TextDecoder().decode(out.subarray(8, 8 + n));
-    expect(text.trimEnd()).toBe('{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"z":{"dtype":"F32","shape":[3],"data_offsets":[4,16]}}');
+    expect(text.trimEnd()).toBe(
+      '{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"z":{"dtype":"F32","shape":[3],"data_offsets":[4,16]}}',
+    );
     expect(text.slice(text.trimEnd().length)).toMatch(/^ *$/);
     expect(out.length).toBe(8 + n + 16);
   });
@@ -207,7 +266,22 @@ describe("round trips", () => {
     const bits = new Uint32Array(count);
     for (let i = 0; i < count; i++) bits[i] = seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
     const out = new Float32Array(bits.buffer);
-    out.set([0, -0, 65504, 65519.99, 65520, -65520, 2 ** -24, 2 ** -25, 2 ** -25 * 1.0001, 3 * 2 ** -26, 2 ** -14, Infinity, -Infinity, NaN]);
+    out.set([
+      0,
+      -0,
+      65504,
+      65519.99,
+      65520,
+      -65520,
+      2 ** -24,
+      2 ** -25,
+      2 ** -25 * 1.0001,
+      3 * 2 ** -26,
+      2 ** -14,
+      Infinity,
+      -Infinity,
+      NaN,
+    ]);
     return out;
   }
 
@@ -220,10 +294,13 @@ describe("round trips", () => {
 
   test("F16 equals rounding each value with Math.f16round", () => {
     const data = awkwardValues(100_000);
-    const back = readSafetensors(writeSafetensors(new Map([["x", { data, shape: [data.length] }]]), { dtype: "F16" })).tensors.get("x")!;
+    const back = readSafetensors(
+      writeSafetensors(new Map([["x", { data, shape: [data.length] }]]), { dtype: "F16" }),
+    ).tensors.get("x")!;
     expect(back.dtype).toBe("F16");
     for (let i = 0; i < data.length; i++) {
-      if (!Object.is(back.data[i], Math.f16round(data[i]))) throw new Error(`${data[i]} -> ${back.data[i]}, expected ${Math.f16round(data[i])}`);
+      if (!Object.is(back.data[i], Math.f16round(data[i])))
+        throw new Error(`${data[i]} -> ${back.data[i]}, expected ${Math.f16round(data[i])}`);
     }
   });
 
@@ -233,7 +310,8 @@ describe("round trips", () => {
     for (let h = 0; h < 65536; h++) {
       const v = float16BitsToNumber(h);
       if (!Object.is(v, reference[h])) throw new Error(`0x${h.toString(16)}: ${v} vs ${reference[h]}`);
-      if (!Number.isNaN(v) && float32ToFloat16Bits(v) !== h) throw new Error(`0x${h.toString(16)} re-encodes differently`);
+      if (!Number.isNaN(v) && float32ToFloat16Bits(v) !== h)
+        throw new Error(`0x${h.toString(16)} re-encodes differently`);
     }
   });
 });
@@ -241,32 +319,89 @@ describe("round trips", () => {
 describe("validation errors say what is wrong", () => {
   const cases: [string, Uint8Array, RegExp][] = [
     ["file shorter than the length field", new Uint8Array(4), /4 bytes, too short to hold the 8-byte header length/],
-    ["header length beyond the file", (() => { const b = file("{}"); new DataView(b.buffer).setBigUint64(0, 1000n, true); return b; })(),
-      /header length \(1000 bytes\) goes beyond the end of the file \(10 bytes\)/],
+    [
+      "header length beyond the file",
+      (() => {
+        const b = file("{}");
+        new DataView(b.buffer).setBigUint64(0, 1000n, true);
+        return b;
+      })(),
+      /header length \(1000 bytes\) goes beyond the end of the file \(10 bytes\)/,
+    ],
     ["header not JSON", file("{not json"), /header is not valid UTF-8 JSON/],
-    ["header not UTF-8", file(String.fromCharCode(0x7b, 0x22)).map((b, i) => (i === 9 ? 0xff : b)), /header is not valid UTF-8 JSON/],
+    [
+      "header not UTF-8",
+      file(String.fromCharCode(0x7b, 0x22)).map((b, i) => (i === 9 ? 0xff : b)),
+      /header is not valid UTF-8 JSON/,
+    ],
     ["header an array", file("[1, 2]"), /header JSON is an array, not an object/],
     ["header null", file("null"), /header JSON is null, not an object/],
     ["header a number", file("42"), /header JSON is a number, not an object/],
     ["entry not an object", file({ a: 3 }), /tensor "a": the entry is not an object/],
     ["dtype missing", file({ a: { shape: [], data_offsets: [0, 4] } }, 4), /tensor "a": dtype is missing/],
-    ["unknown dtype", file({ a: { dtype: "F42", shape: [1], data_offsets: [0, 4] } }, 4), /tensor "a" has unknown dtype "F42"; known: F64, F32/],
-    ["negative shape", file({ a: f32([-1], [0, 4]) }, 4), /tensor "a": shape \[-1\] is not a list of non-negative integers/],
+    [
+      "unknown dtype",
+      file({ a: { dtype: "F42", shape: [1], data_offsets: [0, 4] } }, 4),
+      /tensor "a" has unknown dtype "F42"; known: F64, F32/,
+    ],
+    [
+      "negative shape",
+      file({ a: f32([-1], [0, 4]) }, 4),
+      /tensor "a": shape \[-1\] is not a list of non-negative integers/,
+    ],
     ["fractional shape", file({ a: f32([1.5], [0, 4]) }, 4), /shape \[1.5\] is not a list/],
-    ["offsets reversed", file({ a: f32([1], [4, 0]) }, 4), /tensor "a": data_offsets \[4,0\] is not a \[begin, end\] pair/],
-    ["byte size not dtype × shape", file({ a: f32([2], [0, 4]) }, 4), /tensor "a": data_offsets \[0, 4\] span 4 bytes, but F32 with shape \[2\] takes 8/],
-    ["offsets out of range", file({ a: f32([2], [0, 8]) }, 4), /tensor "a": data_offsets \[0, 8\] go beyond the data region \(4 bytes\)/],
-    ["overlapping tensors", file({ a: f32([2], [0, 8]), b: f32([2], [4, 12]) }, 12), /tensor "b" \(bytes 4..12\) overlaps tensor "a" \(ending at 8\)/],
-    ["a gap between tensors", file({ a: f32([1], [0, 4]), b: f32([1], [8, 12]) }, 12), /bytes 4..8 of the data region belong to no tensor \(before "b"\)/],
-    ["trailing bytes", file({ a: f32([1], [0, 4]) }, 8), /tensors end at byte 4 of the data region, but it has 8 bytes/],
-    ["metadata not strings", file({ __metadata__: { step: 3 } }), /"__metadata__" entry "step" is 3; metadata values must be strings/],
+    [
+      "offsets reversed",
+      file({ a: f32([1], [4, 0]) }, 4),
+      /tensor "a": data_offsets \[4,0\] is not a \[begin, end\] pair/,
+    ],
+    [
+      "byte size not dtype × shape",
+      file({ a: f32([2], [0, 4]) }, 4),
+      /tensor "a": data_offsets \[0, 4\] span 4 bytes, but F32 with shape \[2\] takes 8/,
+    ],
+    [
+      "offsets out of range",
+      file({ a: f32([2], [0, 8]) }, 4),
+      /tensor "a": data_offsets \[0, 8\] go beyond the data region \(4 bytes\)/,
+    ],
+    [
+      "overlapping tensors",
+      file({ a: f32([2], [0, 8]), b: f32([2], [4, 12]) }, 12),
+      /tensor "b" \(bytes 4..12\) overlaps tensor "a" \(ending at 8\)/,
+    ],
+    [
+      "a gap between tensors",
+      file({ a: f32([1], [0, 4]), b: f32([1], [8, 12]) }, 12),
+      /bytes 4..8 of the data region belong to no tensor \(before "b"\)/,
+    ],
+    [
+      "trailing bytes",
+      file({ a: f32([1], [0, 4]) }, 8),
+      /tensors end at byte 4 of the data region, but it has 8 bytes/,
+    ],
+    [
+      "metadata not strings",
+      file({ __metadata__: { step: 3 } }),
+      /"__metadata__" entry "step" is 3; metadata values must be strings/,
+    ],
     ["metadata not an object", file({ __metadata__: "pt" }), /"__metadata__" must be an object of strings/],
     // Error messages describe such values instead of serializing them (JSON.stringify overflowed the stack).
-    ["a shape nested 200k deep", file(`{"a": {"dtype": "F32", "shape": ${"[".repeat(200_000)}${"]".repeat(200_000)}, "data_offsets": [0, 0]}}`),
-      /tensor "a": shape a list of 1 item is not a list of non-negative integers/],
-    ["metadata nested 200k deep", file(`{"__metadata__": {"k": ${"[".repeat(200_000)}${"]".repeat(200_000)}}}`), /"__metadata__" entry "k" is a list of 1 item;/],
-    ["a shape of a million dims", file(`{"a": {"dtype": "F32", "shape": [${"1,".repeat(1_000_000)}-1], "data_offsets": [0, 0]}}`),
-      /tensor "a": shape a list of 1000001 items is not a list of non-negative integers$/],
+    [
+      "a shape nested 200k deep",
+      file(`{"a": {"dtype": "F32", "shape": ${"[".repeat(200_000)}${"]".repeat(200_000)}, "data_offsets": [0, 0]}}`),
+      /tensor "a": shape a list of 1 item is not a list of non-negative integers/,
+    ],
+    [
+      "metadata nested 200k deep",
+      file(`{"__metadata__": {"k": ${"[".repeat(200_000)}${"]".repeat(200_000)}}}`),
+      /"__metadata__" entry "k" is a list of 1 item;/,
+    ],
+    [
+      "a shape of a million dims",
+      file(`{"a": {"dtype": "F32", "shape": [${"1,".repeat(1_000_000)}-1], "data_offsets": [0, 0]}}`),
+      /tensor "a": shape a list of 1000001 items is not a list of non-negative integers$/,
+    ],
   ];
   const dir = mkdtempSync(join(tmpdir(), "tc-st-bad-"));
   for (const [i, [what, bytes, message]] of cases.entries()) {
@@ -282,7 +417,9 @@ describe("validation errors say what is wrong", () => {
 
   test("a dtype with no float32 conversion names the tensor and offers the ways out", () => {
     const bytes = file({ q: { dtype: "F8_E4M3", shape: [2], data_offsets: [0, 2] } }, 2);
-    expect(() => readSafetensors(bytes)).toThrow(/tensor "q" has dtype F8_E4M3, which is not read as float32; pass `skipUnsupported: true`/);
+    expect(() => readSafetensors(bytes)).toThrow(
+      /tensor "q" has dtype F8_E4M3, which is not read as float32; pass `skipUnsupported: true`/,
+    );
     expect(() => readSafetensors(bytes, { integers: true })).toThrow(/F8_E4M3/);
     expect(readSafetensors(bytes, { skipUnsupported: true }).skipped).toEqual(["q"]);
   });
@@ -290,8 +427,12 @@ describe("validation errors say what is wrong", () => {
   test("the writer refuses values that do not fit the shape, a reserved name, and non-string metadata", () => {
     const one = { data: new Float32Array(3), shape: [2, 2] };
     expect(() => writeSafetensors(new Map([["w", one]]))).toThrow(/tensor "w" has 3 values but shape \[2,2\] needs 4/);
-    expect(() => writeSafetensors(new Map([["__metadata__", { data: new Float32Array(1), shape: [1] }]]))).toThrow(/"__metadata__" is reserved/);
-    expect(() => writeSafetensors(new Map(), { metadata: { step: 3 as unknown as string } })).toThrow(/metadata "step" is a number/);
+    expect(() => writeSafetensors(new Map([["__metadata__", { data: new Float32Array(1), shape: [1] }]]))).toThrow(
+      /"__metadata__" is reserved/,
+    );
+    expect(() => writeSafetensors(new Map(), { metadata: { step: 3 as unknown as string } })).toThrow(
+      /metadata "step" is a number/,
+    );
   });
 });
 

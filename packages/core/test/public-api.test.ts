@@ -16,10 +16,37 @@ const root = resolve(import.meta.dir, "../../..");
 describe("@textcraftor/core", () => {
   test("the root exports models, loaders, pipelines, training, the reward interface and tensor/ops/nn", () => {
     const supported = [
-      "openDevice", "initRuntime", "Tensor", "noGrad", "checkpoint", "scope", "record", "matmul", "conv2d", "softmax",
-      "Module", "Linear", "AdamW", "ClipTokenizer", "DDIMScheduler", "CLIPTextModel", "UNet2DConditionModel", "AutoencoderKL",
-      "loadStableDiffusion", "loadTextEncoder", "readWeights", "readSafetensors", "readTorchCheckpoint", "saveDiffusersFolder",
-      "textToImage", "controlledEmbeddings", "evaluateRewards", "gridPng", "RewardRegistry", "combineRewards", "train",
+      "openDevice",
+      "initRuntime",
+      "Tensor",
+      "noGrad",
+      "checkpoint",
+      "scope",
+      "record",
+      "matmul",
+      "conv2d",
+      "softmax",
+      "Module",
+      "Linear",
+      "AdamW",
+      "ClipTokenizer",
+      "DDIMScheduler",
+      "CLIPTextModel",
+      "UNet2DConditionModel",
+      "AutoencoderKL",
+      "loadStableDiffusion",
+      "loadTextEncoder",
+      "readWeights",
+      "readSafetensors",
+      "readTorchCheckpoint",
+      "saveDiffusersFolder",
+      "textToImage",
+      "controlledEmbeddings",
+      "evaluateRewards",
+      "gridPng",
+      "RewardRegistry",
+      "combineRewards",
+      "train",
       "exportTextEncoder",
     ];
     expect(supported.filter((name) => !(name in core))).toEqual([]);
@@ -27,8 +54,17 @@ describe("@textcraftor/core", () => {
 
   test("internals are behind ./internal only", () => {
     const internal = [
-      "BufferPool", "Storage", "classifyAdapter", "unpickle", "toFloat32", "splitSingleFile", "unetLayout", "guidedNoise",
-      "rewardGraph", "saveCheckpoint", "resumeConflicts",
+      "BufferPool",
+      "Storage",
+      "classifyAdapter",
+      "unpickle",
+      "toFloat32",
+      "splitSingleFile",
+      "unetLayout",
+      "guidedNoise",
+      "rewardGraph",
+      "saveCheckpoint",
+      "resumeConflicts",
     ];
     expect(internal.filter((name) => !(name in coreInternal))).toEqual([]);
     expect(Object.keys(coreInternal).filter((name) => name in core)).toEqual([]);
@@ -44,7 +80,8 @@ describe("@textcraftor/webgpu-kernels", () => {
 });
 
 /** Every import specifier in a source file, static or dynamic. */
-const specifiers = (src: string) => [...src.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)"([^"]+)"/g)].map((m) => m[1]!);
+const specifiers = (src: string) =>
+  [...src.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)"([^"]+)"/g)].map((m) => m[1]!);
 
 function packageOf(file: string): string | null {
   const m = relative(root, file).match(/^packages\/([^/]+)\//);
@@ -80,7 +117,13 @@ describe("imports across packages", () => {
   });
 
   test("sources, examples, benchmarks and scripts go through exports maps", () => {
-    const files = ["packages/*/src/**/*.ts", "packages/*/recipe/**/*.ts", "examples/**/*.ts", "bench/**/*.ts", "scripts/**/*.ts"]
+    const files = [
+      "packages/*/src/**/*.ts",
+      "packages/*/recipe/**/*.ts",
+      "examples/**/*.ts",
+      "bench/**/*.ts",
+      "scripts/**/*.ts",
+    ]
       .flatMap((pattern) => [...new Glob(pattern).scanSync({ cwd: root, absolute: true })])
       .filter((file) => !file.includes("/lint-fixtures/")); // the linter's deliberately bad imports
     expect(files.length).toBeGreaterThan(50);
@@ -88,7 +131,8 @@ describe("imports across packages", () => {
       specifiers(readFileSync(file, "utf8")).flatMap((spec) => {
         const why = boundaryViolation(file, spec);
         return why ? [`${relative(root, file)}: "${spec}" ${why}`] : [];
-      }));
+      }),
+    );
     expect(problems).toEqual([]);
   });
 });

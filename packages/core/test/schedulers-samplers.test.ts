@@ -3,7 +3,9 @@ import * as T from "../src/index.ts";
 import fixture from "./fixtures/schedulers/samplers.json";
 import { tinyStableDiffusion } from "./tiny-sd.ts";
 
-beforeAll(async () => { await T.initRuntime(); });
+beforeAll(async () => {
+  await T.initRuntime();
+});
 
 const SD15 = T.SD15_SCHEDULER_CONFIG;
 const shape = fixture.shape;
@@ -12,11 +14,18 @@ const shape = fixture.shape;
 const standIn: T.NoisePredictor = { forward: (x, t) => T.tanh(x.mul(0.5 + (t as number) / 2000)) };
 
 /** Runs the GPU loop from the reference's noise; guidance 1 hands `embeddings` straight to the stand-in. */
-async function finalLatents(sampler: T.Sampler, run: { noise: number[]; stepNoise?: number[][] }): Promise<Float32Array> {
+async function finalLatents(
+  sampler: T.Sampler,
+  run: { noise: number[]; stepNoise?: number[][] },
+): Promise<Float32Array> {
   const embeddings = T.Tensor.zeros([1, 1, 1]);
   const latents = T.Tensor.from(run.noise, shape).mul(sampler.initNoiseSigma);
   const x = T.sampleLatents(standIn, sampler, {
-    shape, seed: 0, guidanceScale: 1, embeddingsAt: () => embeddings, latents,
+    shape,
+    seed: 0,
+    guidanceScale: 1,
+    embeddingsAt: () => embeddings,
+    latents,
     stepNoise: run.stepNoise ? (i, s) => T.Tensor.from(run.stepNoise![i]!, s) : undefined,
   });
   const out = await x.toArray();
@@ -75,7 +84,12 @@ describe("Euler ancestral against the reference from the published update rule",
   test("its own noise is seeded: the same seed repeats, another differs", async () => {
     const sampler = T.createSampler("euler-ancestral", linspace, { steps: 3 });
     const sample = async (seed: number) => {
-      const x = T.sampleLatents(standIn, sampler, { shape, seed, guidanceScale: 1, embeddingsAt: () => T.Tensor.zeros([1]) });
+      const x = T.sampleLatents(standIn, sampler, {
+        shape,
+        seed,
+        guidanceScale: 1,
+        embeddingsAt: () => T.Tensor.zeros([1]),
+      });
       const out = Array.from(await x.toArray());
       x.dispose();
       return out;
@@ -96,16 +110,29 @@ describe("sampler registry", () => {
   });
 
   test("refuses unknown names and spacings a sampler cannot take, saying what to do", () => {
-    expect(() => T.createSampler("plms", SD15, { steps: 5 })).toThrow(/unknown sampler "plms": use one of ddim, euler, euler-ancestral, dpmpp-2m-karras/);
-    expect(() => T.createSampler("euler-ancestral", SD15, { steps: 5, spacing: "textcraftor" })).toThrow(/TextCraftor's DDIM schedule/);
-    expect(() => T.createSampler("dpmpp-2m-karras", SD15, { steps: 5, spacing: "trailing" })).toThrow(/Karras sigmas set the timesteps/);
+    expect(() => T.createSampler("plms", SD15, { steps: 5 })).toThrow(
+      /unknown sampler "plms": use one of ddim, euler, euler-ancestral, dpmpp-2m-karras/,
+    );
+    expect(() => T.createSampler("euler-ancestral", SD15, { steps: 5, spacing: "textcraftor" })).toThrow(
+      /TextCraftor's DDIM schedule/,
+    );
+    expect(() => T.createSampler("dpmpp-2m-karras", SD15, { steps: 5, spacing: "trailing" })).toThrow(
+      /Karras sigmas set the timesteps/,
+    );
   });
 
   test("text-to-image samples with each of them and frees the solver's state", async () => {
     const sd = await tinyStableDiffusion();
     const before = T.memoryStats().liveBytes;
     for (const scheduler of T.samplerNames) {
-      const images = T.textToImage(sd, { prompts: ["a red apple"], seed: 1, steps: 3, height: 16, width: 16, scheduler });
+      const images = T.textToImage(sd, {
+        prompts: ["a red apple"],
+        seed: 1,
+        steps: 3,
+        height: 16,
+        width: 16,
+        scheduler,
+      });
       for (const v of await images.toArray()) expect(v >= 0 && v <= 1, scheduler).toBe(true);
       images.dispose();
       expect(T.memoryStats().liveBytes, scheduler).toBe(before);

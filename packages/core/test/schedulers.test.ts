@@ -32,7 +32,8 @@ function handAlphaBar(t: number): number {
   return product;
 }
 
-const countdown = (first: number, step: number, count: number) => Array.from({ length: count }, (_, i) => first - step * i);
+const countdown = (first: number, step: number, count: number) =>
+  Array.from({ length: count }, (_, i) => first - step * i);
 const relative = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 
 describe("betas and ᾱ (SD 1.5: scaled_linear 0.00085 → 0.012, 1000 steps)", () => {
@@ -211,7 +212,10 @@ describe("schedulerFromConfig", () => {
     const euler = schedulerFromConfig(SD15_JSON, "EulerDiscreteScheduler") as EulerDiscreteScheduler;
     euler.setTimesteps(25);
     expect(euler.sigmas[0]).toBeCloseTo(14.614641, 5);
-    const leading = schedulerFromConfig({ ...SD15_JSON, timestep_spacing: "leading" }, "EulerDiscreteScheduler") as EulerDiscreteScheduler;
+    const leading = schedulerFromConfig(
+      { ...SD15_JSON, timestep_spacing: "leading" },
+      "EulerDiscreteScheduler",
+    ) as EulerDiscreteScheduler;
     leading.setTimesteps(25);
     expect(leading.sigmas[0]).toBeCloseTo(11.676046, 5);
   });

@@ -1,13 +1,21 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import * as T from "../src/index.ts";
 
-beforeAll(async () => { await T.initRuntime(); });
+beforeAll(async () => {
+  await T.initRuntime();
+});
 
 const live = () => T.memoryStats().liveBytes;
-const DIM = 32, ROWS = 256, LAYERS = 6;
+const DIM = 32,
+  ROWS = 256,
+  LAYERS = 6;
 
 /** An identity op whose backward notes the live bytes when backward reaches it. */
-const probe = (x: T.Tensor, seen: number[]) => T.record(x.detach(), "probe", [x], (g) => { seen.push(live()); return [g.reshape(g.shape)]; });
+const probe = (x: T.Tensor, seen: number[]) =>
+  T.record(x.detach(), "probe", [x], (g) => {
+    seen.push(live());
+    return [g.reshape(g.shape)];
+  });
 
 /** A stack of layer-norm → linear → tanh blocks; each block in its own scope when `scoped`, as the models run them. */
 function stack(x: T.Tensor, weights: T.Tensor[], scoped: boolean, seen: number[] = []): T.Tensor {
@@ -20,13 +28,23 @@ function stack(x: T.Tensor, weights: T.Tensor[], scoped: boolean, seen: number[]
 }
 
 async function gradients(scoped: boolean, seen?: number[]) {
-  const x = T.Tensor.from(Float32Array.from({ length: ROWS * DIM }, (_, i) => Math.sin(i * 0.37)), [ROWS, DIM]).requireGrad();
+  const x = T.Tensor.from(
+    Float32Array.from({ length: ROWS * DIM }, (_, i) => Math.sin(i * 0.37)),
+    [ROWS, DIM],
+  ).requireGrad();
   const weights = Array.from({ length: LAYERS }, (_, l) =>
-    T.Tensor.from(Float32Array.from({ length: DIM * DIM }, (_, i) => Math.cos(i * 0.11 + l) / 8), [DIM, DIM]).requireGrad());
+    T.Tensor.from(
+      Float32Array.from({ length: DIM * DIM }, (_, i) => Math.cos(i * 0.11 + l) / 8),
+      [DIM, DIM],
+    ).requireGrad(),
+  );
   const before = live();
   T.scope(() => stack(x, weights, scoped, seen).backward());
   const grads = await Promise.all([x, ...weights].map((t) => t.grad!.toArray()));
-  for (const t of [x, ...weights]) { t.grad!.dispose(); t.dispose(); }
+  for (const t of [x, ...weights]) {
+    t.grad!.dispose();
+    t.dispose();
+  }
   return { grads, before };
 }
 
@@ -52,7 +70,9 @@ describe("tensors the tape reads belong to their node", () => {
     const x = T.Tensor.from(new Float32Array(ROWS * DIM).fill(0.5), [ROWS, DIM]).requireGrad();
     const w = T.Tensor.from(new Float32Array(DIM * DIM).fill(0.01), [DIM, DIM]).requireGrad();
     const before = live();
-    T.scope(() => { stack(x, [w, w, w], true); });
+    T.scope(() => {
+      stack(x, [w, w, w], true);
+    });
     expect(live()).toBe(before);
     x.dispose();
     w.dispose();

@@ -1,19 +1,47 @@
 /** A tiny random Stable Diffusion in the real classes, for pipeline and trainer tests. */
-import { AutoencoderKL, CLIPTextModel, Rng, UNet2DConditionModel, createStableDiffusion, parseCLIPTextConfig } from "../src/index.ts";
+import {
+  AutoencoderKL,
+  CLIPTextModel,
+  Rng,
+  UNet2DConditionModel,
+  createStableDiffusion,
+  parseCLIPTextConfig,
+} from "../src/index.ts";
 
 export const TINY_TEXT_CONFIG = {
-  vocab_size: 49408, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2,
-  max_position_embeddings: 77, hidden_act: "quick_gelu", layer_norm_eps: 1e-5, projection_dim: 32,
+  vocab_size: 49408,
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  max_position_embeddings: 77,
+  hidden_act: "quick_gelu",
+  layer_norm_eps: 1e-5,
+  projection_dim: 32,
 };
 export const TINY_UNET_CONFIG = {
-  block_out_channels: [16, 32], layers_per_block: 1, down_block_types: ["CrossAttnDownBlock2D", "DownBlock2D"],
-  up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D"], norm_num_groups: 8, attention_head_dim: 2,
-  cross_attention_dim: 32, in_channels: 4, out_channels: 4, sample_size: 8,
+  block_out_channels: [16, 32],
+  layers_per_block: 1,
+  down_block_types: ["CrossAttnDownBlock2D", "DownBlock2D"],
+  up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D"],
+  norm_num_groups: 8,
+  attention_head_dim: 2,
+  cross_attention_dim: 32,
+  in_channels: 4,
+  out_channels: 4,
+  sample_size: 8,
 };
 export const TINY_VAE_CONFIG = {
-  block_out_channels: [8, 16], layers_per_block: 1, latent_channels: 4, norm_num_groups: 4,
-  in_channels: 3, out_channels: 3, sample_size: 16, scaling_factor: 0.18215,
-  down_block_types: ["DownEncoderBlock2D", "DownEncoderBlock2D"], up_block_types: ["UpDecoderBlock2D", "UpDecoderBlock2D"],
+  block_out_channels: [8, 16],
+  layers_per_block: 1,
+  latent_channels: 4,
+  norm_num_groups: 4,
+  in_channels: 3,
+  out_channels: 3,
+  sample_size: 16,
+  scaling_factor: 0.18215,
+  down_block_types: ["DownEncoderBlock2D", "DownEncoderBlock2D"],
+  up_block_types: ["UpDecoderBlock2D", "UpDecoderBlock2D"],
 };
 
 export function tinyStableDiffusion(seed = 0, gradientCheckpointing = false) {
@@ -21,6 +49,10 @@ export function tinyStableDiffusion(seed = 0, gradientCheckpointing = false) {
     textEncoder: new CLIPTextModel(parseCLIPTextConfig(TINY_TEXT_CONFIG), { rng: new Rng(seed) }),
     unet: new UNet2DConditionModel(TINY_UNET_CONFIG, { rng: new Rng(seed + 1), gradientCheckpointing }),
     vae: AutoencoderKL.fromConfig(TINY_VAE_CONFIG, { seed: seed + 2, gradientCheckpointing }),
-    source: { path: "(memory)", layout: "diffusers", configs: { textEncoder: TINY_TEXT_CONFIG, unet: TINY_UNET_CONFIG, vae: TINY_VAE_CONFIG } },
+    source: {
+      path: "(memory)",
+      layout: "diffusers",
+      configs: { textEncoder: TINY_TEXT_CONFIG, unet: TINY_UNET_CONFIG, vae: TINY_VAE_CONFIG },
+    },
   });
 }

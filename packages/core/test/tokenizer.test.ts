@@ -19,7 +19,9 @@ describe("ClipTokenizer against the Python reference (scripts/fixtures/tokenizer
 describe("ClipTokenizer anchors", () => {
   test("well-known SD 1.x ids", () => {
     expect(tokenizer.call("a photo of a cat", { padding: false })).toEqual([[BOS, 320, 1125, 539, 320, 2368, EOS]]);
-    expect(tokenizer.encode("a photograph of an astronaut riding a horse")).toEqual([320, 8853, 539, 550, 18376, 6765, 320, 4558]);
+    expect(tokenizer.encode("a photograph of an astronaut riding a horse")).toEqual([
+      320, 8853, 539, 550, 18376, 6765, 320, 4558,
+    ]);
     expect(tokenizer.encode("don't")).toEqual([847, 713]);
   });
 

@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { TRAIN_DEFAULTS, validateTrainConfig, type TrainConfig } from "../src/index.ts";
 
-const check = (change: Partial<TrainConfig>, factor?: number) => () => validateTrainConfig({ ...TRAIN_DEFAULTS, ...change }, factor);
+const check = (change: Partial<TrainConfig>, factor?: number) => () =>
+  validateTrainConfig({ ...TRAIN_DEFAULTS, ...change }, factor);
 
 describe("validateTrainConfig", () => {
   test("the paper's defaults and the bundled model's settings pass", () => {
@@ -29,7 +30,9 @@ describe("validateTrainConfig", () => {
   });
 
   test("the resolution must be a multiple of the VAE's downscale, with a suggestion", () => {
-    expect(check({ resolution: 30 }, 4)).toThrow("train config: resolution 30 must be a multiple of 4 (the VAE's downscale), e.g. 32");
+    expect(check({ resolution: 30 }, 4)).toThrow(
+      "train config: resolution 30 must be a multiple of 4 (the VAE's downscale), e.g. 32",
+    );
     expect(check({ resolution: 500 }, 8)).toThrow("e.g. 504");
     expect(check({ resolution: 30 })).not.toThrow(); // no model, no factor to check against
   });

@@ -13,7 +13,9 @@ import { clipFactor, globalGradNorm } from "../src/training/grad-clip.ts";
 import { lrFactor } from "../src/training/lr-schedule.ts";
 import { TINY_TEXT_CONFIG, tinyStableDiffusion } from "./tiny-sd.ts";
 
-beforeAll(async () => { await T.initRuntime(); });
+beforeAll(async () => {
+  await T.initRuntime();
+});
 
 const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
 
@@ -25,15 +27,34 @@ async function models() {
 }
 
 const config = (over: Partial<T.TrainConfig> = {}): T.TrainConfig => ({
-  ...T.TRAIN_DEFAULTS, steps: 2, batchSize: 1, inferenceSteps: 3, gradSteps: 1, resolution: 16, lr: 3e-3, weightDecay: 0,
-  checkpointEvery: 1, sampleEvery: 100, seed: 5, ...over,
+  ...T.TRAIN_DEFAULTS,
+  steps: 2,
+  batchSize: 1,
+  inferenceSteps: 3,
+  gradSteps: 1,
+  resolution: 16,
+  lr: 3e-3,
+  weightDecay: 0,
+  checkpointEvery: 1,
+  sampleEvery: 100,
+  seed: 5,
+  ...over,
 });
 const prompts = ["a red apple", "a blue car"];
 const run = (prefix: string) => mkdtempSync(join(tmpdir(), `tc-knobs-${prefix}-`));
-const weights = async (m: T.Module) => new Map([...(await m.stateDict())].map(([n, t]) => [n, Float64Array.from(t.data)]));
-const metrics = (dir: string) => readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as T.StepMetrics);
+const weights = async (m: T.Module) =>
+  new Map([...(await m.stateDict())].map(([n, t]) => [n, Float64Array.from(t.data)]));
+const metrics = (dir: string) =>
+  readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as T.StepMetrics);
 const checkpointWeights = (dir: string, step: number) =>
-  readSafetensors(new Uint8Array(readFileSync(join(dir, "checkpoints", `step-${String(step).padStart(6, "0")}`, "trainable.safetensors")))).tensors;
+  readSafetensors(
+    new Uint8Array(
+      readFileSync(join(dir, "checkpoints", `step-${String(step).padStart(6, "0")}`, "trainable.safetensors")),
+    ),
+  ).tensors;
 
 describe("learning-rate schedules (diffusers' get_scheduler)", () => {
   test("values per step", () => {
@@ -43,22 +64,32 @@ describe("learning-rate schedules (diffusers' get_scheduler)", () => {
     expect(at("linear", 2)).toEqual([0, 0.5, 1, 0.75, 0.5, 0.25, 0]);
     const cosine = at("cosine", 2);
     expect(cosine.slice(0, 3)).toEqual([0, 0.5, 1]);
-    [Math.cos(Math.PI / 8) ** 2, 0.5, Math.sin(Math.PI / 8) ** 2, 0].forEach((v, i) => expect(cosine[i + 3]).toBeCloseTo(v, 12));
+    [Math.cos(Math.PI / 8) ** 2, 0.5, Math.sin(Math.PI / 8) ** 2, 0].forEach((v, i) =>
+      expect(cosine[i + 3]).toBeCloseTo(v, 12),
+    );
     expect(lrFactor("linear", 0, 0, 4)).toBe(1);
   });
 
   test("the trainer uses the scheduled rate at each step and reports it", async () => {
     const dir = run("lr");
-    await T.train({ models: await models(), config: config({ steps: 3, lr: 1e-3, lrScheduler: "linear", lrWarmupSteps: 1, checkpointsTotalLimit: null }), prompts, runDir: dir });
+    await T.train({
+      models: await models(),
+      config: config({ steps: 3, lr: 1e-3, lrScheduler: "linear", lrWarmupSteps: 1, checkpointsTotalLimit: null }),
+      prompts,
+      runDir: dir,
+    });
     expect(metrics(dir).map((m) => m.lr)).toEqual([0, 1e-3, 1e-3 * 0.5]);
     // lr 0 with no weight decay: the first update leaves the weights as they were.
     const start = await weights((await models()).sd.textEncoder);
-    for (const [n, t] of checkpointWeights(dir, 1)) expect(Array.from(t.data), n).toEqual(Array.from(start.get(n)!, Math.fround));
+    for (const [n, t] of checkpointWeights(dir, 1))
+      expect(Array.from(t.data), n).toEqual(Array.from(start.get(n)!, Math.fround));
   });
 
   test("settings are checked", () => {
     const check = (c: Partial<T.TrainConfig>) => () => T.validateTrainConfig({ ...T.TRAIN_DEFAULTS, ...c });
-    expect(check({ lrScheduler: "exponential" as T.LRScheduler })).toThrow("lrScheduler must be one of constant, constant_with_warmup, linear, cosine (got exponential)");
+    expect(check({ lrScheduler: "exponential" as T.LRScheduler })).toThrow(
+      "lrScheduler must be one of constant, constant_with_warmup, linear, cosine (got exponential)",
+    );
     expect(check({ lrWarmupSteps: 10 })).toThrow("lrWarmupSteps 10 has no effect with the constant schedule");
     expect(check({ maxGradNorm: 0 })).toThrow("maxGradNorm must be > 0 (got 0)");
     expect(check({ emaDecay: 1 })).toThrow("emaDecay must be in [0, 1)");
@@ -68,7 +99,11 @@ describe("learning-rate schedules (diffusers' get_scheduler)", () => {
 
 describe("global-norm clipping", () => {
   test("the norm is √Σg² over every gradient; the factor bounds it as torch does", async () => {
-    const a = [3, -1, 2, 0.5], b = [[1, 2], [-2, 4]];
+    const a = [3, -1, 2, 0.5],
+      b = [
+        [1, 2],
+        [-2, 4],
+      ];
     const grads = [T.Tensor.from(a), T.Tensor.from(b.flat(), [2, 2])];
     const expected = Math.sqrt([...a, ...b.flat()].reduce((s, x) => s + x * x, 0));
     expect(await globalGradNorm(grads)).toBeCloseTo(expected, 5);
@@ -82,13 +117,17 @@ describe("global-norm clipping", () => {
     // (lr = eps keeps the step above f32's resolution of the weights).
     const sgdLike = { steps: 1, lr: 1e6, eps: 1e6 } as const;
     const applied = async (maxGradNorm: number | null) => {
-      const m = await models(), dir = run("clip");
+      const m = await models(),
+        dir = run("clip");
       const start = await weights(m.sd.textEncoder);
       await T.train({ models: m, config: config({ ...sgdLike, maxGradNorm }), prompts, runDir: dir });
       const end = await weights(m.sd.textEncoder);
       let sq = 0;
-      for (const [n, t] of end) t.forEach((x, i) => { sq += (x - start.get(n)![i]!) ** 2; });
-      return { norm: Math.sqrt(sq) * sgdLike.eps / sgdLike.lr, reported: metrics(dir)[0]!.gradNorm };
+      for (const [n, t] of end)
+        t.forEach((x, i) => {
+          sq += (x - start.get(n)![i]!) ** 2;
+        });
+      return { norm: (Math.sqrt(sq) * sgdLike.eps) / sgdLike.lr, reported: metrics(dir)[0]!.gradNorm };
     };
     const free = await applied(null);
     expect(free.norm / free.reported).toBeCloseTo(1, 2);
@@ -103,7 +142,10 @@ describe("EMA of the trained weights", () => {
   test("the EMA class follows shadow ← d·shadow + (1−d)·θ", async () => {
     const p = T.keep(T.Tensor.from([1, 2, 3]));
     const ema = new EMA([p], 0.9);
-    const values = [[2, 2, 2], [0, 4, -1]];
+    const values = [
+      [2, 2, 2],
+      [0, 4, -1],
+    ];
     let expected = [1, 2, 3];
     for (const v of values) {
       T.runtime().runner.flush();
@@ -112,7 +154,9 @@ describe("EMA of the trained weights", () => {
       expected = expected.map((e, i) => 0.9 * e + 0.1 * v[i]!);
     }
     // Samples see the average, then the trained weights come back.
-    await ema.withAveraged(async () => Array.from(await p.toArray()).forEach((x, i) => expect(x).toBeCloseTo(expected[i]!, 6)));
+    await ema.withAveraged(async () =>
+      Array.from(await p.toArray()).forEach((x, i) => expect(x).toBeCloseTo(expected[i]!, 6)),
+    );
     expect(Array.from(await p.toArray())).toEqual([0, 4, -1]);
     ema.dispose();
     p.dispose();
@@ -133,14 +177,21 @@ describe("EMA of the trained weights", () => {
     await T.train({ models: straight, config: c, prompts, evalPrompts: ["a cat"], runDir: straightDir });
     const averaged = await weights(straight.sd.textEncoder);
     for (const [n, t0] of theta0) {
-      const t1 = theta1.get(n)!.data, t2 = theta2.get(n)!.data;
+      const t1 = theta1.get(n)!.data,
+        t2 = theta2.get(n)!.data;
       const formula = t0.map((x, i) => d * d * x + d * (1 - d) * t1[i]! + (1 - d) * t2[i]!);
       averaged.get(n)!.forEach((x, i) => expect(Math.abs(x - formula[i]!), n).toBeLessThan(1e-6));
     }
     expect(existsSync(join(straightDir, "checkpoints/step-000002/ema.safetensors"))).toBe(true);
 
     const splitDir = run("ema-split");
-    await T.train({ models: await models(), config: { ...c, steps: 1 }, prompts, evalPrompts: ["a cat"], runDir: splitDir });
+    await T.train({
+      models: await models(),
+      config: { ...c, steps: 1 },
+      prompts,
+      evalPrompts: ["a cat"],
+      runDir: splitDir,
+    });
     const resumed = await models();
     await T.train({ models: resumed, config: c, prompts, evalPrompts: ["a cat"], runDir: splitDir, resume: true });
     expect(await weights(resumed.sd.textEncoder)).toEqual(averaged);
@@ -152,12 +203,23 @@ describe("checkpoints", () => {
     const dir = run("limit");
     const straight = await models();
     await T.train({ models: straight, config: config({ steps: 3, checkpointsTotalLimit: 3 }), prompts, runDir: dir });
-    expect(readdirSync(join(dir, "checkpoints")).filter((f) => f.startsWith("step-")).sort()).toEqual(["step-000001", "step-000002", "step-000003"]);
+    expect(
+      readdirSync(join(dir, "checkpoints"))
+        .filter((f) => f.startsWith("step-"))
+        .sort(),
+    ).toEqual(["step-000001", "step-000002", "step-000003"]);
     const resumed = await models();
-    await T.train({ models: resumed, config: config({ steps: 3, checkpointsTotalLimit: 1 }), prompts, runDir: dir, resumeFrom: join(dir, "checkpoints/step-000001") });
+    await T.train({
+      models: resumed,
+      config: config({ steps: 3, checkpointsTotalLimit: 1 }),
+      prompts,
+      runDir: dir,
+      resumeFrom: join(dir, "checkpoints/step-000001"),
+    });
     expect(await weights(resumed.sd.textEncoder)).toEqual(await weights(straight.sd.textEncoder));
     expect(readdirSync(join(dir, "checkpoints")).filter((f) => f.startsWith("step-"))).toEqual(["step-000003"]);
-    await expect(T.train({ models: await models(), config: config(), prompts, runDir: dir, resumeFrom: join(dir, "nowhere") }))
-      .rejects.toThrow("is not a checkpoint folder (no state.json)");
+    await expect(
+      T.train({ models: await models(), config: config(), prompts, runDir: dir, resumeFrom: join(dir, "nowhere") }),
+    ).rejects.toThrow("is not a checkpoint folder (no state.json)");
   });
 });

@@ -6,7 +6,9 @@ import * as T from "../src/index.ts";
 import { rewardGraph } from "../src/internal.ts";
 import { TINY_TEXT_CONFIG, tinyStableDiffusion } from "./tiny-sd.ts";
 
-beforeAll(async () => { await T.initRuntime(); });
+beforeAll(async () => {
+  await T.initRuntime();
+});
 
 /** Mean brightness: a weight-free differentiable reward, enough to see the trainer move the encoder. */
 const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
@@ -19,8 +21,18 @@ async function models(seed = 0) {
 }
 
 const config = (over: Partial<T.TrainConfig> = {}): T.TrainConfig => ({
-  ...T.TRAIN_DEFAULTS, steps: 4, batchSize: 2, inferenceSteps: 4, gradSteps: 2, resolution: 16, lr: 3e-3, weightDecay: 0,
-  checkpointEvery: 2, sampleEvery: 100, seed: 5, ...over,
+  ...T.TRAIN_DEFAULTS,
+  steps: 4,
+  batchSize: 2,
+  inferenceSteps: 4,
+  gradSteps: 2,
+  resolution: 16,
+  lr: 3e-3,
+  weightDecay: 0,
+  checkpointEvery: 2,
+  sampleEvery: 100,
+  seed: 5,
+  ...over,
 });
 const prompts = ["a red apple", "a blue car", "a green tree", "a yellow sun"];
 
@@ -36,7 +48,9 @@ describe("TextCraftor trainer on a tiny model", () => {
     const m = await models();
     const c = config({ steps: 6 });
     const before = await meanReward(m, c);
-    const unetBefore = await snapshot(m.sd.unet), vaeBefore = await snapshot(m.sd.vae), frozenBefore = await snapshot(m.frozenTextEncoder);
+    const unetBefore = await snapshot(m.sd.unet),
+      vaeBefore = await snapshot(m.sd.vae),
+      frozenBefore = await snapshot(m.frozenTextEncoder);
     const encoderBefore = await snapshot(m.sd.textEncoder);
     const run = mkdtempSync(join(tmpdir(), "tc-train-"));
     const steps: T.StepMetrics[] = [];
@@ -66,13 +80,30 @@ describe("TextCraftor trainer on a tiny model", () => {
 
   test("a resume with other settings is refused, naming them; a longer run is allowed", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tc-c-"));
-    await T.train({ models: await models(), config: config({ steps: 2 }), prompts, runDir: dir, inputs: { model: "tiny" } });
+    await T.train({
+      models: await models(),
+      config: config({ steps: 2 }),
+      prompts,
+      runDir: dir,
+      inputs: { model: "tiny" },
+    });
     const again = await models();
     // A fresh run refused for its settings leaves the previous run's record as it was.
-    await expect(T.train({ models: again, config: config({ lr: 0 }), prompts, runDir: dir, inputs: { model: "other" } })).rejects.toThrow("lr must be > 0");
+    await expect(
+      T.train({ models: again, config: config({ lr: 0 }), prompts, runDir: dir, inputs: { model: "other" } }),
+    ).rejects.toThrow("lr must be > 0");
     expect(JSON.parse(readFileSync(join(dir, "run.json"), "utf8"))).toEqual({ model: "tiny" });
-    await expect(T.train({ models: again, config: config({ steps: 3, lr: 1e-3, guidanceScale: 5 }), prompts, runDir: dir, resume: true }))
-      .rejects.toThrow(`--resume: the run in ${dir} was made with guidanceScale 7.5 (now 5), lr 0.003 (now 0.001); resume with the run's settings`);
+    await expect(
+      T.train({
+        models: again,
+        config: config({ steps: 3, lr: 1e-3, guidanceScale: 5 }),
+        prompts,
+        runDir: dir,
+        resume: true,
+      }),
+    ).rejects.toThrow(
+      `--resume: the run in ${dir} was made with guidanceScale 7.5 (now 5), lr 0.003 (now 0.001); resume with the run's settings`,
+    );
     await T.train({ models: again, config: config({ steps: 3 }), prompts, runDir: dir, resume: true });
     expect(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")).steps).toBe(3);
     expect(readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(3);
@@ -83,7 +114,12 @@ describe("TextCraftor trainer on a tiny model", () => {
     const nan: T.LoadedReward = { score: (images) => T.log(T.mean(images.reshape([images.shape[0]!, -1]), 1).mul(-1)) };
     m.rewards = [{ name: "broken", weight: 1, reward: nan }];
     const encoderBefore = await snapshot(m.sd.textEncoder);
-    const run = T.train({ models: m, config: config({ maxBadSteps: 1 }), prompts, runDir: mkdtempSync(join(tmpdir(), "tc-nan-")) });
+    const run = T.train({
+      models: m,
+      config: config({ maxBadSteps: 1 }),
+      prompts,
+      runDir: mkdtempSync(join(tmpdir(), "tc-nan-")),
+    });
     await expect(run).rejects.toThrow(/non-finite.*last good checkpoint/);
     expect(await snapshot(m.sd.textEncoder)).toEqual(encoderBefore);
   });
@@ -101,7 +137,10 @@ describe("TextCraftor trainer on a tiny model", () => {
     };
     const original = T.keep(T.noGrad(() => T.encodePrompts(m.sd, m.frozenTextEncoder, p)));
     const tuned = T.keep(T.noGrad(() => T.encodePrompts(m.sd, m.sd.textEncoder, p)));
-    const at = (w: number) => { const e = T.keep(T.interpolateEmbeddings(original, tuned, w)); return () => e.reshape(e.shape); };
+    const at = (w: number) => {
+      const e = T.keep(T.interpolateEmbeddings(original, tuned, w));
+      return () => e.reshape(e.shape);
+    };
     expect(await gen(at(0))).toEqual(await gen(undefined, m.frozenTextEncoder));
     expect(await gen(at(1))).toEqual(await gen(undefined, m.sd.textEncoder));
     expect(await gen(at(0.5))).not.toEqual(await gen(at(1)));
@@ -119,7 +158,9 @@ describe("LoRA", () => {
     expect(names.some((n) => n.endsWith("q_proj.lora_A.weight"))).toBe(true);
     const withAdapters = new Map(await m.sd.textEncoder.stateDict());
     // Base weights untouched; the adapters moved.
-    for (const [n, t] of withAdapters) if (!n.includes("lora_")) expect(Array.from(t.data), n).toEqual(Array.from((await m.frozenTextEncoder.stateDict()).get(n)!.data));
+    for (const [n, t] of withAdapters)
+      if (!n.includes("lora_"))
+        expect(Array.from(t.data), n).toEqual(Array.from((await m.frozenTextEncoder.stateDict()).get(n)!.data));
     expect(baseBefore.length).toBeLessThan(withAdapters.size);
     const after = await meanReward(m, c);
     expect(after).toBeGreaterThan(before);

@@ -68,10 +68,38 @@ describe("UNet config", () => {
     const config = T.parseUNetConfig(SD15);
     const { down, mid, up } = unetLayout(config);
     expect(down.map((b) => [b.type, b.resnets.map((r) => [r.inChannels, r.outChannels]), b.downsample])).toEqual([
-      ["CrossAttnDownBlock2D", [[320, 320], [320, 320]], true],
-      ["CrossAttnDownBlock2D", [[320, 640], [640, 640]], true],
-      ["CrossAttnDownBlock2D", [[640, 1280], [1280, 1280]], true],
-      ["DownBlock2D", [[1280, 1280], [1280, 1280]], false],
+      [
+        "CrossAttnDownBlock2D",
+        [
+          [320, 320],
+          [320, 320],
+        ],
+        true,
+      ],
+      [
+        "CrossAttnDownBlock2D",
+        [
+          [320, 640],
+          [640, 640],
+        ],
+        true,
+      ],
+      [
+        "CrossAttnDownBlock2D",
+        [
+          [640, 1280],
+          [1280, 1280],
+        ],
+        true,
+      ],
+      [
+        "DownBlock2D",
+        [
+          [1280, 1280],
+          [1280, 1280],
+        ],
+        false,
+      ],
     ]);
     // Three resnets per up block, fed by the 12 skip tensors (conv_in + 2 resnets and a downsampler per level).
     expect(up.map((b) => [b.type, b.resnets.map((r) => r.inChannels), b.resnets[0]!.outChannels, b.upsample])).toEqual([
@@ -81,7 +109,9 @@ describe("UNet config", () => {
       ["CrossAttnUpBlock2D", [960, 640, 640], 320, false],
     ]);
     // Legacy attention_head_dim 8 = 8 heads everywhere: head dims 40/80/160 and 160 in the mid block.
-    expect(down.filter((b) => b.attention).map((b) => b.resnets[0]!.outChannels / b.attention!.heads)).toEqual([40, 80, 160]);
+    expect(down.filter((b) => b.attention).map((b) => b.resnets[0]!.outChannels / b.attention!.heads)).toEqual([
+      40, 80, 160,
+    ]);
     expect(mid).toEqual({ channels: 1280, attention: { heads: 8, layers: 1 } });
     expect(config.timeEmbeddingDim).toBe(1280);
     expect(countUNetParameters(config)).toBe(859_520_964);
@@ -89,8 +119,11 @@ describe("UNet config", () => {
 
   test("bad configs fail naming the field", () => {
     const bad = (patch: Record<string, unknown>) => () => T.parseUNetConfig({ ...SD15, ...patch });
-    expect(bad({ down_block_types: ["CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"] }))
-      .toThrow(/down_block_types\[1\] = "SimpleCrossAttnDownBlock2D": expected "CrossAttnDownBlock2D" \| "DownBlock2D"/);
+    expect(
+      bad({
+        down_block_types: ["CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+      }),
+    ).toThrow(/down_block_types\[1\] = "SimpleCrossAttnDownBlock2D": expected "CrossAttnDownBlock2D" \| "DownBlock2D"/);
     expect(bad({ attention_head_dim: [8, 8, 8] })).toThrow(/"attention_head_dim" has 3 entries for 4 blocks/);
     expect(bad({ attention_head_dim: 7 })).toThrow(/attention_head_dim\[0\] = 7 heads/);
     expect(bad({ up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D"] })).toThrow(/"up_block_types" has 2 blocks/);
@@ -115,13 +148,21 @@ describe("UNet2DConditionModel against PyTorch", () => {
     try {
       return await T.scopeAsync(async () => {
         const sample = T.Tensor.from(golden.sample.data, golden.sample.shape).requireGrad();
-        const states = T.Tensor.from(golden.encoder_hidden_states.data, golden.encoder_hidden_states.shape).requireGrad();
+        const states = T.Tensor.from(
+          golden.encoder_hidden_states.data,
+          golden.encoder_hidden_states.shape,
+        ).requireGrad();
         const out = unet.forward(sample, golden.timesteps, states);
         out.backward(T.Tensor.from(golden.grad_out.data, out.shape));
         const params = new Map(unet.namedParameters());
         const weights: Record<string, Float32Array> = {};
         for (const name of Object.keys(golden.grad_weights)) weights[name] = await params.get(name)!.grad!.toArray();
-        return { out: await out.toArray(), gradSample: await sample.grad!.toArray(), gradStates: await states.grad!.toArray(), weights };
+        return {
+          out: await out.toArray(),
+          gradSample: await sample.grad!.toArray(),
+          gradStates: await states.grad!.toArray(),
+          weights,
+        };
       });
     } finally {
       unet.dispose();
@@ -130,9 +171,12 @@ describe("UNet2DConditionModel against PyTorch", () => {
 
   const expectMatchesGolden = (r: Awaited<ReturnType<typeof run>>) => {
     expect(relError(r.out, golden.out.data), "out").toBeLessThan(1e-4);
-    expect(relError(r.gradStates, golden.grad_encoder_hidden_states.data), "grad encoder_hidden_states").toBeLessThan(1e-4);
+    expect(relError(r.gradStates, golden.grad_encoder_hidden_states.data), "grad encoder_hidden_states").toBeLessThan(
+      1e-4,
+    );
     expect(relError(r.gradSample, golden.grad_sample.data), "grad sample").toBeLessThan(1e-4);
-    for (const [name, g] of Object.entries(golden.grad_weights)) expect(relError(r.weights[name]!, g.data), `grad ${name}`).toBeLessThan(1e-4);
+    for (const [name, g] of Object.entries(golden.grad_weights))
+      expect(relError(r.weights[name]!, g.data), `grad ${name}`).toBeLessThan(1e-4);
   };
 
   let plain: Awaited<ReturnType<typeof run>>;

@@ -11,7 +11,10 @@ import { relError } from "./gradcheck.ts";
 const DIR = join(import.meta.dir, "fixtures/vae");
 // The first use of each kernel variant compiles a pipeline, seconds each on a CPU Vulkan driver.
 type Entry = { shape: number[]; data: number[] };
-type Golden = Record<"image" | "mean" | "logvar" | "latents" | "decoded" | "images" | "grad_out" | "grad_latents" | "grad_weight", Entry> & {
+type Golden = Record<
+  "image" | "mean" | "logvar" | "latents" | "decoded" | "images" | "grad_out" | "grad_latents" | "grad_weight",
+  Entry
+> & {
   grad_weight_name: string;
   parameter_count: number;
 };
@@ -60,7 +63,9 @@ async function rewardGradients(model: AutoencoderKL): Promise<{ latents: Float32
 
 /** Names of the autograd nodes reachable from `out`. */
 function nodeNames(out: T.Tensor): Set<string> {
-  const names = new Set<string>(), seen = new Set<T.Tensor>(), stack = [out];
+  const names = new Set<string>(),
+    seen = new Set<T.Tensor>(),
+    stack = [out];
   while (stack.length) {
     const t = stack.pop()!;
     if (seen.has(t) || !t.gradFn) continue;
@@ -87,7 +92,9 @@ describe("AutoencoderKL matches PyTorch", () => {
       const decoded = T.noGrad(() => vae.decode(latents.div(configJson.scaling_factor as number)));
       expect(decoded.shape).toEqual(golden.decoded.shape);
       expect(relError(await decoded.toArray(), golden.decoded.data)).toBeLessThan(1e-4);
-      expect(relError(await T.noGrad(() => vae.decodeToImage(latents)).toArray(), golden.images.data)).toBeLessThan(1e-4);
+      expect(relError(await T.noGrad(() => vae.decodeToImage(latents)).toArray(), golden.images.data)).toBeLessThan(
+        1e-4,
+      );
     });
   });
 
@@ -139,8 +146,13 @@ describe("loading", () => {
   });
 
   test("a checkpoint with both legacy and current names is refused", () => {
-    const both = new Map([...weights, ["encoder.mid_block.attentions.0.query.weight", weights.get("encoder.mid_block.attentions.0.to_q.weight")!]]);
-    expect(() => renameLegacyVaeAttention(both)).toThrow(/both "encoder\.mid_block\.attentions\.0\.query\.weight" and "encoder\.mid_block\.attentions\.0\.to_q\.weight"/);
+    const both = new Map([
+      ...weights,
+      ["encoder.mid_block.attentions.0.query.weight", weights.get("encoder.mid_block.attentions.0.to_q.weight")!],
+    ]);
+    expect(() => renameLegacyVaeAttention(both)).toThrow(
+      /both "encoder\.mid_block\.attentions\.0\.query\.weight" and "encoder\.mid_block\.attentions\.0\.to_q\.weight"/,
+    );
   });
 
   test("a missing tensor fails naming it", () => {
@@ -148,7 +160,9 @@ describe("loading", () => {
     partial.delete("decoder.up_blocks.1.resnets.1.conv2.bias");
     const model = AutoencoderKL.fromConfig(configJson);
     try {
-      expect(() => model.loadWeights(partial)).toThrow(/missing tensor "decoder\.up_blocks\.1\.resnets\.1\.conv2\.bias"/);
+      expect(() => model.loadWeights(partial)).toThrow(
+        /missing tensor "decoder\.up_blocks\.1\.resnets\.1\.conv2\.bias"/,
+      );
     } finally {
       model.dispose();
     }

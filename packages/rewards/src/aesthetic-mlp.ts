@@ -25,30 +25,44 @@ export class AestheticMLP extends Module {
   }
 
   /** Width of the embedding the head takes (CLIP ViT-L/14's projection_dim, 768, for the published heads). */
-  get inFeatures(): number { return this.ordered[0]!.inFeatures; }
+  get inFeatures(): number {
+    return this.ordered[0]!.inFeatures;
+  }
 
   /** The first layer's weight, as named and shaped in the checkpoint (for errors). */
-  get inputLayer(): string { return `"layers.${this.indices[0]}.weight" [${this.ordered[0]!.weight.shape}]`; }
+  get inputLayer(): string {
+    return `"layers.${this.indices[0]}.weight" [${this.ordered[0]!.weight.shape}]`;
+  }
 
   /** Builds the head from a state_dict's shapes and loads it (frozen); `source` names the file in errors. */
   static fromStateDict(tensors: ReadonlyMap<string, TensorData>, source: string): AestheticMLP {
-    const indices = [...tensors.keys()].flatMap((name) => /^layers\.(\d+)\.weight$/.exec(name)?.[1] ?? []).map(Number).sort((a, b) => a - b);
-    if (!indices.length) throw new Error(`${source}: no "layers.N.weight" tensors; is this an improved-aesthetic-predictor MLP (.pth)?`);
+    const indices = [...tensors.keys()]
+      .flatMap((name) => /^layers\.(\d+)\.weight$/.exec(name)?.[1] ?? [])
+      .map(Number)
+      .sort((a, b) => a - b);
+    if (!indices.length)
+      throw new Error(`${source}: no "layers.N.weight" tensors; is this an improved-aesthetic-predictor MLP (.pth)?`);
     const layers = new Map<number, Linear>();
     let width: number | undefined;
     for (const index of indices) {
       const name = `layers.${index}.weight`;
       const shape = tensors.get(name)!.shape;
       if (shape.length !== 2 || (width !== undefined && shape[1] !== width)) {
-        throw new Error(`${source}: "${name}" has shape [${shape}], expected [out, ${width ?? "in"}] to follow the previous layer`);
+        throw new Error(
+          `${source}: "${name}" has shape [${shape}], expected [out, ${width ?? "in"}] to follow the previous layer`,
+        );
       }
       const [out, inFeatures] = shape as [number, number];
-      layers.set(index, withInitMode("none", () => new Linear(inFeatures, out, { bias: tensors.has(`layers.${index}.bias`) })));
+      layers.set(
+        index,
+        withInitMode("none", () => new Linear(inFeatures, out, { bias: tensors.has(`layers.${index}.bias`) })),
+      );
       width = out;
     }
     const mlp = new AestheticMLP(layers);
     try {
-      if (width !== 1) throw new Error(`"layers.${indices.at(-1)}.weight" has ${width} outputs, expected 1 (a single score)`);
+      if (width !== 1)
+        throw new Error(`"layers.${indices.at(-1)}.weight" has ${width} outputs, expected 1 (a single score)`);
       mlp.loadStateDict(new Map(tensors));
     } catch (e) {
       mlp.dispose();

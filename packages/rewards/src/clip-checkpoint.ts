@@ -9,8 +9,20 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
-  CLIPTextModelWithProjection, CLIPVisionModelWithProjection, openClipToHf, parseCLIPTextConfig, parseCLIPVisionConfig, readWeightFiles, stripPrefix, withInitMode, withParamDtype, type DType,
-  type CLIPActivation, type CLIPTextConfig, type CLIPVisionConfig, type TensorData,
+  CLIPTextModelWithProjection,
+  CLIPVisionModelWithProjection,
+  openClipToHf,
+  parseCLIPTextConfig,
+  parseCLIPVisionConfig,
+  readWeightFiles,
+  stripPrefix,
+  withInitMode,
+  withParamDtype,
+  type DType,
+  type CLIPActivation,
+  type CLIPTextConfig,
+  type CLIPVisionConfig,
+  type TensorData,
 } from "@textcraftor/core";
 import { chooseActivation, configQuickGelu, type ActivationChoice } from "./clip-activation.ts";
 import { openClipConfigs } from "./open-clip-config.ts";
@@ -47,9 +59,12 @@ export async function readClipCheckpoint(path: string, options: ReadClipOptions)
   try {
     if (tensors.has("vision_model.embeddings.patch_embedding.weight")) {
       const configFile = join(folder, "config.json");
-      if (!existsSync(configFile)) throw new Error(`transformers-layout CLIP weights need their config.json beside them, and ${folder} has none`);
+      if (!existsSync(configFile))
+        throw new Error(`transformers-layout CLIP weights need their config.json beside them, and ${folder} has none`);
       const config = await readJson(configFile);
-      const text = tensors.has("text_model.embeddings.token_embedding.weight") ? parseCLIPTextConfig(config) : undefined;
+      const text = tensors.has("text_model.embeddings.token_embedding.weight")
+        ? parseCLIPTextConfig(config)
+        : undefined;
       const vision = parseCLIPVisionConfig(config);
       const activation = { activation: vision.hiddenAct, reason: `${configFile} has hidden_act "${vision.hiddenAct}"` };
       return { path, tensors, vision, text, logitScale: tensors.get("logit_scale")?.data[0], activation };
@@ -59,32 +74,64 @@ export async function readClipCheckpoint(path: string, options: ReadClipOptions)
       const json = existsSync(configFile) ? await readJson(configFile) : undefined;
       const openAiFormat = OPENAI_EXTRAS.some((name) => tensors.has(name));
       for (const name of OPENAI_EXTRAS) tensors.delete(name);
-      const activation = chooseActivation({ configQuickGelu: configQuickGelu(json), option: options.activation, openAiFormat, path, fallback: options.fallback });
+      const activation = chooseActivation({
+        configQuickGelu: configQuickGelu(json),
+        option: options.activation,
+        openAiFormat,
+        path,
+        fallback: options.fallback,
+      });
       const configs = openClipConfigs(tensors, json, activation.activation);
-      return { path, tensors: openClipToHf(tensors), ...configs, logitScale: tensors.get("logit_scale")?.data[0], activation };
+      return {
+        path,
+        tensors: openClipToHf(tensors),
+        ...configs,
+        logitScale: tensors.get("logit_scale")?.data[0],
+        activation,
+      };
     }
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }
   const sample = [...tensors.keys()].slice(0, 4).join(", ");
-  throw new Error(`${path} is not a CLIP checkpoint: it has neither "vision_model.embeddings.patch_embedding.weight" (transformers) nor "visual.conv1.weight" (open_clip/OpenAI); it holds ${sample || "no float tensors"}${tensors.size > 4 ? ", ..." : ""}`);
+  throw new Error(
+    `${path} is not a CLIP checkpoint: it has neither "vision_model.embeddings.patch_embedding.weight" (transformers) nor "visual.conv1.weight" (open_clip/OpenAI); it holds ${sample || "no float tensors"}${tensors.size > 4 ? ", ..." : ""}`,
+  );
 }
 
 /** The frozen image tower (`vision_model.*`, `visual_projection`). */
 export function visionTower(checkpoint: ClipCheckpoint, dtype: DType = "f32"): CLIPVisionModelWithProjection {
-  const model = withInitMode("none", () => withParamDtype(dtype, () => new CLIPVisionModelWithProjection(checkpoint.vision)));
+  const model = withInitMode("none", () =>
+    withParamDtype(dtype, () => new CLIPVisionModelWithProjection(checkpoint.vision)),
+  );
   return load(model, checkpoint);
 }
 
 /** The frozen text tower; CLIP's BPE tokenizer gives ids up to 49407, so the vocabulary must be CLIP's. */
-export function textTower(checkpoint: ClipCheckpoint, vocabSize: number, dtype: DType = "f32"): CLIPTextModelWithProjection {
+export function textTower(
+  checkpoint: ClipCheckpoint,
+  vocabSize: number,
+  dtype: DType = "f32",
+): CLIPTextModelWithProjection {
   const { text, path } = checkpoint;
-  if (!text) throw new Error(`${path} holds only an image tower; this reward also needs the text tower (a whole CLIPModel / open_clip model)`);
-  if (text.vocabSize !== vocabSize) throw new Error(`${path}: the text tower has a ${text.vocabSize}-token vocabulary, but CLIP's tokenizer needs ${vocabSize}`);
-  return load(withInitMode("none", () => withParamDtype(dtype, () => new CLIPTextModelWithProjection(text))), checkpoint);
+  if (!text)
+    throw new Error(
+      `${path} holds only an image tower; this reward also needs the text tower (a whole CLIPModel / open_clip model)`,
+    );
+  if (text.vocabSize !== vocabSize)
+    throw new Error(
+      `${path}: the text tower has a ${text.vocabSize}-token vocabulary, but CLIP's tokenizer needs ${vocabSize}`,
+    );
+  return load(
+    withInitMode("none", () => withParamDtype(dtype, () => new CLIPTextModelWithProjection(text))),
+    checkpoint,
+  );
 }
 
-function load<M extends CLIPVisionModelWithProjection | CLIPTextModelWithProjection>(model: M, { tensors, path }: ClipCheckpoint): M {
+function load<M extends CLIPVisionModelWithProjection | CLIPTextModelWithProjection>(
+  model: M,
+  { tensors, path }: ClipCheckpoint,
+): M {
   try {
     model.loadWeights(tensors);
   } catch (e) {
@@ -106,13 +153,19 @@ function locate(path: string): { files: string[]; folder: string } {
   if (known) return { files: [join(path, known)], folder: path };
   const found = weightFilesIn(path);
   if (found.length === 1) return { files: found, folder: path };
-  throw new Error(`${path}: expected CLIP weights: ${[...HF_FILES, ...OPEN_CLIP_FILES].join(", ")} or a single .safetensors/.bin/.pt/.pth file, ` +
-    (found.length ? `found several (${found.map((f) => f.slice(path.length + 1)).join(", ")}): name the file instead of the folder` : "found none"));
+  throw new Error(
+    `${path}: expected CLIP weights: ${[...HF_FILES, ...OPEN_CLIP_FILES].join(", ")} or a single .safetensors/.bin/.pt/.pth file, ` +
+      (found.length
+        ? `found several (${found.map((f) => f.slice(path.length + 1)).join(", ")}): name the file instead of the folder`
+        : "found none"),
+  );
 }
 
 /** Training scripts' wrappers: a `state_dict` entry next to optimizer state (HPSv2), then DDP's `module.`. */
 function unwrap(tensors: Map<string, TensorData>): Map<string, TensorData> {
-  let out = [...tensors.keys()].some((k) => k.startsWith("state_dict.")) ? stripPrefix(tensors, "state_dict.") : tensors;
+  let out = [...tensors.keys()].some((k) => k.startsWith("state_dict."))
+    ? stripPrefix(tensors, "state_dict.")
+    : tensors;
   while (out.size && [...out.keys()].every((k) => k.startsWith("module."))) out = stripPrefix(out, "module.");
   return out;
 }

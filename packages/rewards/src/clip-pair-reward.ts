@@ -28,8 +28,14 @@ export function clipPairReward(definition: ClipPairRewardDefinition): RewardPlug
     options: CLIP_OPTIONS,
     async load(context: RewardContext): Promise<LoadedReward> {
       const { preprocess, activation } = clipOptions(context.options);
-      const checkpoint = await readClipCheckpoint(requireWeights(plugin, context), { activation, fallback: definition.activation });
-      if (definition.logitScaled && checkpoint.logitScale === undefined) throw new Error(`${checkpoint.path}: no "logit_scale" tensor, which ${definition.name} multiplies the cosine by`);
+      const checkpoint = await readClipCheckpoint(requireWeights(plugin, context), {
+        activation,
+        fallback: definition.activation,
+      });
+      if (definition.logitScaled && checkpoint.logitScale === undefined)
+        throw new Error(
+          `${checkpoint.path}: no "logit_scale" tensor, which ${definition.name} multiplies the cosine by`,
+        );
       const scale = definition.logitScaled ? Math.exp(checkpoint.logitScale!) : 1;
       const tokenizer = await ClipTokenizer.load();
       const text = textTower(checkpoint, tokenizer.vocabSize, context.weightDtype);
@@ -37,7 +43,8 @@ export function clipPairReward(definition: ClipPairRewardDefinition): RewardPlug
       return {
         info: `${checkpoint.path}: MLP activation ${checkpoint.activation.activation} (${checkpoint.activation.reason})`,
         score(images, prompts) {
-          if (prompts.length !== images.shape[0]) throw new Error(`reward "${definition.name}": ${prompts.length} prompts for ${images.shape[0]} images`);
+          if (prompts.length !== images.shape[0])
+            throw new Error(`reward "${definition.name}": ${prompts.length} prompts for ${images.shape[0]} images`);
           const ids = tokenizer.callInt32(prompts, text.config.maxPositionEmbeddings);
           const promptEmbeds = noGrad(() => text.textEmbeds(ids));
           const imageEmbeds = vision.imageEmbeds(preprocessForClip(images, vision.config.imageSize, preprocess));

@@ -6,7 +6,16 @@ export { builtinRewards, createRegistry } from "./registry.ts";
 export { parseRewardSpec, type RewardSpec } from "./spec.ts";
 export { loadRewards } from "./load.ts";
 export { loadRewardPlugin, checkRewardPlugin } from "./plugin-file.ts";
-export { poolToClip, resizeCropToClip, preprocessForClip, clipNormalize, resampleMatrix, CLIP_MEAN, CLIP_STD, type PreprocessMode } from "./preprocess.ts";
+export {
+  poolToClip,
+  resizeCropToClip,
+  preprocessForClip,
+  clipNormalize,
+  resampleMatrix,
+  CLIP_MEAN,
+  CLIP_STD,
+  type PreprocessMode,
+} from "./preprocess.ts";
 export { l2Normalize, cosineSimilarity } from "./similarity.ts";
 export { readClipCheckpoint, visionTower, textTower, type ClipCheckpoint } from "./clip-checkpoint.ts";
 export { openClipConfigs } from "./open-clip-config.ts";

@@ -5,25 +5,39 @@
  * file open_clip's hub releases carry), else from open_clip's own model configs: text heads = width / 64,
  * vision heads = width / head_width with head_width 64 except ViT-H-14 (80), ViT-g-14 (88), ViT-bigG-14 (104).
  */
-import { OPEN_CLIP_VIT_H_14, type CLIPActivation, type CLIPTextConfig, type CLIPVisionConfig, type TensorData } from "@textcraftor/core";
+import {
+  OPEN_CLIP_VIT_H_14,
+  type CLIPActivation,
+  type CLIPTextConfig,
+  type CLIPVisionConfig,
+  type TensorData,
+} from "@textcraftor/core";
 
 const VISION_HEAD_WIDTH: Record<number, number> = { [OPEN_CLIP_VIT_H_14.vision.hiddenSize]: 80, 1408: 88, 1664: 104 };
 const DEFAULT_HEAD_WIDTH = 64;
 
-export interface OpenClipConfigs { vision: CLIPVisionConfig; text?: CLIPTextConfig }
+export interface OpenClipConfigs {
+  vision: CLIPVisionConfig;
+  text?: CLIPTextConfig;
+}
 
 /**
  * `activation` is what the caller knows about the weights' training: OpenAI's own CLIPs used quick_gelu,
  * LAION's open_clip models exact gelu; `quick_gelu` in open_clip_config.json overrides it.
  */
-export function openClipConfigs(tensors: ReadonlyMap<string, TensorData>, json: unknown, activation: CLIPActivation): OpenClipConfigs {
+export function openClipConfigs(
+  tensors: ReadonlyMap<string, TensorData>,
+  json: unknown,
+  activation: CLIPActivation,
+): OpenClipConfigs {
   const cfg = modelConfig(json);
   const shape = (name: string) => {
     const t = tensors.get(name);
     if (!t) throw new Error(`open_clip checkpoint: missing "${name}"; is this a CLIP ViT state_dict?`);
     return t.shape;
   };
-  const hiddenAct: CLIPActivation = typeof cfg.quick_gelu === "boolean" ? (cfg.quick_gelu ? "quick_gelu" : "gelu") : activation;
+  const hiddenAct: CLIPActivation =
+    typeof cfg.quick_gelu === "boolean" ? (cfg.quick_gelu ? "quick_gelu" : "gelu") : activation;
   const common = { hiddenAct, layerNormEps: 1e-5 };
 
   const [width, numChannels, patchSize] = shape("visual.conv1.weight") as [number, number, number];
@@ -33,13 +47,21 @@ export function openClipConfigs(tensors: ReadonlyMap<string, TensorData>, json: 
     hiddenSize: width,
     intermediateSize: shape("visual.transformer.resblocks.0.mlp.c_fc.weight")[0]!,
     numHiddenLayers: countBlocks(tensors, "visual.transformer.resblocks."),
-    numAttentionHeads: heads("vision", width, numberField(cfg.vision_cfg, "head_width", VISION_HEAD_WIDTH[width] ?? DEFAULT_HEAD_WIDTH), true),
+    numAttentionHeads: heads(
+      "vision",
+      width,
+      numberField(cfg.vision_cfg, "head_width", VISION_HEAD_WIDTH[width] ?? DEFAULT_HEAD_WIDTH),
+      true,
+    ),
     projectionDim: shape("visual.proj")[1]!,
     imageSize: Math.round(Math.sqrt(positions)) * patchSize,
     patchSize,
     numChannels,
   };
-  if ((vision.imageSize / patchSize) ** 2 !== positions) throw new Error(`open_clip checkpoint: visual.positional_embedding has ${positions} patch positions, not a square grid`);
+  if ((vision.imageSize / patchSize) ** 2 !== positions)
+    throw new Error(
+      `open_clip checkpoint: visual.positional_embedding has ${positions} patch positions, not a square grid`,
+    );
   if (!tensors.has("token_embedding.weight")) return { vision };
 
   const [vocabSize, textWidth] = shape("token_embedding.weight") as [number, number];
@@ -48,7 +70,12 @@ export function openClipConfigs(tensors: ReadonlyMap<string, TensorData>, json: 
     hiddenSize: textWidth,
     intermediateSize: shape("transformer.resblocks.0.mlp.c_fc.weight")[0]!,
     numHiddenLayers: countBlocks(tensors, "transformer.resblocks."),
-    numAttentionHeads: heads("text", textWidth, numberField(cfg.text_cfg, "heads", textWidth / DEFAULT_HEAD_WIDTH), false),
+    numAttentionHeads: heads(
+      "text",
+      textWidth,
+      numberField(cfg.text_cfg, "heads", textWidth / DEFAULT_HEAD_WIDTH),
+      false,
+    ),
     projectionDim: shape("text_projection")[1]!,
     vocabSize,
     maxPositionEmbeddings: shape("positional_embedding")[0]!,
@@ -69,7 +96,8 @@ function modelConfig(json: unknown): Json {
 function numberField(section: unknown, key: string, fallback: number): number {
   const v = isObject(section) ? section[key] : undefined;
   if (v === undefined) return fallback;
-  if (typeof v !== "number" || !(v > 0)) throw new Error(`open_clip_config.json: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !(v > 0))
+    throw new Error(`open_clip_config.json: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -77,7 +105,9 @@ function numberField(section: unknown, key: string, fallback: number): number {
 function heads(tower: string, width: number, value: number, isHeadWidth: boolean): number {
   const n = isHeadWidth ? width / value : value;
   if (!Number.isInteger(n) || width % n) {
-    throw new Error(`open_clip checkpoint: cannot tell the attention heads of the ${width}-wide ${tower} tower; put the model's open_clip_config.json (with vision_cfg.head_width and text_cfg.heads) next to the weights`);
+    throw new Error(
+      `open_clip checkpoint: cannot tell the attention heads of the ${width}-wide ${tower} tower; put the model's open_clip_config.json (with vision_cfg.head_width and text_cfg.heads) next to the weights`,
+    );
   }
   return n;
 }

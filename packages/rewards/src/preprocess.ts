@@ -61,9 +61,13 @@ export function resampleMatrix(inSize: number, outSize: number, crop: number): F
     const center = (start + j + 0.5) * scale;
     const lo = Math.max(Math.trunc(center - support + 0.5), 0);
     const hi = Math.min(Math.trunc(center + support + 0.5), inSize);
-    const weights = Array.from({ length: hi - lo }, (_, k) => Math.max(0, 1 - Math.abs((lo + k - center + 0.5) / support)));
+    const weights = Array.from({ length: hi - lo }, (_, k) =>
+      Math.max(0, 1 - Math.abs((lo + k - center + 0.5) / support)),
+    );
     const total = weights.reduce((a, b) => a + b, 0);
-    weights.forEach((w, k) => { m[(lo + k) * crop + j] = w / total; });
+    weights.forEach((w, k) => {
+      m[(lo + k) * crop + j] = w / total;
+    });
   }
   return m;
 }
@@ -76,5 +80,6 @@ function roundHalfEven(x: number): number {
 
 /** Rewards take RGB images [B, 3, H, W] in [0, 1]. */
 export function checkImages(images: Tensor): void {
-  if (images.ndim !== 4 || images.shape[1] !== 3) throw new Error(`rewards: expected RGB images [B, 3, H, W] in [0, 1], got [${images.shape}]`);
+  if (images.ndim !== 4 || images.shape[1] !== 3)
+    throw new Error(`rewards: expected RGB images [B, 3, H, W] in [0, 1], got [${images.shape}]`);
 }

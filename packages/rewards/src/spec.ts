@@ -21,8 +21,11 @@ const SYNTAX = "name[=weight][:weights=PATH][:key=value]...";
 export function parseRewardSpec(text: string): RewardSpec {
   const [head = "", ...pairs] = text.trim().split(/:(?=[A-Za-z_][\w-]*=)/);
   const [name = "", weightText, ...extra] = head.split("=");
-  const fail = (problem: string): never => { throw new Error(`reward spec "${text}": ${problem}; the syntax is ${SYNTAX}`); };
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) fail(`"${name}" is not a reward name (lowercase letters, digits, "-" or "_")`);
+  const fail = (problem: string): never => {
+    throw new Error(`reward spec "${text}": ${problem}; the syntax is ${SYNTAX}`);
+  };
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name))
+    fail(`"${name}" is not a reward name (lowercase letters, digits, "-" or "_")`);
   if (extra.length) fail(`"${head}" has more than one "="`);
   const weight = weightText === undefined ? 1 : Number(weightText);
   if (weightText?.trim() === "" || !Number.isFinite(weight)) fail(`the weight "${weightText}" is not a number`);
@@ -30,7 +33,8 @@ export function parseRewardSpec(text: string): RewardSpec {
   const spec: RewardSpec = { name, weight, options: {} };
   for (const pair of pairs) {
     const at = pair.indexOf("=");
-    const key = pair.slice(0, at), value = pair.slice(at + 1);
+    const key = pair.slice(0, at),
+      value = pair.slice(at + 1);
     if (value === "") fail(`"${key}=" has no value`);
     if (key === "weights" ? spec.weights !== undefined : key in spec.options) fail(`"${key}" is given twice`);
     if (key === "weights") spec.weights = value;

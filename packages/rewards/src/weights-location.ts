@@ -8,7 +8,9 @@ import type { RewardContext, RewardPlugin } from "@textcraftor/core";
 export function requireWeights(plugin: Pick<RewardPlugin, "name" | "weightFiles">, context: RewardContext): string {
   if (!context.weights) {
     const files = plugin.weightFiles?.length ? `; it expects ${plugin.weightFiles.join("; ")}` : "";
-    throw new Error(`reward "${plugin.name}" needs weights: add :weights=PATH to its spec (--reward ${plugin.name}=1:weights=PATH)${files}`);
+    throw new Error(
+      `reward "${plugin.name}" needs weights: add :weights=PATH to its spec (--reward ${plugin.name}=1:weights=PATH)${files}`,
+    );
   }
   return requirePath(context.weights, `weights of reward "${plugin.name}"`);
 }
@@ -22,7 +24,10 @@ const WEIGHT_EXTENSIONS = /\.(safetensors|bin|pt|pth|ckpt)$/;
 
 /** The weights files directly in `folder`, sorted; `extensions` narrows them (e.g. /\.pth$/). */
 export function weightFilesIn(folder: string, extensions = WEIGHT_EXTENSIONS): string[] {
-  return readdirSync(folder).filter((name) => extensions.test(name)).sort().map((name) => join(folder, name));
+  return readdirSync(folder)
+    .filter((name) => extensions.test(name))
+    .sort()
+    .map((name) => join(folder, name));
 }
 
 export async function readJson(path: string): Promise<unknown> {

@@ -21,23 +21,37 @@ function copyAs(folder: string, file: string, config: object = {}): string {
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(HPSV2, "HPS_v2_compressed.pt"), join(dir, file));
   const json = JSON.parse(readFileSync(join(HPSV2, "open_clip_config.json"), "utf8"));
-  writeFileSync(join(dir, "open_clip_config.json"), JSON.stringify({ ...json, model_cfg: { ...json.model_cfg, ...config } }));
+  writeFileSync(
+    join(dir, "open_clip_config.json"),
+    JSON.stringify({ ...json, model_cfg: { ...json.model_cfg, ...config } }),
+  );
   return join(dir, file);
 }
 
-beforeAll(async () => { await initRuntime(); });
+beforeAll(async () => {
+  await initRuntime();
+});
 const disposers: (() => void)[] = [];
 afterAll(() => disposers.forEach((d) => d()));
 
 describe("the activation of open_clip-layout CLIP weights", () => {
   test("the config wins, then act=, then OpenAI's format, then the name, then the plugin's default", () => {
     const base = { openAiFormat: false, path: "/models/ViT-L-14/open_clip_pytorch_model.bin", fallback };
-    expect(chooseActivation({ ...base, configQuickGelu: true, option: "gelu" })).toEqual({ activation: "quick_gelu", reason: "open_clip_config.json has quick_gelu: true" });
-    expect(chooseActivation({ ...base, option: "quick_gelu", openAiFormat: true })).toEqual({ activation: "quick_gelu", reason: "the act=quick_gelu option" });
+    expect(chooseActivation({ ...base, configQuickGelu: true, option: "gelu" })).toEqual({
+      activation: "quick_gelu",
+      reason: "open_clip_config.json has quick_gelu: true",
+    });
+    expect(chooseActivation({ ...base, option: "quick_gelu", openAiFormat: true })).toEqual({
+      activation: "quick_gelu",
+      reason: "the act=quick_gelu option",
+    });
     expect(chooseActivation({ ...base, option: "gelu", openAiFormat: true }).activation).toBe("gelu");
     expect(chooseActivation({ ...base, openAiFormat: true }).reason).toStartWith("OpenAI's checkpoint format");
     expect(chooseActivation({ ...base, path: "/cache/ViT-L-14-quickgelu/dfn2b.bin" }).activation).toBe("quick_gelu");
-    expect(chooseActivation({ ...base, path: "/hub/timm/vit_large_patch14_clip_224.openai/open_clip_model.safetensors" }).activation).toBe("quick_gelu");
+    expect(
+      chooseActivation({ ...base, path: "/hub/timm/vit_large_patch14_clip_224.openai/open_clip_model.safetensors" })
+        .activation,
+    ).toBe("quick_gelu");
     expect(chooseActivation(base)).toBe(fallback);
     expect(chooseActivation({ ...base, path: "/home/openai-fan/laion/ViT-g-14.bin" })).toBe(fallback);
   });
@@ -45,7 +59,8 @@ describe("the activation of open_clip-layout CLIP weights", () => {
   test("OpenAI's ViT-L/14 as OpenAI saves it (input_resolution, context_length, vocab_size) reads with quick_gelu", async () => {
     const tensors = await readWeightFiles([join(HPSV2, "HPS_v2_compressed.pt")]);
     const flat = new Map([...tensors].map(([k, v]) => [k.replace(/^state_dict\./, ""), v]));
-    for (const extra of ["input_resolution", "context_length", "vocab_size"]) flat.set(extra, { data: new Float32Array([224]), shape: [], dtype: "F32" });
+    for (const extra of ["input_resolution", "context_length", "vocab_size"])
+      flat.set(extra, { data: new Float32Array([224]), shape: [], dtype: "F32" });
     const dir = join(root, "vit-l-14");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "model.safetensors"), writeSafetensors(flat));
@@ -58,7 +73,9 @@ describe("the activation of open_clip-layout CLIP weights", () => {
   test("the loaded reward says which activation it uses and why", async () => {
     const laion = await hpsv2.load(context(copyAs("laion", "HPS_v2_compressed.pt")));
     disposers.push(() => laion.dispose?.());
-    expect(laion.info).toBe(`${join(root, "laion", "HPS_v2_compressed.pt")}: MLP activation gelu (HPSv2 is LAION's open_clip ViT-H-14, trained with GELU)`);
+    expect(laion.info).toBe(
+      `${join(root, "laion", "HPS_v2_compressed.pt")}: MLP activation gelu (HPSv2 is LAION's open_clip ViT-H-14, trained with GELU)`,
+    );
     const named = await clip.load(context(copyAs("openai", "ViT-L-14.pt")));
     disposers.push(() => named.dispose?.());
     expect(named.info).toContain("MLP activation quick_gelu (the name");

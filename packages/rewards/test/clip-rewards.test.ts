@@ -16,8 +16,12 @@ const load = async (plugin: typeof clip, weights: string, options: Record<string
   return reward;
 };
 
-beforeAll(async () => { await initRuntime(); });
-afterAll(() => { for (const reward of loaded) reward.dispose?.(); });
+beforeAll(async () => {
+  await initRuntime();
+});
+afterAll(() => {
+  for (const reward of loaded) reward.dispose?.();
+});
 
 const cases: [string, typeof clip, string, GoldenReward][] = [
   ["pickscore (transformers CLIPModel folder, exp(logit_scale)·cos)", pickscore, PICKSCORE, golden.pickscore],
@@ -47,8 +51,12 @@ test("the reward models are frozen, so backward through a score leaves their wei
 
 describe("CLIP reward errors", () => {
   test("no weights: names the reward and the files it expects", async () => {
-    await expect(pickscore.load(context())).rejects.toThrow('reward "pickscore" needs weights: add :weights=PATH to its spec (--reward pickscore=1:weights=PATH); it expects config.json + model.safetensors');
-    await expect(hpsv2.load(context("/nonexistent/HPS_v2_compressed.pt"))).rejects.toThrow("/nonexistent/HPS_v2_compressed.pt does not exist");
+    await expect(pickscore.load(context())).rejects.toThrow(
+      'reward "pickscore" needs weights: add :weights=PATH to its spec (--reward pickscore=1:weights=PATH); it expects config.json + model.safetensors',
+    );
+    await expect(hpsv2.load(context("/nonexistent/HPS_v2_compressed.pt"))).rejects.toThrow(
+      "/nonexistent/HPS_v2_compressed.pt does not exist",
+    );
   });
 
   test("weights of another architecture name the tensor and both shapes", async () => {
@@ -57,17 +65,27 @@ describe("CLIP reward errors", () => {
       copyFileSync(join(PICKSCORE, "pytorch_model.bin"), join(dir, "pytorch_model.bin"));
       const config = await Bun.file(join(PICKSCORE, "config.json")).json();
       writeFileSync(join(dir, "config.json"), JSON.stringify({ ...config, projection_dim: 12 }));
-      await expect(pickscore.load(context(dir))).rejects.toThrow('tensor "text_projection.weight": expected shape [12,16], found [8,16]');
+      await expect(pickscore.load(context(dir))).rejects.toThrow(
+        'tensor "text_projection.weight": expected shape [12,16], found [8,16]',
+      );
     } finally {
       rmSync(dir, { recursive: true });
     }
   });
 
   test("an image-only checkpoint, a non-CLIP file and a wrong prompt count say what is wrong", async () => {
-    await expect(clip.load(context(join(FIXTURES, "aesthetic/clip")))).rejects.toThrow("holds only an image tower; this reward also needs the text tower");
-    await expect(clip.load(context(join(FIXTURES, "aesthetic/tiny-linearMSE.pth")))).rejects.toThrow("is not a CLIP checkpoint");
-    await expect(clip.load(context(PICKSCORE, { preprocess: "bicubic" }))).rejects.toThrow("option preprocess=bicubic: expected pool or resize-crop");
+    await expect(clip.load(context(join(FIXTURES, "aesthetic/clip")))).rejects.toThrow(
+      "holds only an image tower; this reward also needs the text tower",
+    );
+    await expect(clip.load(context(join(FIXTURES, "aesthetic/tiny-linearMSE.pth")))).rejects.toThrow(
+      "is not a CLIP checkpoint",
+    );
+    await expect(clip.load(context(PICKSCORE, { preprocess: "bicubic" }))).rejects.toThrow(
+      "option preprocess=bicubic: expected pool or resize-crop",
+    );
     const reward = await load(clip, PICKSCORE);
-    expect(() => scope(() => reward.score(Tensor.zeros([2, 3, 32, 32]), PROMPTS.slice(0, 1)))).toThrow('reward "clip": 1 prompts for 2 images');
+    expect(() => scope(() => reward.score(Tensor.zeros([2, 3, 32, 32]), PROMPTS.slice(0, 1)))).toThrow(
+      'reward "clip": 1 prompts for 2 images',
+    );
   });
 });

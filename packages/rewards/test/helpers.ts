@@ -7,7 +7,10 @@ import { Tensor, noGrad, runtime, scopeAsync, sum, type LoadedReward, type Rewar
 
 export const FIXTURES = join(import.meta.dir, "fixtures");
 
-export interface GoldenReward { scores: number[]; derivative: number }
+export interface GoldenReward {
+  scores: number[];
+  derivative: number;
+}
 export const golden = await Bun.file(join(FIXTURES, "rewards_golden.json")).json();
 export const PROMPTS: string[] = golden.prompts;
 
@@ -19,15 +22,27 @@ const IMAGE_SIZE = 2 * 3 * 40 * 40;
 export const images = () => formula(IMAGE_SIZE, (i) => 0.5 + 0.45 * Math.sin(0.37 * i) * Math.cos(0.011 * i));
 const goldenDirection = () => formula(IMAGE_SIZE, (i) => Math.cos(0.91 * i + 0.3));
 
-export const context = (weights?: string, options: Record<string, string> = {}): RewardContext => ({ gpu: runtime().gpu, weights, options });
+export const context = (weights?: string, options: Record<string, string> = {}): RewardContext => ({
+  gpu: runtime().gpu,
+  weights,
+  options,
+});
 
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) { num += (a[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
   return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
 }
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!; return s; };
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+};
 
 export interface GradientProbe {
   scores: Float32Array;
@@ -55,9 +70,23 @@ export async function probeGradient(reward: LoadedReward, ref: GoldenReward, eps
 
     const rms = Math.sqrt(dot(gradient, gradient) / gradient.length);
     const u = gradient.map((g) => g / rms);
-    const at = (t: number) => noGrad(() => sum(score(Tensor.from(base.map((b, i) => b + t * u[i]!), IMAGE_SHAPE)))).item();
+    const at = (t: number) =>
+      noGrad(() =>
+        sum(
+          score(
+            Tensor.from(
+              base.map((b, i) => b + t * u[i]!),
+              IMAGE_SHAPE,
+            ),
+          ),
+        ),
+      ).item();
     const numeric = ((await at(eps)) - (await at(-eps))) / (2 * eps);
     const analytic = dot(gradient, u);
-    return { scores: await scores.toArray(), goldenDerivativeError, finiteDifferenceError: Math.abs(analytic - numeric) / Math.abs(analytic) };
+    return {
+      scores: await scores.toArray(),
+      goldenDerivativeError,
+      finiteDifferenceError: Math.abs(analytic - numeric) / Math.abs(analytic),
+    };
   });
 }

@@ -12,7 +12,12 @@ export function optimizerStep(optimizer: AdamW, loss: Tensor): void {
 }
 
 /** Linear warm-up, then cosine decay to 10 % of the peak. */
-export function learningRate(step: number, steps: number, peak: number, warmup = Math.min(100, Math.floor(steps / 10))): number {
+export function learningRate(
+  step: number,
+  steps: number,
+  peak: number,
+  warmup = Math.min(100, Math.floor(steps / 10)),
+): number {
   if (step < warmup) return (peak * (step + 1)) / warmup;
   const progress = (step - warmup) / Math.max(1, steps - warmup);
   return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * progress)));
@@ -31,15 +36,23 @@ export class LossLog {
   private sum = 0;
   private count = 0;
   private readonly start = performance.now();
-  constructor(private readonly stage: string, private readonly steps: number, private readonly every = 25) {}
+  constructor(
+    private readonly stage: string,
+    private readonly steps: number,
+    private readonly every = 25,
+  ) {}
   add(step: number, loss: number) {
     this.sum += loss;
     this.count++;
     if ((step + 1) % this.every && step + 1 !== this.steps) return;
     const mean = this.sum / this.count;
     this.curve.push({ step: step + 1, loss: Number(mean.toPrecision(5)) });
-    console.log(`[${this.stage}] step ${step + 1}/${this.steps} loss ${mean.toFixed(5)} (${((performance.now() - this.start) / 1000).toFixed(0)} s)`);
+    console.log(
+      `[${this.stage}] step ${step + 1}/${this.steps} loss ${mean.toFixed(5)} (${((performance.now() - this.start) / 1000).toFixed(0)} s)`,
+    );
     this.sum = this.count = 0;
   }
-  get seconds() { return Math.round((performance.now() - this.start) / 1000); }
+  get seconds() {
+    return Math.round((performance.now() - this.start) / 1000);
+  }
 }

@@ -17,17 +17,27 @@ export interface CaptionedImages {
   size: number;
 }
 
-interface EmojiEntry { name: string | null; image: string; category: string; sort_order: number; has_img_google: boolean }
+interface EmojiEntry {
+  name: string | null;
+  image: string;
+  category: string;
+  sort_order: number;
+  has_img_google: boolean;
+}
 
 /** The package folder, installed with bun into `cacheDir` when absent. */
 export function ensureEmojiPackage(cacheDir = resolve(import.meta.dir, "../../../.cache/emoji-data")): string {
   const root = join(cacheDir, "node_modules", "emoji-datasource-google");
   if (existsSync(join(root, "emoji.json"))) return root;
   mkdirSync(cacheDir, { recursive: true });
-  if (!existsSync(join(cacheDir, "package.json"))) writeFileSync(join(cacheDir, "package.json"), JSON.stringify({ name: "emoji-data", private: true }));
+  if (!existsSync(join(cacheDir, "package.json")))
+    writeFileSync(join(cacheDir, "package.json"), JSON.stringify({ name: "emoji-data", private: true }));
   console.log(`installing ${EMOJI_PACKAGE} (the recipe's training images) into ${cacheDir}`);
   const done = spawnSync("bun", ["add", EMOJI_PACKAGE], { cwd: cacheDir, stdio: "inherit" });
-  if (done.status !== 0 || !existsSync(join(root, "emoji.json"))) throw new Error(`could not install ${EMOJI_PACKAGE} into ${cacheDir}; install it there by hand (bun add ${EMOJI_PACKAGE}) and rerun`);
+  if (done.status !== 0 || !existsSync(join(root, "emoji.json")))
+    throw new Error(
+      `could not install ${EMOJI_PACKAGE} into ${cacheDir}; install it there by hand (bun add ${EMOJI_PACKAGE}) and rerun`,
+    );
   return root;
 }
 
@@ -48,25 +58,31 @@ export function loadEmoji(root: string, size = 32): CaptionedImages {
 /** Any PNG colour type → [3, size, size] floats: alpha-composited on white, then box-filtered down. */
 function toRgb(png: ReturnType<typeof decode>, size: number): Float32Array {
   const { width, height } = png;
-  if (width !== height || width % size) throw new Error(`emoji image is ${width}×${height}; expected a square multiple of ${size}`);
+  if (width !== height || width % size)
+    throw new Error(`emoji image is ${width}×${height}; expected a square multiple of ${size}`);
   const rgba = toRgba(png);
-  const f = width / size, out = new Float32Array(3 * size * size);
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
-    const rgb = [0, 0, 0];
-    for (let dy = 0; dy < f; dy++) for (let dx = 0; dx < f; dx++) {
-      const p = ((y * f + dy) * width + x * f + dx) * 4;
-      const alpha = rgba[p + 3]!;
-      for (let c = 0; c < 3; c++) rgb[c]! += rgba[p + c]! * alpha + (1 - alpha);
+  const f = width / size,
+    out = new Float32Array(3 * size * size);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) {
+      const rgb = [0, 0, 0];
+      for (let dy = 0; dy < f; dy++)
+        for (let dx = 0; dx < f; dx++) {
+          const p = ((y * f + dy) * width + x * f + dx) * 4;
+          const alpha = rgba[p + 3]!;
+          for (let c = 0; c < 3; c++) rgb[c]! += rgba[p + c]! * alpha + (1 - alpha);
+        }
+      for (let c = 0; c < 3; c++) out[(c * size + y) * size + x] = rgb[c]! / (f * f);
     }
-    for (let c = 0; c < 3; c++) out[(c * size + y) * size + x] = rgb[c]! / (f * f);
-  }
   return out;
 }
 
 /** RGBA in [0, 1] from grey, grey+alpha, RGB, RGBA or palette images of 8 or 16 bits. */
 function toRgba(png: ReturnType<typeof decode>): Float32Array {
   const { width, height, channels, data, palette } = png;
-  const max = png.depth === 16 ? 65535 : 255, n = width * height, out = new Float32Array(n * 4);
+  const max = png.depth === 16 ? 65535 : 255,
+    n = width * height,
+    out = new Float32Array(n * 4);
   for (let i = 0; i < n; i++) {
     let px: number[];
     if (palette) {
@@ -74,7 +90,14 @@ function toRgba(png: ReturnType<typeof decode>): Float32Array {
       px = [entry[0]! / 255, entry[1]! / 255, entry[2]! / 255, (entry[3] ?? 255) / 255];
     } else {
       const v = Array.from({ length: channels }, (_, c) => data[i * channels + c]! / max);
-      px = channels === 1 ? [v[0]!, v[0]!, v[0]!, 1] : channels === 2 ? [v[0]!, v[0]!, v[0]!, v[1]!] : channels === 3 ? [...v, 1] : v;
+      px =
+        channels === 1
+          ? [v[0]!, v[0]!, v[0]!, 1]
+          : channels === 2
+            ? [v[0]!, v[0]!, v[0]!, v[1]!]
+            : channels === 3
+              ? [...v, 1]
+              : v;
     }
     out.set(px, i * 4);
   }

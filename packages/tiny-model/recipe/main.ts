@@ -9,9 +9,24 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  AutoencoderKL, CLIPTextModel, SD15_SCHEDULER_CONFIG, createStableDiffusion, gridPng, initRuntime, loadStableDiffusion, parseCLIPTextConfig,
-  readWeights, saveDiffusersFolder, splitBatch, textToImage, withInitMode, writeFileAtomic, writeSafetensors, type TensorData,
-  type CLIPTextModelWithProjection, type CLIPVisionModelWithProjection,
+  AutoencoderKL,
+  CLIPTextModel,
+  SD15_SCHEDULER_CONFIG,
+  createStableDiffusion,
+  gridPng,
+  initRuntime,
+  loadStableDiffusion,
+  parseCLIPTextConfig,
+  readWeights,
+  saveDiffusersFolder,
+  splitBatch,
+  textToImage,
+  withInitMode,
+  writeFileAtomic,
+  writeSafetensors,
+  type TensorData,
+  type CLIPTextModelWithProjection,
+  type CLIPVisionModelWithProjection,
 } from "@textcraftor/core";
 import { CLIP_CONFIG, TEXT_CONFIG, UNET_CONFIG, VAE_CONFIG } from "./configs.ts";
 import { EMOJI_PACKAGE, ensureEmojiPackage, loadEmoji } from "./emoji.ts";
@@ -28,7 +43,11 @@ export const RECIPE = {
 };
 
 const { values: args } = parseArgs({
-  options: { out: { type: "string" }, stages: { type: "string", default: "clip,vae,unet" }, scale: { type: "string", default: "1" } },
+  options: {
+    out: { type: "string" },
+    stages: { type: "string", default: "clip,vae,unet" },
+    scale: { type: "string", default: "1" },
+  },
 });
 const out = resolve(args.out ?? join(import.meta.dir, ".."));
 const stages = new Set(args.stages!.split(","));
@@ -44,13 +63,21 @@ mkdirSync(join(out, "prompts"), { recursive: true });
 writeFileSync(join(out, "prompts/train.txt"), prompts.train.join("\n") + "\n");
 writeFileSync(join(out, "prompts/heldout.txt"), prompts.heldOut.join("\n") + "\n");
 
-const report: Record<string, unknown> = { data: { package: EMOJI_PACKAGE, images: data.captions.length, size: data.size }, seed: RECIPE.seed, scale, recipe: RECIPE };
+const report: Record<string, unknown> = {
+  data: { package: EMOJI_PACKAGE, images: data.captions.length, size: data.size },
+  seed: RECIPE.seed,
+  scale,
+  recipe: RECIPE,
+};
 // recipe.json is merged after every stage, so a stage rerun alone keeps the others' records.
 const recordStage = async (stage: string, record: object) => {
-  const previous = await Bun.file(join(out, "recipe.json")).json().catch(() => ({}));
+  const previous = await Bun.file(join(out, "recipe.json"))
+    .json()
+    .catch(() => ({}));
   writeFileSync(join(out, "recipe.json"), JSON.stringify({ ...previous, ...report, [stage]: record }, null, 1) + "\n");
 };
-const sdDir = join(out, "sd"), clipDir = join(out, "clip");
+const sdDir = join(out, "sd"),
+  clipDir = join(out, "clip");
 
 if (stages.has("clip")) {
   const o = { ...RECIPE.clip, steps: steps(RECIPE.clip.steps), seed: RECIPE.seed };
@@ -67,7 +94,10 @@ if (stages.has("vae")) {
   const config = { ...VAE_CONFIG, scaling_factor: Number(scalingFactor.toPrecision(5)) };
   mkdirSync(join(sdDir, "vae"), { recursive: true });
   await writeFileAtomic(join(sdDir, "vae/config.json"), new TextEncoder().encode(JSON.stringify(config, null, 2)));
-  await writeFileAtomic(join(sdDir, "vae/diffusion_pytorch_model.safetensors"), writeSafetensors(await vae.stateDict(), { dtype: "F16", metadata: { format: "pt" } }));
+  await writeFileAtomic(
+    join(sdDir, "vae/diffusion_pytorch_model.safetensors"),
+    writeSafetensors(await vae.stateDict(), { dtype: "F16", metadata: { format: "pt" } }),
+  );
   await recordStage("vae", { ...o, scalingFactor: config.scaling_factor, seconds, curve });
   vae.dispose();
 }
@@ -79,8 +109,15 @@ if (stages.has("unet")) {
   vae.loadWeights(await readWeights(join(sdDir, "vae/diffusion_pytorch_model.safetensors")));
   const { unet, curve, seconds } = await trainUnet(data, textEncoder, vae, vaeConfig.scaling_factor, o);
   const sd = await createStableDiffusion({
-    textEncoder, unet, vae, schedulerConfig: SD15_SCHEDULER_CONFIG,
-    source: { path: sdDir, layout: "diffusers", configs: { textEncoder: TEXT_CONFIG, unet: UNET_CONFIG, vae: vaeConfig } },
+    textEncoder,
+    unet,
+    vae,
+    schedulerConfig: SD15_SCHEDULER_CONFIG,
+    source: {
+      path: sdDir,
+      layout: "diffusers",
+      configs: { textEncoder: TEXT_CONFIG, unet: UNET_CONFIG, vae: vaeConfig },
+    },
   });
   await saveDiffusersFolder(sd, sdDir, { dtype: "F16" });
   await recordStage("unet", { ...o, seconds, curve });
@@ -91,19 +128,37 @@ if (stages.has("unet")) {
 const sd = await loadStableDiffusion(sdDir);
 const spread = (list: string[]) => Array.from({ length: 8 }, (_, i) => list[Math.floor((i * list.length) / 8)]!);
 const shown = [...spread(prompts.train), ...prompts.heldOut.slice(0, 8)];
-const images = textToImage(sd, { prompts: shown, steps: 25, guidanceScale: 5, height: data.size, width: data.size, seed: 0 });
+const images = textToImage(sd, {
+  prompts: shown,
+  steps: 25,
+  guidanceScale: 5,
+  height: data.size,
+  width: data.size,
+  seed: 0,
+});
 await writeFileAtomic(join(out, "samples.png"), gridPng(splitBatch(await images.toArray(), images.shape), 8));
 images.dispose();
-writeFileSync(join(out, "samples.txt"), `samples.png, rows of 8 (DDIM 25 steps, guidance 5, seed 0): first row held-in, second held-out prompts\n${shown.join("\n")}\n`);
+writeFileSync(
+  join(out, "samples.txt"),
+  `samples.png, rows of 8 (DDIM 25 steps, guidance 5, seed 0): first row held-in, second held-out prompts\n${shown.join("\n")}\n`,
+);
 console.log(`wrote ${out} (${[...stages].join(", ")}); samples in ${join(out, "samples.png")}`);
 process.exit(0);
 
 async function saveClip(dir: string, text: CLIPTextModelWithProjection, vision: CLIPVisionModelWithProjection) {
-  const tensors = new Map<string, TensorData>([...await text.stateDict(), ...await vision.stateDict()]);
+  const tensors = new Map<string, TensorData>([...(await text.stateDict()), ...(await vision.stateDict())]);
   tensors.set("logit_scale", { data: Float32Array.of(Math.log(CLIP_TEMPERATURE_SCALE)), shape: [] });
   mkdirSync(dir, { recursive: true });
-  await writeFileAtomic(join(dir, "config.json"), new TextEncoder().encode(JSON.stringify({ ...CLIP_CONFIG, logit_scale_init_value: Math.log(CLIP_TEMPERATURE_SCALE) }, null, 2)));
-  await writeFileAtomic(join(dir, "model.safetensors"), writeSafetensors(tensors, { dtype: "F16", metadata: { format: "pt" } }));
+  await writeFileAtomic(
+    join(dir, "config.json"),
+    new TextEncoder().encode(
+      JSON.stringify({ ...CLIP_CONFIG, logit_scale_init_value: Math.log(CLIP_TEMPERATURE_SCALE) }, null, 2),
+    ),
+  );
+  await writeFileAtomic(
+    join(dir, "model.safetensors"),
+    writeSafetensors(tensors, { dtype: "F16", metadata: { format: "pt" } }),
+  );
 }
 
 /** SD's text encoder is the CLIP text tower without its projection. */

@@ -4,8 +4,21 @@
  * text tower is SD 1.x's), and the whole model is the alignment reward.
  */
 import {
-  AdamW, CLIPTextModelWithProjection, CLIPVisionModelWithProjection, ClipTokenizer, Rng, Tensor, log, matmul, parseCLIPTextConfig,
-  PromptSampler, parseCLIPVisionConfig, scopeAsync, softmax, sum, transpose,
+  AdamW,
+  CLIPTextModelWithProjection,
+  CLIPVisionModelWithProjection,
+  ClipTokenizer,
+  Rng,
+  Tensor,
+  log,
+  matmul,
+  parseCLIPTextConfig,
+  PromptSampler,
+  parseCLIPVisionConfig,
+  scopeAsync,
+  softmax,
+  sum,
+  transpose,
 } from "@textcraftor/core";
 import { l2Normalize, poolToClip } from "@textcraftor/rewards";
 import { LossLog, gatherRows, indices, learningRate, optimizerStep } from "./common.ts";
@@ -15,7 +28,12 @@ import type { CaptionedImages } from "./emoji.ts";
 /** cos × this = the logits; saved as logit_scale = ln(it). */
 export const CLIP_TEMPERATURE_SCALE = 20;
 
-export interface ClipStage { steps: number; batch: number; lr: number; seed: number }
+export interface ClipStage {
+  steps: number;
+  batch: number;
+  lr: number;
+  seed: number;
+}
 
 export async function trainClip(data: CaptionedImages, o: ClipStage) {
   const text = new CLIPTextModelWithProjection(parseCLIPTextConfig(TEXT_CONFIG), { rng: new Rng(o.seed) });
@@ -27,7 +45,10 @@ export async function trainClip(data: CaptionedImages, o: ClipStage) {
   const pixels = 3 * data.size * data.size;
   const optimizer = new AdamW([...text.parameters(), ...vision.parameters()], { lr: o.lr, weightDecay: 0.05 });
   const batches = new PromptSampler(indices(data.captions.length), o.batch, o.seed + 2);
-  const eye = Tensor.from(Float32Array.from({ length: o.batch * o.batch }, (_, i) => (i % (o.batch + 1) === 0 ? 1 : 0)), [o.batch, o.batch]);
+  const eye = Tensor.from(
+    Float32Array.from({ length: o.batch * o.batch }, (_, i) => (i % (o.batch + 1) === 0 ? 1 : 0)),
+    [o.batch, o.batch],
+  );
   const losses = new LossLog("clip", o.steps);
   for (let step = 0; step < o.steps; step++) {
     optimizer.config.lr = learningRate(step, o.steps, o.lr);
@@ -35,7 +56,9 @@ export async function trainClip(data: CaptionedImages, o: ClipStage) {
     const loss = await scopeAsync(async () => {
       const images = Tensor.from(gatherRows(data.images, pixels, batch), [o.batch, 3, data.size, data.size]);
       const imageEmbeds = l2Normalize(vision.imageEmbeds(poolToClip(images, data.size)));
-      const textEmbeds = l2Normalize(text.textEmbeds(Int32Array.from(batch.flatMap((i) => [...ids.subarray(i * length, (i + 1) * length)])), length));
+      const textEmbeds = l2Normalize(
+        text.textEmbeds(Int32Array.from(batch.flatMap((i) => [...ids.subarray(i * length, (i + 1) * length)])), length),
+      );
       const logits = matmul(imageEmbeds, transpose(textEmbeds, 0, 1)).mul(CLIP_TEMPERATURE_SCALE);
       // Cross-entropy both ways with the matching pair on the diagonal.
       const imageToText = sum(log(softmax(logits)).mul(eye));

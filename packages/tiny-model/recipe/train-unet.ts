@@ -4,21 +4,50 @@
  * with 10 % of captions dropped to "" so that classifier-free guidance works.
  */
 import {
-  AdamW, type CLIPTextModel, ClipTokenizer, Rng, SD15_SCHEDULER_CONFIG, Tensor, UNet2DConditionModel, alphasCumprod, betas, embedding, exp, mean,
-  noGrad, PromptSampler, randn, scopeAsync, square, type AutoencoderKL,
+  AdamW,
+  type CLIPTextModel,
+  ClipTokenizer,
+  Rng,
+  SD15_SCHEDULER_CONFIG,
+  Tensor,
+  UNet2DConditionModel,
+  alphasCumprod,
+  betas,
+  embedding,
+  exp,
+  mean,
+  noGrad,
+  PromptSampler,
+  randn,
+  scopeAsync,
+  square,
+  type AutoencoderKL,
 } from "@textcraftor/core";
 import { LossLog, gatherRows, indices, learningRate, optimizerStep } from "./common.ts";
 import { UNET_CONFIG } from "./configs.ts";
 import type { CaptionedImages } from "./emoji.ts";
 import { encodeAll } from "./train-vae.ts";
 
-export interface UnetStage { steps: number; batch: number; lr: number; seed: number; captionDropout: number }
+export interface UnetStage {
+  steps: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  captionDropout: number;
+}
 
-export async function trainUnet(data: CaptionedImages, textEncoder: CLIPTextModel, vae: AutoencoderKL, scalingFactor: number, o: UnetStage) {
+export async function trainUnet(
+  data: CaptionedImages,
+  textEncoder: CLIPTextModel,
+  vae: AutoencoderKL,
+  scalingFactor: number,
+  o: UnetStage,
+) {
   const unet = new UNet2DConditionModel(UNET_CONFIG, { rng: new Rng(o.seed) });
   const n = data.captions.length;
   const { means, logvars, latent } = await encodeAll(vae, data);
-  const side = UNET_CONFIG.sample_size, width = textEncoder.config.hiddenSize;
+  const side = UNET_CONFIG.sample_size,
+    width = textEncoder.config.hiddenSize;
   // Row n is the empty prompt, the unconditional embedding.
   const states = await encodeCaptions(textEncoder, [...data.captions, ""]);
   const alphaBar = alphasCumprod(betas(SD15_SCHEDULER_CONFIG));
@@ -32,7 +61,11 @@ export async function trainUnet(data: CaptionedImages, textEncoder: CLIPTextMode
     const batch = batches.batch(step);
     const timesteps = batch.map(() => Math.floor(rng.next() * alphaBar.length));
     const conditions = batch.map((i) => (rng.next() < o.captionDropout ? n : i));
-    const coefficient = (f: (a: number) => number) => Tensor.from(timesteps.map((t) => f(alphaBar[t]!)), [o.batch, 1, 1, 1]);
+    const coefficient = (f: (a: number) => number) =>
+      Tensor.from(
+        timesteps.map((t) => f(alphaBar[t]!)),
+        [o.batch, 1, 1, 1],
+      );
     const loss = await scopeAsync(async () => {
       const offset = step * 2 * o.batch * latent;
       // A fresh posterior sample each time, scaled as the pipeline expects.
@@ -55,11 +88,14 @@ export async function trainUnet(data: CaptionedImages, textEncoder: CLIPTextMode
 /** [prompts, 77·width]: the encoder's last hidden states, one row per prompt (a table to gather batches from). */
 async function encodeCaptions(encoder: CLIPTextModel, prompts: string[], chunk = 64): Promise<Tensor> {
   const tokenizer = await ClipTokenizer.load();
-  const width = encoder.config.hiddenSize, row = 77 * width;
+  const width = encoder.config.hiddenSize,
+    row = 77 * width;
   const all = new Float32Array(prompts.length * row);
   for (let start = 0; start < prompts.length; start += chunk) {
     const part = prompts.slice(start, start + chunk);
-    await scopeAsync(async () => all.set(await noGrad(() => encoder.forward(tokenizer.callInt32(part))).toArray(), start * row));
+    await scopeAsync(async () =>
+      all.set(await noGrad(() => encoder.forward(tokenizer.callInt32(part))).toArray(), start * row),
+    );
   }
   return Tensor.from(all, [prompts.length, row]);
 }

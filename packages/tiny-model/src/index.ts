@@ -18,8 +18,15 @@ export const TINY_HELDOUT_PROMPTS = join(root, "prompts/heldout.txt");
 
 /** Training settings for the tiny model where they differ from the paper's SD 1.5 ones. */
 export const TINY_TRAIN_SETTINGS: Partial<TrainConfig> = {
-  steps: 80, batchSize: 4, inferenceSteps: 6, gradSteps: 3, guidanceScale: 5, lr: 1e-3, resolution: 32,
-  checkpointEvery: 40, sampleEvery: 40,
+  steps: 80,
+  batchSize: 4,
+  inferenceSteps: 6,
+  gradSteps: 3,
+  guidanceScale: 5,
+  lr: 1e-3,
+  resolution: 32,
+  checkpointEvery: 40,
+  sampleEvery: 40,
   // Its activations are a few MiB, and recomputing them would cost 40 % of each step.
   gradientCheckpointing: false,
 };
@@ -34,5 +41,8 @@ export const TINY_REWARDS = ["colorfulness=1", `clip=1.5:weights=${TINY_CLIP}`];
 export const TINY_GRID_PROMPTS = 8;
 
 export function tinyPrompts(file: string): string[] {
-  return readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter(Boolean);
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
 }

@@ -4,13 +4,21 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { initRuntime, loadStableDiffusion, readWeights, textToImage } from "@textcraftor/core";
 import { createRegistry, loadRewards, parseRewardSpec } from "@textcraftor/rewards";
-import { TINY_CLIP, TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY_TRAIN_PROMPTS, tinyPrompts } from "../src/index.ts";
+import {
+  TINY_CLIP,
+  TINY_HELDOUT_PROMPTS,
+  TINY_MODEL,
+  TINY_REWARDS,
+  TINY_TRAIN_PROMPTS,
+  tinyPrompts,
+} from "../src/index.ts";
 import { CLIP_CONFIG, TEXT_CONFIG, UNET_CONFIG, VAE_CONFIG } from "../recipe/configs.ts";
 
-const bytesUnder = (dir: string): number => readdirSync(dir).reduce((n, f) => {
-  const p = join(dir, f);
-  return n + (statSync(p).isDirectory() ? bytesUnder(p) : statSync(p).size);
-}, 0);
+const bytesUnder = (dir: string): number =>
+  readdirSync(dir).reduce((n, f) => {
+    const p = join(dir, f);
+    return n + (statSync(p).isDirectory() ? bytesUnder(p) : statSync(p).size);
+  }, 0);
 const json = (path: string) => JSON.parse(readFileSync(path, "utf8"));
 
 describe("the bundled tiny model", () => {
@@ -27,7 +35,8 @@ describe("the bundled tiny model", () => {
   });
 
   test("held-in and held-out prompts are disjoint", () => {
-    const train = new Set(tinyPrompts(TINY_TRAIN_PROMPTS)), heldOut = tinyPrompts(TINY_HELDOUT_PROMPTS);
+    const train = new Set(tinyPrompts(TINY_TRAIN_PROMPTS)),
+      heldOut = tinyPrompts(TINY_HELDOUT_PROMPTS);
     expect(train.size).toBeGreaterThan(1000);
     expect(heldOut.length).toBeGreaterThan(100);
     expect(heldOut.filter((p) => train.has(p))).toEqual([]);

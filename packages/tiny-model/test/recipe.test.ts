@@ -17,13 +17,34 @@ describe("emoji loading", () => {
   const rgba = new Uint8Array(size * size * 4).map((_, i) => [255, 0, 0, 128][i % 4]!);
   const greyAlpha = new Uint8Array(size * size * 2).map((_, i) => (i % 2 ? 255 : 51));
   const rgb = new Uint8Array(size * size * 3).map((_, i) => [0, 0, 255][i % 3]!);
-  writeFileSync(join(root, "img/google/64/a.png"), encode({ width: size, height: size, data: rgba, channels: 4, depth: 8 }));
-  writeFileSync(join(root, "img/google/64/b.png"), encode({ width: size, height: size, data: greyAlpha, channels: 2, depth: 8 }));
-  writeFileSync(join(root, "img/google/64/c.png"), encode({ width: size, height: size, data: rgb, channels: 3, depth: 8 }));
-  const entry = (name: string, image: string, sort_order: number, category = "Objects") => ({ name, image, sort_order, category, has_img_google: true });
-  writeFileSync(join(root, "emoji.json"), JSON.stringify([
-    entry("BLUE SQUARE", "c.png", 3), entry("RED THING", "a.png", 1), entry("GREY THING", "b.png", 2), entry("SKIN TONE", "a.png", 0, "Component"),
-  ]));
+  writeFileSync(
+    join(root, "img/google/64/a.png"),
+    encode({ width: size, height: size, data: rgba, channels: 4, depth: 8 }),
+  );
+  writeFileSync(
+    join(root, "img/google/64/b.png"),
+    encode({ width: size, height: size, data: greyAlpha, channels: 2, depth: 8 }),
+  );
+  writeFileSync(
+    join(root, "img/google/64/c.png"),
+    encode({ width: size, height: size, data: rgb, channels: 3, depth: 8 }),
+  );
+  const entry = (name: string, image: string, sort_order: number, category = "Objects") => ({
+    name,
+    image,
+    sort_order,
+    category,
+    has_img_google: true,
+  });
+  writeFileSync(
+    join(root, "emoji.json"),
+    JSON.stringify([
+      entry("BLUE SQUARE", "c.png", 3),
+      entry("RED THING", "a.png", 1),
+      entry("GREY THING", "b.png", 2),
+      entry("SKIN TONE", "a.png", 0, "Component"),
+    ]),
+  );
 
   test("captions are the lowercase names in sort order; pixels are composited on white and box-filtered", () => {
     const d = loadEmoji(root, 2);

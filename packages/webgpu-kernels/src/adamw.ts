@@ -56,13 +56,29 @@ export function adamw(r: KernelRunner, param: GPUBuffer, grad: GPUBuffer, m: GPU
         param[i] = param[i] * p.decay - p.stepSize * (mi / denom);
       }`,
     buffers: [param, grad, m, v],
-    params: [o.n, { f32: s.decay }, { f32: 1 - o.beta1 }, { f32: o.beta2 }, { f32: 1 - o.beta2 }, { f32: s.stepSize }, { f32: s.bias2Sqrt }, { f32: o.eps }, { f32: o.gradScale ?? 1 }],
+    params: [
+      o.n,
+      { f32: s.decay },
+      { f32: 1 - o.beta1 },
+      { f32: o.beta2 },
+      { f32: 1 - o.beta2 },
+      { f32: s.stepSize },
+      { f32: s.bias2Sqrt },
+      { f32: o.eps },
+      { f32: o.gradScale ?? 1 },
+    ],
     workgroups: Math.ceil(o.n / WG),
   });
 }
 
 /** The same update in f64 on copies of the inputs. */
-export function adamwCpu(param: ArrayLike<number>, grad: ArrayLike<number>, m: ArrayLike<number>, v: ArrayLike<number>, o: AdamWOptions) {
+export function adamwCpu(
+  param: ArrayLike<number>,
+  grad: ArrayLike<number>,
+  m: ArrayLike<number>,
+  v: ArrayLike<number>,
+  o: AdamWOptions,
+) {
   const s = scalars(o);
   const out = { param: Float64Array.from(param), m: Float64Array.from(m), v: Float64Array.from(v) };
   const scale = o.gradScale ?? 1;

@@ -107,9 +107,25 @@ export function rowwiseGradKVWgsl(d: number, dv: number, causal: boolean): strin
   }`;
 }
 
-export interface RowwiseShape { bh: number; lq: number; lk: number; d: number; dv: number; scale: number; causal: boolean }
+export interface RowwiseShape {
+  bh: number;
+  lq: number;
+  lk: number;
+  d: number;
+  dv: number;
+  scale: number;
+  causal: boolean;
+}
 
-export function rowwiseAttention(r: KernelRunner, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, lse: GPUBuffer, s: RowwiseShape) {
+export function rowwiseAttention(
+  r: KernelRunner,
+  q: GPUBuffer,
+  k: GPUBuffer,
+  v: GPUBuffer,
+  out: GPUBuffer,
+  lse: GPUBuffer,
+  s: RowwiseShape,
+) {
   const rows = s.bh * s.lq;
   r.run({
     key: `attentionRowwise:forward:d${s.d}:dv${s.dv}:${s.causal}`,
@@ -122,12 +138,28 @@ export function rowwiseAttention(r: KernelRunner, q: GPUBuffer, k: GPUBuffer, v:
 
 /** dQ then dK, dV; `delta` (Σ dO·O per query row) must already be computed. */
 export function rowwiseAttentionBackward(
-  r: KernelRunner, inputs: [q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, gradOut: GPUBuffer, lse: GPUBuffer, delta: GPUBuffer],
-  gradQ: GPUBuffer, gradK: GPUBuffer, gradV: GPUBuffer, s: RowwiseShape,
+  r: KernelRunner,
+  inputs: [q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, gradOut: GPUBuffer, lse: GPUBuffer, delta: GPUBuffer],
+  gradQ: GPUBuffer,
+  gradK: GPUBuffer,
+  gradV: GPUBuffer,
+  s: RowwiseShape,
 ) {
   const tag = `d${s.d}:dv${s.dv}:${s.causal}`;
-  const queries = s.bh * s.lq, keys = s.bh * s.lk;
-  r.run({ key: `attentionRowwise:gradQ:${tag}`, wgsl: () => rowwiseGradQWgsl(s.d, s.dv, s.causal), buffers: [...inputs, gradQ], params: [queries, s.lq, s.lk, { f32: s.scale }], workgroups: Math.ceil(queries / WG) });
-  r.run({ key: `attentionRowwise:gradKV:${tag}`, wgsl: () => rowwiseGradKVWgsl(s.d, s.dv, s.causal), buffers: [...inputs, gradK, gradV], params: [keys, s.lq, s.lk, { f32: s.scale }], workgroups: Math.ceil(keys / WG) });
+  const queries = s.bh * s.lq,
+    keys = s.bh * s.lk;
+  r.run({
+    key: `attentionRowwise:gradQ:${tag}`,
+    wgsl: () => rowwiseGradQWgsl(s.d, s.dv, s.causal),
+    buffers: [...inputs, gradQ],
+    params: [queries, s.lq, s.lk, { f32: s.scale }],
+    workgroups: Math.ceil(queries / WG),
+  });
+  r.run({
+    key: `attentionRowwise:gradKV:${tag}`,
+    wgsl: () => rowwiseGradKVWgsl(s.d, s.dv, s.causal),
+    buffers: [...inputs, gradK, gradV],
+    params: [keys, s.lq, s.lk, { f32: s.scale }],
+    workgroups: Math.ceil(keys / WG),
+  });
 }
-

@@ -25,12 +25,24 @@ import { rowwiseAttention, rowwiseAttentionBackward } from "./attention-rowwise.
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 /** Block sizes: BQ query rows, BK key rows, TPR threads sharing each group of 4 owned rows. */
-export interface AttentionBlocks { bq: number; bk: number; tpr: number }
+export interface AttentionBlocks {
+  bq: number;
+  bk: number;
+  tpr: number;
+}
 /** Everything baked into a kernel's WGSL. */
-export interface AttentionSpec extends AttentionBlocks { d: number; dv: number; causal: boolean }
+export interface AttentionSpec extends AttentionBlocks {
+  d: number;
+  dv: number;
+  causal: boolean;
+}
 
 export interface AttentionOptions {
-  bh: number; lq: number; lk: number; d: number; dv: number;
+  bh: number;
+  lq: number;
+  lk: number;
+  d: number;
+  dv: number;
   /** Defaults to 1/√d. */
   scale?: number;
   causal?: boolean;
@@ -45,13 +57,23 @@ export type AttentionKernel = "forward" | "gradQ" | "gradKV";
 
 const MAX_HEAD_DIM = 160; // a thread keeps 4·⌈D/4/TPR⌉ vec4 accumulators in registers; SD's largest head is 160
 /** [owned rows, streamed rows] per workgroup, preferred first: bigger owned blocks reload the streamed side less often. */
-const CANDIDATES = [[128, 32], [64, 32], [64, 16], [32, 16], [32, 8], [16, 8], [8, 8], [4, 8]] as const;
+const CANDIDATES = [
+  [128, 32],
+  [64, 32],
+  [64, 16],
+  [32, 16],
+  [32, 8],
+  [16, 8],
+  [8, 8],
+  [4, 8],
+] as const;
 
 const vec4s = (n: number) => Math.ceil(n / 4);
 
 /** Workgroup-memory bytes of each kernel (see its `var<workgroup>` declarations). */
 export const attentionWorkgroupBytes: Record<AttentionKernel, (s: Omit<AttentionSpec, "causal">) => number> = {
-  forward: ({ bq, bk, tpr, d, dv }) => 16 * (bq * vec4s(d) + bk * Math.max(vec4s(d), vec4s(dv)) + (bk * bq) / 4 + (bq / 2) * tpr),
+  forward: ({ bq, bk, tpr, d, dv }) =>
+    16 * (bq * vec4s(d) + bk * Math.max(vec4s(d), vec4s(dv)) + (bk * bq) / 4 + (bq / 2) * tpr),
   gradQ: ({ bq, bk, d, dv }) => 16 * ((bq + bk) * (vec4s(d) + vec4s(dv)) + (bk * bq) / 4),
   gradKV: ({ bq, bk, d, dv }) => 16 * ((bq + bk) * (vec4s(d) + vec4s(dv)) + (bq * bk) / 2) + 8 * bq,
 };
@@ -60,7 +82,12 @@ export const attentionWorkgroupBytes: Record<AttentionKernel, (s: Omit<Attention
  * Blocks for one kernel on this adapter. TPR is the largest of 8, 4, 2, 1 that splits the accumulated columns (in
  * vec4s) evenly, so no thread idles; then the largest candidate blocks that fit the workgroup-memory limit.
  */
-export function attentionBlocks(kernel: AttentionKernel, d: number, dv: number, limits: Record<string, number>): AttentionBlocks {
+export function attentionBlocks(
+  kernel: AttentionKernel,
+  d: number,
+  dv: number,
+  limits: Record<string, number>,
+): AttentionBlocks {
   const cols = { forward: [dv], gradQ: [d], gradKV: [d, dv] }[kernel];
   const tpr = [8, 4, 2, 1].find((t) => cols.every((n) => vec4s(n) % t === 0))!;
   const bytes = limits.maxComputeWorkgroupStorageSize ?? 16384;
@@ -69,7 +96,9 @@ export function attentionBlocks(kernel: AttentionKernel, d: number, dv: number, 
     const b = kernel === "gradKV" ? { bq: streamed, bk: owned, tpr } : { bq: owned, bk: streamed, tpr };
     if (attentionWorkgroupBytes[kernel]({ ...b, d, dv }) <= bytes && (owned / 4) * tpr <= threads) return b;
   }
-  throw new Error(`attention: head dims d=${d}, dv=${dv} need more than this adapter's ${bytes} bytes of workgroup memory`);
+  throw new Error(
+    `attention: head dims d=${d}, dv=${dv} need more than this adapter's ${bytes} bytes of workgroup memory`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -85,9 +114,12 @@ const NEG = "-1e30";
 const unroll = (n: number, body: (c: number) => string) => Array.from({ length: n }, (_, c) => body(c)).join("\n    ");
 
 /** A read-only [rows, n] input and its loader `<name>4(row, c4)`: floats 4·c4 … 4·c4+3 of a row, zero past n. */
-const input = (binding: number, name: string, n: number) => n % 4 === 0 ? `
+const input = (binding: number, name: string, n: number) =>
+  n % 4 === 0
+    ? `
   @group(0) @binding(${binding}) var<storage, read> ${name}: array<vec4<f32>>;
-  fn ${name}4(row: u32, c4: u32) -> vec4<f32> { return ${name}[row * ${n / 4}u + c4]; }` : `
+  fn ${name}4(row: u32, c4: u32) -> vec4<f32> { return ${name}[row * ${n / 4}u + c4]; }`
+    : `
   @group(0) @binding(${binding}) var<storage, read> ${name}: array<f32>;
   fn ${name}4(row: u32, c4: u32) -> vec4<f32> {
     var x = vec4<f32>();
@@ -103,7 +135,16 @@ const output = (binding: number, name: string, n: number) => `
   }`;
 
 /** Fills the tile `dst` ([cap, n4] vec4s) from rows `first`, `first`+1, … of `src`, zeroing the rows from `rows` on. */
-const loadTile = (dst: string, src: string, first: string, rows: string, cap: number, n4: number, threads: number, scale = "") => `
+const loadTile = (
+  dst: string,
+  src: string,
+  first: string,
+  rows: string,
+  cap: number,
+  n4: number,
+  threads: number,
+  scale = "",
+) => `
     for (var e = lid; e < ${cap * n4}u; e += ${threads}u) {
       let row = e / ${n4}u;
       if (row < ${rows}) { ${dst}[e] = ${src}4(${first} + row, e % ${n4}u)${scale}; } else { ${dst}[e] = vec4<f32>(); }
@@ -126,14 +167,30 @@ const accumulate = (acc: string, w: string, x: string, j: string, n4: number, tp
 };
 
 /** Writes acc[r·nc + c]·factor(r) through `<name>Store` for the thread's rows r where `valid(r)`. */
-const store = (name: string, acc: string, row: (r: number) => string, valid: (r: number) => string, n4: number, tpr: number, factor: (r: number) => string) => {
+const store = (
+  name: string,
+  acc: string,
+  row: (r: number) => string,
+  valid: (r: number) => string,
+  n4: number,
+  tpr: number,
+  factor: (r: number) => string,
+) => {
   const nc = Math.ceil(n4 / tpr);
-  return unroll(4, (r) => `if (${valid(r)}) { ${unroll(nc, (c) => `${name}Store(${row(r)}, t + ${c * tpr}u, ${acc}[${r * nc + c}]${factor(r)});`)} }`);
+  return unroll(
+    4,
+    (r) =>
+      `if (${valid(r)}) { ${unroll(nc, (c) => `${name}Store(${row(r)}, t + ${c * tpr}u, ${acc}[${r * nc + c}]${factor(r)});`)} }`,
+  );
 };
 
 function check({ bq, bk, tpr, d, dv }: AttentionSpec, owned: number, streamed: number) {
-  if (owned % 4 || streamed % tpr) throw new Error(`attention: the owned block (${owned}) must be a multiple of 4 and the streamed one (${streamed}) of TPR=${tpr} (bq=${bq}, bk=${bk})`);
-  if (d < 1 || dv < 1 || d > MAX_HEAD_DIM || dv > MAX_HEAD_DIM) throw new Error(`attention: head dims d=${d}, dv=${dv} must lie in 1..${MAX_HEAD_DIM}`);
+  if (owned % 4 || streamed % tpr)
+    throw new Error(
+      `attention: the owned block (${owned}) must be a multiple of 4 and the streamed one (${streamed}) of TPR=${tpr} (bq=${bq}, bk=${bk})`,
+    );
+  if (d < 1 || dv < 1 || d > MAX_HEAD_DIM || dv > MAX_HEAD_DIM)
+    throw new Error(`attention: head dims d=${d}, dv=${dv} must lie in 1..${MAX_HEAD_DIM}`);
 }
 
 const HEADER = /* wgsl */ `
@@ -143,7 +200,11 @@ const HEADER = /* wgsl */ `
 /** Forward: bindings q, k, v, out, lse; grid [⌈Lq/BQ⌉, BH]. */
 export function attentionWgsl(s: AttentionSpec): string {
   check(s, s.bq, s.bk);
-  const { bq, bk, tpr, d, dv, causal } = s, d4 = vec4s(d), dv4 = vec4s(dv), threads = (bq / 4) * tpr, nb = bk / tpr;
+  const { bq, bk, tpr, d, dv, causal } = s,
+    d4 = vec4s(d),
+    dv4 = vec4s(dv),
+    threads = (bq / 4) * tpr,
+    nb = bk / tpr;
   const masked = (j: string) => `vec4<bool>(${j} >= kRows)${causal ? ` | (vec4<u32>(k0 + ${j}) > rows)` : ""}`;
   return /* wgsl */ `${HEADER}${input(1, "q", d)}${input(2, "k", d)}${input(3, "v", dv)}${output(4, "out", dv)}
   @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
@@ -193,7 +254,15 @@ export function attentionWgsl(s: AttentionSpec): string {
         ${accumulate("acc", "w", "kv", "j", dv4, tpr)}
       }
     }
-    ${store("out", "acc", (r) => `bh * p.lq + rows[${r}]`, (r) => `rows[${r}] < p.lq`, dv4, tpr, (r) => ` / l[${r}]`)}
+    ${store(
+      "out",
+      "acc",
+      (r) => `bh * p.lq + rows[${r}]`,
+      (r) => `rows[${r}] < p.lq`,
+      dv4,
+      tpr,
+      (r) => ` / l[${r}]`,
+    )}
     if (t == 0u) {
       for (var r = 0u; r < 4u; r++) { if (rows[r] < p.lq) { lse[bh * p.lq + rows[r]] = m[r] + log(l[r]); } }
     }
@@ -219,14 +288,21 @@ export function attentionDeltaWgsl(dv: number): string {
   }`;
 }
 
-const backwardInputs = (d: number, dv: number) => `${input(1, "q", d)}${input(2, "k", d)}${input(3, "v", dv)}${input(4, "gradOut", dv)}
+const backwardInputs = (
+  d: number,
+  dv: number,
+) => `${input(1, "q", d)}${input(2, "k", d)}${input(3, "v", dv)}${input(4, "gradOut", dv)}
   @group(0) @binding(5) var<storage, read> lse: array<f32>;
   @group(0) @binding(6) var<storage, read> delta: array<f32>;`;
 
 /** dQ = scale·dS·K, one workgroup per query block looping over key tiles: bindings q, k, v, gradOut, lse, delta, gradQ; grid [⌈Lq/BQ⌉, BH]. */
 export function attentionGradQWgsl(s: AttentionSpec): string {
   check(s, s.bq, s.bk);
-  const { bq, bk, tpr, d, dv, causal } = s, d4 = vec4s(d), dv4 = vec4s(dv), threads = (bq / 4) * tpr, nb = bk / tpr;
+  const { bq, bk, tpr, d, dv, causal } = s,
+    d4 = vec4s(d),
+    dv4 = vec4s(dv),
+    threads = (bq / 4) * tpr,
+    nb = bk / tpr;
   const masked = (j: string) => `vec4<bool>(${j} >= kRows)${causal ? ` | (vec4<u32>(k0 + ${j}) > rows)` : ""}`;
   return /* wgsl */ `${HEADER}${backwardInputs(d, dv)}${output(7, "gradQ", d)}
   var<workgroup> qs: array<vec4<f32>, ${bq * d4}>; // scale·Q block
@@ -266,7 +342,15 @@ export function attentionGradQWgsl(s: AttentionSpec): string {
         ${accumulate("dQ", "w", "ks", "j", d4, tpr)}
       }
     }
-    ${store("gradQ", "dQ", (r) => `bh * p.lq + rows[${r}]`, (r) => `rows[${r}] < p.lq`, d4, tpr, () => " * p.scale")}
+    ${store(
+      "gradQ",
+      "dQ",
+      (r) => `bh * p.lq + rows[${r}]`,
+      (r) => `rows[${r}] < p.lq`,
+      d4,
+      tpr,
+      () => " * p.scale",
+    )}
   }`;
 }
 
@@ -276,7 +360,11 @@ export function attentionGradQWgsl(s: AttentionSpec): string {
  */
 export function attentionGradKVWgsl(s: AttentionSpec): string {
   check(s, s.bk, s.bq);
-  const { bq, bk, tpr, d, dv, causal } = s, d4 = vec4s(d), dv4 = vec4s(dv), threads = (bk / 4) * tpr, nb = bq / tpr;
+  const { bq, bk, tpr, d, dv, causal } = s,
+    d4 = vec4s(d),
+    dv4 = vec4s(dv),
+    threads = (bk / 4) * tpr,
+    nb = bq / tpr;
   const masked = (i: string) => `vec4<bool>(${i} >= qRows)${causal ? ` | (keys > vec4<u32>(q0 + ${i}))` : ""}`;
   return /* wgsl */ `${HEADER}${backwardInputs(d, dv)}${output(7, "gradK", d)}${output(8, "gradV", dv)}
   var<workgroup> ks: array<vec4<f32>, ${bk * d4}>; // scale·K block
@@ -325,8 +413,24 @@ export function attentionGradKVWgsl(s: AttentionSpec): string {
       }
     }
     // Padding keys (≥ Lk) were computed on zero rows; nothing of them is written.
-    ${store("gradK", "dK", (r) => `bh * p.lk + keys[${r}]`, (r) => `keys[${r}] < p.lk`, d4, tpr, () => " * p.scale")}
-    ${store("gradV", "dV", (r) => `bh * p.lk + keys[${r}]`, (r) => `keys[${r}] < p.lk`, dv4, tpr, () => "")}
+    ${store(
+      "gradK",
+      "dK",
+      (r) => `bh * p.lk + keys[${r}]`,
+      (r) => `keys[${r}] < p.lk`,
+      d4,
+      tpr,
+      () => " * p.scale",
+    )}
+    ${store(
+      "gradV",
+      "dV",
+      (r) => `bh * p.lk + keys[${r}]`,
+      (r) => `keys[${r}] < p.lk`,
+      dv4,
+      tpr,
+      () => "",
+    )}
   }`;
 }
 
@@ -335,7 +439,8 @@ export function attentionGradKVWgsl(s: AttentionSpec): string {
 
 function resolve(o: AttentionOptions) {
   const { bh, lq, lk, d, dv } = o;
-  if (![bh, lq, lk, d, dv].every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`attention: bh, lq, lk, d, dv must be positive integers (got ${bh}, ${lq}, ${lk}, ${d}, ${dv})`);
+  if (![bh, lq, lk, d, dv].every((n) => Number.isInteger(n) && n >= 1))
+    throw new Error(`attention: bh, lq, lk, d, dv must be positive integers (got ${bh}, ${lq}, ${lk}, ${d}, ${dv})`);
   return { scale: o.scale ?? 1 / Math.sqrt(d), causal: o.causal ?? false };
 }
 
@@ -343,10 +448,19 @@ function spec(r: KernelRunner, kernel: AttentionKernel, o: AttentionOptions, cau
   return { ...attentionBlocks(kernel, o.d, o.dv, r.limits), d: o.d, dv: o.dv, causal };
 }
 
-const key = (kernel: AttentionKernel, s: AttentionSpec) => `attention:${kernel}:${s.bq}x${s.bk}x${s.tpr}:d${s.d}:dv${s.dv}${s.causal ? ":causal" : ""}`;
+const key = (kernel: AttentionKernel, s: AttentionSpec) =>
+  `attention:${kernel}:${s.bq}x${s.bk}x${s.tpr}:d${s.d}:dv${s.dv}${s.causal ? ":causal" : ""}`;
 
 /** out = softmax(scale·q·kᵀ [+ causal mask])·v, and lse per query row. */
-export function attention(r: KernelRunner, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, lse: GPUBuffer, o: AttentionOptions): void {
+export function attention(
+  r: KernelRunner,
+  q: GPUBuffer,
+  k: GPUBuffer,
+  v: GPUBuffer,
+  out: GPUBuffer,
+  lse: GPUBuffer,
+  o: AttentionOptions,
+): void {
   const { scale, causal } = resolve(o);
   if (r.cpu) return rowwiseAttention(r, q, k, v, out, lse, { ...o, scale, causal });
   const s = spec(r, "forward", o, causal);
@@ -361,8 +475,17 @@ export function attention(r: KernelRunner, q: GPUBuffer, k: GPUBuffer, v: GPUBuf
 
 /** Gradients of `attention` with respect to q, k and v, given its out and lse and the incoming gradOut. */
 export function attentionBackward(
-  r: KernelRunner, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, gradOut: GPUBuffer, lse: GPUBuffer,
-  gradQ: GPUBuffer, gradK: GPUBuffer, gradV: GPUBuffer, o: AttentionBackwardOptions,
+  r: KernelRunner,
+  q: GPUBuffer,
+  k: GPUBuffer,
+  v: GPUBuffer,
+  out: GPUBuffer,
+  gradOut: GPUBuffer,
+  lse: GPUBuffer,
+  gradQ: GPUBuffer,
+  gradK: GPUBuffer,
+  gradV: GPUBuffer,
+  o: AttentionBackwardOptions,
 ): void {
   const { scale, causal } = resolve(o);
   const rows = o.bh * o.lq;
@@ -374,20 +497,42 @@ export function attentionBackward(
     workgroups: Math.ceil(rows / 256),
   });
   const inputs = [q, k, v, gradOut, lse, o.delta];
-  if (r.cpu) return rowwiseAttentionBackward(r, [q, k, v, gradOut, lse, o.delta], gradQ, gradK, gradV, { ...o, scale, causal });
+  if (r.cpu)
+    return rowwiseAttentionBackward(r, [q, k, v, gradOut, lse, o.delta], gradQ, gradK, gradV, { ...o, scale, causal });
   const params = [o.lq, o.lk, { f32: scale }];
   const kv = spec(r, "gradKV", o, causal);
-  r.run({ key: key("gradKV", kv), wgsl: () => attentionGradKVWgsl(kv), buffers: [...inputs, gradK, gradV], params, workgroups: [Math.ceil(o.lk / kv.bk), o.bh, 1] });
+  r.run({
+    key: key("gradKV", kv),
+    wgsl: () => attentionGradKVWgsl(kv),
+    buffers: [...inputs, gradK, gradV],
+    params,
+    workgroups: [Math.ceil(o.lk / kv.bk), o.bh, 1],
+  });
   const gq = spec(r, "gradQ", o, causal);
-  r.run({ key: key("gradQ", gq), wgsl: () => attentionGradQWgsl(gq), buffers: [...inputs, gradQ], params, workgroups: [Math.ceil(o.lq / gq.bq), o.bh, 1] });
+  r.run({
+    key: key("gradQ", gq),
+    wgsl: () => attentionGradQWgsl(gq),
+    buffers: [...inputs, gradQ],
+    params,
+    workgroups: [Math.ceil(o.lq / gq.bq), o.bh, 1],
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // CPU references: plain loops in float64
 
 /** Scaled scores of one query row against all keys, −∞ where masked. */
-function rowScores(q: ArrayLike<number>, k: ArrayLike<number>, b: number, i: number, o: AttentionOptions, scale: number, causal: boolean): Float64Array {
-  const { lq, lk, d } = o, s = new Float64Array(lk);
+function rowScores(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  b: number,
+  i: number,
+  o: AttentionOptions,
+  scale: number,
+  causal: boolean,
+): Float64Array {
+  const { lq, lk, d } = o,
+    s = new Float64Array(lk);
   for (let j = 0; j < lk; j++) {
     let dot = 0;
     for (let e = 0; e < d; e++) dot += q[(b * lq + i) * d + e]! * k[(b * lk + j) * d + e]!;
@@ -404,10 +549,16 @@ function softmax(s: Float64Array): { p: Float64Array; lse: number } {
   return { p: s.map((x) => Math.exp(x - m) / sum), lse: m + Math.log(sum) };
 }
 
-export function attentionCpu(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, o: AttentionOptions): { out: Float64Array; lse: Float64Array } {
+export function attentionCpu(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  o: AttentionOptions,
+): { out: Float64Array; lse: Float64Array } {
   const { scale, causal } = resolve(o);
   const { bh, lq, lk, dv } = o;
-  const out = new Float64Array(bh * lq * dv), lse = new Float64Array(bh * lq);
+  const out = new Float64Array(bh * lq * dv),
+    lse = new Float64Array(bh * lq);
   for (let b = 0; b < bh; b++) {
     for (let i = 0; i < lq; i++) {
       const sm = softmax(rowScores(q, k, b, i, o, scale, causal));
@@ -421,11 +572,17 @@ export function attentionCpu(q: ArrayLike<number>, k: ArrayLike<number>, v: Arra
 }
 
 export function attentionBackwardCpu(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, gradOut: ArrayLike<number>, o: AttentionOptions,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  gradOut: ArrayLike<number>,
+  o: AttentionOptions,
 ): { gradQ: Float64Array; gradK: Float64Array; gradV: Float64Array } {
   const { scale, causal } = resolve(o);
   const { bh, lq, lk, d, dv } = o;
-  const gradQ = new Float64Array(bh * lq * d), gradK = new Float64Array(bh * lk * d), gradV = new Float64Array(bh * lk * dv);
+  const gradQ = new Float64Array(bh * lq * d),
+    gradK = new Float64Array(bh * lk * d),
+    gradV = new Float64Array(bh * lk * dv);
   for (let b = 0; b < bh; b++) {
     for (let i = 0; i < lq; i++) {
       const { p } = softmax(rowScores(q, k, b, i, o, scale, causal));

@@ -40,7 +40,9 @@ export function roundToF16Cpu(x: ArrayLike<number>): Float64Array {
     if (a >= 65520) return Math.sign(f) * Infinity; // past the largest half (65504) by more than half an ulp
     // Spacing of halves near |f|: 2^(e−10) for normals, 2^−24 for subnormals.
     const ulp = 2 ** (Math.max(Math.floor(Math.log2(a)), -14) - 10);
-    const q = a / ulp, lo = Math.floor(q), rest = q - lo;
+    const q = a / ulp,
+      lo = Math.floor(q),
+      rest = q - lo;
     const m = rest > 0.5 || (rest === 0.5 && lo % 2 === 1) ? lo + 1 : lo;
     return Math.sign(f) * m * ulp;
   });

@@ -47,21 +47,54 @@ export interface Conv2dGradOptions extends Conv2dShape {
 
 /** Every size a convolution needs, with defaults applied and the output size derived. */
 export interface Conv2dGeometry {
-  batch: number; cin: number; cout: number; h: number; w: number; kh: number; kw: number;
-  sh: number; sw: number; padTop: number; padLeft: number; padBottom: number; padRight: number;
-  hOut: number; wOut: number;
+  batch: number;
+  cin: number;
+  cout: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  padTop: number;
+  padLeft: number;
+  padBottom: number;
+  padRight: number;
+  hOut: number;
+  wOut: number;
 }
 
 export function conv2dGeometry(o: Conv2dShape): Conv2dGeometry {
-  const sh = o.strideH ?? 1, sw = o.strideW ?? 1;
-  const padTop = o.padH ?? 0, padLeft = o.padW ?? 0;
-  const padBottom = o.padBottom ?? padTop, padRight = o.padRight ?? padLeft;
+  const sh = o.strideH ?? 1,
+    sw = o.strideW ?? 1;
+  const padTop = o.padH ?? 0,
+    padLeft = o.padW ?? 0;
+  const padBottom = o.padBottom ?? padTop,
+    padRight = o.padRight ?? padLeft;
   const hOut = Math.floor((o.height + padTop + padBottom - o.kernelH) / sh) + 1;
   const wOut = Math.floor((o.width + padLeft + padRight - o.kernelW) / sw) + 1;
   if (!(hOut >= 1 && wOut >= 1)) {
-    throw new Error(`conv2d: a ${o.kernelH}×${o.kernelW} kernel does not fit a ${o.height}×${o.width} input padded by (${padTop}, ${padBottom}, ${padLeft}, ${padRight}); pad more or use a smaller kernel`);
+    throw new Error(
+      `conv2d: a ${o.kernelH}×${o.kernelW} kernel does not fit a ${o.height}×${o.width} input padded by (${padTop}, ${padBottom}, ${padLeft}, ${padRight}); pad more or use a smaller kernel`,
+    );
   }
-  return { batch: o.batch, cin: o.inChannels, cout: o.outChannels, h: o.height, w: o.width, kh: o.kernelH, kw: o.kernelW, sh, sw, padTop, padLeft, padBottom, padRight, hOut, wOut };
+  return {
+    batch: o.batch,
+    cin: o.inChannels,
+    cout: o.outChannels,
+    h: o.height,
+    w: o.width,
+    kh: o.kernelH,
+    kw: o.kernelW,
+    sh,
+    sw,
+    padTop,
+    padLeft,
+    padBottom,
+    padRight,
+    hOut,
+    wOut,
+  };
 }
 
 export function conv2dOutputSize(o: Conv2dShape): { height: number; width: number } {
@@ -77,7 +110,11 @@ export function conv2dOutputSize(o: Conv2dShape): { height: number; width: numbe
  * workgroup memory; each thread owns an rm×rn register micro-tile (rm, rn multiples of 4, read as vec4s).
  */
 export interface GemmTile {
-  tm: number; tn: number; tk: number; rm: number; rn: number;
+  tm: number;
+  tn: number;
+  tk: number;
+  rm: number;
+  rn: number;
   /** No workgroup memory: each invocation gathers its own operands (see gemmDirectWgsl). */
   direct?: boolean;
 }
@@ -122,34 +159,55 @@ const GEMM_PARAMS = "M: u32, N: u32, K: u32, tilesM: u32, tilesN: u32, splits: u
 function gemmWgsl(t: GemmTile, op: GemmOp, extraParams: string): string {
   if (t.direct) return gemmDirectWgsl(t, op, extraParams);
   const threads = (t.tm / t.rm) * (t.tn / t.rn);
-  const gm = t.rm / 4, gn = t.rn / 4;
+  const gm = t.rm / 4,
+    gn = t.rn / 4;
   if (t.rm % 4 || t.rn % 4 || (t.tm * t.tk) % threads || (t.tn * t.tk) % threads || t.tm * t.tn > 4096) {
-    throw new Error(`conv2d: tile ${JSON.stringify(t)} does not divide evenly among its ${threads} threads or exceeds 64×64`);
+    throw new Error(
+      `conv2d: tile ${JSON.stringify(t)} does not divide evenly among its ${threads} threads or exceeds 64×64`,
+    );
   }
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   // Per-thread values are indexed only by constants, unrolled here, so they stay in registers (a dynamically
   // indexed private array goes to memory). Loops whose trip count is uniform but not constant (the K step,
   // the epilogue) are left rolled on purpose: lavapipe unrolls constant loops and then spends seconds in LLVM.
   const gathers = (X: "A" | "B", alongK: boolean, side: number, offset: number) => {
-    const x = X.toLowerCase(), rc = X === "A" ? "Row" : "Col", lim = X === "A" ? "p.M" : "p.N", o = X === "A" ? "m0" : "n0";
+    const x = X.toLowerCase(),
+      rc = X === "A" ? "Row" : "Col",
+      lim = X === "A" ? "p.M" : "p.N",
+      o = X === "A" ? "m0" : "n0";
     const loads = range((side * t.tk) / threads);
     // Element e = lid + i·threads of the side×tk tile sits at (row, k) = alongK ? (e / tk, e % tk) : (e % side, e / side).
-    const at = (i: number) => (alongK ? [`(lid + ${i * threads}u) / ${t.tk}u`, `lid % ${t.tk}u`] : [`(lid + ${i * threads}u) % ${side}u`, `(lid + ${i * threads}u) / ${side}u`]);
+    const at = (i: number) =>
+      alongK
+        ? [`(lid + ${i * threads}u) / ${t.tk}u`, `lid % ${t.tk}u`]
+        : [`(lid + ${i * threads}u) % ${side}u`, `(lid + ${i * threads}u) / ${side}u`];
     return {
-      setup: loads.map((i) => `let ${x}r${i} = ${at(i)[0]}; let ${x}k${i} = ${at(i)[1]}; let ${x}${rc}${i} = ${x}${rc}(min(${o} + ${x}r${i}, ${lim} - 1u));`).join("\n  "),
-      step: loads.map((i) => `{
+      setup: loads
+        .map(
+          (i) =>
+            `let ${x}r${i} = ${at(i)[0]}; let ${x}k${i} = ${at(i)[1]}; let ${x}${rc}${i} = ${x}${rc}(min(${o} + ${x}r${i}, ${lim} - 1u));`,
+        )
+        .join("\n  "),
+      step: loads
+        .map(
+          (i) => `{
       let k = k0 + ${x}k${i};
       var v = 0.0;
       if (${o} + ${x}r${i} < ${lim} && k < kEnd) { v = ${x}Load(${x}${rc}${i}, k); }
       smem[${offset}u + ${x}k${i} * ${side / 4}u + ${x}r${i} / 4u][${x}r${i} % 4u] = v;
-    }`).join("\n    "),
+    }`,
+        )
+        .join("\n    "),
     };
   };
   const bOffset = (t.tk * t.tm) / 4;
-  const a = gathers("A", op.aAlongK, t.tm, 0), b = gathers("B", op.bAlongK, t.tn, bOffset);
+  const a = gathers("A", op.aAlongK, t.tm, 0),
+    b = gathers("B", op.bAlongK, t.tn, bOffset);
   // Micro-tile row g·(tm/gm) + ty·4 + c: vec4 groups are spread across the tile so neighbouring threads read neighbouring vec4s.
   const reads = (x: string, groups: number, side: number, offset: number, lane: string) =>
-    range(groups).map((g) => `let ${x}${g} = smem[${offset}u + kk * ${side / 4}u + ${(g * side) / (4 * groups)}u + ${lane}];`).join(" ");
+    range(groups)
+      .map((g) => `let ${x}${g} = smem[${offset}u + kk * ${side / 4}u + ${(g * side) / (4 * groups)}u + ${lane}];`)
+      .join(" ");
   const acc = (i: number, j: number) => `acc${i}_${j}`;
   const rowOf = (i: number) => `${(i >> 2) * (t.tm / gm) + (i & 3)}u + ty * 4u`;
   const colOf = (j: number) => `${(j * t.tn) / (4 * gn)}u + tx`;
@@ -177,7 +235,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   ${b.setup}
 
   let tx = lid % ${t.tn / t.rn}u; let ty = lid / ${t.tn / t.rn}u;
-  ${range(gm * 4).flatMap((i) => range(gn).map((j) => `var ${acc(i, j)} = vec4<f32>();`)).join(" ")}
+  ${range(gm * 4)
+    .flatMap((i) => range(gn).map((j) => `var ${acc(i, j)} = vec4<f32>();`))
+    .join(" ")}
   for (var k0 = kBegin; k0 < kEnd; k0 += ${t.tk}u) {
     ${a.step}
     ${b.step}
@@ -185,12 +245,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var kk = 0u; kk < min(${t.tk}u, kEnd - k0); kk++) {
       ${reads("a", gm, t.tm, 0, "ty")}
       ${reads("b", gn, t.tn, bOffset, "tx")}
-      ${range(gm * 4).flatMap((i) => range(gn).map((j) => `${acc(i, j)} += a${i >> 2}[${i & 3}] * b${j};`)).join("\n      ")}
+      ${range(gm * 4)
+        .flatMap((i) => range(gn).map((j) => `${acc(i, j)} += a${i >> 2}[${i & 3}] * b${j};`))
+        .join("\n      ")}
     }
     workgroupBarrier();
   }
 
-  ${range(gm * 4).flatMap((i) => range(gn).map((j) => `smem[(${rowOf(i)}) * ${t.tn / 4}u + ${colOf(j)}] = ${acc(i, j)};`)).join("\n  ")}
+  ${range(gm * 4)
+    .flatMap((i) => range(gn).map((j) => `smem[(${rowOf(i)}) * ${t.tn / 4}u + ${colOf(j)}] = ${acc(i, j)};`))
+    .join("\n  ")}
   workgroupBarrier();
   let rows = min(${t.tm}u, p.M - m0); let cols = min(${t.tn}u, p.N - n0);
   for (var e = lid; e < rows * ${t.tn}u; e += ${threads}u) {
@@ -207,9 +271,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  */
 function gemmDirectWgsl(t: GemmTile, op: GemmOp, extraParams: string): string {
   const side = 8;
-  if (t.tm !== side * t.rm || t.tn !== side * t.rn) throw new Error(`conv2d: a direct tile must be ${side}·rm × ${side}·rn, got ${JSON.stringify(t)}`);
+  if (t.tm !== side * t.rm || t.tn !== side * t.rn)
+    throw new Error(`conv2d: a direct tile must be ${side}·rm × ${side}·rn, got ${JSON.stringify(t)}`);
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-  const rows = range(t.rm), cols = range(t.rn);
+  const rows = range(t.rm),
+    cols = range(t.rn);
   const cells = rows.flatMap((i) => cols.map((j) => [i, j] as const));
   return /* wgsl */ `
 struct Params { ${GEMM_PARAMS}, ${extraParams} }
@@ -248,11 +314,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 const CONV_PARAMS = "batch: u32, cin: u32, cout: u32, h: u32, w: u32, hOut: u32, wOut: u32, padTop: i32, padLeft: i32";
 
 /** The compile-time part of a convolution: kernel size and stride, so the reduction axis splits by constants. */
-export interface Conv2dKernelSpec { tile: GemmTile; kernelH: number; kernelW: number; strideH: number; strideW: number }
+export interface Conv2dKernelSpec {
+  tile: GemmTile;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+}
 
 const consts = (s: Conv2dKernelSpec) =>
   `const KW = ${s.kernelW}u; const KHW = ${s.kernelH * s.kernelW}u; const SH = ${s.strideH}u; const SW = ${s.strideW}u;`;
-const specKey = ({ tile: t, ...s }: Conv2dKernelSpec) => `k${s.kernelH}x${s.kernelW}:s${s.strideH}x${s.strideW}:t${t.tm},${t.tn},${t.tk},${t.rm},${t.rn}${t.direct ? "d" : ""}`;
+const specKey = ({ tile: t, ...s }: Conv2dKernelSpec) =>
+  `k${s.kernelH}x${s.kernelW}:s${s.strideH}x${s.strideW}:t${t.tm},${t.tn},${t.tk},${t.rm},${t.rn}${t.direct ? "d" : ""}`;
 
 /** Position (b, py, px) of column `n` of an NCHW tensor flattened as [C, B·H·W]. */
 const SPLIT_NHW = "let hw = h * w; let b = n / hw; let pos = n % hw; let py = pos / w; let px = pos % w;";
@@ -284,10 +357,12 @@ fn bLoad(c: BCol, k: u32) -> f32 {
   if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) { return 0.0; }
   return x[c.base + (ci * p.h + u32(iy)) * p.w + u32(ix)];
 }`;
-  return gemmWgsl(s.tile, {
-    aAlongK: true,
-    bAlongK: false,
-    body: /* wgsl */ `
+  return gemmWgsl(
+    s.tile,
+    {
+      aAlongK: true,
+      bAlongK: false,
+      body: /* wgsl */ `
 ${consts(s)}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
@@ -302,18 +377,24 @@ fn store(m: u32, n: u32, split: u32, v: f32) {
   let hw = p.hOut * p.wOut; let i = ((n / hw) * p.cout + m) * hw + n % hw;
   out[i] = v${s.bias ? " + bias[m]" : ""}${s.residual ? " + residual[i]" : ""}${s.accumulate ? " + out[i]" : ""};
 }`,
-  }, CONV_PARAMS);
+    },
+    CONV_PARAMS,
+  );
 }
 
-export interface Conv2dGradSpec extends Conv2dKernelSpec { accumulate: boolean }
+export interface Conv2dGradSpec extends Conv2dKernelSpec {
+  accumulate: boolean;
+}
 
 /** Input grad: M = Cin, N = batch·H·W, K = Cout·kh·kw; taps whose (iy + pad − ky) is not a multiple of the stride contribute nothing. */
 export function conv2dInputGradWgsl(s: Conv2dGradSpec): string {
   const strided = (v: string, stride: number) => (stride > 1 ? ` || ${v} % ${stride} != 0` : "");
-  return gemmWgsl(s.tile, {
-    aAlongK: true,
-    bAlongK: false,
-    body: /* wgsl */ `
+  return gemmWgsl(
+    s.tile,
+    {
+      aAlongK: true,
+      bAlongK: false,
+      body: /* wgsl */ `
 ${consts(s)}
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
@@ -338,7 +419,9 @@ fn store(m: u32, n: u32, split: u32, v: f32) {
   let hw = p.h * p.w; let i = ((n / hw) * p.cin + m) * hw + n % hw;
   dx[i] = v${s.accumulate ? " + dx[i]" : ""};
 }`,
-  }, CONV_PARAMS);
+    },
+    CONV_PARAMS,
+  );
 }
 
 /**
@@ -346,10 +429,12 @@ fn store(m: u32, n: u32, split: u32, v: f32) {
  * product to `partial[split][M][N]` and `conv2dSplitReduceWgsl` sums them.
  */
 export function conv2dWeightGradWgsl(s: Conv2dGradSpec & { split: boolean }): string {
-  return gemmWgsl(s.tile, {
-    aAlongK: true,
-    bAlongK: true,
-    body: /* wgsl */ `
+  return gemmWgsl(
+    s.tile,
+    {
+      aAlongK: true,
+      bAlongK: true,
+      body: /* wgsl */ `
 ${consts(s)}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
@@ -369,7 +454,9 @@ fn bLoad(c: BCol, k: u32) -> f32 {
 fn store(m: u32, n: u32, split: u32, v: f32) {
   ${s.split ? "dw[(split * p.M + m) * p.N + n] = v;" : `let i = m * p.N + n; dw[i] = v${s.accumulate ? " + dw[i]" : ""};`}
 }`,
-  }, CONV_PARAMS);
+    },
+    CONV_PARAMS,
+  );
 }
 
 const WG = 256;
@@ -422,32 +509,101 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 // ---------------------------------------------------------------------------------------------------
 // Launchers.
 
-const kernelSpec = (r: KernelRunner, g: Conv2dGeometry, M: number): Conv2dKernelSpec => ({ tile: tileFor(r, M), kernelH: g.kh, kernelW: g.kw, strideH: g.sh, strideW: g.sw });
-const convParams = (g: Conv2dGeometry): ParamValue[] => [g.batch, g.cin, g.cout, g.h, g.w, g.hOut, g.wOut, { i32: g.padTop }, { i32: g.padLeft }];
+const kernelSpec = (r: KernelRunner, g: Conv2dGeometry, M: number): Conv2dKernelSpec => ({
+  tile: tileFor(r, M),
+  kernelH: g.kh,
+  kernelW: g.kw,
+  strideH: g.sh,
+  strideW: g.sw,
+});
+const convParams = (g: Conv2dGeometry): ParamValue[] => [
+  g.batch,
+  g.cin,
+  g.cout,
+  g.h,
+  g.w,
+  g.hOut,
+  g.wOut,
+  { i32: g.padTop },
+  { i32: g.padLeft },
+];
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
-function runGemm(r: KernelRunner, key: string, wgsl: () => string, buffers: GPUBuffer[], M: number, N: number, K: number, g: Conv2dGeometry, splits = 1, kTilesPerSplit = ceilDiv(K, tileFor(r, M).tk)) {
+function runGemm(
+  r: KernelRunner,
+  key: string,
+  wgsl: () => string,
+  buffers: GPUBuffer[],
+  M: number,
+  N: number,
+  K: number,
+  g: Conv2dGeometry,
+  splits = 1,
+  kTilesPerSplit = ceilDiv(K, tileFor(r, M).tk),
+) {
   const tile = tileFor(r, M);
-  const tilesM = ceilDiv(M, tile.tm), tilesN = ceilDiv(N, tile.tn);
-  r.run({ key, wgsl, buffers, params: [M, N, K, tilesM, tilesN, splits, kTilesPerSplit, ...convParams(g)], workgroups: tilesM * tilesN * splits });
+  const tilesM = ceilDiv(M, tile.tm),
+    tilesN = ceilDiv(N, tile.tn);
+  r.run({
+    key,
+    wgsl,
+    buffers,
+    params: [M, N, K, tilesM, tilesN, splits, kTilesPerSplit, ...convParams(g)],
+    workgroups: tilesM * tilesN * splits,
+  });
 }
 
 /** out = conv2d(x, w) (+ bias) (+ residual) (+ out when accumulating). */
 export function conv2d(r: KernelRunner, x: GPUBuffer, w: GPUBuffer, out: GPUBuffer, o: Conv2dOptions) {
   const g = conv2dGeometry(o);
-  const M = g.cout, N = g.batch * g.hOut * g.wOut, K = g.cin * g.kh * g.kw;
-  const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.padTop + g.padBottom + g.padLeft + g.padRight === 0;
-  const s: Conv2dSpec = { ...kernelSpec(r, g, M), pointwise, bias: !!o.bias, residual: !!o.residual, accumulate: !!o.accumulate };
+  const M = g.cout,
+    N = g.batch * g.hOut * g.wOut,
+    K = g.cin * g.kh * g.kw;
+  const pointwise =
+    g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.padTop + g.padBottom + g.padLeft + g.padRight === 0;
+  const s: Conv2dSpec = {
+    ...kernelSpec(r, g, M),
+    pointwise,
+    bias: !!o.bias,
+    residual: !!o.residual,
+    accumulate: !!o.accumulate,
+  };
   const buffers = [x, w, out, ...(o.bias ? [o.bias] : []), ...(o.residual ? [o.residual] : [])];
-  runGemm(r, `conv2d:${specKey(s)}:${+pointwise}${+s.bias}${+s.residual}${+s.accumulate}`, () => conv2dWgsl(s), buffers, M, N, K, g);
+  runGemm(
+    r,
+    `conv2d:${specKey(s)}:${+pointwise}${+s.bias}${+s.residual}${+s.accumulate}`,
+    () => conv2dWgsl(s),
+    buffers,
+    M,
+    N,
+    K,
+    g,
+  );
 }
 
 /** gradIn = dL/dx given gradOut = dL/dy (a transposed convolution of gradOut with w). */
-export function conv2dInputGrad(r: KernelRunner, gradOut: GPUBuffer, w: GPUBuffer, gradIn: GPUBuffer, o: Conv2dGradOptions) {
+export function conv2dInputGrad(
+  r: KernelRunner,
+  gradOut: GPUBuffer,
+  w: GPUBuffer,
+  gradIn: GPUBuffer,
+  o: Conv2dGradOptions,
+) {
   const g = conv2dGeometry(o);
-  const M = g.cin, N = g.batch * g.h * g.w, K = g.cout * g.kh * g.kw;
+  const M = g.cin,
+    N = g.batch * g.h * g.w,
+    K = g.cout * g.kh * g.kw;
   const s: Conv2dGradSpec = { ...kernelSpec(r, g, M), accumulate: !!o.accumulate };
-  runGemm(r, `conv2dInputGrad:${specKey(s)}:${+s.accumulate}`, () => conv2dInputGradWgsl(s), [gradOut, w, gradIn], M, N, K, g);
+  runGemm(
+    r,
+    `conv2dInputGrad:${specKey(s)}:${+s.accumulate}`,
+    () => conv2dInputGradWgsl(s),
+    [gradOut, w, gradIn],
+    M,
+    N,
+    K,
+    g,
+  );
 }
 
 /** The shortest K slice worth a workgroup (in tk steps), so the partial sums stay cheap to reduce. */
@@ -466,14 +622,27 @@ function scratchBuffer(r: KernelRunner, bytes: number): GPUBuffer {
 }
 
 /** gradW = dL/dw, [Cout, Cin, kh, kw]; the long K (batch·Hout·Wout) is split across workgroups when the output is small. */
-export function conv2dWeightGrad(r: KernelRunner, x: GPUBuffer, gradOut: GPUBuffer, gradW: GPUBuffer, o: Conv2dGradOptions) {
+export function conv2dWeightGrad(
+  r: KernelRunner,
+  x: GPUBuffer,
+  gradOut: GPUBuffer,
+  gradW: GPUBuffer,
+  o: Conv2dGradOptions,
+) {
   const g = conv2dGeometry(o);
-  const M = g.cout, N = g.cin * g.kh * g.kw, K = g.batch * g.hOut * g.wOut;
+  const M = g.cout,
+    N = g.cin * g.kh * g.kw,
+    K = g.batch * g.hOut * g.wOut;
   const tile = tileFor(r, M);
   const tiles = ceilDiv(M, tile.tm) * ceilDiv(N, tile.tn);
   const kTiles = ceilDiv(K, tile.tk);
-  const wanted = Math.max(1, Math.min(ceilDiv(2 * r.wave, tiles), // fewer tiles than fill the device get their K split
-    Math.floor(kTiles / MIN_K_TILES_PER_SPLIT)));
+  const wanted = Math.max(
+    1,
+    Math.min(
+      ceilDiv(2 * r.wave, tiles), // fewer tiles than fill the device get their K split
+      Math.floor(kTiles / MIN_K_TILES_PER_SPLIT),
+    ),
+  );
   const kTilesPerSplit = ceilDiv(kTiles, wanted);
   const splits = ceilDiv(kTiles, kTilesPerSplit); // recounted so that no split is left empty
   const s = { ...kernelSpec(r, g, M), accumulate: !!o.accumulate, split: splits > 1 };
@@ -484,14 +653,26 @@ export function conv2dWeightGrad(r: KernelRunner, x: GPUBuffer, gradOut: GPUBuff
   }
   const partial = scratchBuffer(r, splits * M * N * 4);
   runGemm(r, `${key}:split`, () => conv2dWeightGradWgsl(s), [x, gradOut, partial], M, N, K, g, splits, kTilesPerSplit);
-  r.run({ key: `conv2dSplitReduce:${+s.accumulate}`, wgsl: () => conv2dSplitReduceWgsl(s.accumulate), buffers: [partial, gradW], params: [M * N, splits], workgroups: ceilDiv(M * N, WG) });
+  r.run({
+    key: `conv2dSplitReduce:${+s.accumulate}`,
+    wgsl: () => conv2dSplitReduceWgsl(s.accumulate),
+    buffers: [partial, gradW],
+    params: [M * N, splits],
+    workgroups: ceilDiv(M * N, WG),
+  });
 }
 
 /** gradB = dL/db, [Cout]: gradOut summed over batch and space. */
 export function conv2dBiasGrad(r: KernelRunner, gradOut: GPUBuffer, gradB: GPUBuffer, o: Conv2dGradOptions) {
   const g = conv2dGeometry(o);
   const accumulate = !!o.accumulate;
-  r.run({ key: `conv2dBiasGrad:${+accumulate}`, wgsl: () => conv2dBiasGradWgsl(accumulate), buffers: [gradOut, gradB], params: [g.batch, g.cout, g.hOut * g.wOut], workgroups: g.cout });
+  r.run({
+    key: `conv2dBiasGrad:${+accumulate}`,
+    wgsl: () => conv2dBiasGradWgsl(accumulate),
+    buffers: [gradOut, gradB],
+    params: [g.batch, g.cout, g.hOut * g.wOut],
+    workgroups: g.cout,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -517,26 +698,39 @@ function forEachTap(g: Conv2dGeometry, tap: (xi: number, wi: number, yi: number)
         }
 }
 
-export function conv2dCpu(x: ArrayLike<number>, w: ArrayLike<number>, o: Conv2dShape, bias?: ArrayLike<number>, residual?: ArrayLike<number>): Float64Array {
+export function conv2dCpu(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  o: Conv2dShape,
+  bias?: ArrayLike<number>,
+  residual?: ArrayLike<number>,
+): Float64Array {
   const g = conv2dGeometry(o);
   const y = new Float64Array(g.batch * g.cout * g.hOut * g.wOut);
-  forEachTap(g, (xi, wi, yi) => { y[yi] += x[xi]! * w[wi]!; });
+  forEachTap(g, (xi, wi, yi) => {
+    y[yi] += x[xi]! * w[wi]!;
+  });
   const hw = g.hOut * g.wOut;
-  for (let i = 0; i < y.length; i++) y[i] += (bias ? bias[Math.floor(i / hw) % g.cout]! : 0) + (residual ? residual[i]! : 0);
+  for (let i = 0; i < y.length; i++)
+    y[i] += (bias ? bias[Math.floor(i / hw) % g.cout]! : 0) + (residual ? residual[i]! : 0);
   return y;
 }
 
 export function conv2dInputGradCpu(gradOut: ArrayLike<number>, w: ArrayLike<number>, o: Conv2dShape): Float64Array {
   const g = conv2dGeometry(o);
   const dx = new Float64Array(g.batch * g.cin * g.h * g.w);
-  forEachTap(g, (xi, wi, yi) => { dx[xi] += gradOut[yi]! * w[wi]!; });
+  forEachTap(g, (xi, wi, yi) => {
+    dx[xi] += gradOut[yi]! * w[wi]!;
+  });
   return dx;
 }
 
 export function conv2dWeightGradCpu(x: ArrayLike<number>, gradOut: ArrayLike<number>, o: Conv2dShape): Float64Array {
   const g = conv2dGeometry(o);
   const dw = new Float64Array(g.cout * g.cin * g.kh * g.kw);
-  forEachTap(g, (xi, wi, yi) => { dw[wi] += gradOut[yi]! * x[xi]!; });
+  forEachTap(g, (xi, wi, yi) => {
+    dw[wi] += gradOut[yi]! * x[xi]!;
+  });
   return dw;
 }
 

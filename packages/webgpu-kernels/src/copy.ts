@@ -32,14 +32,19 @@ export interface StridedCopySpec {
 export function contiguousStrides(shape: readonly number[]): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { strides[i] = s; s *= shape[i]!; }
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
   return strides;
 }
 
 /** Strides that read a dense tensor of `shape` as its permutation `perm`, whose shape is `perm.map((i) => shape[i])`. */
 export function permuteStrides(shape: readonly number[], perm: readonly number[]): number[] {
   if (perm.length !== shape.length || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
-    throw new Error(`permutation [${perm}] does not reorder the ${shape.length} dims of [${shape}]; give each dim index once`);
+    throw new Error(
+      `permutation [${perm}] does not reorder the ${shape.length} dims of [${shape}]; give each dim index once`,
+    );
   }
   const strides = contiguousStrides(shape);
   return perm.map((i) => strides[i]!);
@@ -66,7 +71,9 @@ export function stridedCopy(r: KernelRunner, src: GPUBuffer, dst: GPUBuffer, spe
         let i = foldedIndex(wid, nwg) * ${WG}u + lid;
         if (i >= p.n) { return; }
         var rest = i;
-        ${Array.from({ length: rank }, (_, k) => rank - 1 - k).map((d) => `let c${d} = rest % p.d${d}; rest = rest / p.d${d};`).join("\n        ")}
+        ${Array.from({ length: rank }, (_, k) => rank - 1 - k)
+          .map((d) => `let c${d} = rest % p.d${d}; rest = rest / p.d${d};`)
+          .join("\n        ")}
         let v = src[p.srcOffset + ${index("s")}];
         let o = p.dstOffset + ${index("t")};
         dst[o] = ${spec.accumulate ? "dst[o] + v" : "v"};
@@ -82,7 +89,9 @@ export function stridedCopyCpu(src: Float32Array, dst: Float32Array, spec: Strid
   const c = resolve(spec);
   const out = dst.slice();
   for (let i = 0; i < c.n; i++) {
-    let rest = i, si = c.srcOffset, di = c.dstOffset;
+    let rest = i,
+      si = c.srcOffset,
+      di = c.dstOffset;
     for (let d = c.dims.length - 1; d >= 0; d--) {
       const k = rest % c.dims[d]!;
       rest = Math.floor(rest / c.dims[d]!);
@@ -98,13 +107,18 @@ export function stridedCopyCpu(src: Float32Array, dst: Float32Array, spec: Strid
 function resolve(spec: StridedCopySpec) {
   const { shape, srcStrides } = spec;
   const dstStrides = spec.dstStrides ?? contiguousStrides(shape);
-  if (shape.length > MAX_RANK) throw new Error(`stridedCopy supports rank ≤ ${MAX_RANK}, got [${shape}]; merge contiguous dims first`);
+  if (shape.length > MAX_RANK)
+    throw new Error(`stridedCopy supports rank ≤ ${MAX_RANK}, got [${shape}]; merge contiguous dims first`);
   if (srcStrides.length !== shape.length || dstStrides.length !== shape.length) {
-    throw new Error(`stridedCopy: shape [${shape}] needs one stride per dim, got src [${srcStrides}] and dst [${dstStrides}]`);
+    throw new Error(
+      `stridedCopy: shape [${shape}] needs one stride per dim, got src [${srcStrides}] and dst [${dstStrides}]`,
+    );
   }
-  const srcOffset = spec.srcOffset ?? 0, dstOffset = spec.dstOffset ?? 0;
+  const srcOffset = spec.srcOffset ?? 0,
+    dstOffset = spec.dstOffset ?? 0;
   for (const v of [...shape, ...srcStrides, ...dstStrides, srcOffset, dstOffset]) {
-    if (!Number.isInteger(v) || v < 0) throw new Error(`stridedCopy: shapes, strides and offsets are non-negative integers (element counts), got ${v}`);
+    if (!Number.isInteger(v) || v < 0)
+      throw new Error(`stridedCopy: shapes, strides and offsets are non-negative integers (element counts), got ${v}`);
   }
   const scalar = shape.length === 0;
   return {
@@ -119,5 +133,8 @@ function resolve(spec: StridedCopySpec) {
 
 function checkBounds(side: string, dims: number[], strides: number[], offset: number, capacity: number) {
   const last = dims.reduce((acc, d, i) => acc + (d - 1) * strides[i]!, offset);
-  if (last >= capacity) throw new Error(`stridedCopy: the ${side} view reaches element ${last} but its buffer holds ${capacity}; check the ${side} offset and strides`);
+  if (last >= capacity)
+    throw new Error(
+      `stridedCopy: the ${side} view reaches element ${last} but its buffer holds ${capacity}; check the ${side} offset and strides`,
+    );
 }

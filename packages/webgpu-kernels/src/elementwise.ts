@@ -22,7 +22,10 @@ export const UNARY = {
   // CLIP's quick_gelu: x·σ(1.702x).
   quickGelu: { wgsl: "x / (1.0 + exp(-1.702 * x))", cpu: (x: number) => x / (1 + Math.exp(-1.702 * x)) },
   // Exact (erf) GELU, as torch.nn.functional.gelu's default; erf via Abramowitz–Stegun 7.1.26 (|err| < 1.5e-7).
-  gelu: { wgsl: "0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476))", cpu: (x: number) => 0.5 * x * (1 + erf(x * Math.SQRT1_2)) },
+  gelu: {
+    wgsl: "0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476))",
+    cpu: (x: number) => 0.5 * x * (1 + erf(x * Math.SQRT1_2)),
+  },
   tanh: { wgsl: "tanh(x)", cpu: Math.tanh },
   recip: { wgsl: "1.0 / x", cpu: (x: number) => 1 / x },
 } as const;
@@ -37,10 +40,32 @@ export const BINARY = {
   minimum: { wgsl: "min(a, b)", cpu: Math.min },
   pow: { wgsl: "pow(a, b)", cpu: Math.pow },
   // Derivative helpers used by autograd: d/dx of the activation times the incoming gradient b.
-  siluGrad: { wgsl: "b * (1.0 / (1.0 + exp(-a))) * (1.0 + a * (1.0 - 1.0 / (1.0 + exp(-a))))", cpu: (a: number, b: number) => { const s = 1 / (1 + Math.exp(-a)); return b * s * (1 + a * (1 - s)); } },
-  quickGeluGrad: { wgsl: "b * (1.0 / (1.0 + exp(-1.702 * a))) * (1.0 + 1.702 * a * (1.0 - 1.0 / (1.0 + exp(-1.702 * a))))", cpu: (a: number, b: number) => { const s = 1 / (1 + Math.exp(-1.702 * a)); return b * s * (1 + 1.702 * a * (1 - s)); } },
-  geluGrad: { wgsl: "b * (0.5 * (1.0 + erf_approx(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a))", cpu: (a: number, b: number) => b * (0.5 * (1 + erf(a * Math.SQRT1_2)) + a * 0.3989422804014327 * Math.exp(-0.5 * a * a)) },
-  sigmoidGrad: { wgsl: "b * (1.0 / (1.0 + exp(-a))) * (1.0 - 1.0 / (1.0 + exp(-a)))", cpu: (a: number, b: number) => { const s = 1 / (1 + Math.exp(-a)); return b * s * (1 - s); } },
+  siluGrad: {
+    wgsl: "b * (1.0 / (1.0 + exp(-a))) * (1.0 + a * (1.0 - 1.0 / (1.0 + exp(-a))))",
+    cpu: (a: number, b: number) => {
+      const s = 1 / (1 + Math.exp(-a));
+      return b * s * (1 + a * (1 - s));
+    },
+  },
+  quickGeluGrad: {
+    wgsl: "b * (1.0 / (1.0 + exp(-1.702 * a))) * (1.0 + 1.702 * a * (1.0 - 1.0 / (1.0 + exp(-1.702 * a))))",
+    cpu: (a: number, b: number) => {
+      const s = 1 / (1 + Math.exp(-1.702 * a));
+      return b * s * (1 + 1.702 * a * (1 - s));
+    },
+  },
+  geluGrad: {
+    wgsl: "b * (0.5 * (1.0 + erf_approx(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a))",
+    cpu: (a: number, b: number) =>
+      b * (0.5 * (1 + erf(a * Math.SQRT1_2)) + a * 0.3989422804014327 * Math.exp(-0.5 * a * a)),
+  },
+  sigmoidGrad: {
+    wgsl: "b * (1.0 / (1.0 + exp(-a))) * (1.0 - 1.0 / (1.0 + exp(-a)))",
+    cpu: (a: number, b: number) => {
+      const s = 1 / (1 + Math.exp(-a));
+      return b * s * (1 - s);
+    },
+  },
   reluGrad: { wgsl: "select(0.0, b, a > 0.0)", cpu: (a: number, b: number) => (a > 0 ? b : 0) },
 } as const;
 export type BinaryOp = keyof typeof BINARY;
@@ -54,8 +79,16 @@ fn erf_approx(v: f32) -> f32 {
 }`;
 
 export function erf(v: number): number {
-  const s = Math.sign(v), x = Math.abs(v), t = 1 / (1 + 0.3275911 * x);
-  return s * (1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x));
+  const s = Math.sign(v),
+    x = Math.abs(v),
+    t = 1 / (1 + 0.3275911 * x);
+  return (
+    s *
+    (1 -
+      ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+        t *
+        Math.exp(-x * x))
+  );
 }
 
 /** out = scale · op(x) + shift; `scale`/`shift` make affine maps free. */
@@ -111,8 +144,10 @@ export function broadcastShapes(a: readonly number[], b: readonly number[]): num
   const rank = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < rank; i++) {
-    const da = a[a.length - rank + i] ?? 1, db = b[b.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) throw new Error(`shapes [${a}] and [${b}] cannot be broadcast together (dim ${i}: ${da} vs ${db})`);
+    const da = a[a.length - rank + i] ?? 1,
+      db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1)
+      throw new Error(`shapes [${a}] and [${b}] cannot be broadcast together (dim ${i}: ${da} vs ${db})`);
     out.push(da === 1 ? db : da);
   }
   return out;
@@ -131,7 +166,15 @@ export function broadcastStrides(shape: readonly number[], out: readonly number[
 }
 
 /** out = op(a, b) with broadcasting; `out` has the broadcast shape. */
-export function binary(r: KernelRunner, op: BinaryOp, a: GPUBuffer, aShape: readonly number[], b: GPUBuffer, bShape: readonly number[], out: GPUBuffer) {
+export function binary(
+  r: KernelRunner,
+  op: BinaryOp,
+  a: GPUBuffer,
+  aShape: readonly number[],
+  b: GPUBuffer,
+  bShape: readonly number[],
+  out: GPUBuffer,
+) {
   const shape = broadcastShapes(aShape, bShape);
   const rank = Math.max(shape.length, 1);
   const dims = shape.length ? shape : [1];
@@ -154,9 +197,15 @@ export function binary(r: KernelRunner, op: BinaryOp, a: GPUBuffer, aShape: read
       fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
         let i = foldedIndex(wid, nwg) * ${WG}u + lid;
         if (i >= p.n) { return; }
-        ${same ? "let ia = i; let ib = i;" : `var rest = i;
-        ${Array.from({ length: rank }, (_, k) => rank - 1 - k).map((d) => `let c${d} = rest % p.d${d}; rest = rest / p.d${d};`).join("\n        ")}
-        let ia = ${index("sa")}; let ib = ${index("sb")};`}
+        ${
+          same
+            ? "let ia = i; let ib = i;"
+            : `var rest = i;
+        ${Array.from({ length: rank }, (_, k) => rank - 1 - k)
+          .map((d) => `let c${d} = rest % p.d${d}; rest = rest / p.d${d};`)
+          .join("\n        ")}
+        let ia = ${index("sa")}; let ib = ${index("sb")};`
+        }
         let a = as_[ia]; let b = bs[ib];
         out[i] = ${BINARY[op].wgsl};
       }`,
@@ -166,13 +215,23 @@ export function binary(r: KernelRunner, op: BinaryOp, a: GPUBuffer, aShape: read
   });
 }
 
-export function binaryCpu(op: BinaryOp, a: ArrayLike<number>, aShape: readonly number[], b: ArrayLike<number>, bShape: readonly number[]): Float64Array {
+export function binaryCpu(
+  op: BinaryOp,
+  a: ArrayLike<number>,
+  aShape: readonly number[],
+  b: ArrayLike<number>,
+  bShape: readonly number[],
+): Float64Array {
   const shape = broadcastShapes(aShape, bShape);
-  const sa = broadcastStrides(aShape, shape), sb = broadcastStrides(bShape, shape);
+  const sa = broadcastStrides(aShape, shape),
+    sb = broadcastStrides(bShape, shape);
   const n = shape.reduce((x, y) => x * y, 1);
-  const out = new Float64Array(n), f = BINARY[op].cpu;
+  const out = new Float64Array(n),
+    f = BINARY[op].cpu;
   for (let i = 0; i < n; i++) {
-    let rest = i, ia = 0, ib = 0;
+    let rest = i,
+      ia = 0,
+      ib = 0;
     for (let d = shape.length - 1; d >= 0; d--) {
       const c = rest % shape[d]!;
       rest = Math.floor(rest / shape[d]!);
@@ -184,6 +243,7 @@ export function binaryCpu(op: BinaryOp, a: ArrayLike<number>, aShape: readonly n
   return out;
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((v, i) => v === b[i]);
 
 export type { ParamValue };

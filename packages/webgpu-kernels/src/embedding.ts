@@ -25,7 +25,13 @@ export interface EmbeddingShape {
  * out[i, :] = table[ids[i], :]. `ids` is a u32 buffer. An id ≥ vocab is clamped to vocab − 1 so a bad id can
  * never read outside the table; callers validate ids on the CPU (the tokenizer's output) and should not rely on it.
  */
-export function embeddingGather(r: KernelRunner, table: GPUBuffer, ids: GPUBuffer, out: GPUBuffer, { rows, dim, vocab }: EmbeddingShape) {
+export function embeddingGather(
+  r: KernelRunner,
+  table: GPUBuffer,
+  ids: GPUBuffer,
+  out: GPUBuffer,
+  { rows, dim, vocab }: EmbeddingShape,
+) {
   const n = rows * dim;
   r.run({
     key: "embedding:gather",
@@ -49,7 +55,12 @@ export function embeddingGather(r: KernelRunner, table: GPUBuffer, ids: GPUBuffe
   });
 }
 
-export function embeddingGatherCpu(table: Float32Array, ids: ArrayLike<number>, dim: number, vocab: number): Float32Array {
+export function embeddingGatherCpu(
+  table: Float32Array,
+  ids: ArrayLike<number>,
+  dim: number,
+  vocab: number,
+): Float32Array {
   const out = new Float32Array(ids.length * dim);
   for (let i = 0; i < ids.length; i++) {
     const id = Math.min(ids[i]!, vocab - 1);
@@ -71,12 +82,19 @@ export function embeddingScatterPlan(ids: ArrayLike<number>, vocab: number): Sca
   const rows = ids.length;
   for (let i = 0; i < rows; i++) {
     const id = ids[i]!;
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`embedding id ${id} at position ${i} is outside the table (vocab ${vocab}); check the tokenizer's vocabulary matches the model`);
+    if (!Number.isInteger(id) || id < 0 || id >= vocab)
+      throw new Error(
+        `embedding id ${id} at position ${i} is outside the table (vocab ${vocab}); check the tokenizer's vocabulary matches the model`,
+      );
   }
   const order = Array.from({ length: rows }, (_, i) => i).sort((a, b) => ids[a]! - ids[b]! || a - b);
-  const unique: number[] = [], starts: number[] = [];
+  const unique: number[] = [],
+    starts: number[] = [];
   order.forEach((pos, k) => {
-    if (k === 0 || ids[pos] !== ids[order[k - 1]!]) { unique.push(ids[pos]!); starts.push(k); }
+    if (k === 0 || ids[pos] !== ids[order[k - 1]!]) {
+      unique.push(ids[pos]!);
+      starts.push(k);
+    }
   });
   starts.push(rows);
   return { groups: unique.length, data: Uint32Array.from([...unique, ...starts, ...order]) };
@@ -87,9 +105,18 @@ export function embeddingScatterPlan(ids: ArrayLike<number>, vocab: number): Sca
  * `embeddingScatterPlan(ids, vocab).data` and `groups` its group count. Accumulates, so it composes with other
  * gradient contributions to the same table (e.g. tied weights); zero `gradTable` first for a fresh gradient.
  */
-export function embeddingScatterAdd(r: KernelRunner, gradOut: GPUBuffer, plan: GPUBuffer, gradTable: GPUBuffer, { rows, dim, vocab, groups }: EmbeddingShape & { groups: number }) {
+export function embeddingScatterAdd(
+  r: KernelRunner,
+  gradOut: GPUBuffer,
+  plan: GPUBuffer,
+  gradTable: GPUBuffer,
+  { rows, dim, vocab, groups }: EmbeddingShape & { groups: number },
+) {
   const n = groups * dim;
-  if (plan.size < (2 * groups + 1 + rows) * 4) throw new Error(`embeddingScatterAdd: the plan buffer holds ${plan.size} bytes, too few for ${groups} groups over ${rows} ids; upload embeddingScatterPlan(ids, vocab).data`);
+  if (plan.size < (2 * groups + 1 + rows) * 4)
+    throw new Error(
+      `embeddingScatterAdd: the plan buffer holds ${plan.size} bytes, too few for ${groups} groups over ${rows} ids; upload embeddingScatterPlan(ids, vocab).data`,
+    );
   r.run({
     key: "embedding:scatterAdd",
     wgsl: () => /* wgsl */ `
@@ -121,7 +148,12 @@ export function embeddingScatterAdd(r: KernelRunner, gradOut: GPUBuffer, plan: G
 }
 
 /** Returns a copy of `gradTable` with the scatter-add applied, in the kernel's f32 summation order. */
-export function embeddingScatterAddCpu(gradOut: Float32Array, ids: ArrayLike<number>, gradTable: Float32Array, dim: number): Float32Array {
+export function embeddingScatterAddCpu(
+  gradOut: Float32Array,
+  ids: ArrayLike<number>,
+  gradTable: Float32Array,
+  dim: number,
+): Float32Array {
   const out = gradTable.slice();
   const positions = new Map<number, number[]>();
   for (let i = 0; i < ids.length; i++) {

@@ -104,8 +104,11 @@ const UNROLL_K = 4;
 const DIRECT_MICRO = 8;
 
 /** Epilogue steps switched by a uniform, so they cost no extra pipelines. */
-const BIAS = 1, RESIDUAL = 2, ACCUMULATE = 4;
-const epilogueFlags = (o: MatmulOptions) => (o.bias ? BIAS : 0) | (o.residual ? RESIDUAL : 0) | (o.accumulate ? ACCUMULATE : 0);
+const BIAS = 1,
+  RESIDUAL = 2,
+  ACCUMULATE = 4;
+const epilogueFlags = (o: MatmulOptions) =>
+  (o.bias ? BIAS : 0) | (o.residual ? RESIDUAL : 0) | (o.accumulate ? ACCUMULATE : 0);
 
 export const matmulSpecKey = (s: MatmulSpec) =>
   `matmul:${s.tileM}x${s.tileN}x${s.tileK}${s.padK ? "p" : ""}:${s.microM}x${s.microN}u${s.unrollK}:${s.transA ? "t" : "n"}${s.transB ? "t" : "n"}:${s.vecA ? 4 : 1}${s.vecB ? 4 : 1}:${s.activation}${s.direct ? ":direct" : ""}`;
@@ -113,7 +116,12 @@ export const matmulSpecKey = (s: MatmulSpec) =>
 /** Chooses the block shape from the output size and the workgroup-storage limit, and split-K from the shape. */
 /** `wave`: workgroups that keep the device busy (KernelRunner.wave); below it, smaller tiles and split-K pay. */
 /** `direct`: the barrier-free 64×64 kernel for CPU drivers (matmulDirectWgsl). */
-export function planMatmul(limits: Record<string, number>, o: MatmulOptions<unknown>, wave = 128, direct = false): MatmulPlan {
+export function planMatmul(
+  limits: Record<string, number>,
+  o: MatmulOptions<unknown>,
+  wave = 128,
+  direct = false,
+): MatmulPlan {
   const { m, n, k, batch = 1, transA = false, transB = false } = o;
   if (direct) return planDirect(o, wave);
   const storage = limits.maxComputeWorkgroupStorageSize ?? 16384;
@@ -140,24 +148,43 @@ export function planMatmul(limits: Record<string, number>, o: MatmulOptions<unkn
   const kChunk = Math.max(tile.tileK, Math.ceil(k / Math.max(1, splits) / tile.tileK) * tile.tileK);
   splits = Math.max(1, Math.ceil(k / kChunk));
   const spec: MatmulSpec = {
-    ...tile, unrollK: UNROLL_K, transA, transB,
+    ...tile,
+    unrollK: UNROLL_K,
+    transA,
+    transB,
     vecA: vectorLoads && (transA ? m : k) % 4 === 0,
     vecB: vectorLoads && (transB ? k : n) % 4 === 0,
     // Split-K partial products are raw; the reduction applies the epilogue.
-    activation: splits > 1 ? "none" : o.activation ?? "none",
+    activation: splits > 1 ? "none" : (o.activation ?? "none"),
   };
   return { spec, splits, kChunk };
 }
 
 function planDirect(o: MatmulOptions<unknown>, wave: number): MatmulPlan {
   const { m, n, k, batch = 1, transA = false, transB = false } = o;
-  const side = 8 * DIRECT_MICRO, blocks = batch * Math.ceil(m / side) * Math.ceil(n / side);
-  let splits = o.splitK ?? (blocks < wave && k >= 2 * MIN_CHUNK ? Math.min(Math.ceil(wave / blocks), Math.floor(k / MIN_CHUNK), MAX_SPLITS) : 1);
+  const side = 8 * DIRECT_MICRO,
+    blocks = batch * Math.ceil(m / side) * Math.ceil(n / side);
+  let splits =
+    o.splitK ??
+    (blocks < wave && k >= 2 * MIN_CHUNK
+      ? Math.min(Math.ceil(wave / blocks), Math.floor(k / MIN_CHUNK), MAX_SPLITS)
+      : 1);
   const kChunk = Math.ceil(k / Math.max(1, splits));
   splits = Math.max(1, Math.ceil(k / kChunk));
   const spec: MatmulSpec = {
-    tileM: side, tileN: side, tileK: 1, microM: DIRECT_MICRO, microN: DIRECT_MICRO, unrollK: 1, padK: false, transA, transB,
-    vecA: false, vecB: false, activation: splits > 1 ? "none" : o.activation ?? "none", direct: true,
+    tileM: side,
+    tileN: side,
+    tileK: 1,
+    microM: DIRECT_MICRO,
+    microN: DIRECT_MICRO,
+    unrollK: 1,
+    padK: false,
+    transA,
+    transB,
+    vecA: false,
+    vecB: false,
+    activation: splits > 1 ? "none" : (o.activation ?? "none"),
+    direct: true,
   };
   return { spec, splits, kChunk };
 }
@@ -186,27 +213,47 @@ function epilogueWgsl(activation: MatmulActivation, firstBinding: number): strin
 /** The tiled kernel. Grid: [N blocks, M blocks, batch·splits]; Params as in `matmul`. */
 export function matmulWgsl(s: MatmulSpec): string {
   const { tileM, tileN, tileK, microM, microN } = s;
-  if (microM % 4 || microN % 4 || tileM % microM || tileN % microN || tileK % s.unrollK) throw new Error(`matmul: bad tile shape in ${matmulSpecKey(s)}`);
-  const tx = tileN / microN, ty = tileM / microM, threads = tx * ty;
-  const groupsM = microM / 4, groupsN = microN / 4;
+  if (microM % 4 || microN % 4 || tileM % microM || tileN % microN || tileK % s.unrollK)
+    throw new Error(`matmul: bad tile shape in ${matmulSpecKey(s)}`);
+  const tx = tileN / microN,
+    ty = tileM / microM,
+    threads = tx * ty;
+  const groupsM = microM / 4,
+    groupsN = microN / 4;
   // Workgroup memory, in vec4s: two stages of A (K-major, [tileK][tileM], rows `strideA` apart) then two of B;
   // the epilogue reuses it for blocks of C.
-  const strideA = tileM / 4 + (s.padK && !s.transA ? 1 : 0), strideB = tileN / 4 + (s.padK && s.transB ? 1 : 0);
-  const sizeA = 2 * tileK * strideA, sizeB = 2 * tileK * strideB;
+  const strideA = tileM / 4 + (s.padK && !s.transA ? 1 : 0),
+    strideB = tileN / 4 + (s.padK && s.transB ? 1 : 0);
+  const sizeA = 2 * tileK * strideA,
+    sizeB = 2 * tileK * strideB;
 
   // A and B share one code path: an operand has an outer dimension (M for A, N for B) and the contraction K.
-  const operand = (name: "a" | "b", dim: string, origin: string, tile: number, offset: number, stride: number, contiguousK: boolean, vec: boolean) => {
+  const operand = (
+    name: "a" | "b",
+    dim: string,
+    origin: string,
+    tile: number,
+    offset: number,
+    stride: number,
+    contiguousK: boolean,
+    vec: boolean,
+  ) => {
     const width = vec ? 4 : 1;
     const loads = (tile * tileK) / threads / width;
-    if (!Number.isInteger(loads)) throw new Error(`matmul: ${name} tile does not split evenly over ${threads} threads in ${matmulSpecKey(s)}`);
+    if (!Number.isInteger(loads))
+      throw new Error(`matmul: ${name} tile does not split evenly over ${threads} threads in ${matmulSpecKey(s)}`);
     const type = vec ? "vec4<f32>" : "f32";
     const perRow = (contiguousK ? tileK : tile) / width; // loads along one contiguous run of the tile
     const at = (k: string) => `S[${offset}u + (fill * ${tileK}u + ${k}) * ${stride}u + d / 4u]`;
     // Thread `lid`'s j-th load: consecutive threads take consecutive addresses, so loads coalesce.
-    const coords = (j: number) => `let l = ${j * threads}u + lid; let c = (l % ${perRow}u) * ${width}u; let o = l / ${perRow}u; ${contiguousK ? "let d = o; let k = c;" : "let d = c; let k = o;"}`;
-    const stash = (j: number) => contiguousK && vec
-      ? Array.from({ length: 4 }, (_, i) => `${at(`k + ${i}u`)}[d % 4u] = r${name}[${j}].${"xyzw"[i]};`).join(" ")
-      : vec ? `${at("k")} = r${name}[${j}];` : `${at("k")}[d % 4u] = r${name}[${j}];`;
+    const coords = (j: number) =>
+      `let l = ${j * threads}u + lid; let c = (l % ${perRow}u) * ${width}u; let o = l / ${perRow}u; ${contiguousK ? "let d = o; let k = c;" : "let d = c; let k = o;"}`;
+    const stash = (j: number) =>
+      contiguousK && vec
+        ? Array.from({ length: 4 }, (_, i) => `${at(`k + ${i}u`)}[d % 4u] = r${name}[${j}].${"xyzw"[i]};`).join(" ")
+        : vec
+          ? `${at("k")} = r${name}[${j}];`
+          : `${at("k")}[d % 4u] = r${name}[${j}];`;
     return {
       binding: `var<storage, read> ${name}: array<${type}>;`,
       load: `fn load_${name}(base: u32, d: u32, k: u32, kEnd: u32) -> ${type} {
@@ -214,7 +261,10 @@ export function matmulWgsl(s: MatmulSpec): string {
           return ${name}[(base + ${contiguousK ? `d * p.k + k` : `k * ${dim} + d`}) / ${width}u];
         }`,
       regs: `var r${name}: array<${type}, ${loads}>;`,
-      fetch: Array.from({ length: loads }, (_, j) => `{ ${coords(j)} r${name}[${j}] = load_${name}(base_${name}, ${origin} + d, k0 + k, kEnd); }`).join("\n"),
+      fetch: Array.from(
+        { length: loads },
+        (_, j) => `{ ${coords(j)} r${name}[${j}] = load_${name}(base_${name}, ${origin} + d, k0 + k, kEnd); }`,
+      ).join("\n"),
       stash: Array.from({ length: loads }, (_, j) => `{ ${coords(j)} ${stash(j)} }`).join("\n"),
     };
   };
@@ -222,27 +272,32 @@ export function matmulWgsl(s: MatmulSpec): string {
   const B = operand("b", "p.n", "col0", tileN, sizeA, strideB, s.transB, s.vecB);
 
   // One K row of the ready stage: this thread's A groups times its B groups, as vec4 outer products.
-  const row = (u: number) => [
-    `let ka${u} = (ready * ${tileK}u + kk + ${u}u) * ${strideA}u;`,
-    `let kb${u} = ${sizeA}u + (ready * ${tileK}u + kk + ${u}u) * ${strideB}u;`,
-    ...Array.from({ length: groupsM }, (_, g) => `let a${g} = S[ka${u} + ${g * ty}u + ty];`),
-    ...Array.from({ length: groupsN }, (_, g) => `let b${g} = S[kb${u} + ${g * tx}u + tx];`),
-    ...Array.from({ length: microM * groupsN }, (_, i) => {
-      const r = Math.floor(i / groupsN), gn = i % groupsN;
-      return `acc[${i}] += a${Math.floor(r / 4)}.${"xyzw"[r % 4]} * b${gn};`;
-    }),
-  ].join("\n");
+  const row = (u: number) =>
+    [
+      `let ka${u} = (ready * ${tileK}u + kk + ${u}u) * ${strideA}u;`,
+      `let kb${u} = ${sizeA}u + (ready * ${tileK}u + kk + ${u}u) * ${strideB}u;`,
+      ...Array.from({ length: groupsM }, (_, g) => `let a${g} = S[ka${u} + ${g * ty}u + ty];`),
+      ...Array.from({ length: groupsN }, (_, g) => `let b${g} = S[kb${u} + ${g * tx}u + tx];`),
+      ...Array.from({ length: microM * groupsN }, (_, i) => {
+        const r = Math.floor(i / groupsN),
+          gn = i % groupsN;
+        return `acc[${i}] += a${Math.floor(r / 4)}.${"xyzw"[r % 4]} * b${gn};`;
+      }),
+    ].join("\n");
   const rows = Array.from({ length: s.unrollK }, (_, u) => `{\n${row(u)}\n}`).join("\n");
 
   // The epilogue goes through workgroup memory a block at a time: a row group of every thread's accumulators
   // (all column groups when the block fits in the stage memory, else one) is a [4·ty][width] block of C.
   // This makes the stores (and residual reads) coalesced and keeps a single copy of the epilogue code per
   // block; blocks are few because each costs lavapipe about a second of compilation.
-  const colsPerBlock = (16 * ty * tx * groupsN) / 4 <= sizeA + sizeB ? groupsN : 1, width = 4 * tx * colsPerBlock;
+  const colsPerBlock = (16 * ty * tx * groupsN) / 4 <= sizeA + sizeB ? groupsN : 1,
+    width = 4 * tx * colsPerBlock;
   const blocks = Array.from({ length: (groupsM * groupsN) / colsPerBlock }, (_, q) => {
-    const g = Math.floor((q * colsPerBlock) / groupsN), gn0 = (q * colsPerBlock) % groupsN;
+    const g = Math.floor((q * colsPerBlock) / groupsN),
+      gn0 = (q * colsPerBlock) % groupsN;
     const writes = Array.from({ length: 4 * colsPerBlock }, (_, w) => {
-      const i = w % 4, gn = gn0 + Math.floor(w / 4);
+      const i = w % 4,
+        gn = gn0 + Math.floor(w / 4);
       return `S[(ty * 4u + ${i}u) * ${width / 4}u + ${(gn - gn0) * tx}u + tx] = acc[${(g * 4 + i) * groupsN + gn}];`;
     });
     return `
@@ -389,7 +444,10 @@ function reduceWgsl(activation: MatmulActivation): string {
  * in order, so reuse within a batch is safe). An outgrown buffer may still be used by commands not yet
  * submitted, so it is destroyed on a later call once `r.batch` has moved past the batch it was retired in.
  */
-interface Scratch { buffer: GPUBuffer; retired: { buffer: GPUBuffer; batch: number }[] }
+interface Scratch {
+  buffer: GPUBuffer;
+  retired: { buffer: GPUBuffer; batch: number }[];
+}
 const scratch = new WeakMap<KernelRunner, Scratch>();
 
 function scratchFor(r: KernelRunner, bytes: number): GPUBuffer {
@@ -399,7 +457,11 @@ function scratchFor(r: KernelRunner, bytes: number): GPUBuffer {
     s.retired = s.retired.filter((old) => old.batch >= r.batch);
     if (s.buffer.size >= bytes) return s.buffer;
   }
-  const buffer = r.device.createBuffer({ size: Math.ceil(bytes / 16) * 16, usage: GPUBufferUsage.STORAGE, label: "matmul split-K scratch" });
+  const buffer = r.device.createBuffer({
+    size: Math.ceil(bytes / 16) * 16,
+    usage: GPUBufferUsage.STORAGE,
+    label: "matmul split-K scratch",
+  });
   if (s) {
     s.retired.push({ buffer: s.buffer, batch: r.batch });
     s.buffer = buffer;
@@ -431,7 +493,17 @@ export function matmul(r: KernelRunner, a: GPUBuffer, b: GPUBuffer, out: GPUBuff
     key: matmulSpecKey(spec),
     wgsl: () => (spec.direct ? matmulDirectWgsl(spec.transA, spec.transB, spec.activation) : matmulWgsl(spec)),
     buffers: [a, b, target, ...epilogue(a)],
-    params: [m, n, k, splits, kChunk, o.broadcastB ? 0 : k * n, { f32: split ? 1 : alpha }, spec.tileK, split ? 0 : epilogueFlags(o)],
+    params: [
+      m,
+      n,
+      k,
+      splits,
+      kChunk,
+      o.broadcastB ? 0 : k * n,
+      { f32: split ? 1 : alpha },
+      spec.tileK,
+      split ? 0 : epilogueFlags(o),
+    ],
     workgroups: [Math.ceil(n / spec.tileN), Math.ceil(m / spec.tileM), batch * splits],
   });
   if (!split) return;
@@ -446,14 +518,20 @@ export function matmul(r: KernelRunner, a: GPUBuffer, b: GPUBuffer, out: GPUBuff
 }
 
 /** The reference: same semantics as `matmul`, accumulated in f64; `c` is the old C when accumulating. */
-export function matmulCpu(a: Float32Array, b: Float32Array, o: MatmulOptions<Float32Array>, c?: Float32Array): Float32Array {
+export function matmulCpu(
+  a: Float32Array,
+  b: Float32Array,
+  o: MatmulOptions<Float32Array>,
+  c?: Float32Array,
+): Float32Array {
   const { m, n, k, batch = 1, transA = false, transB = false, alpha = 1 } = o;
   if (o.accumulate && !c) throw new Error("matmulCpu: accumulate needs the old C");
   const act = o.activation && o.activation !== "none" ? UNARY[o.activation].cpu : undefined;
   const out = new Float32Array(batch * m * n);
   const row = new Float64Array(n);
   for (let z = 0; z < batch; z++) {
-    const baseA = z * m * k, baseB = o.broadcastB ? 0 : z * k * n;
+    const baseA = z * m * k,
+      baseB = o.broadcastB ? 0 : z * k * n;
     for (let i = 0; i < m; i++) {
       row.fill(0);
       for (let p = 0; p < k; p++) {

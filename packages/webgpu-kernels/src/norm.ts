@@ -39,7 +39,10 @@ export interface LayerNormOptions extends LayerNormShape {
 }
 
 function channelsPerGroup(o: GroupNormShape): number {
-  if (o.channels % o.groups !== 0) throw new Error(`groupNorm: ${o.channels} channels do not split into ${o.groups} groups; pick a group count that divides the channels`);
+  if (o.channels % o.groups !== 0)
+    throw new Error(
+      `groupNorm: ${o.channels} channels do not split into ${o.groups} groups; pick a group count that divides the channels`,
+    );
   return o.channels / o.groups;
 }
 
@@ -49,13 +52,24 @@ type Binding = [name: string, buffer: GPUBuffer, access: "read" | "read_write"];
 function bindings(list: (Binding | false)[]): { wgsl: string; buffers: GPUBuffer[] } {
   const present = list.filter((b): b is Binding => b !== false);
   return {
-    wgsl: present.map(([name, , access], i) => `@group(0) @binding(${i + 1}) var<storage, ${access}> ${name}: array<f32>;`).join("\n      "),
+    wgsl: present
+      .map(([name, , access], i) => `@group(0) @binding(${i + 1}) var<storage, ${access}> ${name}: array<f32>;`)
+      .join("\n      "),
     buffers: present.map(([, buffer]) => buffer),
   };
 }
 
-const PARAMS = "struct Params { rows: u32, groups: u32, channelsPerGroup: u32, spatial: u32, channels: u32, batch: u32, eps: f32 }";
-const params = (o: GroupNormShape, eps = 0) => [o.batch * o.groups, o.groups, channelsPerGroup(o), o.spatial, o.channels, o.batch, { f32: eps }];
+const PARAMS =
+  "struct Params { rows: u32, groups: u32, channelsPerGroup: u32, spatial: u32, channels: u32, batch: u32, eps: f32 }";
+const params = (o: GroupNormShape, eps = 0) => [
+  o.batch * o.groups,
+  o.groups,
+  channelsPerGroup(o),
+  o.spatial,
+  o.channels,
+  o.batch,
+  { f32: eps },
+];
 /** Entry point of the per-group kernels: one workgroup per (batch, group) row, elements base..base+n; the body follows. */
 const rowMain = (wg: number) => /* wgsl */ `
       @compute @workgroup_size(${wg})
@@ -67,8 +81,24 @@ const rowMain = (wg: number) => /* wgsl */ `
         let c0 = (row % p.groups) * p.channelsPerGroup;`;
 
 /** Writes out = [SiLU](x̂·weight + bias) and the per-(batch, group) mean and 1/σ for the backward. */
-export function groupNorm(r: KernelRunner, x: GPUBuffer, weight: GPUBuffer | null, bias: GPUBuffer | null, out: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer, o: GroupNormOptions) {
-  const b = bindings([["x", x, "read"], !!weight && ["weight", weight, "read"], !!bias && ["bias", bias, "read"], ["out", out, "read_write"], ["mean", mean, "read_write"], ["rstd", rstd, "read_write"]]);
+export function groupNorm(
+  r: KernelRunner,
+  x: GPUBuffer,
+  weight: GPUBuffer | null,
+  bias: GPUBuffer | null,
+  out: GPUBuffer,
+  mean: GPUBuffer,
+  rstd: GPUBuffer,
+  o: GroupNormOptions,
+) {
+  const b = bindings([
+    ["x", x, "read"],
+    !!weight && ["weight", weight, "read"],
+    !!bias && ["bias", bias, "read"],
+    ["out", out, "read_write"],
+    ["mean", mean, "read_write"],
+    ["rstd", rstd, "read_write"],
+  ]);
   const wg = rowThreads(channelsPerGroup(o) * o.spatial);
   r.run({
     key: `groupNorm:${!!weight}:${!!bias}:${!!o.silu}:${wg}`,
@@ -106,9 +136,13 @@ function affineGrad(weight: boolean, bias: boolean, silu: boolean): string {
   return /* wgsl */ `
       fn xHat(i: u32, row: u32) -> f32 { return (x[i] - mean[row]) * rstd[row]; }
       fn affineGrad(i: u32, c: u32, xh: f32) -> f32 {
-        ${silu ? `let y = xh${weight ? " * weight[c]" : ""}${bias ? " + bias[c]" : ""};
+        ${
+          silu
+            ? `let y = xh${weight ? " * weight[c]" : ""}${bias ? " + bias[c]" : ""};
         let sig = 1.0 / (1.0 + exp(-y));
-        return gradOut[i] * sig * (1.0 + y * (1.0 - sig));` : "return gradOut[i];"}
+        return gradOut[i] * sig * (1.0 + y * (1.0 - sig));`
+            : "return gradOut[i];"
+        }
       }`;
 }
 
@@ -118,11 +152,29 @@ function affineGrad(weight: boolean, bias: boolean, silu: boolean): string {
  * weight and bias, which is why `bias` is an input here.
  */
 export function groupNormBackward(
-  r: KernelRunner, x: GPUBuffer, weight: GPUBuffer | null, bias: GPUBuffer | null, mean: GPUBuffer, rstd: GPUBuffer, gradOut: GPUBuffer,
-  gradX: GPUBuffer, gradWeight: GPUBuffer | null, gradBias: GPUBuffer | null, o: GroupNormShape,
+  r: KernelRunner,
+  x: GPUBuffer,
+  weight: GPUBuffer | null,
+  bias: GPUBuffer | null,
+  mean: GPUBuffer,
+  rstd: GPUBuffer,
+  gradOut: GPUBuffer,
+  gradX: GPUBuffer,
+  gradWeight: GPUBuffer | null,
+  gradBias: GPUBuffer | null,
+  o: GroupNormShape,
 ) {
-  const silu = !!o.silu, useBias = silu && !!bias;
-  const b = bindings([["x", x, "read"], !!weight && ["weight", weight, "read"], useBias && ["bias", bias!, "read"], ["mean", mean, "read"], ["rstd", rstd, "read"], ["gradOut", gradOut, "read"], ["gradX", gradX, "read_write"]]);
+  const silu = !!o.silu,
+    useBias = silu && !!bias;
+  const b = bindings([
+    ["x", x, "read"],
+    !!weight && ["weight", weight, "read"],
+    useBias && ["bias", bias!, "read"],
+    ["mean", mean, "read"],
+    ["rstd", rstd, "read"],
+    ["gradOut", gradOut, "read"],
+    ["gradX", gradX, "read_write"],
+  ]);
   const wg = rowThreads(channelsPerGroup(o) * o.spatial);
   r.run({
     key: `groupNormBackward:${!!weight}:${useBias}:${silu}:${wg}`,
@@ -161,15 +213,32 @@ export function groupNormBackward(
  * threads take neighbouring channels so that their reads stay contiguous.
  */
 function affineBackward(
-  r: KernelRunner, x: GPUBuffer, weight: GPUBuffer | null, bias: GPUBuffer | null, mean: GPUBuffer, rstd: GPUBuffer, gradOut: GPUBuffer,
-  gradWeight: GPUBuffer | null, gradBias: GPUBuffer | null, o: GroupNormShape,
+  r: KernelRunner,
+  x: GPUBuffer,
+  weight: GPUBuffer | null,
+  bias: GPUBuffer | null,
+  mean: GPUBuffer,
+  rstd: GPUBuffer,
+  gradOut: GPUBuffer,
+  gradWeight: GPUBuffer | null,
+  gradBias: GPUBuffer | null,
+  o: GroupNormShape,
 ) {
-  const columns = o.spatial >= 32 ? 1 : 32, lanes = WG / columns;
+  const columns = o.spatial >= 32 ? 1 : 32,
+    lanes = WG / columns;
   // Weight and bias only enter through the SiLU derivative.
-  const silu = !!o.silu, useWeight = silu && !!weight, useBias = silu && !!bias;
+  const silu = !!o.silu,
+    useWeight = silu && !!weight,
+    useBias = silu && !!bias;
   const b = bindings([
-    ["x", x, "read"], useWeight && ["weight", weight!, "read"], useBias && ["bias", bias!, "read"], ["mean", mean, "read"], ["rstd", rstd, "read"], ["gradOut", gradOut, "read"],
-    !!gradWeight && ["gradWeight", gradWeight, "read_write"], !!gradBias && ["gradBias", gradBias, "read_write"],
+    ["x", x, "read"],
+    useWeight && ["weight", weight!, "read"],
+    useBias && ["bias", bias!, "read"],
+    ["mean", mean, "read"],
+    ["rstd", rstd, "read"],
+    ["gradOut", gradOut, "read"],
+    !!gradWeight && ["gradWeight", gradWeight, "read_write"],
+    !!gradBias && ["gradBias", gradBias, "read_write"],
   ]);
   r.run({
     key: `groupNormAffineBackward:${useWeight}:${useBias}:${silu}:${!!gradWeight}:${!!gradBias}:${columns}`,
@@ -210,13 +279,30 @@ function affineBackward(
 const asGroupNorm = (o: LayerNormShape) => ({ batch: o.rows, channels: o.cols, spatial: 1, groups: 1 });
 
 /** Normalizes each row of [rows, cols]; weight and bias have `cols` elements. */
-export function layerNorm(r: KernelRunner, x: GPUBuffer, weight: GPUBuffer | null, bias: GPUBuffer | null, out: GPUBuffer, mean: GPUBuffer, rstd: GPUBuffer, o: LayerNormOptions) {
+export function layerNorm(
+  r: KernelRunner,
+  x: GPUBuffer,
+  weight: GPUBuffer | null,
+  bias: GPUBuffer | null,
+  out: GPUBuffer,
+  mean: GPUBuffer,
+  rstd: GPUBuffer,
+  o: LayerNormOptions,
+) {
   groupNorm(r, x, weight, bias, out, mean, rstd, { ...asGroupNorm(o), eps: o.eps });
 }
 
 export function layerNormBackward(
-  r: KernelRunner, x: GPUBuffer, weight: GPUBuffer | null, mean: GPUBuffer, rstd: GPUBuffer, gradOut: GPUBuffer,
-  gradX: GPUBuffer, gradWeight: GPUBuffer | null, gradBias: GPUBuffer | null, o: LayerNormShape,
+  r: KernelRunner,
+  x: GPUBuffer,
+  weight: GPUBuffer | null,
+  mean: GPUBuffer,
+  rstd: GPUBuffer,
+  gradOut: GPUBuffer,
+  gradX: GPUBuffer,
+  gradWeight: GPUBuffer | null,
+  gradBias: GPUBuffer | null,
+  o: LayerNormShape,
 ) {
   groupNormBackward(r, x, weight, null, mean, rstd, gradOut, gradX, gradWeight, gradBias, asGroupNorm(o));
 }
@@ -235,12 +321,23 @@ export interface NormGradients {
 type Values = ArrayLike<number>;
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
-export function groupNormCpu(x: Values, weight: Values | null, bias: Values | null, o: GroupNormOptions): NormStatistics {
-  const cpg = channelsPerGroup(o), n = cpg * o.spatial, rows = o.batch * o.groups;
-  const out = new Float64Array(rows * n), mean = new Float64Array(rows), rstd = new Float64Array(rows);
+export function groupNormCpu(
+  x: Values,
+  weight: Values | null,
+  bias: Values | null,
+  o: GroupNormOptions,
+): NormStatistics {
+  const cpg = channelsPerGroup(o),
+    n = cpg * o.spatial,
+    rows = o.batch * o.groups;
+  const out = new Float64Array(rows * n),
+    mean = new Float64Array(rows),
+    rstd = new Float64Array(rows);
   for (let row = 0; row < rows; row++) {
-    const base = row * n, c0 = (row % o.groups) * cpg;
-    let s = 0, q = 0;
+    const base = row * n,
+      c0 = (row % o.groups) * cpg;
+    let s = 0,
+      q = 0;
     for (let i = 0; i < n; i++) s += x[base + i]!;
     const m = s / n;
     for (let i = 0; i < n; i++) q += (x[base + i]! - m) ** 2;
@@ -256,17 +353,34 @@ export function groupNormCpu(x: Values, weight: Values | null, bias: Values | nu
   return { out, mean, rstd };
 }
 
-export function groupNormBackwardCpu(x: Values, weight: Values | null, bias: Values | null, mean: Values, rstd: Values, gradOut: Values, o: GroupNormShape): NormGradients {
-  const cpg = channelsPerGroup(o), n = cpg * o.spatial, rows = o.batch * o.groups;
-  const gradX = new Float64Array(rows * n), gradWeight = new Float64Array(o.channels), gradBias = new Float64Array(o.channels);
-  const xh = new Float64Array(n), gy = new Float64Array(n);
+export function groupNormBackwardCpu(
+  x: Values,
+  weight: Values | null,
+  bias: Values | null,
+  mean: Values,
+  rstd: Values,
+  gradOut: Values,
+  o: GroupNormShape,
+): NormGradients {
+  const cpg = channelsPerGroup(o),
+    n = cpg * o.spatial,
+    rows = o.batch * o.groups;
+  const gradX = new Float64Array(rows * n),
+    gradWeight = new Float64Array(o.channels),
+    gradBias = new Float64Array(o.channels);
+  const xh = new Float64Array(n),
+    gy = new Float64Array(n);
   for (let row = 0; row < rows; row++) {
-    const base = row * n, c0 = (row % o.groups) * cpg;
-    let meanG = 0, meanGX = 0;
+    const base = row * n,
+      c0 = (row % o.groups) * cpg;
+    let meanG = 0,
+      meanGX = 0;
     for (let i = 0; i < n; i++) {
-      const c = c0 + Math.floor(i / o.spatial), w = weight ? weight[c]! : 1;
+      const c = c0 + Math.floor(i / o.spatial),
+        w = weight ? weight[c]! : 1;
       xh[i] = (x[base + i]! - mean[row]!) * rstd[row]!;
-      const y = xh[i]! * w + (bias ? bias[c]! : 0), s = sigmoid(y);
+      const y = xh[i]! * w + (bias ? bias[c]! : 0),
+        s = sigmoid(y);
       gy[i] = gradOut[base + i]! * (o.silu ? s * (1 + y * (1 - s)) : 1);
       gradWeight[c] += gy[i]! * xh[i]!;
       gradBias[c] += gy[i]!;
@@ -281,10 +395,22 @@ export function groupNormBackwardCpu(x: Values, weight: Values | null, bias: Val
   return { gradX, gradWeight, gradBias };
 }
 
-export function layerNormCpu(x: Values, weight: Values | null, bias: Values | null, o: LayerNormOptions): NormStatistics {
+export function layerNormCpu(
+  x: Values,
+  weight: Values | null,
+  bias: Values | null,
+  o: LayerNormOptions,
+): NormStatistics {
   return groupNormCpu(x, weight, bias, { ...asGroupNorm(o), eps: o.eps });
 }
 
-export function layerNormBackwardCpu(x: Values, weight: Values | null, mean: Values, rstd: Values, gradOut: Values, o: LayerNormShape): NormGradients {
+export function layerNormBackwardCpu(
+  x: Values,
+  weight: Values | null,
+  mean: Values,
+  rstd: Values,
+  gradOut: Values,
+  o: LayerNormShape,
+): NormGradients {
   return groupNormBackwardCpu(x, weight, null, mean, rstd, gradOut, asGroupNorm(o));
 }

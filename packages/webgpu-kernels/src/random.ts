@@ -27,7 +27,10 @@ export interface RandomOptions {
   offset?: number;
 }
 
-const M0 = 0xd2511f53, M1 = 0xcd9e8d57, W0 = 0x9e3779b9, W1 = 0xbb67ae85;
+const M0 = 0xd2511f53,
+  M1 = 0xcd9e8d57,
+  W0 = 0x9e3779b9,
+  W1 = 0xbb67ae85;
 
 const PHILOX = /* wgsl */ `
 fn mulhilo(a: u32, b: u32) -> vec2<u32> {
@@ -83,15 +86,23 @@ export function randomUniform(r: KernelRunner, out: GPUBuffer, o: RandomOptions)
 
 /** out[i] = standard normal of stream element offset + i. */
 export function randomNormal(r: KernelRunner, out: GPUBuffer, o: RandomOptions) {
-  launch(r, out, o, "normal", "vec4<f32>(boxMuller(unitFloat(b.x), unitFloat(b.y)), boxMuller(unitFloat(b.z), unitFloat(b.w)))");
+  launch(
+    r,
+    out,
+    o,
+    "normal",
+    "vec4<f32>(boxMuller(unitFloat(b.x), unitFloat(b.y)), boxMuller(unitFloat(b.z), unitFloat(b.w)))",
+  );
 }
 
 /** One thread per Philox block; the first and last blocks are partial when offset or n are not multiples of 4. */
 function launch(r: KernelRunner, out: GPUBuffer, o: RandomOptions, kind: string, values: string) {
   const [seedLo, seedHi] = seedWords(o.seed);
   const offset = o.offset ?? 0;
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new Error(`random offset must be an integer in [0, 2^53), got ${offset}`);
-  const block = Math.floor(offset / 4), phase = offset % 4;
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new Error(`random offset must be an integer in [0, 2^53), got ${offset}`);
+  const block = Math.floor(offset / 4),
+    phase = offset % 4;
   const blocks = Math.ceil((phase + o.n) / 4);
   r.run({
     key: `random:${kind}`,
@@ -120,16 +131,22 @@ function launch(r: KernelRunner, out: GPUBuffer, o: RandomOptions, kind: string,
 
 function seedWords(seed: Seed): [number, number] {
   if (typeof seed === "number") {
-    if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 53) throw new Error(`random seed must be an integer in [0, 2^53] or a [lo, hi] pair of u32, got ${seed}`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 53)
+      throw new Error(`random seed must be an integer in [0, 2^53] or a [lo, hi] pair of u32, got ${seed}`);
     return [seed % 2 ** 32, Math.floor(seed / 2 ** 32)];
   }
-  if (seed.some((w) => !Number.isInteger(w) || w < 0 || w >= 2 ** 32)) throw new Error(`random seed words must be u32, got [${seed}]`);
+  if (seed.some((w) => !Number.isInteger(w) || w < 0 || w >= 2 ** 32))
+    throw new Error(`random seed words must be u32, got [${seed}]`);
   return [seed[0], seed[1]];
 }
 
 function mulhilo(a: number, b: number): [number, number] {
-  const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16;
-  const p01 = a0 * b1, p10 = a1 * b0;
+  const a0 = a & 0xffff,
+    a1 = a >>> 16,
+    b0 = b & 0xffff,
+    b1 = b >>> 16;
+  const p01 = a0 * b1,
+    p10 = a1 * b0;
   const mid = ((a0 * b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
   return [(a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)) >>> 0, Math.imul(a, b) >>> 0];
 }
@@ -139,8 +156,12 @@ export function philox4x32(counter: readonly number[], key: readonly number[]): 
   let [c0, c1, c2, c3] = counter as [number, number, number, number];
   let [k0, k1] = key as [number, number];
   for (let round = 0; round < 10; round++) {
-    if (round > 0) { k0 = (k0 + W0) >>> 0; k1 = (k1 + W1) >>> 0; }
-    const [hi0, lo0] = mulhilo(M0, c0), [hi1, lo1] = mulhilo(M1, c2);
+    if (round > 0) {
+      k0 = (k0 + W0) >>> 0;
+      k1 = (k1 + W1) >>> 0;
+    }
+    const [hi0, lo0] = mulhilo(M0, c0),
+      [hi1, lo1] = mulhilo(M1, c2);
     [c0, c1, c2, c3] = [(hi1 ^ c1 ^ k0) >>> 0, lo1, (hi0 ^ c3 ^ k1) >>> 0, lo0];
   }
   return [c0, c1, c2, c3];
@@ -150,8 +171,9 @@ export function philox4x32(counter: readonly number[], key: readonly number[]): 
 function streamBits(n: number, seed: Seed, offset: number): Uint32Array {
   const key = seedWords(seed);
   const out = new Uint32Array(n);
-  for (let i = 0; i < n;) {
-    const e = offset + i, block = Math.floor(e / 4);
+  for (let i = 0; i < n; ) {
+    const e = offset + i,
+      block = Math.floor(e / 4);
     const lanes = philox4x32([block % 2 ** 32, Math.floor(block / 2 ** 32), 0, 0], key);
     for (let lane = e % 4; lane < 4 && i < n; lane++, i++) out[i] = lanes[lane]!;
   }
@@ -167,12 +189,15 @@ export function randomUniformCpu(n: number, seed: Seed, offset = 0): Float32Arra
 /** Normals from the same uniforms, in f64 with Math.log/cos/sin: the reference the GPU series approximate. */
 export function randomNormalCpu(n: number, seed: Seed, offset = 0): Float32Array {
   // Box-Muller pairs start at even stream indices: widen the range to whole pairs.
-  const start = offset - (offset % 2), end = offset + n + ((offset + n) % 2);
+  const start = offset - (offset % 2),
+    end = offset + n + ((offset + n) % 2);
   const u = Array.from(streamBits(end - start, seed, start), toUniform);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    const k = offset + i - start, pair = k - (k % 2);
-    const radius = Math.sqrt(-2 * Math.log(u[pair]!)), theta = 2 * Math.PI * u[pair + 1]!;
+    const k = offset + i - start,
+      pair = k - (k % 2);
+    const radius = Math.sqrt(-2 * Math.log(u[pair]!)),
+      theta = 2 * Math.PI * u[pair + 1]!;
     out[i] = radius * (k % 2 === 0 ? Math.cos(theta) : Math.sin(theta));
   }
   return out;

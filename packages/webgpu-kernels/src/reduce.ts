@@ -46,7 +46,11 @@ const scratchBuffers = new WeakMap<KernelRunner, GPUBuffer>();
 
 function scratch(r: KernelRunner): GPUBuffer {
   let b = scratchBuffers.get(r);
-  if (!b) scratchBuffers.set(r, (b = r.device.createBuffer({ size: SCRATCH_FLOATS * 4, usage: GPUBufferUsage.STORAGE, label: "sum scratch" })));
+  if (!b)
+    scratchBuffers.set(
+      r,
+      (b = r.device.createBuffer({ size: SCRATCH_FLOATS * 4, usage: GPUBufferUsage.STORAGE, label: "sum scratch" })),
+    );
   return b;
 }
 
@@ -56,7 +60,11 @@ function scratch(r: KernelRunner): GPUBuffer {
  */
 function chunkCount(outputs: number, workgroups: number, reduce: number, minChunk: number, target: number): number {
   if (workgroups >= target || reduce < 2 * minChunk) return 1;
-  const chunks = Math.min(Math.ceil(reduce / minChunk), Math.ceil(target / workgroups), Math.floor(SCRATCH_FLOATS / outputs));
+  const chunks = Math.min(
+    Math.ceil(reduce / minChunk),
+    Math.ceil(target / workgroups),
+    Math.floor(SCRATCH_FLOATS / outputs),
+  );
   return chunks < 2 ? 1 : Math.ceil(reduce / Math.ceil(reduce / chunks));
 }
 
@@ -155,13 +163,29 @@ function launchSerialSum(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, s: SumSh
  * other patterns (the bias gradient of NCHW: axes 0 and 2 of [B, C, HW]) walk the reduced index space with
  * strides, one workgroup per output.
  */
-export function sumAxes(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, shape: readonly number[], axes: readonly number[]) {
+export function sumAxes(
+  r: KernelRunner,
+  x: GPUBuffer,
+  out: GPUBuffer,
+  shape: readonly number[],
+  axes: readonly number[],
+) {
   const runs = mergeRuns(shape, axes);
-  const kept = runs.filter((d) => !d.reduced), reduced = runs.filter((d) => d.reduced);
+  const kept = runs.filter((d) => !d.reduced),
+    reduced = runs.filter((d) => d.reduced);
   const product = (list: Run[]) => list.reduce((a, d) => a * d.size, 1);
-  const outputs = product(kept), count = product(reduced);
+  const outputs = product(kept),
+    count = product(reduced);
   if (reduced.length <= 1) {
-    const outer = product(runs.slice(0, Math.max(0, runs.findIndex((d) => d.reduced))));
+    const outer = product(
+      runs.slice(
+        0,
+        Math.max(
+          0,
+          runs.findIndex((d) => d.reduced),
+        ),
+      ),
+    );
     return sum(r, x, out, { outer, reduce: count, inner: outputs / outer });
   }
   const chunks = chunkCount(outputs, outputs, count, 16 * WG, 4 * r.wave);
@@ -180,15 +204,20 @@ interface Run {
 /** Drops size-1 dimensions and fuses neighbours that are both kept or both reduced: they index as one. */
 function mergeRuns(shape: readonly number[], axes: readonly number[]): Run[] {
   const rank = shape.length;
-  const reduced = new Set(axes.map((a) => {
-    const k = a < 0 ? a + rank : a;
-    if (!Number.isInteger(k) || k < 0 || k >= rank) throw new Error(`sumAxes: axis ${a} is out of range for shape [${shape}]`);
-    return k;
-  }));
+  const reduced = new Set(
+    axes.map((a) => {
+      const k = a < 0 ? a + rank : a;
+      if (!Number.isInteger(k) || k < 0 || k >= rank)
+        throw new Error(`sumAxes: axis ${a} is out of range for shape [${shape}]`);
+      return k;
+    }),
+  );
   const runs: Run[] = [];
   let stride = 1;
   for (let d = rank - 1; d >= 0; d--) {
-    const size = shape[d]!, isReduced = reduced.has(d), first = runs[0];
+    const size = shape[d]!,
+      isReduced = reduced.has(d),
+      first = runs[0];
     if (size !== 1) {
       if (first && first.reduced === isReduced) first.size *= size;
       else runs.unshift({ size, stride, reduced: isReduced });
@@ -200,11 +229,15 @@ function mergeRuns(shape: readonly number[], axes: readonly number[]): Run[] {
 
 /** One workgroup per (output, chunk): the kept runs give the base offset, the reduced runs are walked flat. */
 function launchStrided(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, kept: Run[], reduced: Run[], chunks: number) {
-  const outputs = kept.reduce((a, d) => a * d.size, 1), count = reduced.reduce((a, d) => a * d.size, 1);
-  const fields = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}Size${i}: u32, ${p}Stride${i}: u32`).join(", ");
+  const outputs = kept.reduce((a, d) => a * d.size, 1),
+    count = reduced.reduce((a, d) => a * d.size, 1);
+  const fields = (p: string, n: number) =>
+    Array.from({ length: n }, (_, i) => `${p}Size${i}: u32, ${p}Stride${i}: u32`).join(", ");
   // Innermost run first, so that neighbouring threads step along the fastest-moving reduced dimension.
   const unravel = (p: string, n: number, index: string, into: string) =>
-    Array.from({ length: n }, (_, k) => n - 1 - k).map((i) => `${into} += (${index} % p.${p}Size${i}) * p.${p}Stride${i}; ${index} /= p.${p}Size${i};`).join("\n          ");
+    Array.from({ length: n }, (_, k) => n - 1 - k)
+      .map((i) => `${into} += (${index} % p.${p}Size${i}) * p.${p}Stride${i}; ${index} /= p.${p}Size${i};`)
+      .join("\n          ");
   const chunkLength = Math.ceil(count / chunks);
   r.run({
     key: `sumStrided:${kept.length}:${reduced.length}`,
@@ -236,7 +269,14 @@ function launchStrided(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, kept: Run[
         if (lid == 0u) { out[o * p.chunks + chunk] = total; }
       }`,
     buffers: [x, out],
-    params: [outputs, count, chunks, chunkLength, ...kept.flatMap((d) => [d.size, d.stride]), ...reduced.flatMap((d) => [d.size, d.stride])],
+    params: [
+      outputs,
+      count,
+      chunks,
+      chunkLength,
+      ...kept.flatMap((d) => [d.size, d.stride]),
+      ...reduced.flatMap((d) => [d.size, d.stride]),
+    ],
     workgroups: outputs * chunks,
   });
 }
@@ -259,11 +299,16 @@ export function sumAxesCpu(x: ArrayLike<number>, shape: readonly number[], axes:
   const out = new Float64Array(keptShape.reduce((a, b) => a * b, 1));
   const n = shape.reduce((a, b) => a * b, 1);
   for (let e = 0; e < n; e++) {
-    let rest = e, o = 0, scale = 1;
+    let rest = e,
+      o = 0,
+      scale = 1;
     for (let d = rank - 1; d >= 0; d--) {
       const c = rest % shape[d]!;
       rest = Math.floor(rest / shape[d]!);
-      if (!reduced.has(d)) { o += c * scale; scale *= shape[d]!; }
+      if (!reduced.has(d)) {
+        o += c * scale;
+        scale *= shape[d]!;
+      }
     }
     out[o] += x[e]!;
   }

@@ -7,8 +7,16 @@ import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 const WG = 256;
 
-export interface ResampleShape { batch: number; channels: number; height: number; width: number }
-export interface PoolShape extends ResampleShape { outH: number; outW: number }
+export interface ResampleShape {
+  batch: number;
+  channels: number;
+  height: number;
+  width: number;
+}
+export interface PoolShape extends ResampleShape {
+  outH: number;
+  outW: number;
+}
 
 /** PyTorch's adaptive pooling bin of output index `i`: [⌊i·size/out⌋, ⌈(i+1)·size/out⌉). */
 const ADAPTIVE_BIN = /* wgsl */ `
@@ -16,7 +24,15 @@ const ADAPTIVE_BIN = /* wgsl */ `
       fn binEnd(i: u32, size: u32, out: u32) -> u32 { return ((i + 1u) * size + out - 1u) / out; }`;
 
 /** A one-thread-per-element kernel over `params[0]` elements; `body` sees `i`, `p`, `src` and `dst`. */
-function perElement(r: KernelRunner, key: string, fields: string, body: string, buffers: GPUBuffer[], params: number[], helpers = "") {
+function perElement(
+  r: KernelRunner,
+  key: string,
+  fields: string,
+  body: string,
+  buffers: GPUBuffer[],
+  params: number[],
+  helpers = "",
+) {
   r.run({
     key,
     wgsl: () => /* wgsl */ `
@@ -41,26 +57,44 @@ function perElement(r: KernelRunner, key: string, fields: string, body: string, 
 /** out[b, c, y, x] = x[b, c, ⌊y/2⌋, ⌊x/2⌋]; out is [B, C, 2H, 2W]. */
 export function upsampleNearest2x(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, o: ResampleShape) {
   const n = o.batch * o.channels * o.height * o.width * 4;
-  perElement(r, "upsampleNearest2x", "h: u32, w: u32", /* wgsl */ `
+  perElement(
+    r,
+    "upsampleNearest2x",
+    "h: u32, w: u32",
+    /* wgsl */ `
         let w2 = p.w * 2u; let h2 = p.h * 2u;
         let ox = i % w2; let oy = (i / w2) % h2; let bc = i / (w2 * h2);
-        dst[i] = src[(bc * p.h + oy / 2u) * p.w + ox / 2u];`, [x, out], [n, o.height, o.width]);
+        dst[i] = src[(bc * p.h + oy / 2u) * p.w + ox / 2u];`,
+    [x, out],
+    [n, o.height, o.width],
+  );
 }
 
 /** gradIn[b, c, y, x] = Σ of the 2×2 block of gradOut it was copied to. */
 export function upsampleNearest2xGrad(r: KernelRunner, gradOut: GPUBuffer, gradIn: GPUBuffer, o: ResampleShape) {
   const n = o.batch * o.channels * o.height * o.width;
-  perElement(r, "upsampleNearest2xGrad", "h: u32, w: u32", /* wgsl */ `
+  perElement(
+    r,
+    "upsampleNearest2xGrad",
+    "h: u32, w: u32",
+    /* wgsl */ `
         let w2 = p.w * 2u;
         let x = i % p.w; let y = (i / p.w) % p.h; let bc = i / (p.w * p.h);
         let top = (bc * p.h * 2u + y * 2u) * w2 + x * 2u;
-        dst[i] = src[top] + src[top + 1u] + src[top + w2] + src[top + w2 + 1u];`, [gradOut, gradIn], [n, o.height, o.width]);
+        dst[i] = src[top] + src[top + 1u] + src[top + w2] + src[top + w2 + 1u];`,
+    [gradOut, gradIn],
+    [n, o.height, o.width],
+  );
 }
 
 /** out[b, c, i, j] = mean of x over the bin rows(i) × cols(j); out is [B, C, outH, outW]. */
 export function adaptiveAvgPool2d(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, o: PoolShape) {
   const n = o.batch * o.channels * o.outH * o.outW;
-  perElement(r, "adaptiveAvgPool2d", "h: u32, w: u32, outH: u32, outW: u32", /* wgsl */ `
+  perElement(
+    r,
+    "adaptiveAvgPool2d",
+    "h: u32, w: u32, outH: u32, outW: u32",
+    /* wgsl */ `
         let j = i % p.outW; let oi = (i / p.outW) % p.outH; let bc = i / (p.outW * p.outH);
         let y0 = binStart(oi, p.h, p.outH); let y1 = binEnd(oi, p.h, p.outH);
         let x0 = binStart(j, p.w, p.outW); let x1 = binEnd(j, p.w, p.outW);
@@ -68,7 +102,11 @@ export function adaptiveAvgPool2d(r: KernelRunner, x: GPUBuffer, out: GPUBuffer,
         for (var y = y0; y < y1; y++) {
           for (var x = x0; x < x1; x++) { s += src[(bc * p.h + y) * p.w + x]; }
         }
-        dst[i] = s / f32((y1 - y0) * (x1 - x0));`, [x, out], [n, o.height, o.width, o.outH, o.outW], ADAPTIVE_BIN);
+        dst[i] = s / f32((y1 - y0) * (x1 - x0));`,
+    [x, out],
+    [n, o.height, o.width, o.outH, o.outW],
+    ADAPTIVE_BIN,
+  );
 }
 
 /**
@@ -78,7 +116,11 @@ export function adaptiveAvgPool2d(r: KernelRunner, x: GPUBuffer, out: GPUBuffer,
  */
 export function adaptiveAvgPool2dGrad(r: KernelRunner, gradOut: GPUBuffer, gradIn: GPUBuffer, o: PoolShape) {
   const n = o.batch * o.channels * o.height * o.width;
-  perElement(r, "adaptiveAvgPool2dGrad", "h: u32, w: u32, outH: u32, outW: u32", /* wgsl */ `
+  perElement(
+    r,
+    "adaptiveAvgPool2dGrad",
+    "h: u32, w: u32, outH: u32, outW: u32",
+    /* wgsl */ `
         let x = i % p.w; let y = (i / p.w) % p.h; let bc = i / (p.w * p.h);
         let i0 = (y * p.outH) / p.h; let i1 = min(((y + 1u) * p.outH + p.h - 1u) / p.h, p.outH);
         let j0 = (x * p.outW) / p.w; let j1 = min(((x + 1u) * p.outW + p.w - 1u) / p.w, p.outW);
@@ -90,7 +132,11 @@ export function adaptiveAvgPool2dGrad(r: KernelRunner, gradOut: GPUBuffer, gradI
             s += src[(bc * p.outH + oi) * p.outW + j] / f32(rows * cols);
           }
         }
-        dst[i] = s;`, [gradOut, gradIn], [n, o.height, o.width, o.outH, o.outW], ADAPTIVE_BIN);
+        dst[i] = s;`,
+    [gradOut, gradIn],
+    [n, o.height, o.width, o.outH, o.outW],
+    ADAPTIVE_BIN,
+  );
 }
 
 // CPU references, accumulated in float64.
@@ -99,7 +145,9 @@ export function upsampleNearest2xCpu(x: ArrayLike<number>, o: ResampleShape): Fl
   const { height: h, width: w } = o;
   const out = new Float64Array(o.batch * o.channels * h * w * 4);
   for (let i = 0; i < out.length; i++) {
-    const ox = i % (2 * w), oy = Math.floor(i / (2 * w)) % (2 * h), bc = Math.floor(i / (4 * h * w));
+    const ox = i % (2 * w),
+      oy = Math.floor(i / (2 * w)) % (2 * h),
+      bc = Math.floor(i / (4 * h * w));
     out[i] = x[(bc * h + (oy >> 1)) * w + (ox >> 1)]!;
   }
   return out;
@@ -109,7 +157,9 @@ export function upsampleNearest2xGradCpu(gradOut: ArrayLike<number>, o: Resample
   const { height: h, width: w } = o;
   const gin = new Float64Array(o.batch * o.channels * h * w);
   for (let i = 0; i < gradOut.length; i++) {
-    const ox = i % (2 * w), oy = Math.floor(i / (2 * w)) % (2 * h), bc = Math.floor(i / (4 * h * w));
+    const ox = i % (2 * w),
+      oy = Math.floor(i / (2 * w)) % (2 * h),
+      bc = Math.floor(i / (4 * h * w));
     gin[(bc * h + (oy >> 1)) * w + (ox >> 1)] += gradOut[i]!;
   }
   return gin;
@@ -122,13 +172,17 @@ export function adaptiveBin(i: number, size: number, out: number): [number, numb
 
 export function adaptiveAvgPool2dCpu(x: ArrayLike<number>, o: PoolShape): Float64Array {
   const out = new Float64Array(o.batch * o.channels * o.outH * o.outW);
-  forEachBin(o, (xi, oi, area) => { out[oi] += x[xi]! / area; });
+  forEachBin(o, (xi, oi, area) => {
+    out[oi] += x[xi]! / area;
+  });
   return out;
 }
 
 export function adaptiveAvgPool2dGradCpu(gradOut: ArrayLike<number>, o: PoolShape): Float64Array {
   const gin = new Float64Array(o.batch * o.channels * o.height * o.width);
-  forEachBin(o, (xi, oi, area) => { gin[xi] += gradOut[oi]! / area; });
+  forEachBin(o, (xi, oi, area) => {
+    gin[xi] += gradOut[oi]! / area;
+  });
   return gin;
 }
 
@@ -139,7 +193,8 @@ function forEachBin(o: PoolShape, visit: (xi: number, oi: number, area: number) 
       const [y0, y1] = adaptiveBin(i, o.height, o.outH);
       for (let j = 0; j < o.outW; j++) {
         const [x0, x1] = adaptiveBin(j, o.width, o.outW);
-        const area = (y1 - y0) * (x1 - x0), oi = (bc * o.outH + i) * o.outW + j;
+        const area = (y1 - y0) * (x1 - x0),
+          oi = (bc * o.outH + i) * o.outW + j;
         for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) visit((bc * o.height + y) * o.width + x, oi, area);
       }
     }

@@ -34,7 +34,10 @@ const SLOTS = 2048;
 export class KernelRunner {
   readonly limits: Record<string, number>;
   readonly features: Set<string>;
-  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; windows?: Map<number, number[]> }>();
+  private readonly pipelines = new Map<
+    string,
+    { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; windows?: Map<number, number[]> }
+  >();
   /** Bind groups recorded since the last submit, released after it (see `flush`). */
   private recorded: GPUBindGroup[] = [];
   private encoder: GPUCommandEncoder | null = null;
@@ -63,19 +66,31 @@ export class KernelRunner {
   /** Buffers that hold f16 values (frozen weights); every other buffer holds 32-bit elements. */
   private readonly f16Buffers = new WeakSet<GPUBuffer>();
 
-  constructor(readonly device: GPUDevice, limits?: Record<string, number>, features?: Iterable<string>, { cpu = false, f16Mode }: { cpu?: boolean; f16Mode?: F16Mode } = {}) {
+  constructor(
+    readonly device: GPUDevice,
+    limits?: Record<string, number>,
+    features?: Iterable<string>,
+    { cpu = false, f16Mode }: { cpu?: boolean; f16Mode?: F16Mode } = {},
+  ) {
     this.cpu = cpu;
     this.wave = cpu ? 16 : 128;
     this.limits = limits ?? readLimits(device);
-    if (process.env.TMP_LIMIT) this.limits = { ...this.limits, maxStorageBufferBindingSize: Number(process.env.TMP_LIMIT) };
+    if (process.env.TMP_LIMIT)
+      this.limits = { ...this.limits, maxStorageBufferBindingSize: Number(process.env.TMP_LIMIT) };
     this.features = new Set(features ?? [...device.features].map(String));
     this.f16Mode = f16Mode ?? (this.features.has("shader-f16") ? "native" : "packed");
     this.arena = device.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   }
 
-  get maxWorkgroupsPerDimension() { return this.limits.maxComputeWorkgroupsPerDimension ?? 65535; }
-  get maxBindingBytes() { return this.limits.maxStorageBufferBindingSize ?? 134217728; }
-  get maxStorageBindings() { return this.limits.maxStorageBuffersPerShaderStage ?? 8; }
+  get maxWorkgroupsPerDimension() {
+    return this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  }
+  get maxBindingBytes() {
+    return this.limits.maxStorageBufferBindingSize ?? 134217728;
+  }
+  get maxStorageBindings() {
+    return this.limits.maxStorageBuffersPerShaderStage ?? 8;
+  }
 
   /**
    * Window size for buffers past the binding limit: the largest multiple of the storage offset alignment
@@ -87,7 +102,9 @@ export class KernelRunner {
   }
 
   /** Bytes per element of `buffer` as kernels index it: 2 for f16 storage, 4 otherwise (f32, u32, i32). */
-  elementBytes(buffer: GPUBuffer): number { return this.f16Buffers.has(buffer) ? 2 : 4; }
+  elementBytes(buffer: GPUBuffer): number {
+    return this.f16Buffers.has(buffer) ? 2 : 4;
+  }
 
   /** Declares that `buffer` holds f16 values (true) or 32-bit ones again (false, e.g. when it returns to a pool). */
   markF16(buffer: GPUBuffer, f16: boolean): void {
@@ -111,9 +128,17 @@ export class KernelRunner {
       // Both calls hand strings to the binding (code, label, entry point): see holdEncodedStrings.
       const pipeline = holdEncodedStrings(() => {
         const module = this.device.createShaderModule({ code, label: key });
-        return this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: key });
+        return this.device.createComputePipeline({
+          layout: "auto",
+          compute: { module, entryPoint: "main" },
+          label: key,
+        });
       });
-      p = { pipeline, layout: pipeline.getBindGroupLayout(0), windows: typeof source === "string" ? undefined : source.windows };
+      p = {
+        pipeline,
+        layout: pipeline.getBindGroupLayout(0),
+        windows: typeof source === "string" ? undefined : source.windows,
+      };
       this.pipelines.set(key, p);
     }
     return p;
@@ -129,7 +154,8 @@ export class KernelRunner {
     const entries: GPUBindGroupEntry[] = [];
     if (d.params) {
       const base = (this.slots * SLOT) / 4;
-      if (d.params.length > SLOT / 4) throw new Error(`${d.key}: ${d.params.length} params exceed the ${SLOT / 4}-word slot`);
+      if (d.params.length > SLOT / 4)
+        throw new Error(`${d.key}: ${d.params.length} params exceed the ${SLOT / 4}-word slot`);
       d.params.forEach((v, i) => {
         if (typeof v === "number") this.arenaU32[base + i] = v;
         else if ("f32" in v) this.arenaF32[base + i] = v.f32;
@@ -143,7 +169,8 @@ export class KernelRunner {
       if (!numbers) return entries.push({ binding: first + i, resource: { buffer } });
       const step = this.segmentBytes;
       numbers.forEach((binding, s) =>
-        entries.push({ binding, resource: { buffer, offset: s * step, size: Math.min(step, buffer.size - s * step) } }));
+        entries.push({ binding, resource: { buffer, offset: s * step, size: Math.min(step, buffer.size - s * step) } }),
+      );
     });
     const bindGroup = this.device.createBindGroup({ layout, entries });
     this.recorded.push(bindGroup);
@@ -157,7 +184,8 @@ export class KernelRunner {
 
   /** Bindings that need windows or f16 reads, or null when every buffer binds whole as declared (the common case). */
   private storageLayouts(d: Dispatch, first: number): Map<number, StorageLayout> | null {
-    let layouts: Map<number, StorageLayout> | null = null, bindings = d.buffers.length;
+    let layouts: Map<number, StorageLayout> | null = null,
+      bindings = d.buffers.length;
     d.buffers.forEach((buffer, i) => {
       const f16 = this.f16Buffers.has(buffer);
       const segments = buffer.size > this.maxBindingBytes ? Math.ceil(buffer.size / this.segmentBytes) : 1;
@@ -167,9 +195,11 @@ export class KernelRunner {
     });
     if (bindings > this.maxStorageBindings) {
       const sizes = d.buffers.map((b) => mib(b.size)).join(", ");
-      throw new Error(`${d.key}: its buffers (${sizes}) need ${bindings} storage bindings of at most ${mib(this.maxBindingBytes)}, ` +
-        `but this adapter allows ${this.maxStorageBindings} per kernel (\`bun run cli info\` lists the limits): ` +
-        "lower the batch size or the resolution, or use a GPU with a larger storage binding limit");
+      throw new Error(
+        `${d.key}: its buffers (${sizes}) need ${bindings} storage bindings of at most ${mib(this.maxBindingBytes)}, ` +
+          `but this adapter allows ${this.maxStorageBindings} per kernel (\`bun run cli info\` lists the limits): ` +
+          "lower the batch size or the resolution, or use a GPU with a larger storage binding limit",
+      );
     }
     return layouts;
   }
@@ -217,7 +247,10 @@ export class KernelRunner {
 
   /** Copies `bytes` of `buffer` back to the CPU; the only synchronisation point. */
   async read(buffer: GPUBuffer, bytes = buffer.size, offset = 0): Promise<ArrayBuffer> {
-    const staging = this.device.createBuffer({ size: align4(bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging = this.device.createBuffer({
+      size: align4(bytes),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     this.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, align4(bytes));
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);

@@ -81,7 +81,8 @@ export function softmaxCpu(x: ArrayLike<number>, s: SoftmaxShape): Float64Array 
   const out = new Float64Array(s.rows * s.cols);
   for (let r = 0; r < s.rows; r++) {
     const base = r * s.cols;
-    let max = -Infinity, total = 0;
+    let max = -Infinity,
+      total = 0;
     for (let i = 0; i < s.cols; i++) max = Math.max(max, x[base + i]!);
     for (let i = 0; i < s.cols; i++) total += out[base + i] = Math.exp(x[base + i]! - max);
     for (let i = 0; i < s.cols; i++) out[base + i] /= total;

@@ -10,7 +10,9 @@ describe("adamw", () => {
     const r = await getRunner();
     for (const n of [1, 3, 77, 129, 4097]) {
       // Weight-sized parameters (CLIP's are ~0.02), so f32 rounding of p stays small against the updates.
-      const param = random(n, n, 0.05), m = new Float32Array(n), v = new Float32Array(n);
+      const param = random(n, n, 0.05),
+        m = new Float32Array(n),
+        v = new Float32Array(n);
       const bufs = [upload(r, param), upload(r, m), upload(r, v)] as const;
       let want: { param: ArrayLike<number>; m: ArrayLike<number>; v: ArrayLike<number> } = { param, m, v };
       for (let step = 1; step <= 3; step++) {
@@ -23,7 +25,12 @@ describe("adamw", () => {
       const got = await download(r, bufs[0], n);
       expectClose(got, want.param, 1e-6, `param[${n}]`);
       // Three steps move p by ~3·lr: compare the updates themselves too.
-      expectClose(got.map((p, i) => p - param[i]!), Array.from(want.param, (p, i) => p - param[i]!), 1e-5, `update[${n}]`);
+      expectClose(
+        got.map((p, i) => p - param[i]!),
+        Array.from(want.param, (p, i) => p - param[i]!),
+        1e-5,
+        `update[${n}]`,
+      );
       expectClose(await download(r, bufs[1], n), want.m, 1e-6, `m[${n}]`);
       expectClose(await download(r, bufs[2], n), want.v, 1e-6, `v[${n}]`);
     }
@@ -33,7 +40,14 @@ describe("adamw", () => {
     // Step 1 from m = v = 0: m̂ = g and v̂ = g², so the update is lr·g/(|g| + eps) after the decay p·(1 − lr·wd).
     const r = await getRunner();
     const param = upload(r, Float32Array.of(1, -2));
-    adamw(r, param, upload(r, Float32Array.of(0.5, -1)), upload(r, new Float32Array(2)), upload(r, new Float32Array(2)), { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 1, n: 2 });
+    adamw(
+      r,
+      param,
+      upload(r, Float32Array.of(0.5, -1)),
+      upload(r, new Float32Array(2)),
+      upload(r, new Float32Array(2)),
+      { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 1, n: 2 },
+    );
     const want = [1 * 0.999 - (0.1 * 0.5) / (0.5 + 1e-8), -2 * 0.999 + 0.1 / (1 + 1e-8)];
     expectClose(await download(r, param, 2), want, 1e-7, "param");
   });

@@ -1,11 +1,18 @@
 import { describe, expect, test } from "bun:test";
 import {
-  attention, attentionBackward, attentionBackwardCpu, attentionBlocks, attentionCpu, attentionWorkgroupBytes, type AttentionOptions,
+  attention,
+  attentionBackward,
+  attentionBackwardCpu,
+  attentionBlocks,
+  attentionCpu,
+  attentionWorkgroupBytes,
+  type AttentionOptions,
 } from "../src/attention.ts";
 import { KernelRunner } from "../src/runner.ts";
 import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
 
-const label = (o: AttentionOptions) => `bh${o.bh} lq${o.lq} lk${o.lk} d${o.d} dv${o.dv}${o.causal ? " causal" : ""}${o.scale ? ` scale${o.scale}` : ""}`;
+const label = (o: AttentionOptions) =>
+  `bh${o.bh} lq${o.lq} lk${o.lk} d${o.d} dv${o.dv}${o.causal ? " causal" : ""}${o.scale ? ` scale${o.scale}` : ""}`;
 
 // SD 1.5's head dims (40, 80, 160 at 8 heads; 64 elsewhere), CLIP's causal text self-attention (77), UNet cross-attention
 // (64 latent tokens against 77 text tokens), awkward lengths, and head dims that are not multiples of 4.
@@ -26,16 +33,25 @@ const CASES: AttentionOptions[] = [
 /** Runs forward and backward on `r` and compares with the float64 references. */
 async function checkAgainstCpu(r: KernelRunner, o: AttentionOptions) {
   const { bh, lq, lk, d, dv } = o;
-  const q = random(bh * lq * d, 1, 2), k = random(bh * lk * d, 2, 2), v = random(bh * lk * dv, 3), gradOut = random(bh * lq * dv, 4);
+  const q = random(bh * lq * d, 1, 2),
+    k = random(bh * lk * d, 2, 2),
+    v = random(bh * lk * dv, 3),
+    gradOut = random(bh * lq * dv, 4);
   const [qb, kb, vb] = [upload(r, q), upload(r, k), upload(r, v)];
-  const out = empty(r, bh * lq * dv), lse = empty(r, bh * lq);
+  const out = empty(r, bh * lq * dv),
+    lse = empty(r, bh * lq);
   attention(r, qb, kb, vb, out, lse, o);
   const ref = attentionCpu(q, k, v, o);
   expectClose(await download(r, out, bh * lq * dv), ref.out, 1e-5, "out");
   expectClose(await download(r, lse, bh * lq), ref.lse, 1e-5, "lse");
 
-  const gradQ = empty(r, bh * lq * d), gradK = empty(r, bh * lk * d), gradV = empty(r, bh * lk * dv);
-  attentionBackward(r, qb, kb, vb, out, upload(r, gradOut), lse, gradQ, gradK, gradV, { ...o, delta: empty(r, bh * lq) });
+  const gradQ = empty(r, bh * lq * d),
+    gradK = empty(r, bh * lk * d),
+    gradV = empty(r, bh * lk * dv);
+  attentionBackward(r, qb, kb, vb, out, upload(r, gradOut), lse, gradQ, gradK, gradV, {
+    ...o,
+    delta: empty(r, bh * lq),
+  });
   const grads = attentionBackwardCpu(q, k, v, gradOut, o);
   const [gotQ, gotK] = [await download(r, gradQ, bh * lq * d), await download(r, gradK, bh * lk * d)];
   if (lk === 1) {
@@ -65,23 +81,34 @@ describe("tiled (GPU) attention matches its float64 CPU reference", () => {
 });
 
 describe("row-wise (CPU driver) attention matches its float64 CPU reference", () => {
-  const rowwise = async () => { const r = await getRunner(); return new KernelRunner(r.device, r.limits, r.features, { cpu: true }); };
+  const rowwise = async () => {
+    const r = await getRunner();
+    return new KernelRunner(r.device, r.limits, r.features, { cpu: true });
+  };
   for (const o of CASES) test(label(o), async () => checkAgainstCpu(await rowwise(), o));
 });
 
 test("attentionBackwardCpu matches central finite differences of attentionCpu (float64)", () => {
   for (const causal of [false, true]) {
     const o = { bh: 2, lq: 3, lk: 4, d: 5, dv: 3, causal };
-    const q = Float64Array.from(random(2 * 3 * 5, 5)), k = Float64Array.from(random(2 * 4 * 5, 6)), v = Float64Array.from(random(2 * 4 * 3, 7));
+    const q = Float64Array.from(random(2 * 3 * 5, 5)),
+      k = Float64Array.from(random(2 * 4 * 5, 6)),
+      v = Float64Array.from(random(2 * 4 * 3, 7));
     const gradOut = Float64Array.from(random(2 * 3 * 3, 8));
     // The loss Σ out·gradOut has gradient gradOut with respect to out.
     const loss = () => attentionCpu(q, k, v, o).out.reduce((s, x, i) => s + x * gradOut[i]!, 0);
     const grads = attentionBackwardCpu(q, k, v, gradOut, o);
-    for (const [x, g] of [[q, grads.gradQ], [k, grads.gradK], [v, grads.gradV]] as const) {
+    for (const [x, g] of [
+      [q, grads.gradQ],
+      [k, grads.gradK],
+      [v, grads.gradV],
+    ] as const) {
       const numeric = x.map((xi, i) => {
         const h = 1e-6;
-        x[i] = xi + h; const up = loss();
-        x[i] = xi - h; const down = loss();
+        x[i] = xi + h;
+        const up = loss();
+        x[i] = xi - h;
+        const down = loss();
         x[i] = xi;
         return (up - down) / (2 * h);
       });
@@ -93,12 +120,16 @@ test("attentionBackwardCpu matches central finite differences of attentionCpu (f
 test("4096-token self-attention, 8 heads of 40: sampled rows match the CPU reference", async () => {
   const r = await getRunner();
   const o = { bh: 8, lq: 4096, lk: 4096, d: 40, dv: 40 };
-  const q = random(8 * 4096 * 40, 11, 3), k = random(8 * 4096 * 40, 12, 3), v = random(8 * 4096 * 40, 13);
-  const out = empty(r, 8 * 4096 * 40), lse = empty(r, 8 * 4096);
+  const q = random(8 * 4096 * 40, 11, 3),
+    k = random(8 * 4096 * 40, 12, 3),
+    v = random(8 * 4096 * 40, 13);
+  const out = empty(r, 8 * 4096 * 40),
+    lse = empty(r, 8 * 4096);
   attention(r, upload(r, q), upload(r, k), upload(r, v), out, lse, o);
   const [got, gotLse] = [await download(r, out, 8 * 4096 * 40), await download(r, lse, 8 * 4096)];
   for (let h = 0; h < 8; h++) {
-    const kh = k.subarray(h * 4096 * 40, (h + 1) * 4096 * 40), vh = v.subarray(h * 4096 * 40, (h + 1) * 4096 * 40);
+    const kh = k.subarray(h * 4096 * 40, (h + 1) * 4096 * 40),
+      vh = v.subarray(h * 4096 * 40, (h + 1) * 4096 * 40);
     for (const i of [0, 63, 64, 1000 + 411 * h, 4095]) {
       const row = (h * 4096 + i) * 40;
       const ref = attentionCpu(q.subarray(row, row + 40), kh, vh, { bh: 1, lq: 1, lk: 4096, d: 40, dv: 40 });
@@ -112,10 +143,15 @@ test("block sizes fit the workgroup-memory limit for SD's head dims, and an impo
   for (const limit of [16384, 32768, 49152]) {
     for (const d of [40, 64, 80, 160]) {
       for (const kernel of ["forward", "gradQ", "gradKV"] as const) {
-        const b = attentionBlocks(kernel, d, d, { maxComputeWorkgroupStorageSize: limit, maxComputeInvocationsPerWorkgroup: 256 });
+        const b = attentionBlocks(kernel, d, d, {
+          maxComputeWorkgroupStorageSize: limit,
+          maxComputeInvocationsPerWorkgroup: 256,
+        });
         expect(attentionWorkgroupBytes[kernel]({ ...b, d, dv: d })).toBeLessThanOrEqual(limit);
       }
     }
   }
-  expect(() => attentionBlocks("gradKV", 160, 160, { maxComputeWorkgroupStorageSize: 4096 })).toThrow("workgroup memory");
+  expect(() => attentionBlocks("gradKV", 160, 160, { maxComputeWorkgroupStorageSize: 4096 })).toThrow(
+    "workgroup memory",
+  );
 });

@@ -1,8 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import {
-  conv2d, conv2dBiasGrad, conv2dBiasGradCpu, conv2dCpu, conv2dGeometry, conv2dInputGrad, conv2dInputGradCpu,
-  conv2dOutputSize, conv2dWeightGrad, conv2dWeightGradCpu, type Conv2dShape,
+  conv2d,
+  conv2dBiasGrad,
+  conv2dBiasGradCpu,
+  conv2dCpu,
+  conv2dGeometry,
+  conv2dInputGrad,
+  conv2dInputGradCpu,
+  conv2dOutputSize,
+  conv2dWeightGrad,
+  conv2dWeightGradCpu,
+  type Conv2dShape,
 } from "../src/conv2d.ts";
 import { KernelRunner } from "../src/runner.ts";
 import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
@@ -29,14 +38,66 @@ const CASES: Conv2dShape[] = [
   { batch: 2, inChannels: 3, outChannels: 32, height: 13, width: 13, kernelH: 3, kernelW: 3, padH: 1, padW: 1 },
   { batch: 1, inChannels: 4, outChannels: 1, height: 3, width: 3, kernelH: 3, kernelW: 3 },
   { batch: 2, inChannels: 32, outChannels: 3, height: 1, width: 1, kernelH: 3, kernelW: 3, padH: 1, padW: 1 },
-  { batch: 1, inChannels: 17, outChannels: 5, height: 8, width: 8, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
-  { batch: 2, inChannels: 8, outChannels: 4, height: 13, width: 13, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padBottom: 1, padRight: 1 },
-  { batch: 1, inChannels: 1, outChannels: 1, height: 7, width: 7, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+  {
+    batch: 1,
+    inChannels: 17,
+    outChannels: 5,
+    height: 8,
+    width: 8,
+    kernelH: 3,
+    kernelW: 3,
+    strideH: 2,
+    strideW: 2,
+    padH: 1,
+    padW: 1,
+  },
+  {
+    batch: 2,
+    inChannels: 8,
+    outChannels: 4,
+    height: 13,
+    width: 13,
+    kernelH: 3,
+    kernelW: 3,
+    strideH: 2,
+    strideW: 2,
+    padBottom: 1,
+    padRight: 1,
+  },
+  {
+    batch: 1,
+    inChannels: 1,
+    outChannels: 1,
+    height: 7,
+    width: 7,
+    kernelH: 3,
+    kernelW: 3,
+    strideH: 2,
+    strideW: 2,
+    padH: 1,
+    padW: 1,
+  },
   { batch: 2, inChannels: 4, outChannels: 70, height: 7, width: 8, kernelH: 3, kernelW: 3, padH: 1, padW: 1 },
-  { batch: 2, inChannels: 3, outChannels: 5, height: 8, width: 7, kernelH: 1, kernelW: 3, strideH: 2, strideW: 1, padW: 1, padRight: 0 },
+  {
+    batch: 2,
+    inChannels: 3,
+    outChannels: 5,
+    height: 8,
+    width: 7,
+    kernelH: 1,
+    kernelW: 3,
+    strideH: 2,
+    strideW: 1,
+    padW: 1,
+    padRight: 0,
+  },
 ];
 
-interface Inputs { x: Float32Array; w: Float32Array; dy: Float32Array }
+interface Inputs {
+  x: Float32Array;
+  w: Float32Array;
+  dy: Float32Array;
+}
 const inputs = (o: Conv2dShape, seed: number): Inputs => {
   const n = sizes(o);
   return { x: random(n.x, seed), w: random(n.w, seed + 1, 0.5), dy: random(n.y, seed + 2) };
@@ -63,28 +124,62 @@ async function checkWeightGrad(r: KernelRunner, o: Conv2dShape, { x, dy }: Input
 describe("CPU references", () => {
   test("output size follows floor((H + pads − k) / stride) + 1", () => {
     expect(conv2dOutputSize({ ...CASES[7]! })).toEqual({ height: 6, width: 6 });
-    expect(conv2dOutputSize({ batch: 1, inChannels: 1, outChannels: 1, height: 512, width: 512, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padBottom: 1, padRight: 1 })).toEqual({ height: 256, width: 256 });
-    expect(() => conv2dOutputSize({ batch: 1, inChannels: 1, outChannels: 1, height: 2, width: 5, kernelH: 3, kernelW: 3 })).toThrow("does not fit a 2×5 input");
+    expect(
+      conv2dOutputSize({
+        batch: 1,
+        inChannels: 1,
+        outChannels: 1,
+        height: 512,
+        width: 512,
+        kernelH: 3,
+        kernelW: 3,
+        strideH: 2,
+        strideW: 2,
+        padBottom: 1,
+        padRight: 1,
+      }),
+    ).toEqual({ height: 256, width: 256 });
+    expect(() =>
+      conv2dOutputSize({ batch: 1, inChannels: 1, outChannels: 1, height: 2, width: 5, kernelH: 3, kernelW: 3 }),
+    ).toThrow("does not fit a 2×5 input");
   });
 
   // The loss Σ dy·conv(x, w, b) is linear in each of x, w and b, so central differences are exact up to rounding.
   const tiny: Conv2dShape[] = [
-    { batch: 2, inChannels: 2, outChannels: 3, height: 5, width: 6, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padBottom: 1, padRight: 1 },
+    {
+      batch: 2,
+      inChannels: 2,
+      outChannels: 3,
+      height: 5,
+      width: 6,
+      kernelH: 3,
+      kernelW: 3,
+      strideH: 2,
+      strideW: 2,
+      padBottom: 1,
+      padRight: 1,
+    },
     { batch: 1, inChannels: 2, outChannels: 2, height: 4, width: 5, kernelH: 3, kernelW: 3, padH: 1, padW: 1 },
   ];
   for (const small of tiny) {
     test(`gradients match finite differences of conv2dCpu (${name(small)})`, () => {
       const n = sizes(small);
-      const x = Float64Array.from(random(n.x, 11)), w = Float64Array.from(random(n.w, 12)), dy = Float64Array.from(random(n.y, 13));
+      const x = Float64Array.from(random(n.x, 11)),
+        w = Float64Array.from(random(n.w, 12)),
+        dy = Float64Array.from(random(n.y, 13));
       const b = Float64Array.from(random(small.outChannels, 14));
       const loss = () => conv2dCpu(x, w, small, b).reduce((s, v, i) => s + v * dy[i]!, 0);
-      const numeric = (t: Float64Array) => Array.from(t, (_, i) => {
-        const v = t[i]!, h = 1e-4;
-        t[i] = v + h; const up = loss();
-        t[i] = v - h; const down = loss();
-        t[i] = v;
-        return (up - down) / (2 * h);
-      });
+      const numeric = (t: Float64Array) =>
+        Array.from(t, (_, i) => {
+          const v = t[i]!,
+            h = 1e-4;
+          t[i] = v + h;
+          const up = loss();
+          t[i] = v - h;
+          const down = loss();
+          t[i] = v;
+          return (up - down) / (2 * h);
+        });
       expectClose(conv2dInputGradCpu(dy, w, small), numeric(x), 1e-9, "dx");
       expectClose(conv2dWeightGradCpu(x, dy, small), numeric(w), 1e-9, "dw");
       expectClose(conv2dBiasGradCpu(dy, small), numeric(b), 1e-9, "db");
@@ -100,14 +195,28 @@ describe("conv2d forward", () => {
 
   test("bias, residual and accumulate fused into the epilogue", async () => {
     const r = await getRunner();
-    for (const [o, epilogue] of [[CASES[0]!, "bias"], [CASES[7]!, "all"]] as const) {
+    for (const [o, epilogue] of [
+      [CASES[0]!, "bias"],
+      [CASES[7]!, "all"],
+    ] as const) {
       const { x, w } = inputs(o, 3);
       const n = sizes(o).y;
-      const bias = random(o.outChannels, 4), residual = random(n, 5), prior = random(n, 6);
+      const bias = random(o.outChannels, 4),
+        residual = random(n, 5),
+        prior = random(n, 6);
       const out = epilogue === "bias" ? empty(r, n) : upload(r, prior);
       const bb = upload(r, bias);
-      conv2d(r, upload(r, x), upload(r, w), out, epilogue === "bias" ? { ...o, bias: bb } : { ...o, bias: bb, residual: upload(r, residual), accumulate: true });
-      const expected = epilogue === "bias" ? conv2dCpu(x, w, o, bias) : conv2dCpu(x, w, o, bias, residual).map((v, i) => v + prior[i]!);
+      conv2d(
+        r,
+        upload(r, x),
+        upload(r, w),
+        out,
+        epilogue === "bias" ? { ...o, bias: bb } : { ...o, bias: bb, residual: upload(r, residual), accumulate: true },
+      );
+      const expected =
+        epilogue === "bias"
+          ? conv2dCpu(x, w, o, bias)
+          : conv2dCpu(x, w, o, bias, residual).map((v, i) => v + prior[i]!);
       expectClose(await download(r, out, n), expected, 1e-5, `${epilogue} ${name(o)}`);
     }
   });
@@ -126,26 +235,54 @@ describe("conv2d gradients", () => {
 
   test("weight grad with K split across workgroups, accumulating", async () => {
     const r = await getRunner();
-    const o: Conv2dShape = { batch: 2, inChannels: 3, outChannels: 8, height: 32, width: 31, kernelH: 3, kernelW: 3, padH: 1, padW: 1 };
+    const o: Conv2dShape = {
+      batch: 2,
+      inChannels: 3,
+      outChannels: 8,
+      height: 32,
+      width: 31,
+      kernelH: 3,
+      kernelW: 3,
+      padH: 1,
+      padW: 1,
+    };
     const { x, dy } = inputs(o, 21);
     const prior = random(sizes(o).w, 22);
     const dw = upload(r, prior);
     const before = r.dispatches;
     conv2dWeightGrad(r, upload(r, x), upload(r, dy), dw, { ...o, accumulate: true });
     expect(r.dispatches - before).toBe(2); // the GEMM over K slices, then the reduce
-    expectClose(await download(r, dw, sizes(o).w), conv2dWeightGradCpu(x, dy, o).map((v, i) => v + prior[i]!), 1e-5, "split-K dw");
+    expectClose(
+      await download(r, dw, sizes(o).w),
+      conv2dWeightGradCpu(x, dy, o).map((v, i) => v + prior[i]!),
+      1e-5,
+      "split-K dw",
+    );
   });
 
   test("input grad and bias grad accumulate", async () => {
     const r = await getRunner();
     const o = CASES[6]!;
     const { w, dy } = inputs(o, 31);
-    const priorX = random(sizes(o).x, 32), priorB = random(o.outChannels, 33);
-    const dx = upload(r, priorX), db = upload(r, priorB), dyb = upload(r, dy);
+    const priorX = random(sizes(o).x, 32),
+      priorB = random(o.outChannels, 33);
+    const dx = upload(r, priorX),
+      db = upload(r, priorB),
+      dyb = upload(r, dy);
     conv2dInputGrad(r, dyb, upload(r, w), dx, { ...o, accumulate: true });
     conv2dBiasGrad(r, dyb, db, { ...o, accumulate: true });
-    expectClose(await download(r, dx, sizes(o).x), conv2dInputGradCpu(dy, w, o).map((v, i) => v + priorX[i]!), 1e-5, "dx");
-    expectClose(await download(r, db, o.outChannels), conv2dBiasGradCpu(dy, o).map((v, i) => v + priorB[i]!), 1e-5, "db");
+    expectClose(
+      await download(r, dx, sizes(o).x),
+      conv2dInputGradCpu(dy, w, o).map((v, i) => v + priorX[i]!),
+      1e-5,
+      "dx",
+    );
+    expectClose(
+      await download(r, db, o.outChannels),
+      conv2dBiasGradCpu(dy, o).map((v, i) => v + priorB[i]!),
+      1e-5,
+      "db",
+    );
   });
 
   test("bias grad", async () => {
@@ -162,18 +299,31 @@ describe("conv2d gradients", () => {
 test("random small convolutions, forward and both gradients (property)", async () => {
   const r = await getRunner();
   // Kernel and stride from the baked variants above (new ones would each cost a compile); sizes and padding free.
-  const shape = fc.record({
-    batch: fc.integer({ min: 1, max: 2 }),
-    inChannels: fc.integer({ min: 1, max: 9 }),
-    outChannels: fc.integer({ min: 1, max: 9 }),
-    height: fc.integer({ min: 1, max: 9 }),
-    width: fc.integer({ min: 1, max: 9 }),
-    kernel: fc.constantFrom(1, 3),
-    stride: fc.constantFrom(1, 2),
-    pads: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 4, maxLength: 4 }),
-  }).map(({ kernel, stride, pads: [padH, padBottom, padW, padRight], ...o }): Conv2dShape => ({
-    ...o, kernelH: kernel, kernelW: kernel, strideH: stride, strideW: stride, padH, padBottom, padW, padRight,
-  })).filter((o) => o.height + o.padH! + o.padBottom! >= o.kernelH && o.width + o.padW! + o.padRight! >= o.kernelW);
+  const shape = fc
+    .record({
+      batch: fc.integer({ min: 1, max: 2 }),
+      inChannels: fc.integer({ min: 1, max: 9 }),
+      outChannels: fc.integer({ min: 1, max: 9 }),
+      height: fc.integer({ min: 1, max: 9 }),
+      width: fc.integer({ min: 1, max: 9 }),
+      kernel: fc.constantFrom(1, 3),
+      stride: fc.constantFrom(1, 2),
+      pads: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 4, maxLength: 4 }),
+    })
+    .map(
+      ({ kernel, stride, pads: [padH, padBottom, padW, padRight], ...o }): Conv2dShape => ({
+        ...o,
+        kernelH: kernel,
+        kernelW: kernel,
+        strideH: stride,
+        strideW: stride,
+        padH,
+        padBottom,
+        padW,
+        padRight,
+      }),
+    )
+    .filter((o) => o.height + o.padH! + o.padBottom! >= o.kernelH && o.width + o.padW! + o.padRight! >= o.kernelW);
   let seed = 100;
   await fc.assert(
     fc.asyncProperty(shape, async (o) => {
@@ -187,7 +337,10 @@ test("random small convolutions, forward and both gradients (property)", async (
 });
 
 describe("the direct GEMM for CPU drivers (no workgroup memory)", () => {
-  const cpuRunner = async () => { const r = await getRunner(); return new KernelRunner(r.device, r.limits, r.features, { cpu: true }); };
+  const cpuRunner = async () => {
+    const r = await getRunner();
+    return new KernelRunner(r.device, r.limits, r.features, { cpu: true });
+  };
 
   test("forward, input grad and weight grad on awkward shapes", async () => {
     const r = await cpuRunner();
@@ -201,17 +354,45 @@ describe("the direct GEMM for CPU drivers (no workgroup memory)", () => {
 
   test("weight grad with K split, accumulating; fused epilogue", async () => {
     const r = await cpuRunner();
-    const o: Conv2dShape = { batch: 2, inChannels: 3, outChannels: 8, height: 32, width: 31, kernelH: 3, kernelW: 3, padH: 1, padW: 1 };
+    const o: Conv2dShape = {
+      batch: 2,
+      inChannels: 3,
+      outChannels: 8,
+      height: 32,
+      width: 31,
+      kernelH: 3,
+      kernelW: 3,
+      padH: 1,
+      padW: 1,
+    };
     const { x, w, dy } = inputs(o, 23);
     const prior = random(sizes(o).w, 24);
     const dw = upload(r, prior);
     const before = r.dispatches;
     conv2dWeightGrad(r, upload(r, x), upload(r, dy), dw, { ...o, accumulate: true });
     expect(r.dispatches - before).toBe(2);
-    expectClose(await download(r, dw, sizes(o).w), conv2dWeightGradCpu(x, dy, o).map((v, i) => v + prior[i]!), 1e-5, "split-K dw");
-    const n = sizes(o).y, bias = random(o.outChannels, 25), residual = random(n, 26), old = random(n, 27);
+    expectClose(
+      await download(r, dw, sizes(o).w),
+      conv2dWeightGradCpu(x, dy, o).map((v, i) => v + prior[i]!),
+      1e-5,
+      "split-K dw",
+    );
+    const n = sizes(o).y,
+      bias = random(o.outChannels, 25),
+      residual = random(n, 26),
+      old = random(n, 27);
     const out = upload(r, old);
-    conv2d(r, upload(r, x), upload(r, w), out, { ...o, bias: upload(r, bias), residual: upload(r, residual), accumulate: true });
-    expectClose(await download(r, out, n), conv2dCpu(x, w, o, bias, residual).map((v, i) => v + old[i]!), 1e-5, "epilogue");
+    conv2d(r, upload(r, x), upload(r, w), out, {
+      ...o,
+      bias: upload(r, bias),
+      residual: upload(r, residual),
+      accumulate: true,
+    });
+    expectClose(
+      await download(r, out, n),
+      conv2dCpu(x, w, o, bias, residual).map((v, i) => v + old[i]!),
+      1e-5,
+      "epilogue",
+    );
   });
 });

@@ -1,6 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { BINARY, UNARY, binary, binaryCpu, broadcastShapes, unary, unaryCpu, type BinaryOp, type UnaryOp } from "../src/elementwise.ts";
+import {
+  BINARY,
+  UNARY,
+  binary,
+  binaryCpu,
+  broadcastShapes,
+  unary,
+  unaryCpu,
+  type BinaryOp,
+  type UnaryOp,
+} from "../src/elementwise.ts";
 import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
 
 const SIZES = [1, 3, 77, 129, 4097];
@@ -12,7 +22,9 @@ describe("unary kernels match their CPU references", () => {
       const r = await getRunner();
       for (const n of SIZES) {
         // Keep inputs in each op's domain: positive for log/sqrt/rsqrt/recip.
-        const x = random(n, n + op.length, 3).map((v) => (["log", "sqrt", "rsqrt", "recip"].includes(op) ? Math.abs(v) + 0.1 : v));
+        const x = random(n, n + op.length, 3).map((v) =>
+          ["log", "sqrt", "rsqrt", "recip"].includes(op) ? Math.abs(v) + 0.1 : v,
+        );
         const out = empty(r, n);
         unary(r, op, upload(r, x), out, n, 1.5, -0.25);
         expectClose(await download(r, out, n), unaryCpu(op, x, 1.5, -0.25), 2e-6, `${op}[${n}]`);
@@ -26,7 +38,8 @@ describe("binary kernels with broadcasting", () => {
     const r = await getRunner();
     for (const op of Object.keys(BINARY) as BinaryOp[]) {
       for (const n of SIZES) {
-        const a = random(n, 7, 2), b = random(n, 8, 2).map((v) => (op === "div" || op === "pow" ? Math.abs(v) + 0.5 : v));
+        const a = random(n, 7, 2),
+          b = random(n, 8, 2).map((v) => (op === "div" || op === "pow" ? Math.abs(v) + 0.5 : v));
         const aa = op === "pow" ? a.map((v) => Math.abs(v) + 0.1) : a;
         const out = empty(r, n);
         binary(r, op, upload(r, aa), [n], upload(r, b), [n], out);
@@ -39,12 +52,19 @@ describe("binary kernels with broadcasting", () => {
     const r = await getRunner();
     // A base shape, and for each side a random subset of dims set to 1 and a random number of leading dims dropped.
     const dim = fc.integer({ min: 1, max: 7 });
-    const arb = fc.tuple(fc.array(dim, { minLength: 1, maxLength: 5 }), fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }), fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }), fc.nat(4), fc.nat(4));
+    const arb = fc.tuple(
+      fc.array(dim, { minLength: 1, maxLength: 5 }),
+      fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
+      fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
+      fc.nat(4),
+      fc.nat(4),
+    );
     await fc.assert(
       fc.asyncProperty(arb, async ([base, ma, mb, da, db]) => {
         const aShape = base.map((d, i) => (ma[i] ? 1 : d)).slice(Math.min(da, base.length - 1));
         const bShape = base.map((d, i) => (mb[i] ? 1 : d)).slice(Math.min(db, base.length - 1));
-        const a = random(numel(aShape), 1), b = random(numel(bShape), 2);
+        const a = random(numel(aShape), 1),
+          b = random(numel(bShape), 2);
         const n = numel(broadcastShapes(aShape, bShape));
         const out = empty(r, n);
         binary(r, "mul", upload(r, a), aShape, upload(r, b), bShape, out);

@@ -10,7 +10,11 @@ test("encoding is unchanged inside, and TextEncoder is restored after a return o
   });
   expect(Array.from(inside)).toEqual([109, 97, 105, 110]);
   expect(TextEncoder.prototype.encode).toBe(original);
-  expect(() => holdEncodedStrings(() => { throw new Error("shader failed"); })).toThrow("shader failed");
+  expect(() =>
+    holdEncodedStrings(() => {
+      throw new Error("shader failed");
+    }),
+  ).toThrow("shader failed");
   expect(TextEncoder.prototype.encode).toBe(original);
 });
 
@@ -27,6 +31,10 @@ test("holdPackedArguments records the ArrayBuffers and strings made while the ca
   expect(value).toBe(42);
   expect(seenInside).toBe(true);
   expect(globalThis.ArrayBuffer).toBe(Original);
-  await expect(holdPackedArguments(() => { throw new Error("no adapter"); })).rejects.toThrow("no adapter");
+  await expect(
+    holdPackedArguments(() => {
+      throw new Error("no adapter");
+    }),
+  ).rejects.toThrow("no adapter");
   expect(globalThis.ArrayBuffer).toBe(Original);
 });

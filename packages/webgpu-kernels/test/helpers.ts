@@ -9,7 +9,9 @@ let runner: Promise<KernelRunner> | undefined;
 
 /** One runner per test file (Bun runs each file in its own module scope). */
 export function getRunner(): Promise<KernelRunner> {
-  return (runner ??= openTestDevice().then(({ device, limits }) => new KernelRunner(device, limits, [...device.features].map(String))));
+  return (runner ??= openTestDevice().then(
+    ({ device, limits }) => new KernelRunner(device, limits, [...device.features].map(String)),
+  ));
 }
 
 /** The optional features kernels have variants for, requested when the adapter has them. */
@@ -19,7 +21,10 @@ async function openTestDevice(): Promise<{ device: GPUDevice; limits: Record<str
   const binding = await import("bun-webgpu");
   await binding.setupGlobals();
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw new Error("kernel tests: no WebGPU adapter; run `bash scripts/setup.sh` (it installs a CPU Vulkan driver where none works)");
+  if (!adapter)
+    throw new Error(
+      "kernel tests: no WebGPU adapter; run `bash scripts/setup.sh` (it installs a CPU Vulkan driver where none works)",
+    );
   // bun-webgpu rejects a partial requiredLimits ("Value must be between 0 and 0"): pass every numeric limit.
   const limits: Record<string, number> = {};
   for (const key in adapter.limits) {
@@ -32,13 +37,19 @@ async function openTestDevice(): Promise<{ device: GPUDevice; limits: Record<str
 
 export function upload(r: KernelRunner, data: Float32Array | Uint32Array | Int32Array): GPUBuffer {
   const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-  const buf = r.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const buf = r.device.createBuffer({
+    size,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  });
   r.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
   return buf;
 }
 
 export function empty(r: KernelRunner, length: number): GPUBuffer {
-  return r.device.createBuffer({ size: Math.max(16, Math.ceil((length * 4) / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  return r.device.createBuffer({
+    size: Math.max(16, Math.ceil((length * 4) / 16) * 16),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  });
 }
 
 export const download = (r: KernelRunner, buf: GPUBuffer, length: number) => r.readF32(buf, length);
@@ -56,15 +67,20 @@ export function random(length: number, seed = 1, scale = 1): Float32Array {
 
 /** ‖a − b‖ / max(‖b‖, tiny): the relative error used across the project's numeric tests. */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) { num += (a[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
   return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
 }
 
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5, what = "result") {
   expect(actual.length, `${what}: length`).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    if (!Number.isFinite(actual[i]!) && Number.isFinite(expected[i]!)) throw new Error(`${what}[${i}] = ${actual[i]} but expected ${expected[i]}`);
+    if (!Number.isFinite(actual[i]!) && Number.isFinite(expected[i]!))
+      throw new Error(`${what}[${i}] = ${actual[i]} but expected ${expected[i]}`);
   }
   const err = relError(actual, expected);
   if (!(err <= tol)) throw new Error(`${what}: relative error ${err.toExponential(3)} > ${tol}`);

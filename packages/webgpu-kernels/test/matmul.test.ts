@@ -1,6 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { matmul, matmulCpu, matmulDirectWgsl, matmulFlops, planMatmul, type MatmulActivation, type MatmulOptions } from "../src/matmul.ts";
+import {
+  matmul,
+  matmulCpu,
+  matmulDirectWgsl,
+  matmulFlops,
+  planMatmul,
+  type MatmulActivation,
+  type MatmulOptions,
+} from "../src/matmul.ts";
 import { KernelRunner } from "../src/runner.ts";
 import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
 
@@ -11,18 +19,34 @@ const TOL = 1e-5;
 async function check(o: MatmulOptions<true>, seed = 1, runner?: KernelRunner) {
   const r = runner ?? (await getRunner());
   const { m, n, k, batch = 1 } = o;
-  const a = random(batch * m * k, seed), b = random((o.broadcastB ? 1 : batch) * k * n, seed + 1);
+  const a = random(batch * m * k, seed),
+    b = random((o.broadcastB ? 1 : batch) * k * n, seed + 1);
   const bias = o.bias ? random(n, seed + 2) : undefined;
   const residual = o.residual ? random(batch * m * n, seed + 3) : undefined;
   const c0 = o.accumulate ? random(batch * m * n, seed + 4) : undefined;
   const out = c0 ? upload(r, c0) : empty(r, batch * m * n);
-  matmul(r, upload(r, a), upload(r, b), out, { ...o, bias: bias && upload(r, bias), residual: residual && upload(r, residual) });
+  matmul(r, upload(r, a), upload(r, b), out, {
+    ...o,
+    bias: bias && upload(r, bias),
+    residual: residual && upload(r, residual),
+  });
   const want = matmulCpu(a, b, { ...o, bias, residual }, c0);
-  expectClose(await download(r, out, batch * m * n), want, TOL, JSON.stringify({ ...o, bias: !!bias, residual: !!residual }));
+  expectClose(
+    await download(r, out, batch * m * n),
+    want,
+    TOL,
+    JSON.stringify({ ...o, bias: !!bias, residual: !!residual }),
+  );
 }
 
 // M×N×K: sizes of 1, 3, 77, 129 off the tile grid, a CLIP-like 77×768×64, and one with every size a multiple of 4.
-const SHAPES = [[1, 1, 1], [3, 77, 129], [129, 3, 77], [77, 768, 64], [68, 100, 20]] as const;
+const SHAPES = [
+  [1, 1, 1],
+  [3, 77, 129],
+  [129, 3, 77],
+  [77, 768, 64],
+  [68, 100, 20],
+] as const;
 
 describe("matmul matches its CPU reference", () => {
   for (const transA of [false, true]) {
@@ -61,7 +85,12 @@ describe("matmul matches its CPU reference", () => {
     gelu: { activation: "gelu" },
     // The epilogue code is shared by both kernels: the other activations go through the split-K reduction,
     // whose pipelines compile in a fraction of the tiled kernel's time.
-    ...Object.fromEntries((["silu", "quickGelu", "relu"] as MatmulActivation[]).map((activation) => [`${activation} after split-K`, { activation, splitK: 2 }])),
+    ...Object.fromEntries(
+      (["silu", "quickGelu", "relu"] as MatmulActivation[]).map((activation) => [
+        `${activation} after split-K`,
+        { activation, splitK: 2 },
+      ]),
+    ),
     residual: { residual: true },
     accumulate: { accumulate: true },
     "all at once": { alpha: 0.5, bias: true, activation: "gelu", residual: true, accumulate: true },
@@ -73,7 +102,17 @@ describe("matmul matches its CPU reference", () => {
   }
 
   test("split-K, forced, applies the epilogue once", async () => {
-    await check({ m: 77, n: 68, k: 600, splitK: 3, alpha: 0.5, bias: true, activation: "silu", residual: true, accumulate: true });
+    await check({
+      m: 77,
+      n: 68,
+      k: 600,
+      splitK: 3,
+      alpha: 0.5,
+      bias: true,
+      activation: "silu",
+      residual: true,
+      accumulate: true,
+    });
     // Chunks that do not divide K, transposed operands, a shared B.
     await check({ m: 33, n: 45, k: 301, batch: 2, splitK: 4, transA: true, transB: true, broadcastB: true });
   });
@@ -90,13 +129,27 @@ describe("matmul matches its CPU reference", () => {
 
   test("random shapes (property)", async () => {
     const dim = fc.integer({ min: 1, max: 70 });
-    const arb = fc.record({ m: dim, n: dim, k: dim, batch: fc.integer({ min: 1, max: 3 }), transA: fc.boolean(), transB: fc.boolean(), broadcastB: fc.boolean() });
-    await fc.assert(fc.asyncProperty(arb, (o) => check(o, o.m + o.n)), { numRuns: 20, seed: 42 });
+    const arb = fc.record({
+      m: dim,
+      n: dim,
+      k: dim,
+      batch: fc.integer({ min: 1, max: 3 }),
+      transA: fc.boolean(),
+      transB: fc.boolean(),
+      broadcastB: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, (o) => check(o, o.m + o.n)),
+      { numRuns: 20, seed: 42 },
+    );
   });
 });
 
 describe("the direct kernel for CPU drivers (no workgroup memory)", () => {
-  const cpuRunner = async () => { const r = await getRunner(); return new KernelRunner(r.device, r.limits, r.features, { cpu: true }); };
+  const cpuRunner = async () => {
+    const r = await getRunner();
+    return new KernelRunner(r.device, r.limits, r.features, { cpu: true });
+  };
 
   test("its epilogue is written once, in a loop: 64 inlined copies took lavapipe about a minute to compile", () => {
     for (const activation of ["none", "quickGelu"] as const) {
@@ -107,10 +160,11 @@ describe("the direct kernel for CPU drivers (no workgroup memory)", () => {
   test("transposes, batches and a shared B on awkward shapes", async () => {
     const r = await cpuRunner();
     expect(planMatmul(r.limits, { m: 77, n: 768, k: 64 }, r.wave, true).spec.direct).toBe(true);
-    for (const transA of [false, true]) for (const transB of [false, true]) {
-      for (const [m, n, k] of SHAPES) await check({ m, n, k, transA, transB }, m + n, r);
-      await check({ m: 33, n: 45, k: 31, batch: 3, transA, transB, broadcastB: true }, 9, r);
-    }
+    for (const transA of [false, true])
+      for (const transB of [false, true]) {
+        for (const [m, n, k] of SHAPES) await check({ m, n, k, transA, transB }, m + n, r);
+        await check({ m: 33, n: 45, k: 31, batch: 3, transA, transB, broadcastB: true }, 9, r);
+      }
   });
 
   test("epilogue, directly and after split-K", async () => {
@@ -126,8 +180,19 @@ describe("the direct kernel for CPU drivers (no workgroup memory)", () => {
   test("random shapes (property)", async () => {
     const r = await cpuRunner();
     const dim = fc.integer({ min: 1, max: 70 });
-    const arb = fc.record({ m: dim, n: dim, k: dim, batch: fc.integer({ min: 1, max: 3 }), transA: fc.boolean(), transB: fc.boolean(), broadcastB: fc.boolean() });
-    await fc.assert(fc.asyncProperty(arb, (o) => check(o, o.m + o.n, r)), { numRuns: 20, seed: 43 });
+    const arb = fc.record({
+      m: dim,
+      n: dim,
+      k: dim,
+      batch: fc.integer({ min: 1, max: 3 }),
+      transA: fc.boolean(),
+      transB: fc.boolean(),
+      broadcastB: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, (o) => check(o, o.m + o.n, r)),
+      { numRuns: 20, seed: 43 },
+    );
   });
 });
 
@@ -137,7 +202,11 @@ describe("matmul plans and guards", () => {
     expect(plan.spec).toMatchObject({ tileM: 128, tileN: 128, tileK: 16, padK: false });
     expect(plan.splits).toBe(1);
     // An H100 has room to pad the stages against bank conflicts.
-    expect(planMatmul({ maxComputeWorkgroupStorageSize: 49152 }, { m: 4096, n: 4096, k: 4096 }).spec).toMatchObject({ tileM: 128, tileK: 16, padK: true });
+    expect(planMatmul({ maxComputeWorkgroupStorageSize: 49152 }, { m: 4096, n: 4096, k: 4096 }).spec).toMatchObject({
+      tileM: 128,
+      tileK: 16,
+      padK: true,
+    });
     const small = planMatmul({ maxComputeWorkgroupStorageSize: 16384 }, { m: 4096, n: 4096, k: 4096 });
     expect(small.spec.tileK).toBe(8); // two stages of 128×8 for A and B: exactly 16 KiB
     expect(planMatmul({}, { m: 4096, n: 4096, k: 4096, splitK: 5 }).splits).toBe(5);
@@ -145,12 +214,16 @@ describe("matmul plans and guards", () => {
 
   test("an undersized buffer is refused", async () => {
     const r = await getRunner();
-    expect(() => matmul(r, empty(r, 10), empty(r, 100), empty(r, 100), { m: 10, n: 10, k: 10 })).toThrow("A holds 48 bytes but needs 400");
+    expect(() => matmul(r, empty(r, 10), empty(r, 100), empty(r, 100), { m: 10, n: 10, k: 10 })).toThrow(
+      "A holds 48 bytes but needs 400",
+    );
   });
 
   test("K = 0 leaves just the epilogue", async () => {
     const r = await getRunner();
-    const o = { m: 5, n: 7, k: 0, accumulate: true }, bias = random(7, 3), c0 = random(35, 4);
+    const o = { m: 5, n: 7, k: 0, accumulate: true },
+      bias = random(7, 3),
+      c0 = random(35, 4);
     const out = upload(r, c0);
     matmul(r, empty(r, 0), empty(r, 0), out, { ...o, bias: upload(r, bias) });
     const none = new Float32Array(0);

@@ -1,7 +1,15 @@
 import { describe, test } from "bun:test";
 import {
-  groupNorm, groupNormBackward, groupNormBackwardCpu, groupNormCpu, layerNorm, layerNormBackward, layerNormBackwardCpu, layerNormCpu,
-  type GroupNormOptions, type NormGradients,
+  groupNorm,
+  groupNormBackward,
+  groupNormBackwardCpu,
+  groupNormCpu,
+  layerNorm,
+  layerNormBackward,
+  layerNormBackwardCpu,
+  layerNormCpu,
+  type GroupNormOptions,
+  type NormGradients,
 } from "../src/norm.ts";
 import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
 
@@ -9,7 +17,12 @@ import { download, empty, expectClose, getRunner, random, upload } from "./helpe
 
 const SIZES = [1, 3, 77, 129, 4097];
 /** [channels, groups]: one group, a few wide groups, SD's 32 groups of 1 or 2 channels. */
-const LAYOUTS = [[32, 1], [64, 2], [64, 32], [32, 32]] as const;
+const LAYOUTS = [
+  [32, 1],
+  [64, 2],
+  [64, 32],
+  [32, 32],
+] as const;
 
 interface Affine {
   weight: boolean;
@@ -24,7 +37,8 @@ const AFFINE: Affine = { weight: true, bias: true };
 function expectMean(actual: Float32Array, expected: Float64Array, x: Float32Array, what: string) {
   const scale = x.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
   const worst = expected.reduce((a, v, i) => Math.max(a, Math.abs(actual[i]! - v)), 0);
-  if (!(worst <= 1e-6 * scale)) throw new Error(`${what}: mean off by ${worst.toExponential(3)} for data of scale ${scale}`);
+  if (!(worst <= 1e-6 * scale))
+    throw new Error(`${what}: mean off by ${worst.toExponential(3)} for data of scale ${scale}`);
 }
 
 /**
@@ -34,13 +48,25 @@ function expectMean(actual: Float32Array, expected: Float64Array, x: Float32Arra
  */
 async function checkGroupNorm(o: GroupNormOptions, affine = AFFINE, offset = 0, forwardOnly = false) {
   const r = await getRunner();
-  const n = o.batch * o.channels * o.spatial, rows = o.batch * o.groups, what = `groupNorm ${JSON.stringify(o)} ${JSON.stringify(affine)}`;
+  const n = o.batch * o.channels * o.spatial,
+    rows = o.batch * o.groups,
+    what = `groupNorm ${JSON.stringify(o)} ${JSON.stringify(affine)}`;
   const x = random(n, o.spatial + o.channels, 2).map((v) => v + offset);
-  const weight = affine.weight ? random(o.channels, 5, 1.5) : null, bias = affine.bias ? random(o.channels, 6) : null;
+  const weight = affine.weight ? random(o.channels, 5, 1.5) : null,
+    bias = affine.bias ? random(o.channels, 6) : null;
   const gradOut = random(n, 7);
-  const gpu = { x: upload(r, x), weight: weight && upload(r, weight), bias: bias && upload(r, bias), gradOut: upload(r, gradOut) };
-  const out = empty(r, n), mean = empty(r, rows), rstd = empty(r, rows);
-  const gradX = empty(r, n), gradWeight = empty(r, o.channels), gradBias = empty(r, o.channels);
+  const gpu = {
+    x: upload(r, x),
+    weight: weight && upload(r, weight),
+    bias: bias && upload(r, bias),
+    gradOut: upload(r, gradOut),
+  };
+  const out = empty(r, n),
+    mean = empty(r, rows),
+    rstd = empty(r, rows);
+  const gradX = empty(r, n),
+    gradWeight = empty(r, o.channels),
+    gradBias = empty(r, o.channels);
   groupNorm(r, gpu.x, gpu.weight, gpu.bias, out, mean, rstd, o);
   groupNormBackward(r, gpu.x, gpu.weight, gpu.bias, mean, rstd, gpu.gradOut, gradX, gradWeight, gradBias, o);
 
@@ -60,12 +86,19 @@ async function checkGroupNorm(o: GroupNormOptions, affine = AFFINE, offset = 0, 
 
 describe("group norm forward and backward match the CPU references", () => {
   test("awkward spatial sizes and group layouts", async () => {
-    for (const spatial of SIZES) for (const [channels, groups] of LAYOUTS) await checkGroupNorm({ batch: 2, channels, spatial, groups, eps: 1e-5 });
+    for (const spatial of SIZES)
+      for (const [channels, groups] of LAYOUTS)
+        await checkGroupNorm({ batch: 2, channels, spatial, groups, eps: 1e-5 });
   });
 
   test("fused SiLU, and weight or bias absent", async () => {
     for (const silu of [false, true]) {
-      for (const affine of [{ weight: false, bias: false }, { weight: true, bias: false }, { weight: false, bias: true }, AFFINE]) {
+      for (const affine of [
+        { weight: false, bias: false },
+        { weight: true, bias: false },
+        { weight: false, bias: true },
+        AFFINE,
+      ]) {
         await checkGroupNorm({ batch: 3, channels: 64, spatial: 77, groups: 32, eps: 1e-6, silu }, affine);
       }
     }
@@ -79,24 +112,54 @@ describe("group norm forward and backward match the CPU references", () => {
   test("the gradients of weight and bias may be skipped", async () => {
     const r = await getRunner();
     const o = { batch: 2, channels: 32, spatial: 3, groups: 32, eps: 1e-5, silu: true };
-    const n = 2 * 32 * 3, x = random(n, 1), weight = random(32, 2), bias = random(32, 3), gradOut = random(n, 4);
-    const mean = empty(r, 64), rstd = empty(r, 64), gradX = empty(r, n);
+    const n = 2 * 32 * 3,
+      x = random(n, 1),
+      weight = random(32, 2),
+      bias = random(32, 3),
+      gradOut = random(n, 4);
+    const mean = empty(r, 64),
+      rstd = empty(r, 64),
+      gradX = empty(r, n);
     groupNorm(r, upload(r, x), upload(r, weight), upload(r, bias), empty(r, n), mean, rstd, o);
-    groupNormBackward(r, upload(r, x), upload(r, weight), upload(r, bias), mean, rstd, upload(r, gradOut), gradX, null, null, o);
+    groupNormBackward(
+      r,
+      upload(r, x),
+      upload(r, weight),
+      upload(r, bias),
+      mean,
+      rstd,
+      upload(r, gradOut),
+      gradX,
+      null,
+      null,
+      o,
+    );
     const expected = groupNormCpu(x, weight, bias, o);
-    expectClose(await download(r, gradX, n), groupNormBackwardCpu(x, weight, bias, expected.mean, expected.rstd, gradOut, o).gradX, 1e-5);
+    expectClose(
+      await download(r, gradX, n),
+      groupNormBackwardCpu(x, weight, bias, expected.mean, expected.rstd, gradOut, o).gradX,
+      1e-5,
+    );
   });
 });
 
 async function checkLayerNorm(rows: number, cols: number, affine = AFFINE, offset = 0, forwardOnly = false) {
   const r = await getRunner();
-  const o = { rows, cols, eps: 1e-5 }, n = rows * cols, what = `layerNorm [${rows}, ${cols}] ${JSON.stringify(affine)}`;
+  const o = { rows, cols, eps: 1e-5 },
+    n = rows * cols,
+    what = `layerNorm [${rows}, ${cols}] ${JSON.stringify(affine)}`;
   const x = random(n, rows + cols, 3).map((v) => v + offset);
-  const weight = affine.weight ? random(cols, 8, 1.5) : null, bias = affine.bias ? random(cols, 9) : null;
+  const weight = affine.weight ? random(cols, 8, 1.5) : null,
+    bias = affine.bias ? random(cols, 9) : null;
   const gradOut = random(n, 10);
-  const gx = upload(r, x), gw = weight && upload(r, weight);
-  const out = empty(r, n), mean = empty(r, rows), rstd = empty(r, rows);
-  const gradX = empty(r, n), gradWeight = empty(r, cols), gradBias = empty(r, cols);
+  const gx = upload(r, x),
+    gw = weight && upload(r, weight);
+  const out = empty(r, n),
+    mean = empty(r, rows),
+    rstd = empty(r, rows);
+  const gradX = empty(r, n),
+    gradWeight = empty(r, cols),
+    gradBias = empty(r, cols);
   layerNorm(r, gx, gw, bias && upload(r, bias), out, mean, rstd, o);
   layerNormBackward(r, gx, gw, mean, rstd, upload(r, gradOut), gradX, gradWeight, gradBias, o);
 
@@ -132,17 +195,23 @@ describe("layer norm forward and backward match the CPU references", () => {
  * GPU tests above compare with something trustworthy. Loss = Σ out · cotangent.
  */
 describe("CPU backward references match finite differences", () => {
-  function numericGradients(params: Float64Array[], forward: (p: Float64Array[]) => Float64Array, cotangent: Float64Array): Float64Array[] {
+  function numericGradients(
+    params: Float64Array[],
+    forward: (p: Float64Array[]) => Float64Array,
+    cotangent: Float64Array,
+  ): Float64Array[] {
     const loss = () => forward(params).reduce((a, v, i) => a + v * cotangent[i]!, 0);
     const h = 1e-6;
-    return params.map((p) => p.map((v, i) => {
-      p[i] = v + h;
-      const plus = loss();
-      p[i] = v - h;
-      const minus = loss();
-      p[i] = v;
-      return (plus - minus) / (2 * h);
-    }));
+    return params.map((p) =>
+      p.map((v, i) => {
+        p[i] = v + h;
+        const plus = loss();
+        p[i] = v - h;
+        const minus = loss();
+        p[i] = v;
+        return (plus - minus) / (2 * h);
+      }),
+    );
   }
 
   const check = (analytic: NormGradients, numeric: Float64Array[], what: string) => {

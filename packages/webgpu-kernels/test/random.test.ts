@@ -1,5 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { philox4x32, randomNormal, randomNormalCpu, randomUniform, randomUniformCpu, type RandomOptions } from "../src/random.ts";
+import {
+  philox4x32,
+  randomNormal,
+  randomNormalCpu,
+  randomUniform,
+  randomUniformCpu,
+  type RandomOptions,
+} from "../src/random.ts";
 import { download, empty, getRunner } from "./helpers.ts";
 import type { KernelRunner } from "../src/runner.ts";
 
@@ -15,8 +22,12 @@ describe("Philox4x32-10", () => {
   test("matches Random123's known-answer vectors", () => {
     const hex = (s: string) => s.split(" ").map((w) => parseInt(w, 16));
     expect<number[]>(philox4x32(hex("0 0 0 0"), hex("0 0"))).toEqual(hex("6627e8d5 e169c58d bc57ac4c 9b00dbd8"));
-    expect<number[]>(philox4x32(hex("ffffffff ffffffff ffffffff ffffffff"), hex("ffffffff ffffffff"))).toEqual(hex("408f276d 41c83b0e a20bc7c6 6d5451fd"));
-    expect<number[]>(philox4x32(hex("243f6a88 85a308d3 13198a2e 03707344"), hex("a4093822 299f31d0"))).toEqual(hex("d16cfe09 94fdcceb 5001e420 24126ea1"));
+    expect<number[]>(philox4x32(hex("ffffffff ffffffff ffffffff ffffffff"), hex("ffffffff ffffffff"))).toEqual(
+      hex("408f276d 41c83b0e a20bc7c6 6d5451fd"),
+    );
+    expect<number[]>(philox4x32(hex("243f6a88 85a308d3 13198a2e 03707344"), hex("a4093822 299f31d0"))).toEqual(
+      hex("d16cfe09 94fdcceb 5001e420 24126ea1"),
+    );
   });
 });
 
@@ -24,7 +35,13 @@ describe("random kernels", () => {
   test("the GPU matches the CPU reference: uniforms bit for bit, normals within 1e-6", async () => {
     const r = await getRunner();
     // Offsets cover every phase inside a block, a 64-bit block number, and a seed with a high word.
-    for (const [n, seed, offset] of [[1, 0, 0], [3, 1, 1], [77, 2 ** 40 + 5, 2], [129, [7, 0xffffffff], 3], [4097, 2 ** 53, 2 ** 52 + 1]] as const) {
+    for (const [n, seed, offset] of [
+      [1, 0, 0],
+      [3, 1, 1],
+      [77, 2 ** 40 + 5, 2],
+      [129, [7, 0xffffffff], 3],
+      [4097, 2 ** 53, 2 ** 52 + 1],
+    ] as const) {
       const o = { n, seed, offset };
       const uniforms = await draw(r, randomUniform, o);
       expect(uniforms).toEqual(randomUniformCpu(n, seed, offset));
@@ -38,8 +55,12 @@ describe("random kernels", () => {
   test("a million normals have mean 0 and variance 1", async () => {
     const r = await getRunner();
     const x = await draw(r, randomNormal, { n: 1_000_000, seed: 1234 });
-    let sum = 0, sq = 0;
-    for (const v of x) { sum += v; sq += v * v; }
+    let sum = 0,
+      sq = 0;
+    for (const v of x) {
+      sum += v;
+      sq += v * v;
+    }
     const mean = sum / x.length;
     expect(Math.abs(mean)).toBeLessThan(0.01);
     expect(Math.abs(sq / x.length - mean * mean - 1)).toBeLessThan(0.02);

@@ -12,12 +12,19 @@ async function checkSum(s: SumShape, scale = 1, offset = 0) {
   const x = random(s.outer * s.reduce * s.inner, s.reduce + s.inner, scale).map((v) => v + offset);
   const out = empty(r, s.outer * s.inner);
   sum(r, upload(r, x), out, s);
-  expectClose(await download(r, out, s.outer * s.inner), sumCpu(x, s), 1e-5, `sum [${s.outer}, ${s.reduce}, ${s.inner}]`);
+  expectClose(
+    await download(r, out, s.outer * s.inner),
+    sumCpu(x, s),
+    1e-5,
+    `sum [${s.outer}, ${s.reduce}, ${s.inner}]`,
+  );
 }
 
 describe("sum over the middle axis of [outer, reduce, inner]", () => {
   test("awkward sizes", async () => {
-    for (const outer of [1, 3]) for (const reduce of [1, 3, 77, 129, 4097]) for (const inner of [1, 3, 77]) await checkSum({ outer, reduce, inner });
+    for (const outer of [1, 3])
+      for (const reduce of [1, 3, 77, 129, 4097])
+        for (const inner of [1, 3, 77]) await checkSum({ outer, reduce, inner });
   });
 
   test("many short rows: one thread per output (a per-head dot product, a bias over a short batch)", async () => {
@@ -36,8 +43,10 @@ describe("sum over the middle axis of [outer, reduce, inner]", () => {
   test("two chunked sums queued before any read share the scratch buffer safely", async () => {
     const r = await getRunner();
     const s = { outer: 1, reduce: 300_000, inner: 1 };
-    const a = random(s.reduce, 1), b = random(s.reduce, 2, 1).map((v) => v + 2);
-    const outA = empty(r, 1), outB = empty(r, 1);
+    const a = random(s.reduce, 1),
+      b = random(s.reduce, 2, 1).map((v) => v + 2);
+    const outA = empty(r, 1),
+      outB = empty(r, 1);
     sum(r, upload(r, a), outA, s);
     sum(r, upload(r, b), outB, s);
     expectClose(await download(r, outA, 1), sumCpu(a, s), 1e-5, "first");
@@ -77,9 +86,13 @@ describe("sumAxes over any set of axes", () => {
   });
 
   test("random shapes and axes (property)", async () => {
-    const arb = fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 6 }).chain((shape) =>
-      fc.tuple(fc.constant(shape), fc.subarray([...shape.keys()])));
-    await fc.assert(fc.asyncProperty(arb, ([shape, axes]) => checkAxes(shape, axes)), { numRuns: 20, seed: 7 });
+    const arb = fc
+      .array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 6 })
+      .chain((shape) => fc.tuple(fc.constant(shape), fc.subarray([...shape.keys()])));
+    await fc.assert(
+      fc.asyncProperty(arb, ([shape, axes]) => checkAxes(shape, axes)),
+      { numRuns: 20, seed: 7 },
+    );
   });
 
   test("an axis out of range is refused with the shape named", async () => {

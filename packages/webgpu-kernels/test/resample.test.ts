@@ -1,7 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import {
-  adaptiveAvgPool2d, adaptiveAvgPool2dCpu, adaptiveAvgPool2dGrad, adaptiveAvgPool2dGradCpu, adaptiveBin,
-  upsampleNearest2x, upsampleNearest2xCpu, upsampleNearest2xGrad, upsampleNearest2xGradCpu, type PoolShape, type ResampleShape,
+  adaptiveAvgPool2d,
+  adaptiveAvgPool2dCpu,
+  adaptiveAvgPool2dGrad,
+  adaptiveAvgPool2dGradCpu,
+  adaptiveBin,
+  upsampleNearest2x,
+  upsampleNearest2xCpu,
+  upsampleNearest2xGrad,
+  upsampleNearest2xGradCpu,
+  type PoolShape,
+  type ResampleShape,
 } from "../src/resample.ts";
 import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
 
@@ -25,18 +34,26 @@ describe("nearest 2× upsampling", () => {
     const r = await getRunner();
     for (const [i, o] of shapes.entries()) {
       const n = numel(o);
-      const x = random(n, i + 1), gy = random(4 * n, i + 11);
-      const out = empty(r, 4 * n), gx = empty(r, n);
+      const x = random(n, i + 1),
+        gy = random(4 * n, i + 11);
+      const out = empty(r, 4 * n),
+        gx = empty(r, n);
       upsampleNearest2x(r, upload(r, x), out, o);
       upsampleNearest2xGrad(r, upload(r, gy), gx, o);
       expectClose(await download(r, out, 4 * n), upsampleNearest2xCpu(x, o), 0, `upsample ${JSON.stringify(o)}`);
-      expectClose(await download(r, gx, n), upsampleNearest2xGradCpu(gy, o), 1e-6, `upsample grad ${JSON.stringify(o)}`);
+      expectClose(
+        await download(r, gx, n),
+        upsampleNearest2xGradCpu(gy, o),
+        1e-6,
+        `upsample grad ${JSON.stringify(o)}`,
+      );
     }
   });
 
   test("the backward is the adjoint of the forward: <up(x), g> = <x, up*(g)>", () => {
     const o = shapes[1]!;
-    const x = random(numel(o), 5), g = random(4 * numel(o), 6);
+    const x = random(numel(o), 5),
+      g = random(4 * numel(o), 6);
     const lhs = upsampleNearest2xCpu(x, o).reduce((s, v, i) => s + v * g[i]!, 0);
     const rhs = upsampleNearest2xGradCpu(g, o).reduce((s, v, i) => s + v * x[i]!, 0);
     expect(Math.abs(lhs - rhs)).toBeLessThan(1e-9 * Math.abs(lhs) + 1e-12);
@@ -47,13 +64,20 @@ describe("adaptive average pooling", () => {
   test("bins follow PyTorch: [floor(i·H/out), ceil((i+1)·H/out))", () => {
     // 37 → 16 stands in for 512 → 224: neither divides the other, so bins have two sizes and overlap.
     const bins = Array.from({ length: 16 }, (_, i) => adaptiveBin(i, 37, 16));
-    expect(bins.slice(0, 4)).toEqual([[0, 3], [2, 5], [4, 7], [6, 10]]);
+    expect(bins.slice(0, 4)).toEqual([
+      [0, 3],
+      [2, 5],
+      [4, 7],
+      [6, 10],
+    ]);
     expect(bins[15]).toEqual([34, 37]);
     expect(new Set(bins.map(([a, b]) => b - a))).toEqual(new Set([3, 4]));
     expect(adaptiveBin(223, 512, 224)).toEqual([509, 512]);
     expect(adaptiveBin(1, 512, 224)).toEqual([2, 5]);
     // Identity: every bin is one pixel.
-    expect(Array.from({ length: 8 }, (_, i) => adaptiveBin(i, 8, 8))).toEqual(Array.from({ length: 8 }, (_, i) => [i, i + 1]));
+    expect(Array.from({ length: 8 }, (_, i) => adaptiveBin(i, 8, 8))).toEqual(
+      Array.from({ length: 8 }, (_, i) => [i, i + 1]),
+    );
   });
 
   const shapes: PoolShape[] = [
@@ -67,12 +91,19 @@ describe("adaptive average pooling", () => {
   test("forward and backward match the CPU references", async () => {
     const r = await getRunner();
     for (const [i, o] of shapes.entries()) {
-      const x = random(numel(o), i + 1), gy = random(pooled(o), i + 21);
-      const out = empty(r, pooled(o)), gx = empty(r, numel(o));
+      const x = random(numel(o), i + 1),
+        gy = random(pooled(o), i + 21);
+      const out = empty(r, pooled(o)),
+        gx = empty(r, numel(o));
       adaptiveAvgPool2d(r, upload(r, x), out, o);
       adaptiveAvgPool2dGrad(r, upload(r, gy), gx, o);
       expectClose(await download(r, out, pooled(o)), adaptiveAvgPool2dCpu(x, o), 1e-6, `pool ${JSON.stringify(o)}`);
-      expectClose(await download(r, gx, numel(o)), adaptiveAvgPool2dGradCpu(gy, o), 1e-6, `pool grad ${JSON.stringify(o)}`);
+      expectClose(
+        await download(r, gx, numel(o)),
+        adaptiveAvgPool2dGradCpu(gy, o),
+        1e-6,
+        `pool grad ${JSON.stringify(o)}`,
+      );
     }
   });
 
@@ -80,7 +111,8 @@ describe("adaptive average pooling", () => {
     const r = await getRunner();
     const o = shapes[1]!;
     const x = random(numel(o), 3);
-    const out = empty(r, numel(o)), gx = empty(r, numel(o));
+    const out = empty(r, numel(o)),
+      gx = empty(r, numel(o));
     adaptiveAvgPool2d(r, upload(r, x), out, o);
     adaptiveAvgPool2dGrad(r, upload(r, x), gx, o);
     expect(Array.from(await download(r, out, numel(o)))).toEqual(Array.from(x));
@@ -89,7 +121,8 @@ describe("adaptive average pooling", () => {
 
   test("the backward is the adjoint of the forward on the 37 → 16 analogue", () => {
     const o = shapes[0]!;
-    const x = random(numel(o), 7), g = random(pooled(o), 8);
+    const x = random(numel(o), 7),
+      g = random(pooled(o), 8);
     const lhs = adaptiveAvgPool2dCpu(x, o).reduce((s, v, i) => s + v * g[i]!, 0);
     const rhs = adaptiveAvgPool2dGradCpu(g, o).reduce((s, v, i) => s + v * x[i]!, 0);
     expect(Math.abs(lhs - rhs)).toBeLessThan(1e-9 * Math.abs(lhs) + 1e-12);

@@ -9,18 +9,27 @@ test("bind groups are released after their batch is submitted, and layouts are f
   // A device whose bind groups count their release (bun-webgpu frees them only through destroy()).
   const device = new Proxy(base.device, {
     get(target, key) {
-      if (key === "createBindGroup") return (d: GPUBindGroupDescriptor) => {
-        const group = target.createBindGroup(d) as GPUBindGroup & { destroy?: () => void };
-        const record = { destroyed: false };
-        created.push(record);
-        const inner = group.destroy?.bind(group);
-        return Object.assign(Object.create(Object.getPrototypeOf(group)), group, { destroy: () => { record.destroyed = true; inner?.(); } });
-      };
-      if (key === "createComputePipeline") return (d: GPUComputePipelineDescriptor) => {
-        const pipeline = target.createComputePipeline(d);
-        const get = pipeline.getBindGroupLayout.bind(pipeline);
-        return new Proxy(pipeline, { get: (p, k) => (k === "getBindGroupLayout" ? (i: number) => (layoutCalls++, get(i)) : Reflect.get(p, k)) });
-      };
+      if (key === "createBindGroup")
+        return (d: GPUBindGroupDescriptor) => {
+          const group = target.createBindGroup(d) as GPUBindGroup & { destroy?: () => void };
+          const record = { destroyed: false };
+          created.push(record);
+          const inner = group.destroy?.bind(group);
+          return Object.assign(Object.create(Object.getPrototypeOf(group)), group, {
+            destroy: () => {
+              record.destroyed = true;
+              inner?.();
+            },
+          });
+        };
+      if (key === "createComputePipeline")
+        return (d: GPUComputePipelineDescriptor) => {
+          const pipeline = target.createComputePipeline(d);
+          const get = pipeline.getBindGroupLayout.bind(pipeline);
+          return new Proxy(pipeline, {
+            get: (p, k) => (k === "getBindGroupLayout" ? (i: number) => (layoutCalls++, get(i)) : Reflect.get(p, k)),
+          });
+        };
       const value = Reflect.get(target, key);
       return typeof value === "function" ? value.bind(target) : value;
     },
@@ -39,9 +48,16 @@ test("bind groups are released after their batch is submitted, and layouts are f
 
 test("a buffer over the adapter's storage binding limit is bound in windows, and too many windows are refused naming the sizes", async () => {
   const base = await getRunner();
-  const r = new KernelRunner(base.device, { ...base.limits, maxStorageBufferBindingSize: 2 ** 20, maxStorageBuffersPerShaderStage: 3 }, base.features);
+  const r = new KernelRunner(
+    base.device,
+    { ...base.limits, maxStorageBufferBindingSize: 2 ** 20, maxStorageBuffersPerShaderStage: 3 },
+    base.features,
+  );
   const n = 2 ** 18 + 64; // 1 MiB + 256 bytes: two windows
-  const big = upload(r, Float32Array.from({ length: n }, (_, i) => i % 1000));
+  const big = upload(
+    r,
+    Float32Array.from({ length: n }, (_, i) => i % 1000),
+  );
   const wgsl = () => `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
     @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { let i = g.x; if (i < ${n}u) { x[i] += 1.0; } }`;
   r.run({ key: "touch", wgsl, buffers: [big], workgroups: Math.ceil(n / 64) });
@@ -51,8 +67,10 @@ test("a buffer over the adapter's storage binding limit is bound in windows, and
   expect(out[2 ** 18]).toBe((2 ** 18 % 1000) + 1);
   expect(out[n - 1]).toBe(((n - 1) % 1000) + 1);
   const other = upload(r, new Float32Array(n));
-  const two = () => `@group(0) @binding(0) var<storage, read> x: array<f32>; @group(0) @binding(1) var<storage, read_write> y: array<f32>;
+  const two =
+    () => `@group(0) @binding(0) var<storage, read> x: array<f32>; @group(0) @binding(1) var<storage, read_write> y: array<f32>;
     @compute @workgroup_size(1) fn main() { y[0] = x[0]; }`;
   expect(() => r.run({ key: "copy", wgsl: two, buffers: [big, other], workgroups: 1 })).toThrow(
-    "copy: its buffers (1.0 MiB, 1.0 MiB) need 4 storage bindings of at most 1.0 MiB, but this adapter allows 3 per kernel");
+    "copy: its buffers (1.0 MiB, 1.0 MiB) need 4 storage bindings of at most 1.0 MiB, but this adapter allows 3 per kernel",
+  );
 });

@@ -18,12 +18,16 @@ async function checkSoftmax(s: SoftmaxShape, x: Float32Array) {
 
 describe("softmax over the last dimension", () => {
   test("awkward sizes", async () => {
-    for (const rows of [1, 3, 77]) for (const cols of SIZES) await checkSoftmax({ rows, cols }, random(rows * cols, cols, 5));
+    for (const rows of [1, 3, 77])
+      for (const cols of SIZES) await checkSoftmax({ rows, cols }, random(rows * cols, cols, 5));
   });
 
   test("logits around 80–100 do not overflow", async () => {
     const s = { rows: 3, cols: 4097 };
-    const y = await checkSoftmax(s, random(s.rows * s.cols, 3, 10).map((v) => v + 90));
+    const y = await checkSoftmax(
+      s,
+      random(s.rows * s.cols, 3, 10).map((v) => v + 90),
+    );
     expect(y.every(Number.isFinite)).toBe(true);
   });
 
@@ -37,22 +41,32 @@ describe("softmax backward", () => {
     const r = await getRunner();
     for (const rows of [1, 3, 77]) {
       for (const cols of SIZES) {
-        const s = { rows, cols }, n = rows * cols;
+        const s = { rows, cols },
+          n = rows * cols;
         const y = new Float32Array(softmaxCpu(random(n, cols, 3), s));
         const gradY = random(n, cols + 1);
         const gradX = empty(r, n);
         softmaxBackward(r, upload(r, y), upload(r, gradY), gradX, s);
-        expectClose(await download(r, gradX, n), softmaxBackwardCpu(y, gradY, s), 1e-5, `softmaxBackward [${rows}, ${cols}]`);
+        expectClose(
+          await download(r, gradX, n),
+          softmaxBackwardCpu(y, gradY, s),
+          1e-5,
+          `softmaxBackward [${rows}, ${cols}]`,
+        );
       }
     }
   });
 
   test("the CPU reference matches central finite differences", () => {
-    const s = { rows: 2, cols: 5 }, n = 10, h = 1e-6;
-    const x = Float64Array.from(random(n, 11, 2)), cot = Float64Array.from(random(n, 12));
+    const s = { rows: 2, cols: 5 },
+      n = 10,
+      h = 1e-6;
+    const x = Float64Array.from(random(n, 11, 2)),
+      cot = Float64Array.from(random(n, 12));
     const loss = (v: Float64Array) => softmaxCpu(v, s).reduce((a, y, i) => a + y * cot[i]!, 0);
     const numeric = x.map((_, i) => {
-      const plus = x.slice(), minus = x.slice();
+      const plus = x.slice(),
+        minus = x.slice();
       plus[i]! += h;
       minus[i]! -= h;
       return (loss(plus) - loss(minus)) / (2 * h);

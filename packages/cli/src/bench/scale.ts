@@ -8,10 +8,34 @@
  */
 import { readFileSync } from "node:fs";
 import {
-  AutoencoderKL, CLIPTextModel, CLIPTextModelWithProjection, CLIPVisionModelWithProjection, Linear, TRAIN_DEFAULTS, UNet2DConditionModel,
-  cloneTextEncoder, createStableDiffusion, ddimFor, keep, noGrad, parseCLIPTextConfig, parseCLIPVisionConfig, planTrainingMemory,
-  prepareTraining, randn, runtime, scope, withInitMode, withParamDtype,
-  type DType, type Gpu, type LoadedReward, type MemoryPlan, type Module, type TrainConfig, type WeightedReward,
+  AutoencoderKL,
+  CLIPTextModel,
+  CLIPTextModelWithProjection,
+  CLIPVisionModelWithProjection,
+  Linear,
+  TRAIN_DEFAULTS,
+  UNet2DConditionModel,
+  cloneTextEncoder,
+  createStableDiffusion,
+  ddimFor,
+  keep,
+  noGrad,
+  parseCLIPTextConfig,
+  parseCLIPVisionConfig,
+  planTrainingMemory,
+  prepareTraining,
+  randn,
+  runtime,
+  scope,
+  withInitMode,
+  withParamDtype,
+  type DType,
+  type Gpu,
+  type LoadedReward,
+  type MemoryPlan,
+  type Module,
+  type TrainConfig,
+  type WeightedReward,
 } from "@textcraftor/core";
 import { optimizationStep, type TrainingModels } from "@textcraftor/core/internal";
 import { cosineSimilarity, l2Normalize, preprocessForClip } from "@textcraftor/rewards";
@@ -19,26 +43,83 @@ import { SD15_SIZES, SMALL_SIZES, pixelSide, type ModelSizes } from "./models.ts
 import { VIT_L14 } from "./training.ts";
 
 /** A reward tower: transformers CLIPVisionConfig, and the text tower's CLIPTextConfig for image+prompt rewards. */
-interface Tower { vision: Record<string, unknown>; text?: Record<string, unknown> }
+interface Tower {
+  vision: Record<string, unknown>;
+  text?: Record<string, unknown>;
+}
 
-const VIT_L14_TEXT = { vocab_size: 49408, hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, max_position_embeddings: 77, hidden_act: "quick_gelu", layer_norm_eps: 1e-5, projection_dim: 768 };
+const VIT_L14_TEXT = {
+  vocab_size: 49408,
+  hidden_size: 768,
+  intermediate_size: 3072,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  max_position_embeddings: 77,
+  hidden_act: "quick_gelu",
+  layer_norm_eps: 1e-5,
+  projection_dim: 768,
+};
 /** open_clip's ViT-H-14 (LAION-2B), the backbone of PickScore and HPSv2. */
-const VIT_H14 = { hidden_size: 1280, intermediate_size: 5120, num_hidden_layers: 32, num_attention_heads: 16, image_size: 224, patch_size: 14, num_channels: 3, hidden_act: "gelu", layer_norm_eps: 1e-5, projection_dim: 1024 };
-const VIT_H14_TEXT = { vocab_size: 49408, hidden_size: 1024, intermediate_size: 4096, num_hidden_layers: 24, num_attention_heads: 16, max_position_embeddings: 77, hidden_act: "gelu", layer_norm_eps: 1e-5, projection_dim: 1024 };
+const VIT_H14 = {
+  hidden_size: 1280,
+  intermediate_size: 5120,
+  num_hidden_layers: 32,
+  num_attention_heads: 16,
+  image_size: 224,
+  patch_size: 14,
+  num_channels: 3,
+  hidden_act: "gelu",
+  layer_norm_eps: 1e-5,
+  projection_dim: 1024,
+};
+const VIT_H14_TEXT = {
+  vocab_size: 49408,
+  hidden_size: 1024,
+  intermediate_size: 4096,
+  num_hidden_layers: 24,
+  num_attention_heads: 16,
+  max_position_embeddings: 77,
+  hidden_act: "gelu",
+  layer_norm_eps: 1e-5,
+  projection_dim: 1024,
+};
 
-export interface ScaleSizes { models: ModelSizes; towers: Record<string, Tower>; gradSteps: number }
+export interface ScaleSizes {
+  models: ModelSizes;
+  towers: Record<string, Tower>;
+  gradSteps: number;
+}
 
 /** The paper's setting: its four rewards on SD 1.5 at 512². */
 export const SD15_SCALE: ScaleSizes = {
-  models: SD15_SIZES, gradSteps: 5,
-  towers: { aesthetic: { vision: VIT_L14 }, clip: { vision: VIT_L14, text: VIT_L14_TEXT }, pickscore: { vision: VIT_H14, text: VIT_H14_TEXT }, hpsv2: { vision: VIT_H14, text: VIT_H14_TEXT } },
+  models: SD15_SIZES,
+  gradSteps: 5,
+  towers: {
+    aesthetic: { vision: VIT_L14 },
+    clip: { vision: VIT_L14, text: VIT_L14_TEXT },
+    pickscore: { vision: VIT_H14, text: VIT_H14_TEXT },
+    hpsv2: { vision: VIT_H14, text: VIT_H14_TEXT },
+  },
 };
 
 /** The same graph at tiny widths, for the tests and a quick look. */
-const tiny = (c: Record<string, unknown>) => ({ ...c, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, projection_dim: 32 });
+const tiny = (c: Record<string, unknown>) => ({
+  ...c,
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  projection_dim: 32,
+});
 export const SMALL_SCALE: ScaleSizes = {
-  models: SMALL_SIZES, gradSteps: 2,
-  towers: Object.fromEntries(Object.entries(SD15_SCALE.towers).map(([k, t]) => [k, { vision: { ...tiny(t.vision), image_size: 56 }, text: t.text && tiny(t.text) }])),
+  models: SMALL_SIZES,
+  gradSteps: 2,
+  towers: Object.fromEntries(
+    Object.entries(SD15_SCALE.towers).map(([k, t]) => [
+      k,
+      { vision: { ...tiny(t.vision), image_size: 56 }, text: t.text && tiny(t.text) },
+    ]),
+  ),
 };
 
 const PROMPT = "a photograph of an astronaut riding a horse";
@@ -46,23 +127,33 @@ const PROMPT = "a photograph of an astronaut riding a horse";
 /** One reward tower with random weights: aesthetic-shaped (a head on the image embedding) or CLIP-shaped (image–prompt cosine). */
 function tower(name: string, t: Tower, dtype: DType): { reward: WeightedReward; modules: [string, Module][] } {
   const config = parseCLIPVisionConfig(t.vision);
-  const built = withInitMode("gpu", () => withParamDtype(dtype, () => ({
-    vision: new CLIPVisionModelWithProjection(config),
-    text: t.text ? new CLIPTextModelWithProjection(parseCLIPTextConfig(t.text)) : null,
-    head: t.text ? null : new Linear(config.projectionDim, 1),
-  })));
-  const image = (images: Parameters<LoadedReward["score"]>[0]) => l2Normalize(built.vision.imageEmbeds(preprocessForClip(images, config.imageSize)));
+  const built = withInitMode("gpu", () =>
+    withParamDtype(dtype, () => ({
+      vision: new CLIPVisionModelWithProjection(config),
+      text: t.text ? new CLIPTextModelWithProjection(parseCLIPTextConfig(t.text)) : null,
+      head: t.text ? null : new Linear(config.projectionDim, 1),
+    })),
+  );
+  const image = (images: Parameters<LoadedReward["score"]>[0]) =>
+    l2Normalize(built.vision.imageEmbeds(preprocessForClip(images, config.imageSize)));
   const score: LoadedReward["score"] = built.head
     ? (images) => built.head!.forward(image(images)).reshape([-1])
     : (images, prompts) => {
-      const ids = prompts.flatMap(() => [49406, 320, 1125, ...Array(74).fill(49407)]);
-      const text = noGrad(() => built.text!.textEmbeds(ids));
-      return cosineSimilarity(image(images), text);
-    };
+        const ids = prompts.flatMap(() => [49406, 320, 1125, ...Array(74).fill(49407)]);
+        const text = noGrad(() => built.text!.textEmbeds(ids));
+        return cosineSimilarity(image(images), text);
+      };
   // Frozen, as the reward plugins load them: no gradient of their own weights.
   for (const m of [built.vision, built.text, built.head]) m?.requiresGrad(false);
-  const modules: [string, Module | null][] = [[`${name} image tower`, built.vision], [`${name} text tower`, built.text], [`${name} head`, built.head]];
-  return { reward: { name, weight: 1, reward: { score } }, modules: modules.filter((m): m is [string, Module] => m[1] !== null) };
+  const modules: [string, Module | null][] = [
+    [`${name} image tower`, built.vision],
+    [`${name} text tower`, built.text],
+    [`${name} head`, built.head],
+  ];
+  return {
+    reward: { name, weight: 1, reward: { score } },
+    modules: modules.filter((m): m is [string, Module] => m[1] !== null),
+  };
 }
 
 async function buildRun(s: ScaleSizes, dtype: DType): Promise<{ models: TrainingModels; parts: [string, Module][] }> {
@@ -74,13 +165,24 @@ async function buildRun(s: ScaleSizes, dtype: DType): Promise<{ models: Training
   const sd = await createStableDiffusion({ textEncoder, unet, vae });
   const frozenTextEncoder = await cloneTextEncoder(textEncoder, dtype);
   const towers = Object.entries(s.towers).map(([name, t]) => tower(name, t, dtype));
-  const parts: [string, Module][] = [["text encoder (trained)", textEncoder], ["UNet", unet], ["VAE", vae], ["original text encoder", frozenTextEncoder]];
+  const parts: [string, Module][] = [
+    ["text encoder (trained)", textEncoder],
+    ["UNet", unet],
+    ["VAE", vae],
+    ["original text encoder", frozenTextEncoder],
+  ];
   for (const t of towers) parts.push(...t.modules);
   return { models: { sd, frozenTextEncoder, rewards: towers.map((t) => t.reward) }, parts };
 }
 
 export const scaleConfig = (s: ScaleSizes): TrainConfig => ({
-  ...TRAIN_DEFAULTS, steps: 1, batchSize: 1, inferenceSteps: s.gradSteps + 1, gradSteps: s.gradSteps, resolution: pixelSide(s.models), gradientCheckpointing: true,
+  ...TRAIN_DEFAULTS,
+  steps: 1,
+  batchSize: 1,
+  inferenceSteps: s.gradSteps + 1,
+  gradSteps: s.gradSteps,
+  resolution: pixelSide(s.models),
+  gradientCheckpointing: true,
 });
 
 /** What runs for real after the plan: nothing, one UNet call (minutes at full size on a CPU adapter), or the whole step. */
@@ -105,13 +207,24 @@ export async function runScale(gpu: Gpu, s: ScaleSizes, dtype: DType, mode: Scal
   let stepSeconds: number | undefined;
   if (mode === "step") {
     const started = performance.now();
-    await optimizationStep(models, training, ddimFor(models.sd, config.inferenceSteps, config.spacing), config, [PROMPT], 0, config.lr);
+    await optimizationStep(
+      models,
+      training,
+      ddimFor(models.sd, config.inferenceSteps, config.spacing),
+      config,
+      [PROMPT],
+      0,
+      config.lr,
+    );
     stepSeconds = (performance.now() - started) / 1000;
   }
   // One UNet call as sampling makes it: the CFG batch of 2 at the run's latent size.
-  const side = s.models.latent, width = (s.models.textEncoder.hidden_size as number);
+  const side = s.models.latent,
+    width = s.models.textEncoder.hidden_size as number;
   const unetStarted = performance.now();
-  const out = noGrad(() => scope(() => keep(models.sd.unet.forward(randn([2, 4, side, side], 1), 500, randn([2, 77, width], 2)))));
+  const out = noGrad(() =>
+    scope(() => keep(models.sd.unet.forward(randn([2, 4, side, side], 1), 500, randn([2, 77, width], 2)))),
+  );
   await out.toArray();
   out.dispose();
   const unetCallSeconds = (performance.now() - unetStarted) / 1000;
@@ -127,7 +240,9 @@ function peakRss(): number {
   try {
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
     if (hwm) return Number(hwm[1]) * 1024;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return process.memoryUsage().rss;
 }
 
@@ -141,6 +256,8 @@ export function formatScaleRow(r: ScaleRow): string {
   if (!r.measured) return `${r.dtype} weights: ${planned}`;
   const m = r.measured;
   const step = m.stepSeconds === undefined ? "" : `, step ${m.stepSeconds.toFixed(1)} s`;
-  return `${r.dtype} weights: ${planned}\n  measured${m.stepSeconds === undefined ? " (weights and one UNet call, no step)" : ""}: pool peak ${gib(m.poolPeakBytes)}, ` +
-    `process peak RSS ${gib(m.rssPeakBytes)}${step}, one UNet call (CFG batch 2) ${m.unetCallSeconds.toFixed(1)} s`;
+  return (
+    `${r.dtype} weights: ${planned}\n  measured${m.stepSeconds === undefined ? " (weights and one UNet call, no step)" : ""}: pool peak ${gib(m.poolPeakBytes)}, ` +
+    `process peak RSS ${gib(m.rssPeakBytes)}${step}, one UNet call (CFG batch 2) ${m.unetCallSeconds.toFixed(1)} s`
+  );
 }

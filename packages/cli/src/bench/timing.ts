@@ -1,7 +1,11 @@
 /** Wall-clock timing of GPU work: warm up, then the median of several samples, each long enough to measure. */
 import { runtime } from "@textcraftor/core";
 
-export interface Timing { medianMs: number; samples: number[]; reps: number }
+export interface Timing {
+  medianMs: number;
+  samples: number[];
+  reps: number;
+}
 
 async function drain(): Promise<void> {
   const { runner } = runtime();

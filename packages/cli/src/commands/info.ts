@@ -5,13 +5,21 @@ import { attempt } from "../errors.ts";
 
 /** Limits that decide kernel variants and model sizes; `--json` prints all of them. */
 const KEY_LIMITS = [
-  "maxStorageBufferBindingSize", "maxBufferSize", "maxComputeWorkgroupStorageSize",
-  "maxComputeInvocationsPerWorkgroup", "maxComputeWorkgroupsPerDimension", "maxStorageBuffersPerShaderStage",
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
 ];
 
 const bytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(0)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
 
-export function formatInfo(info: DeviceInfo, check: { ok: boolean; mismatches: number }, kernels: KernelFamily): string {
+export function formatInfo(
+  info: DeviceInfo,
+  check: { ok: boolean; mismatches: number },
+  kernels: KernelFamily,
+): string {
   const a = info.adapter;
   const lines = [
     `runtime   ${info.runtime} ${info.runtimeVersion}`,
@@ -36,7 +44,8 @@ export function formatInfo(info: DeviceInfo, check: { ok: boolean; mismatches: n
 export function precisionLines(info: DeviceInfo): string[] {
   const f16 = info.features.includes("shader-f16");
   const nvidiaUnderBun = !f16 && /nvidia/i.test(info.adapter.vendor ?? "") && info.runtime !== "node";
-  const window = info.limits.maxStorageBufferBindingSize, slots = info.limits.maxStorageBuffersPerShaderStage;
+  const window = info.limits.maxStorageBufferBindingSize,
+    slots = info.limits.maxStorageBuffersPerShaderStage;
   return [
     `precision f32 math everywhere; f16 weights (--mixed-precision fp16) read ${f16 ? "as f16 (shader-f16)" : "through unpack2x16float (no shader-f16)"}` +
       (nvidiaUnderBun ? "; Dawn hides shader-f16 on NVIDIA unless run under Node, which enables it" : ""),
@@ -46,12 +55,21 @@ export function precisionLines(info: DeviceInfo): string[] {
 
 export const info = Command.make(
   "info",
-  { json: Flag.Boolean("json").pipe(Flag.withDescription("Print everything as JSON; default off"), Flag.withDefault(false)) },
+  {
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print everything as JSON; default off"),
+      Flag.withDefault(false),
+    ),
+  },
   Effect.fn(function* ({ json }) {
     const gpu = yield* attempt(() => openDevice());
     const check = yield* attempt(() => selfTest(gpu));
     const kernels = yield* attempt(async () => kernelFamily(gpu));
-    yield* Console.log(json ? JSON.stringify({ ...gpu.info, kernels, selfTest: check }, null, 2) : formatInfo(gpu.info, check, kernels));
+    yield* Console.log(
+      json ? JSON.stringify({ ...gpu.info, kernels, selfTest: check }, null, 2) : formatInfo(gpu.info, check, kernels),
+    );
     gpu.destroy();
   }),
-).pipe(Command.withDescription("Show the WebGPU runtime, binding, adapter, features and limits, and run a self-test kernel"));
+).pipe(
+  Command.withDescription("Show the WebGPU runtime, binding, adapter, features and limits, and run a self-test kernel"),
+);

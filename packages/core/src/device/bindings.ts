@@ -25,7 +25,11 @@ export function detectRuntime(): { runtime: Runtime; version: string } {
 }
 
 const bunBackend: Record<BackendRequest, string | undefined> = {
-  default: undefined, vulkan: "Vulkan", metal: "Metal", d3d12: "D3D12", null: "Null",
+  default: undefined,
+  vulkan: "Vulkan",
+  metal: "Metal",
+  d3d12: "D3D12",
+  null: "Null",
 };
 
 export async function loadBinding(runtime: Runtime, backend: BackendRequest, dawnToggles: string[]): Promise<Binding> {

@@ -25,7 +25,8 @@ interface BunWebGpuObject {
 function internals(object: object): { owner: BunWebGpuObject; handle: unknown; fn: string } | null {
   const o = object as Partial<BunWebGpuObject> & { adapterPtr?: unknown; devicePtr?: unknown };
   if (!o.lib || !("_features" in o)) return null;
-  const [handle, fn] = o.devicePtr !== undefined ? [o.devicePtr, "wgpuDeviceGetFeatures"] : [o.adapterPtr, "wgpuAdapterGetFeatures"];
+  const [handle, fn] =
+    o.devicePtr !== undefined ? [o.devicePtr, "wgpuDeviceGetFeatures"] : [o.adapterPtr, "wgpuAdapterGetFeatures"];
   return typeof o.lib[fn] === "function" && handle ? { owner: o as BunWebGpuObject, handle, fn } : null;
 }
 

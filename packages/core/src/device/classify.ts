@@ -27,7 +27,11 @@ export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
   // Node's GPUAdapterInfo exposes getters that spread/JSON do not see: read each field by name.
   const info = adapter.info as GPUAdapterInfo & Record<string, any>;
   let fallback = false;
-  try { fallback = Boolean(info.isFallbackAdapter ?? (adapter as any).isFallbackAdapter); } catch { /* bun-webgpu throws */ }
+  try {
+    fallback = Boolean(info.isFallbackAdapter ?? (adapter as any).isFallbackAdapter);
+  } catch {
+    /* bun-webgpu throws */
+  }
   return {
     vendor: String(info.vendor ?? ""),
     architecture: String(info.architecture ?? ""),

@@ -1,7 +1,13 @@
 import { holdPackedArguments } from "@textcraftor/webgpu-kernels/internal";
 import { detectRuntime, loadBinding, type BackendRequest, type BindingName, type Runtime } from "./bindings.ts";
 import { stableFeatures } from "./bun-features.ts";
-import { adapterName, classifyAdapter, describeAdapter, type AdapterDescription, type AdapterKind } from "./classify.ts";
+import {
+  adapterName,
+  classifyAdapter,
+  describeAdapter,
+  type AdapterDescription,
+  type AdapterKind,
+} from "./classify.ts";
 
 /** Optional features we use when the adapter has them; kernels pick variants from `DeviceInfo.features`. */
 const WANTED_FEATURES = ["shader-f16", "subgroups", "timestamp-query", "subgroup-size-control"] as const;
@@ -48,7 +54,10 @@ export interface Gpu {
 
 /** An error the user can act on: `message` says what is wrong, `hint` what to do. */
 export class DeviceError extends Error {
-  constructor(message: string, readonly hint: string) {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
     super(`${message}\n${hint}`);
     this.name = "DeviceError";
   }
@@ -90,7 +99,10 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> 
     );
   }
   if (kind === "cpu" && requireGPU) {
-    throw new DeviceError(`A GPU was required but the adapter is the CPU driver "${name}".`, `The GPU's Vulkan driver did not load. ${SETUP_HINT}`);
+    throw new DeviceError(
+      `A GPU was required but the adapter is the CPU driver "${name}".`,
+      `The GPU's Vulkan driver did not load. ${SETUP_HINT}`,
+    );
   }
 
   // bun-webgpu's own getters can read freed memory (bun-features.ts).
@@ -103,23 +115,34 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> 
     if (typeof value === "number") limits[key] = value;
   }
   // The descriptor's arrays go to the binding by address: see holdPackedArguments.
-  const device = await holdPackedArguments(() => adapter.requestDevice({ requiredFeatures: features as GPUFeatureName[], requiredLimits: limits }));
+  const device = await holdPackedArguments(() =>
+    adapter.requestDevice({ requiredFeatures: features as GPUFeatureName[], requiredLimits: limits }),
+  );
   device.lost.then((lost) => {
     if (lost.reason !== "destroyed") console.error(`textcraftor: GPU device lost (${lost.reason}): ${lost.message}`);
   });
 
   const deviceFeatures = await stableFeatures(device);
   const info: DeviceInfo = {
-    runtime, runtimeVersion: version, binding: binding.name,
-    adapter: { ...described, name }, kind, isCPU: kind === "cpu",
-    features: [...deviceFeatures].filter((f) => typeof f === "string").sort(), limits,
+    runtime,
+    runtimeVersion: version,
+    binding: binding.name,
+    adapter: { ...described, name },
+    kind,
+    isCPU: kind === "cpu",
+    features: [...deviceFeatures].filter((f) => typeof f === "string").sort(),
+    limits,
   };
   // dawn.node tears the device down when its GPU instance is garbage-collected: keep it reachable.
   keepAlive.add(binding.gpu);
   return {
-    device, info,
+    device,
+    info,
     hasFeature: (f) => deviceFeatures.has(f),
-    destroy: () => { device.destroy(); keepAlive.delete(binding.gpu); },
+    destroy: () => {
+      device.destroy();
+      keepAlive.delete(binding.gpu);
+    },
   };
 }
 

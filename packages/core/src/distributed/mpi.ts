@@ -11,7 +11,11 @@
 import type { Pointer } from "bun:ffi";
 
 /** The world as the launcher describes it, read from its environment: null when not started by an MPI launcher. */
-export interface MpiEnvironment { rank: number; size: number; localRank: number }
+export interface MpiEnvironment {
+  rank: number;
+  size: number;
+  localRank: number;
+}
 
 export function mpiEnvironment(env: Record<string, string | undefined> = process.env): MpiEnvironment | null {
   const read = (...names: string[]) => {
@@ -38,7 +42,8 @@ export interface Communicator {
 }
 
 const LIBRARIES = ["libmpi.so.40", "libmpi.so", "libmpi.dylib"];
-const RTLD_NOW = 2, RTLD_GLOBAL = 0x100;
+const RTLD_NOW = 2,
+  RTLD_GLOBAL = 0x100;
 /** Open MPI's MPI_IN_PLACE is the address 1. */
 const IN_PLACE = 1 as Pointer;
 
@@ -52,32 +57,45 @@ export async function openMpi(): Promise<Communicator> {
     dlsym: { args: [FFIType.ptr, FFIType.cstring], returns: FFIType.ptr },
   });
   const cstr = (s: string) => ptr(Buffer.from(`${s}\0`));
-  let path: string | undefined, handle: Pointer | null = null;
+  let path: string | undefined,
+    handle: Pointer | null = null;
   for (const name of LIBRARIES) {
     handle = libc.symbols.dlopen(cstr(name), RTLD_NOW | RTLD_GLOBAL) as Pointer | null;
-    if (handle) { path = name; break; }
+    if (handle) {
+      path = name;
+      break;
+    }
   }
   if (!handle || !path) {
-    throw new MpiError("started under an MPI launcher, but Open MPI's library (libmpi.so.40) is not installed: " +
-      "install it (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi3; `bash scripts/setup.sh` does) or run without mpirun");
+    throw new MpiError(
+      "started under an MPI launcher, but Open MPI's library (libmpi.so.40) is not installed: " +
+        "install it (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi3; `bash scripts/setup.sh` does) or run without mpirun",
+    );
   }
   const symbol = (name: string) => {
     const address = libc.symbols.dlsym(handle, cstr(name)) as Pointer | null;
     if (!address) throw new MpiError(`${path} has no ${name}: only Open MPI is supported`);
     return address;
   };
-  const world = symbol("ompi_mpi_comm_world"), float = symbol("ompi_mpi_float"), sum = symbol("ompi_mpi_op_sum");
+  const world = symbol("ompi_mpi_comm_world"),
+    float = symbol("ompi_mpi_float"),
+    sum = symbol("ompi_mpi_op_sum");
   const mpi = dlopen(path, {
     MPI_Init: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     MPI_Comm_rank: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     MPI_Comm_size: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-    MPI_Allreduce: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    MPI_Allreduce: {
+      args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.ptr],
+      returns: FFIType.i32,
+    },
     MPI_Bcast: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
     MPI_Barrier: { args: [FFIType.ptr], returns: FFIType.i32 },
     MPI_Abort: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
     MPI_Finalize: { args: [], returns: FFIType.i32 },
   }).symbols;
-  const check = (what: string, code: number) => { if (code !== 0) throw new MpiError(`${what} failed with MPI error ${code}`); };
+  const check = (what: string, code: number) => {
+    if (code !== 0) throw new MpiError(`${what} failed with MPI error ${code}`);
+  };
   check("MPI_Init", mpi.MPI_Init(null, null));
   const out = new Int32Array(1);
   check("MPI_Comm_rank", mpi.MPI_Comm_rank(world, ptr(out)));
@@ -90,9 +108,14 @@ export async function openMpi(): Promise<Communicator> {
     for (let i = 0; i < data.length; i += CHUNK) fn(data.subarray(i, Math.min(data.length, i + CHUNK)));
   };
   return {
-    rank, size,
-    allreduceSum: (data) => chunks(data, (part) => check("MPI_Allreduce", mpi.MPI_Allreduce(IN_PLACE, ptr(part), part.length, float, sum, world))),
-    broadcast: (data, root = 0) => chunks(data, (part) => check("MPI_Bcast", mpi.MPI_Bcast(ptr(part), part.length, float, root, world))),
+    rank,
+    size,
+    allreduceSum: (data) =>
+      chunks(data, (part) =>
+        check("MPI_Allreduce", mpi.MPI_Allreduce(IN_PLACE, ptr(part), part.length, float, sum, world)),
+      ),
+    broadcast: (data, root = 0) =>
+      chunks(data, (part) => check("MPI_Bcast", mpi.MPI_Bcast(ptr(part), part.length, float, root, world))),
     barrier: () => check("MPI_Barrier", mpi.MPI_Barrier(world)),
     abort(code) {
       mpi.MPI_Abort(world, code);

@@ -6,15 +6,45 @@
 
 /** Element type of a tensor in a file, as safetensors names it. */
 export type FileDType =
-  | "F64" | "F32" | "F16" | "BF16" | "F8_E5M2" | "F8_E4M3"
-  | "I64" | "I32" | "I16" | "I8" | "U64" | "U32" | "U16" | "U8" | "BOOL";
+  | "F64"
+  | "F32"
+  | "F16"
+  | "BF16"
+  | "F8_E5M2"
+  | "F8_E4M3"
+  | "I64"
+  | "I32"
+  | "I16"
+  | "I8"
+  | "U64"
+  | "U32"
+  | "U16"
+  | "U8"
+  | "BOOL";
 
 /** A tensor read from a file: float32 values in row-major order, and the element type it had there. */
-export interface LoadedTensor { data: Float32Array; shape: number[]; dtype: FileDType }
+export interface LoadedTensor {
+  data: Float32Array;
+  shape: number[];
+  dtype: FileDType;
+}
 
 export const DTYPE_BYTES: Readonly<Record<FileDType, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E5M2: 1, F8_E4M3: 1,
-  I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
 };
 
 export function isFileDType(s: string): s is FileDType {
@@ -58,16 +88,27 @@ export function toFloat32(bytes: Uint8Array, dtype: FileDType): Float32Array {
       for (let i = 0; i < n; i++) bits[i] = h[i] << 16;
       return new Float32Array(bits.buffer);
     }
-    case "F64": return new Float32Array(new Float64Array(b.buffer, b.byteOffset, n));
-    case "I64": return Float32Array.from(new BigInt64Array(b.buffer, b.byteOffset, n), Number);
-    case "U64": return Float32Array.from(new BigUint64Array(b.buffer, b.byteOffset, n), Number);
-    case "I32": return new Float32Array(new Int32Array(b.buffer, b.byteOffset, n));
-    case "U32": return new Float32Array(new Uint32Array(b.buffer, b.byteOffset, n));
-    case "I16": return new Float32Array(new Int16Array(b.buffer, b.byteOffset, n));
-    case "U16": return new Float32Array(new Uint16Array(b.buffer, b.byteOffset, n));
-    case "I8": return new Float32Array(new Int8Array(b.buffer, b.byteOffset, n));
-    case "U8": case "BOOL": return new Float32Array(b);
-    default: throw new Error(`no conversion from ${dtype} to float32`);
+    case "F64":
+      return new Float32Array(new Float64Array(b.buffer, b.byteOffset, n));
+    case "I64":
+      return Float32Array.from(new BigInt64Array(b.buffer, b.byteOffset, n), Number);
+    case "U64":
+      return Float32Array.from(new BigUint64Array(b.buffer, b.byteOffset, n), Number);
+    case "I32":
+      return new Float32Array(new Int32Array(b.buffer, b.byteOffset, n));
+    case "U32":
+      return new Float32Array(new Uint32Array(b.buffer, b.byteOffset, n));
+    case "I16":
+      return new Float32Array(new Int16Array(b.buffer, b.byteOffset, n));
+    case "U16":
+      return new Float32Array(new Uint16Array(b.buffer, b.byteOffset, n));
+    case "I8":
+      return new Float32Array(new Int8Array(b.buffer, b.byteOffset, n));
+    case "U8":
+    case "BOOL":
+      return new Float32Array(b);
+    default:
+      throw new Error(`no conversion from ${dtype} to float32`);
   }
 }
 
@@ -82,7 +123,8 @@ export function fromFloat32(data: Float32Array, dtype: "F32" | "F16"): Uint8Arra
 /** The value of IEEE half-precision bits: zeros, subnormals, normals, infinities and NaN. */
 export function float16BitsToNumber(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  const exp = (h >> 10) & 0x1f,
+    frac = h & 0x3ff;
   if (exp === 0) return sign * frac * 2 ** -24;
   if (exp === 31) return frac ? NaN : sign * Infinity;
   return sign * (1024 + frac) * 2 ** (exp - 25);
@@ -106,11 +148,14 @@ export function float32ToFloat16Bits(x: number): number {
     const shift = 14 - e;
     if (shift > 25) return sign;
     const full = mant | 0x800000;
-    const m = full >>> shift, rem = full & ((1 << shift) - 1), half = 1 << (shift - 1);
+    const m = full >>> shift,
+      rem = full & ((1 << shift) - 1),
+      half = 1 << (shift - 1);
     return sign | (m + (rem > half || (rem === half && m & 1) ? 1 : 0));
   }
   // A carry out of the mantissa correctly bumps the exponent, up to infinity.
-  const h = (e << 10) | (mant >>> 13), rem = mant & 0x1fff;
+  const h = (e << 10) | (mant >>> 13),
+    rem = mant & 0x1fff;
   return sign | (h + (rem > 0x1000 || (rem === 0x1000 && h & 1) ? 1 : 0));
 }
 

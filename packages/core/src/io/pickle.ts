@@ -43,7 +43,8 @@ export function unpickle(bytes: Uint8Array, { globals = new Map(), persistentLoa
   let pos = 0;
 
   const need = (n: number) => {
-    if (pos + n > bytes.length) fail(`the pickle ends at byte ${bytes.length}, inside an opcode's argument; the file is truncated`);
+    if (pos + n > bytes.length)
+      fail(`the pickle ends at byte ${bytes.length}, inside an opcode's argument; the file is truncated`);
     const at = pos;
     pos += n;
     return at;
@@ -57,7 +58,8 @@ export function unpickle(bytes: Uint8Array, { globals = new Map(), persistentLoa
   };
   const raw = (n: number) => bytes.subarray(need(n), pos);
   const text = (n: number) => {
-    const at = pos, b = raw(n);
+    const at = pos,
+      b = raw(n);
     try {
       return utf8.decode(b);
     } catch {
@@ -88,7 +90,8 @@ export function unpickle(bytes: Uint8Array, { globals = new Map(), persistentLoa
     return globals.get(key);
   };
   const call = (callable: unknown, args: unknown, op: string) => {
-    if (typeof callable !== "function") fail(`${op} at byte ${pos - 1} calls something that is not an allowed callable`);
+    if (typeof callable !== "function")
+      fail(`${op} at byte ${pos - 1} calls something that is not an allowed callable`);
     if (!Array.isArray(args)) fail(`${op} at byte ${pos - 1} has arguments that are not a tuple`);
     return callable(args);
   };
@@ -104,79 +107,176 @@ export function unpickle(bytes: Uint8Array, { globals = new Map(), persistentLoa
   for (;;) {
     const op = u8();
     switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: need(8); break; // FRAME: a length hint for buffered readers; we hold the whole stream.
-      case 0x2e: { // STOP
+      case 0x80:
+        u8();
+        break; // PROTO
+      case 0x95:
+        need(8);
+        break; // FRAME: a length hint for buffered readers; we hold the whole stream.
+      case 0x2e: {
+        // STOP
         const result = pop();
         if (stack.length || marks.length) fail(`STOP at byte ${pos - 1} leaves values on the stack`);
         return result;
       }
-      case 0x28: marks.push(stack.length); break; // MARK
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x85: stack.push([pop()]); break; // TUPLE1
-      case 0x86: { const b = pop(); stack.push([pop(), b]); break; } // TUPLE2
-      case 0x87: { const c = pop(), b = pop(); stack.push([pop(), b, c]); break; } // TUPLE3
-      case 0x4a: stack.push(view.getInt32(need(4), true)); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(view.getUint16(need(2), true)); break; // BININT2
-      case 0x8a: stack.push(littleEndianSigned(raw(u8()))); break; // LONG1
-      case 0x47: stack.push(view.getFloat64(need(8), false)); break; // BINFLOAT is big-endian.
-      case 0x8c: stack.push(text(u8())); break; // SHORT_BINUNICODE
-      case 0x58: stack.push(text(u32())); break; // BINUNICODE
-      case 0x8d: stack.push(text(u64())); break; // BINUNICODE8
-      case 0x55: stack.push(text(u8())); break; // SHORT_BINSTRING (Python 2 str)
-      case 0x54: stack.push(text(u32())); break; // BINSTRING (Python 2 str)
-      case 0x43: stack.push(raw(u8()).slice()); break; // SHORT_BINBYTES
-      case 0x42: stack.push(raw(u32()).slice()); break; // BINBYTES
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: case 0x6a: { // BINGET, LONG_BINGET
+      case 0x28:
+        marks.push(stack.length);
+        break; // MARK
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_TUPLE
+      case 0x74:
+        stack.push(popMark());
+        break; // TUPLE
+      case 0x85:
+        stack.push([pop()]);
+        break; // TUPLE1
+      case 0x86: {
+        const b = pop();
+        stack.push([pop(), b]);
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop(),
+          b = pop();
+        stack.push([pop(), b, c]);
+        break;
+      } // TUPLE3
+      case 0x4a:
+        stack.push(view.getInt32(need(4), true));
+        break; // BININT
+      case 0x4b:
+        stack.push(u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(view.getUint16(need(2), true));
+        break; // BININT2
+      case 0x8a:
+        stack.push(littleEndianSigned(raw(u8())));
+        break; // LONG1
+      case 0x47:
+        stack.push(view.getFloat64(need(8), false));
+        break; // BINFLOAT is big-endian.
+      case 0x8c:
+        stack.push(text(u8()));
+        break; // SHORT_BINUNICODE
+      case 0x58:
+        stack.push(text(u32()));
+        break; // BINUNICODE
+      case 0x8d:
+        stack.push(text(u64()));
+        break; // BINUNICODE8
+      case 0x55:
+        stack.push(text(u8()));
+        break; // SHORT_BINSTRING (Python 2 str)
+      case 0x54:
+        stack.push(text(u32()));
+        break; // BINSTRING (Python 2 str)
+      case 0x43:
+        stack.push(raw(u8()).slice());
+        break; // SHORT_BINBYTES
+      case 0x42:
+        stack.push(raw(u32()).slice());
+        break; // BINBYTES
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x71:
+        memo.set(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(u32(), top());
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+      case 0x6a: {
+        // BINGET, LONG_BINGET
         const i = op === 0x68 ? u8() : u32();
         if (!memo.has(i)) fail(`memo entry ${i} is read at byte ${pos} before it is written`);
         stack.push(memo.get(i));
         break;
       }
-      case 0x73: { const v = pop(), k = pop(); dictOf(top(), "SETITEM").set(k, v); break; } // SETITEM
-      case 0x75: { // SETITEMS
+      case 0x73: {
+        const v = pop(),
+          k = pop();
+        dictOf(top(), "SETITEM").set(k, v);
+        break;
+      } // SETITEM
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         if (items.length % 2) fail(`SETITEMS at byte ${pos - 1} has an odd number of items`);
         const d = dictOf(top(), "SETITEMS");
         for (let i = 0; i < items.length; i += 2) d.set(items[i], items[i + 1]);
         break;
       }
-      case 0x61: { const v = pop(); listOf(top(), "APPEND").push(v); break; } // APPEND
-      case 0x65: { // APPENDS
+      case 0x61: {
+        const v = pop();
+        listOf(top(), "APPEND").push(v);
+        break;
+      } // APPEND
+      case 0x65: {
+        // APPENDS
         const items = popMark();
         const l = listOf(top(), "APPENDS");
         for (const v of items) l.push(v);
         break;
       }
-      case 0x63: { const module = line(); stack.push(resolve(module, line())); break; } // GLOBAL
-      case 0x93: { // STACK_GLOBAL
-        const name = pop(), module = pop();
-        if (typeof module !== "string" || typeof name !== "string") fail(`STACK_GLOBAL at byte ${pos - 1} needs two strings`);
+      case 0x63: {
+        const module = line();
+        stack.push(resolve(module, line()));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = pop(),
+          module = pop();
+        if (typeof module !== "string" || typeof name !== "string")
+          fail(`STACK_GLOBAL at byte ${pos - 1} needs two strings`);
         stack.push(resolve(module, name));
         break;
       }
-      case 0x52: { const args = pop(); stack.push(call(pop(), args, "REDUCE")); break; } // REDUCE
-      case 0x81: { const args = pop(); stack.push(call(pop(), args, "NEWOBJ")); break; } // NEWOBJ
+      case 0x52: {
+        const args = pop();
+        stack.push(call(pop(), args, "REDUCE"));
+        break;
+      } // REDUCE
+      case 0x81: {
+        const args = pop();
+        stack.push(call(pop(), args, "NEWOBJ"));
+        break;
+      } // NEWOBJ
       // BUILD sets attributes (such as a state dict's `_metadata`) or calls __setstate__; the allowed types
       // carry all their content in constructor arguments and items, so the state is dropped, never run.
-      case 0x62: pop(); top(); break;
-      case 0x51: { // BINPERSID
-        if (!persistentLoad) fail(`the pickle refers to external data (BINPERSID at byte ${pos - 1}), which this reader does not provide`);
+      case 0x62:
+        pop();
+        top();
+        break;
+      case 0x51: {
+        // BINPERSID
+        if (!persistentLoad)
+          fail(`the pickle refers to external data (BINPERSID at byte ${pos - 1}), which this reader does not provide`);
         stack.push(persistentLoad(pop()));
         break;
       }
       default:
-        fail(`opcode 0x${op.toString(16).padStart(2, "0")} at byte ${pos - 1} is not one torch.save writes; this reader does not support it`);
+        fail(
+          `opcode 0x${op.toString(16).padStart(2, "0")} at byte ${pos - 1} is not one torch.save writes; this reader does not support it`,
+        );
     }
   }
 }

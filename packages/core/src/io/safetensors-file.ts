@@ -9,12 +9,21 @@ import { open } from "node:fs/promises";
 import { readRange } from "./file-range.ts";
 import { toFloat32, type LoadedTensor } from "./dtypes.ts";
 import {
-  MAX_HEADER_BYTES, readSafetensorsHeader, SafetensorsError, selectEntries,
-  type ReadSafetensorsOptions, type SafetensorsEntry, type SafetensorsFile,
+  MAX_HEADER_BYTES,
+  readSafetensorsHeader,
+  SafetensorsError,
+  selectEntries,
+  type ReadSafetensorsOptions,
+  type SafetensorsEntry,
+  type SafetensorsFile,
 } from "./safetensors.ts";
 
 /** One read of the data region, covering the entries (indices into the caller's list) that lie in it. */
-export interface ReadGroup { begin: number; end: number; members: number[] }
+export interface ReadGroup {
+  begin: number;
+  end: number;
+  members: number[];
+}
 
 /** Tensors up to this size share reads; bigger ones get a read of their own, straight into their buffer. */
 const GROUP_BYTES = 4 * 1024 * 1024;
@@ -32,19 +41,23 @@ export function readGroups(entries: readonly SafetensorsEntry[]): ReadGroup[] {
       group.end = end;
       group.members.push(i);
     } else {
-      groups.push(group = { begin, end, members: [i] });
+      groups.push((group = { begin, end, members: [i] }));
     }
   }
   return groups;
 }
 
-export async function readSafetensorsFile(path: string, options: ReadSafetensorsOptions = {}): Promise<SafetensorsFile> {
+export async function readSafetensorsFile(
+  path: string,
+  options: ReadSafetensorsOptions = {},
+): Promise<SafetensorsFile> {
   try {
     return await readByRanges(path, options);
   } catch (e) {
     // One error type for every problem, naming the file: format errors, and the file system's (missing, a folder).
     if (e instanceof SafetensorsError) throw new SafetensorsError(`${path}: ${e.message}`, { cause: e });
-    if ((e as NodeJS.ErrnoException).code) throw new SafetensorsError(`${path}: cannot read the file (${(e as Error).message})`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code)
+      throw new SafetensorsError(`${path}: cannot read the file (${(e as Error).message})`, { cause: e });
     throw e;
   }
 }
@@ -66,16 +79,23 @@ async function readByRanges(path: string, options: ReadSafetensorsOptions): Prom
       const [only] = members;
       if (members.length === 1 && decode[only!]![1].dtype === "F32") {
         // A float32 tensor read alone lands in its final buffer directly.
-        data[only!] = new Float32Array((await readRange(file, dataStart + begin, end - begin, new ArrayBuffer(end - begin))).buffer);
+        data[only!] = new Float32Array(
+          (await readRange(file, dataStart + begin, end - begin, new ArrayBuffer(end - begin))).buffer,
+        );
         continue;
       }
       const bytes = await readRange(file, dataStart + begin, end - begin);
       for (const i of members) {
-        const { dtype, dataOffsets: [b, e] } = decode[i]![1];
+        const {
+          dtype,
+          dataOffsets: [b, e],
+        } = decode[i]![1];
         data[i] = toFloat32(bytes.subarray(b - begin, e - begin), dtype);
       }
     }
-    const tensors = new Map<string, LoadedTensor>(decode.map(([name, { dtype, shape }], i) => [name, { data: data[i]!, shape, dtype }]));
+    const tensors = new Map<string, LoadedTensor>(
+      decode.map(([name, { dtype, shape }], i) => [name, { data: data[i]!, shape, dtype }]),
+    );
     return { tensors, metadata, skipped };
   } finally {
     await file.close();

@@ -41,7 +41,10 @@ const MAX_NAME_LENGTH = 4096;
  * Reads a `torch.save` zip checkpoint without executing anything it contains: from bytes, or from a file path,
  * which is read entry by entry (any size: storages are read one at a time, never the whole file at once).
  */
-export async function readTorchCheckpoint(input: Uint8Array | string, options: ReadTorchOptions = {}): Promise<TorchCheckpoint> {
+export async function readTorchCheckpoint(
+  input: Uint8Array | string,
+  options: ReadTorchOptions = {},
+): Promise<TorchCheckpoint> {
   const label = typeof input === "string" ? `torch checkpoint ${input}` : "torch checkpoint";
   try {
     const source = typeof input === "string" ? await fileSource(input) : bytesSource(input);
@@ -53,10 +56,19 @@ export async function readTorchCheckpoint(input: Uint8Array | string, options: R
   } catch (e) {
     // One error type for every problem, naming the file, with the original as its cause.
     if (e instanceof TorchCheckpointError) throw new TorchCheckpointError(`${label}: ${e.message}`, { cause: e.cause });
-    if (e instanceof ZipError) throw new TorchCheckpointError(`${label}: the zip archive is damaged (${e.message}); download or copy the file again`, { cause: e });
+    if (e instanceof ZipError)
+      throw new TorchCheckpointError(
+        `${label}: the zip archive is damaged (${e.message}); download or copy the file again`,
+        { cause: e },
+      );
     if (e instanceof UnsafePickleError) throw new TorchCheckpointError(`${label}: ${e.message}`, { cause: e });
-    if (e instanceof PickleError) throw new TorchCheckpointError(`${label}: its data.pkl is damaged (${e.message}); download or copy the file again`, { cause: e });
-    if ((e as NodeJS.ErrnoException).code) throw new TorchCheckpointError(`${label}: cannot read the file (${(e as Error).message})`, { cause: e });
+    if (e instanceof PickleError)
+      throw new TorchCheckpointError(
+        `${label}: its data.pkl is damaged (${e.message}); download or copy the file again`,
+        { cause: e },
+      );
+    if ((e as NodeJS.ErrnoException).code)
+      throw new TorchCheckpointError(`${label}: cannot read the file (${(e as Error).message})`, { cause: e });
     throw e;
   }
 }
@@ -72,12 +84,18 @@ async function read(source: ByteSource, options: ReadTorchOptions): Promise<Torc
   }
   const prefix = pkl.slice(0, -"data.pkl".length);
   // The pickle and the byte order are small in any torch.save file; a deflated one stating gigabytes is refused unread.
-  for (const [name, limit] of [[pkl, MAX_PICKLE_BYTES], [`${prefix}byteorder`, 64]] as const) {
+  for (const [name, limit] of [
+    [pkl, MAX_PICKLE_BYTES],
+    [`${prefix}byteorder`, 64],
+  ] as const) {
     const size = zip.entries.get(name)?.size ?? 0;
     if (size > limit) fail(`${name} states ${size} bytes, more than the ${limit} any torch.save file holds there`);
   }
-  const byteOrder = zip.entries.has(`${prefix}byteorder`) ? new TextDecoder().decode(await zip.read(`${prefix}byteorder`)).trim() : "little";
-  if (byteOrder !== "little" && byteOrder !== "big") fail(`${prefix}byteorder says "${byteOrder}", expected "little" or "big"`);
+  const byteOrder = zip.entries.has(`${prefix}byteorder`)
+    ? new TextDecoder().decode(await zip.read(`${prefix}byteorder`)).trim()
+    : "little";
+  if (byteOrder !== "little" && byteOrder !== "big")
+    fail(`${prefix}byteorder says "${byteOrder}", expected "little" or "big"`);
 
   const refs = collect(unpickle(await zip.read(pkl), { globals: GLOBALS, persistentLoad }));
   const byStorage = new Map<string, [string, TensorRef][]>();
@@ -85,7 +103,10 @@ async function read(source: ByteSource, options: ReadTorchOptions): Promise<Torc
   for (const [name, ref] of refs) {
     if (options.names && !options.names(name)) continue;
     const dtype = ref.storage.dtype;
-    if (!isFloatDType(dtype) && !(options.integers && isIntegerDType(dtype))) { skipped.push(name); continue; }
+    if (!isFloatDType(dtype) && !(options.integers && isIntegerDType(dtype))) {
+      skipped.push(name);
+      continue;
+    }
     const key = `${prefix}data/${ref.storage.key}`;
     const views = byStorage.get(key) ?? [];
     views.push([name, ref]);
@@ -100,11 +121,15 @@ async function read(source: ByteSource, options: ReadTorchOptions): Promise<Torc
     if (!entry) fail(`tensor "${views[0]![0]}" uses storage ${storage.key}, but the archive has no ${key}`);
     for (const [name, ref] of views) {
       if (ref.storage.numel !== storage.numel || ref.storage.dtype !== storage.dtype) {
-        fail(`tensors "${views[0]![0]}" and "${name}" give storage ${storage.key} different types or sizes (${storage.numel} ${storage.dtype}, ${ref.storage.numel} ${ref.storage.dtype})`);
+        fail(
+          `tensors "${views[0]![0]}" and "${name}" give storage ${storage.key} different types or sizes (${storage.numel} ${storage.dtype}, ${ref.storage.numel} ${ref.storage.dtype})`,
+        );
       }
     }
     if (entry.size !== storage.numel * DTYPE_BYTES[storage.dtype]) {
-      fail(`storage ${storage.key} holds ${entry.size} bytes, but the pickle says ${storage.numel} ${storage.dtype} elements`);
+      fail(
+        `storage ${storage.key} holds ${entry.size} bytes, but the pickle says ${storage.numel} ${storage.dtype} elements`,
+      );
     }
   }
 
@@ -115,9 +140,10 @@ async function read(source: ByteSource, options: ReadTorchOptions): Promise<Torc
     const { storage } = views[0]![1];
     let data = await zip.read(key);
     // Swapped in a copy: bytes given by the caller are only read, never changed.
-    if (byteOrder === "big") swapBytes(data = data.slice(), DTYPE_BYTES[storage.dtype]);
+    if (byteOrder === "big") swapBytes((data = data.slice()), DTYPE_BYTES[storage.dtype]);
     budget.stored += storage.numel;
-    for (const [name, ref] of views) tensors.set(name, { data: materialize(name, ref, data, budget), shape: [...ref.shape], dtype: storage.dtype });
+    for (const [name, ref] of views)
+      tensors.set(name, { data: materialize(name, ref, data, budget), shape: [...ref.shape], dtype: storage.dtype });
   }
   // In the pickle's order, as a state dict lists them.
   return { tensors: new Map([...refs.keys()].filter((n) => tensors.has(n)).map((n) => [n, tensors.get(n)!])), skipped };
@@ -144,23 +170,63 @@ class TorchDType {
 }
 
 class StorageRef {
-  constructor(readonly key: string, readonly dtype: FileDType, readonly numel: number) {}
+  constructor(
+    readonly key: string,
+    readonly dtype: FileDType,
+    readonly numel: number,
+  ) {}
 }
 
 class TensorRef {
-  constructor(readonly storage: StorageRef, readonly offset: number, readonly shape: number[], readonly stride: number[]) {}
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+  ) {}
 }
 
 const STORAGES: Record<string, FileDType> = {
-  FloatStorage: "F32", HalfStorage: "F16", BFloat16Storage: "BF16", DoubleStorage: "F64", LongStorage: "I64",
-  IntStorage: "I32", ShortStorage: "I16", CharStorage: "I8", ByteStorage: "U8", BoolStorage: "BOOL",
+  FloatStorage: "F32",
+  HalfStorage: "F16",
+  BFloat16Storage: "BF16",
+  DoubleStorage: "F64",
+  LongStorage: "I64",
+  IntStorage: "I32",
+  ShortStorage: "I16",
+  CharStorage: "I8",
+  ByteStorage: "U8",
+  BoolStorage: "BOOL",
 };
 
-const DTYPES = ["float32", "float", "float16", "half", "bfloat16", "float64", "double", "int64", "long", "int32", "int", "int16", "short", "int8", "uint8", "bool"];
+const DTYPES = [
+  "float32",
+  "float",
+  "float16",
+  "half",
+  "bfloat16",
+  "float64",
+  "double",
+  "int64",
+  "long",
+  "int32",
+  "int",
+  "int16",
+  "short",
+  "int8",
+  "uint8",
+  "bool",
+];
 
 const rebuildTensor = (args: unknown[]) => {
   const [storage, offset, shape, stride] = args;
-  if (!(storage instanceof StorageRef) || !isCount(offset) || !isCounts(shape) || !isCounts(stride) || shape.length !== stride.length) {
+  if (
+    !(storage instanceof StorageRef) ||
+    !isCount(offset) ||
+    !isCounts(shape) ||
+    !isCounts(stride) ||
+    shape.length !== stride.length
+  ) {
     fail(`a tensor's rebuild arguments are malformed (storage, offset, size, stride expected)`);
   }
   return new TensorRef(storage, offset, shape, stride);
@@ -189,7 +255,13 @@ const GLOBALS = new Map<string, unknown>([
 
 /** torch.save's persistent id for a storage: ("storage", storage type, key, location, element count). */
 function persistentLoad(pid: unknown): StorageRef {
-  if (!Array.isArray(pid) || pid[0] !== "storage" || !(pid[1] instanceof StorageType) || typeof pid[2] !== "string" || !isCount(pid[4])) {
+  if (
+    !Array.isArray(pid) ||
+    pid[0] !== "storage" ||
+    !(pid[1] instanceof StorageType) ||
+    typeof pid[2] !== "string" ||
+    !isCount(pid[4])
+  ) {
     fail(`a persistent id is not a ("storage", type, key, location, size) tuple`);
   }
   return new StorageRef(pid[2], pid[1].dtype, pid[4]);
@@ -208,17 +280,24 @@ function collect(root: unknown): Map<string, TensorRef> {
   const pending: [value: unknown, path: string, depth: number][] = [[root, "", 0]];
   while (pending.length) {
     const [value, path, depth] = pending.pop()!;
-    if (value instanceof TensorRef) { out.set(path, value); continue; }
+    if (value instanceof TensorRef) {
+      out.set(path, value);
+      continue;
+    }
     if (!(value instanceof Map) && !Array.isArray(value)) continue;
     if (visited.has(value)) continue;
     visited.add(value);
-    if (depth === MAX_NESTING) fail(`its dicts and lists nest more than ${MAX_NESTING} levels deep; no state dict does`);
+    if (depth === MAX_NESTING)
+      fail(`its dicts and lists nest more than ${MAX_NESTING} levels deep; no state dict does`);
     const children = [...value.entries()];
     for (let i = children.length - 1; i >= 0; i--) {
       const [key, child] = children[i]!;
       if (!isNameKey(key) || !(child instanceof TensorRef || child instanceof Map || Array.isArray(child))) continue;
       const name = path ? `${path}.${key}` : String(key);
-      if (name.length > MAX_NAME_LENGTH) fail(`a tensor path is longer than ${MAX_NAME_LENGTH} characters (it starts "${name.slice(0, 60)}..."); no state dict's is`);
+      if (name.length > MAX_NAME_LENGTH)
+        fail(
+          `a tensor path is longer than ${MAX_NAME_LENGTH} characters (it starts "${name.slice(0, 60)}..."); no state dict's is`,
+        );
       pending.push([child, name, depth + 1]);
     }
   }
@@ -246,7 +325,12 @@ class ViewBudget {
 }
 
 /** Copies a tensor out of its storage, following its strides (views, transposes, shared storages). */
-function materialize(name: string, { storage, offset, shape, stride }: TensorRef, bytes: Uint8Array, budget: ViewBudget): Float32Array {
+function materialize(
+  name: string,
+  { storage, offset, shape, stride }: TensorRef,
+  bytes: Uint8Array,
+  budget: ViewBudget,
+): Float32Array {
   const size = DTYPE_BYTES[storage.dtype];
   const count = shape.reduce((a, b) => a * b, 1);
   if (count === 0) return new Float32Array(0);
@@ -258,9 +342,12 @@ function materialize(name: string, { storage, offset, shape, stride }: TensorRef
     );
   }
   const last = offset + shape.reduce((s, n, d) => s + (n - 1) * stride[d]!, 0);
-  if (last >= storage.numel) fail(`tensor "${name}" reads element ${last} of storage ${storage.key}, which has ${storage.numel}`);
+  if (last >= storage.numel)
+    fail(`tensor "${name}" reads element ${last} of storage ${storage.key}, which has ${storage.numel}`);
   budget.materialized += count;
-  const span = allocating(`tensor "${name}"`, () => toFloat32(bytes.subarray(offset * size, (last + 1) * size), storage.dtype));
+  const span = allocating(`tensor "${name}"`, () =>
+    toFloat32(bytes.subarray(offset * size, (last + 1) * size), storage.dtype),
+  );
   if (isRowMajor(shape, stride)) return span;
 
   const out = allocating(`tensor "${name}"`, () => new Float32Array(count));
@@ -269,7 +356,10 @@ function materialize(name: string, { storage, offset, shape, stride }: TensorRef
   for (let i = 0; i < count; i++) {
     out[i] = span[src]!;
     for (let d = shape.length - 1; d >= 0; d--) {
-      if (++index[d]! < shape[d]!) { src += stride[d]!; break; }
+      if (++index[d]! < shape[d]!) {
+        src += stride[d]!;
+        break;
+      }
       index[d] = 0;
       src -= (shape[d]! - 1) * stride[d]!;
     }
@@ -299,9 +389,14 @@ function isRowMajor(shape: number[], stride: number[]): boolean {
 function checkFormat(bytes: Uint8Array): void {
   const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
   if (ascii(0, 4) === "PK\x03\x04") return;
-  const resave = "re-save it with torch >= 1.6 (`torch.save(torch.load(path), new_path)`, only if you trust the file), or better as safetensors";
-  if (ascii(257, 262) === "ustar") fail(`this is a legacy tar-format PyTorch checkpoint (torch < 1.6), which is not supported; ${resave}`);
-  if (bytes[0] === 0x80) fail(`this is a legacy PyTorch checkpoint (a bare pickle, torch < 1.6 or _use_new_zipfile_serialization=False), which is not supported; ${resave}`);
+  const resave =
+    "re-save it with torch >= 1.6 (`torch.save(torch.load(path), new_path)`, only if you trust the file), or better as safetensors";
+  if (ascii(257, 262) === "ustar")
+    fail(`this is a legacy tar-format PyTorch checkpoint (torch < 1.6), which is not supported; ${resave}`);
+  if (bytes[0] === 0x80)
+    fail(
+      `this is a legacy PyTorch checkpoint (a bare pickle, torch < 1.6 or _use_new_zipfile_serialization=False), which is not supported; ${resave}`,
+    );
   fail(`not a PyTorch checkpoint: it is neither a zip archive (torch >= 1.6) nor a legacy pickle`);
 }
 
@@ -322,7 +417,11 @@ function isCounts(x: unknown): x is number[] {
 function describe(x: unknown): string {
   if (Array.isArray(x)) return `a list of ${x.length} item${x.length === 1 ? "" : "s"}`;
   if (x instanceof Map) return "a dict";
-  return typeof x === "string" ? `a string of ${x.length} characters` : typeof x === "object" ? "an object" : `the ${typeof x} ${String(x)}`;
+  return typeof x === "string"
+    ? `a string of ${x.length} characters`
+    : typeof x === "object"
+      ? "an object"
+      : `the ${typeof x} ${String(x)}`;
 }
 
 /** Thrown bare here; readTorchCheckpoint adds which file it is about. */

@@ -11,7 +11,13 @@ import { open } from "node:fs/promises";
 import { Inflate } from "fflate";
 import { readRange } from "./file-range.ts";
 
-export interface ZipEntry { name: string; method: number; compressedSize: number; size: number; localHeader: number }
+export interface ZipEntry {
+  name: string;
+  method: number;
+  compressedSize: number;
+  size: number;
+  localHeader: number;
+}
 
 /** Random access to the archive's bytes: a file on disk, or bytes already in memory. */
 export interface ByteSource {
@@ -25,7 +31,11 @@ export interface ZipArchive {
   read(name: string): Promise<Uint8Array>;
 }
 
-const EOCD = 0x06054b50, ZIP64_LOCATOR = 0x07064b50, ZIP64_EOCD = 0x06064b50, CENTRAL = 0x02014b50, LOCAL = 0x04034b50;
+const EOCD = 0x06054b50,
+  ZIP64_LOCATOR = 0x07064b50,
+  ZIP64_EOCD = 0x06064b50,
+  CENTRAL = 0x02014b50,
+  LOCAL = 0x04034b50;
 const U32_MAX = 0xffffffff;
 /** DEFLATE's best case is a 258-byte match in 2 bits, so no stream inflates to more than ~1032 times its size. */
 const MAX_DEFLATE_RATIO = 1032;
@@ -45,7 +55,8 @@ export class ZipError extends Error {
 export const bytesSource = (bytes: Uint8Array): ByteSource => ({
   size: bytes.length,
   read: async (position, length) => {
-    if (position + length > bytes.length) fail(`${position + length - bytes.length} bytes short at byte ${bytes.length}: the data ended early`);
+    if (position + length > bytes.length)
+      fail(`${position + length - bytes.length} bytes short at byte ${bytes.length}: the data ended early`);
     return bytes.subarray(position, position + length);
   },
   close: async () => {},
@@ -53,7 +64,11 @@ export const bytesSource = (bytes: Uint8Array): ByteSource => ({
 
 export async function fileSource(path: string): Promise<ByteSource> {
   const file = await open(path, "r");
-  return { size: (await file.stat()).size, read: (position, length) => readRange(file, position, length), close: () => file.close() };
+  return {
+    size: (await file.stat()).size,
+    read: (position, length) => readRange(file, position, length),
+    close: () => file.close(),
+  };
 }
 
 export async function openZip(source: ByteSource): Promise<ZipArchive> {
@@ -67,7 +82,9 @@ export async function openZip(source: ByteSource): Promise<ZipArchive> {
       if (!entry) return fail(`the archive has no entry ${name}`);
       if (entry.method === 8) {
         if (inflated + entry.size > inflationLimit) {
-          fail(`entry ${name} would bring what the archive inflates to ${inflated + entry.size} bytes, more than ${MAX_ARCHIVE_RATIO} times the file's ${source.size}; weights do not compress that well, so the file is damaged or a decompression bomb`);
+          fail(
+            `entry ${name} would bring what the archive inflates to ${inflated + entry.size} bytes, more than ${MAX_ARCHIVE_RATIO} times the file's ${source.size}; weights do not compress that well, so the file is damaged or a decompression bomb`,
+          );
         }
         inflated += entry.size;
       }
@@ -84,13 +101,20 @@ async function readDirectory(source: ByteSource): Promise<Map<string, ZipEntry>>
   const tail = await source.read(tailStart, size - tailStart);
   const view = new DataView(tail.buffer, tail.byteOffset, tail.length);
   let at = -1;
-  for (let i = tail.length - 22; i >= 0; i--) if (view.getUint32(i, true) === EOCD) { at = i; break; }
+  for (let i = tail.length - 22; i >= 0; i--)
+    if (view.getUint32(i, true) === EOCD) {
+      at = i;
+      break;
+    }
   if (at < 0) fail("no end-of-central-directory record: the file is truncated or not a zip archive");
-  let count = view.getUint16(at + 10, true), dirSize = view.getUint32(at + 12, true), dirStart = view.getUint32(at + 16, true);
+  let count = view.getUint16(at + 10, true),
+    dirSize = view.getUint32(at + 12, true),
+    dirStart = view.getUint32(at + 16, true);
   // A ZIP64 locator right before the record means the ZIP64 record holds the real counts (writers may
   // saturate the 16/32-bit fields or not); without one, saturated fields are an error.
   const hasLocator = at >= 20 && view.getUint32(at - 20, true) === ZIP64_LOCATOR;
-  if (!hasLocator && (count === 0xffff || dirSize === U32_MAX || dirStart === U32_MAX)) fail("the archive needs ZIP64 but has no ZIP64 locator");
+  if (!hasLocator && (count === 0xffff || dirSize === U32_MAX || dirStart === U32_MAX))
+    fail("the archive needs ZIP64 but has no ZIP64 locator");
   if (hasLocator) {
     const recordAt = u64(view, at - 20 + 8);
     if (recordAt + 56 > size) fail(`the ZIP64 record at byte ${recordAt} is beyond the end of the file`);
@@ -100,7 +124,10 @@ async function readDirectory(source: ByteSource): Promise<Map<string, ZipEntry>>
     dirSize = u64(rv, 40);
     dirStart = u64(rv, 48);
   }
-  if (dirStart + dirSize > size) fail(`the central directory (bytes ${dirStart}..${dirStart + dirSize}) goes beyond the end of the file (${size} bytes): the file is truncated`);
+  if (dirStart + dirSize > size)
+    fail(
+      `the central directory (bytes ${dirStart}..${dirStart + dirSize}) goes beyond the end of the file (${size} bytes): the file is truncated`,
+    );
 
   const dir = await source.read(dirStart, dirSize);
   const dv = view8(dir);
@@ -108,8 +135,11 @@ async function readDirectory(source: ByteSource): Promise<Map<string, ZipEntry>>
   let p = 0;
   for (let i = 0; i < count; i++) {
     if (p + 46 > dir.length || dv.getUint32(p, true) !== CENTRAL) fail(`central directory entry ${i} is damaged`);
-    const nameLength = dv.getUint16(p + 28, true), extraLength = dv.getUint16(p + 30, true), commentLength = dv.getUint16(p + 32, true);
-    if (p + 46 + nameLength + extraLength + commentLength > dir.length) fail(`central directory entry ${i} runs past the end of the directory`);
+    const nameLength = dv.getUint16(p + 28, true),
+      extraLength = dv.getUint16(p + 30, true),
+      commentLength = dv.getUint16(p + 32, true);
+    if (p + 46 + nameLength + extraLength + commentLength > dir.length)
+      fail(`central directory entry ${i} runs past the end of the directory`);
     const entry: ZipEntry = {
       name: new TextDecoder().decode(dir.subarray(p + 46, p + 46 + nameLength)),
       method: dv.getUint16(p + 10, true),
@@ -133,9 +163,12 @@ async function readDirectory(source: ByteSource): Promise<Map<string, ZipEntry>>
 function checkDisjoint(entries: Map<string, ZipEntry>): void {
   const byStart = [...entries.values()].sort((a, b) => a.localHeader - b.localHeader);
   for (let i = 1; i < byStart.length; i++) {
-    const previous = byStart[i - 1]!, entry = byStart[i]!;
+    const previous = byStart[i - 1]!,
+      entry = byStart[i]!;
     if (entry.localHeader < previous.localHeader + 30 + previous.compressedSize) {
-      fail(`entries ${previous.name} and ${entry.name} overlap (at bytes ${previous.localHeader} and ${entry.localHeader})`);
+      fail(
+        `entries ${previous.name} and ${entry.name} overlap (at bytes ${previous.localHeader} and ${entry.localHeader})`,
+      );
     }
   }
 }
@@ -144,30 +177,46 @@ function checkDisjoint(entries: Map<string, ZipEntry>): void {
  * The ZIP64 extra field holds, in this order, the 64-bit forms of whichever fields were 0xFFFFFFFF (in a local
  * header: both sizes, always).
  */
-function readZip64Extra(view: DataView, start: number, length: number, entry: ZipEntry, fields: readonly ("size" | "compressedSize" | "localHeader")[] = ["size", "compressedSize", "localHeader"]): void {
+function readZip64Extra(
+  view: DataView,
+  start: number,
+  length: number,
+  entry: ZipEntry,
+  fields: readonly ("size" | "compressedSize" | "localHeader")[] = ["size", "compressedSize", "localHeader"],
+): void {
   const end = start + length;
-  for (let p = start; p + 4 <= end;) {
-    const id = view.getUint16(p, true), fieldEnd = p + 4 + view.getUint16(p + 2, true);
+  for (let p = start; p + 4 <= end; ) {
+    const id = view.getUint16(p, true),
+      fieldEnd = p + 4 + view.getUint16(p + 2, true);
     if (fieldEnd > end) fail(`entry ${entry.name}: an extra field runs past the end of its header`);
     if (id === 0x0001) {
       let q = p + 4;
       for (const field of fields) {
         if (entry[field] !== U32_MAX) continue;
-        if (q + 8 > fieldEnd) fail(`entry ${entry.name}: its ${field} is marked as 64-bit, but the ZIP64 extra field is too short to hold it`);
+        if (q + 8 > fieldEnd)
+          fail(
+            `entry ${entry.name}: its ${field} is marked as 64-bit, but the ZIP64 extra field is too short to hold it`,
+          );
         entry[field] = u64(view, q);
         q += 8;
       }
     }
     p = fieldEnd;
   }
-  for (const field of fields) if (entry[field] === U32_MAX) fail(`entry ${entry.name}: its ${field} is marked as 64-bit, but there is no ZIP64 extra field`);
+  for (const field of fields)
+    if (entry[field] === U32_MAX)
+      fail(`entry ${entry.name}: its ${field} is marked as 64-bit, but there is no ZIP64 extra field`);
 }
 
 /** Sizes that no valid archive states, refused before anything is read or allocated for the entry. */
 function checkSizes(entry: ZipEntry, fileSize: number): void {
   const { name, method, compressedSize, size } = entry;
-  if (compressedSize > fileSize) fail(`entry ${name} claims ${compressedSize} compressed bytes, more than the whole file (${fileSize} bytes)`);
-  if (method === 0 && compressedSize !== size) fail(`entry ${name} is stored uncompressed, yet its sizes differ (${compressedSize} bytes stored, ${size} bytes stated)`);
+  if (compressedSize > fileSize)
+    fail(`entry ${name} claims ${compressedSize} compressed bytes, more than the whole file (${fileSize} bytes)`);
+  if (method === 0 && compressedSize !== size)
+    fail(
+      `entry ${name} is stored uncompressed, yet its sizes differ (${compressedSize} bytes stored, ${size} bytes stated)`,
+    );
   if (method === 8 && size > compressedSize * MAX_DEFLATE_RATIO + 258) {
     fail(`entry ${name} claims to inflate ${compressedSize} bytes to ${size}, beyond what DEFLATE can encode`);
   }
@@ -177,12 +226,15 @@ async function readEntry(source: ByteSource, entry: ZipEntry): Promise<Uint8Arra
   if (entry.localHeader + 30 > source.size) fail(`entry ${entry.name}: its local header is beyond the end of the file`);
   const lv = view8(await source.read(entry.localHeader, 30));
   if (lv.getUint32(0, true) !== LOCAL) fail(`entry ${entry.name}: no local header at byte ${entry.localHeader}`);
-  const nameLength = lv.getUint16(26, true), extraLength = lv.getUint16(28, true);
+  const nameLength = lv.getUint16(26, true),
+    extraLength = lv.getUint16(28, true);
   const dataStart = entry.localHeader + 30 + nameLength + extraLength;
-  if (dataStart + entry.compressedSize > source.size) fail(`entry ${entry.name} goes beyond the end of the file: the file is truncated`);
+  if (dataStart + entry.compressedSize > source.size)
+    fail(`entry ${entry.name} goes beyond the end of the file: the file is truncated`);
   await checkLocalHeader(source, entry, lv, entry.localHeader + 30 + nameLength, extraLength);
   if (entry.method === 0) return source.read(dataStart, entry.size);
-  if (entry.method !== 8) fail(`entry ${entry.name} uses compression method ${entry.method}; only stored and deflated entries are read`);
+  if (entry.method !== 8)
+    fail(`entry ${entry.name} uses compression method ${entry.method}; only stored and deflated entries are read`);
   return inflateBounded(await source.read(dataStart, entry.compressedSize), entry);
 }
 
@@ -190,18 +242,33 @@ async function readEntry(source: ByteSource, entry: ZipEntry): Promise<Uint8Arra
  * The local header repeats the method and sizes; where it holds them (no data descriptor, flag bit 3), they must
  * agree with the central directory's, or one of the two lies about where the data ends.
  */
-async function checkLocalHeader(source: ByteSource, entry: ZipEntry, lv: DataView, extraStart: number, extraLength: number): Promise<void> {
-  if (lv.getUint16(8, true) !== entry.method) fail(`entry ${entry.name}: its local header says compression method ${lv.getUint16(8, true)}, the central directory ${entry.method}`);
+async function checkLocalHeader(
+  source: ByteSource,
+  entry: ZipEntry,
+  lv: DataView,
+  extraStart: number,
+  extraLength: number,
+): Promise<void> {
+  if (lv.getUint16(8, true) !== entry.method)
+    fail(
+      `entry ${entry.name}: its local header says compression method ${lv.getUint16(8, true)}, the central directory ${entry.method}`,
+    );
   if (lv.getUint16(6, true) & 8) return;
   const local: ZipEntry = { ...entry, compressedSize: lv.getUint32(18, true), size: lv.getUint32(22, true) };
   if (local.compressedSize === U32_MAX || local.size === U32_MAX) {
     // A local ZIP64 field holds both sizes whenever either overflows, so both are read from it.
     local.compressedSize = local.size = U32_MAX;
-    if (extraStart + extraLength > source.size) fail(`entry ${entry.name}: its local header runs past the end of the file`);
-    readZip64Extra(view8(await source.read(extraStart, extraLength)), 0, extraLength, local, ["size", "compressedSize"]);
+    if (extraStart + extraLength > source.size)
+      fail(`entry ${entry.name}: its local header runs past the end of the file`);
+    readZip64Extra(view8(await source.read(extraStart, extraLength)), 0, extraLength, local, [
+      "size",
+      "compressedSize",
+    ]);
   }
   if (local.compressedSize !== entry.compressedSize || local.size !== entry.size) {
-    fail(`entry ${entry.name}: its local header says ${local.compressedSize} bytes (${local.size} inflated), the central directory ${entry.compressedSize} (${entry.size})`);
+    fail(
+      `entry ${entry.name}: its local header says ${local.compressedSize} bytes (${local.size} inflated), the central directory ${entry.compressedSize} (${entry.size})`,
+    );
   }
 }
 
@@ -214,11 +281,14 @@ function inflateBounded(compressed: Uint8Array, entry: ZipEntry): Uint8Array {
   try {
     out = new Uint8Array(entry.size);
   } catch (e) {
-    return fail(`entry ${entry.name} states ${entry.size} inflated bytes, more than there is memory for (${(e as Error).message})`);
+    return fail(
+      `entry ${entry.name} states ${entry.size} inflated bytes, more than there is memory for (${(e as Error).message})`,
+    );
   }
   let written = 0;
   const inflate = new Inflate((chunk) => {
-    if (written + chunk.length > out.length) fail(`entry ${entry.name} inflates to more than the ${entry.size} bytes its header states`);
+    if (written + chunk.length > out.length)
+      fail(`entry ${entry.name} inflates to more than the ${entry.size} bytes its header states`);
     out.set(chunk, written);
     written += chunk.length;
   });
@@ -230,7 +300,8 @@ function inflateBounded(compressed: Uint8Array, entry: ZipEntry): Uint8Array {
     if (e instanceof ZipError) throw e;
     fail(`entry ${entry.name} is not a valid DEFLATE stream (${(e as Error).message})`);
   }
-  if (written !== entry.size) fail(`entry ${entry.name} inflates to ${written} bytes, not the ${entry.size} its header states`);
+  if (written !== entry.size)
+    fail(`entry ${entry.name} inflates to ${written} bytes, not the ${entry.size} its header states`);
   return out;
 }
 

@@ -12,16 +12,33 @@ import { readWeights } from "./weights-file.ts";
 /** The file to read for the first stem that has any (an index.json stands for its shards). */
 export function componentWeightFile(folder: string, stems: string[]): string {
   for (const stem of stems) {
-    for (const name of [`${stem}.safetensors`, `${stem}.safetensors.index.json`, `${stem}.bin`, `${stem}.bin.index.json`]) {
+    for (const name of [
+      `${stem}.safetensors`,
+      `${stem}.safetensors.index.json`,
+      `${stem}.bin`,
+      `${stem}.bin.index.json`,
+    ]) {
       if (existsSync(join(folder, name))) return join(folder, name);
     }
     // Only variants: fp16 holds the same (EMA) weights as the plain file; any other must be the only one.
-    const variants = existsSync(folder) ? readdirSync(folder).filter((f) => f.startsWith(`${stem}.`) && /^[^.]+\.(safetensors|bin)$/.test(f.slice(stem.length + 1))).sort() : [];
-    const pick = variants.find((f) => f === `${stem}.fp16.safetensors`) ?? variants.find((f) => f === `${stem}.fp16.bin`) ?? (variants.length === 1 ? variants[0] : undefined);
+    const variants = existsSync(folder)
+      ? readdirSync(folder)
+          .filter((f) => f.startsWith(`${stem}.`) && /^[^.]+\.(safetensors|bin)$/.test(f.slice(stem.length + 1)))
+          .sort()
+      : [];
+    const pick =
+      variants.find((f) => f === `${stem}.fp16.safetensors`) ??
+      variants.find((f) => f === `${stem}.fp16.bin`) ??
+      (variants.length === 1 ? variants[0] : undefined);
     if (pick) return join(folder, pick);
-    if (variants.length) throw new Error(`${folder}: several weight variants (${variants.join(", ")}) and no ${stem}.safetensors: keep the one to use, or name its file`);
+    if (variants.length)
+      throw new Error(
+        `${folder}: several weight variants (${variants.join(", ")}) and no ${stem}.safetensors: keep the one to use, or name its file`,
+      );
   }
-  throw new Error(`no weights in ${folder}: expected ${stems.map((s) => `${s}.safetensors`).join(" or ")} (or .bin, a sharded .index.json, or a variant such as ${stems[0]}.fp16.safetensors)`);
+  throw new Error(
+    `no weights in ${folder}: expected ${stems.map((s) => `${s}.safetensors`).join(" or ")} (or .bin, a sharded .index.json, or a variant such as ${stems[0]}.fp16.safetensors)`,
+  );
 }
 
 /** Reads the files in order, following an index.json to its shards; a later file's tensor of the same name wins. */
@@ -35,7 +52,8 @@ export async function readWeightFiles(files: string[]): Promise<Map<string, Load
 }
 
 /** A component folder's weights: componentWeightFile, read. */
-export const readComponentWeights = (folder: string, stems: string[]) => readWeightFiles([componentWeightFile(folder, stems)]);
+export const readComponentWeights = (folder: string, stems: string[]) =>
+  readWeightFiles([componentWeightFile(folder, stems)]);
 
 async function shardsOf(index: string): Promise<string[]> {
   let json: { weight_map?: Record<string, string> };
@@ -47,6 +65,7 @@ async function shardsOf(index: string): Promise<string[]> {
   const shards = [...new Set(Object.values(json.weight_map ?? {}))];
   if (!shards.length) throw new Error(`${index}: no "weight_map"; is this a sharded checkpoint index?`);
   const missing = shards.filter((s) => !existsSync(join(dirname(index), s)));
-  if (missing.length) throw new Error(`${index} names shards that are not there: ${missing.join(", ")}; download them too`);
+  if (missing.length)
+    throw new Error(`${index} names shards that are not there: ${missing.join(", ")}; download them too`);
   return shards.map((s) => join(dirname(index), s));
 }

@@ -25,18 +25,24 @@ const formatter = SchemaIssue.makeFormatterStandardSchemaV1();
 /** The value at a path of the parsed JSON, for the message. */
 function at(json: unknown, path: readonly PropertyKey[]): unknown {
   let v = json;
-  for (const key of path) v = typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[key] : undefined;
+  for (const key of path)
+    v = typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[key] : undefined;
   return v;
 }
 
-const show = (v: unknown) => (v === undefined ? "missing" : typeof v === "number" && !Number.isFinite(v) ? String(v) : JSON.stringify(v));
+const show = (v: unknown) =>
+  v === undefined ? "missing" : typeof v === "number" && !Number.isFinite(v) ? String(v) : JSON.stringify(v);
 const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
 /**
  * `json` decoded by `schema`, or a ConfigError naming `where` and listing every problem as
  * `key = value: expected …` (keys the schema does not name pass through unchecked).
  */
-export function decodeConfig<S extends Schema.ConstraintDecoder<unknown>>(schema: S, json: unknown, where: string): S["Type"] {
+export function decodeConfig<S extends Schema.ConstraintDecoder<unknown>>(
+  schema: S,
+  json: unknown,
+  where: string,
+): S["Type"] {
   let issue: SchemaIssue.Issue;
   try {
     return Schema.decodeUnknownSync(schema)(json, { errors: "all" });
@@ -53,13 +59,17 @@ export function decodeConfig<S extends Schema.ConstraintDecoder<unknown>>(schema
 }
 
 const invalid = (where: string, problems: string[]) =>
-  new ConfigError(`${where}: ${problems.length === 1 ? "a field is" : `${problems.length} fields are`} invalid\n${problems.join("\n")}`);
+  new ConfigError(
+    `${where}: ${problems.length === 1 ? "a field is" : `${problems.length} fields are`} invalid\n${problems.join("\n")}`,
+  );
 
 /**
  * Relations between fields, checked once each field is valid on its own: `[holds, key, value, what is wrong]`;
  * every failing one is listed, in decodeConfig's format.
  */
 export function crossCheck(where: string, rules: readonly (readonly [boolean, string, unknown, string])[]): void {
-  const problems = rules.filter(([holds]) => !holds).map(([, key, value, message]) => `  ${key} = ${show(value)}: ${message}`);
+  const problems = rules
+    .filter(([holds]) => !holds)
+    .map(([, key, value, message]) => `  ${key} = ${show(value)}: ${message}`);
   if (problems.length) throw invalid(where, problems);
 }

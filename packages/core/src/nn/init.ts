@@ -6,7 +6,9 @@ import { Tensor, type DType } from "../tensor/tensor.ts";
 /** A small seeded generator (mulberry32); `next()` is uniform in [0, 1). */
 export class Rng {
   private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
   next(): number {
     this.s = (this.s + 0x6d2b79f5) >>> 0;
     let t = Math.imul(this.s ^ (this.s >>> 15), this.s | 1);
@@ -17,7 +19,10 @@ export class Rng {
     return Float32Array.from({ length: n }, () => (this.next() * 2 - 1) * bound);
   }
   normal(n: number, std = 1): Float32Array {
-    return Float32Array.from({ length: n }, () => std * Math.sqrt(-2 * Math.log(1 - this.next())) * Math.cos(2 * Math.PI * this.next()));
+    return Float32Array.from(
+      { length: n },
+      () => std * Math.sqrt(-2 * Math.log(1 - this.next())) * Math.cos(2 * Math.PI * this.next()),
+    );
   }
 }
 
@@ -33,7 +38,11 @@ let gpuStream = 0;
 export function withInitMode<T>(m: InitMode, build: () => T): T {
   const prev = mode;
   mode = m;
-  try { return build(); } finally { mode = prev; }
+  try {
+    return build();
+  } finally {
+    mode = prev;
+  }
 }
 
 let dtype: DType = "f32";
@@ -46,14 +55,19 @@ let dtype: DType = "f32";
 export function withParamDtype<T>(d: DType, build: () => T): T {
   const prev = dtype;
   dtype = d;
-  try { return build(); } finally { dtype = prev; }
+  try {
+    return build();
+  } finally {
+    dtype = prev;
+  }
 }
 
 export const paramDtype = (): DType => dtype;
 
 /** U(−1/√fan_in, 1/√fan_in): what nn.Linear and nn.Conv2d use for weights and biases. */
 export function uniformInit(rng: Rng, shape: readonly number[], fanIn: number): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1), bound = 1 / Math.sqrt(fanIn);
+  const n = shape.reduce((a, b) => a * b, 1),
+    bound = 1 / Math.sqrt(fanIn);
   if (mode === "none") return Tensor.empty(shape, false, dtype);
   if (mode === "gpu") {
     const u = rand(shape, rng.next() * 2 ** 32, gpuStream);

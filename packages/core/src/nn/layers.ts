@@ -12,7 +12,11 @@ import { Module } from "./module.ts";
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, { bias = true, rng = new Rng(0) } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    { bias = true, rng = new Rng(0) } = {},
+  ) {
     super();
     this.weight = this.param("weight", uniformInit(rng, [outFeatures, inFeatures], inFeatures));
     this.bias = bias ? this.param("bias", uniformInit(rng, [outFeatures], inFeatures)) : null;
@@ -33,43 +37,68 @@ const ACTIVATIONS = { silu, gelu, quickGelu, relu } as const;
 export class Conv2d extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(inChannels: number, outChannels: number, kernelSize: number, readonly options: Conv2dParams & { bias?: boolean; rng?: Rng } = {}) {
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number,
+    readonly options: Conv2dParams & { bias?: boolean; rng?: Rng } = {},
+  ) {
     super();
-    const rng = options.rng ?? new Rng(0), fanIn = inChannels * kernelSize * kernelSize;
+    const rng = options.rng ?? new Rng(0),
+      fanIn = inChannels * kernelSize * kernelSize;
     this.weight = this.param("weight", uniformInit(rng, [outChannels, inChannels, kernelSize, kernelSize], fanIn));
     this.bias = options.bias === false ? null : this.param("bias", uniformInit(rng, [outChannels], fanIn));
   }
-  forward(x: Tensor): Tensor { return conv2d(x, this.weight, this.bias, this.options); }
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, this.options);
+  }
 }
 
 export class GroupNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
-  constructor(readonly numGroups: number, numChannels: number, readonly eps = 1e-5) {
+  constructor(
+    readonly numGroups: number,
+    numChannels: number,
+    readonly eps = 1e-5,
+  ) {
     super();
     this.weight = this.param("weight", onesInit([numChannels]));
     this.bias = this.param("bias", zerosInit([numChannels]));
   }
   /** `silu: true` fuses the SiLU that follows (GroupNorm → SiLU in resnet blocks). */
-  forward(x: Tensor, silu = false): Tensor { return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps, { silu }); }
+  forward(x: Tensor, silu = false): Tensor {
+    return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps, { silu });
+  }
 }
 
 export class LayerNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
-  constructor(dim: number, readonly eps = 1e-5) {
+  constructor(
+    dim: number,
+    readonly eps = 1e-5,
+  ) {
     super();
     this.weight = this.param("weight", onesInit([dim]));
     this.bias = this.param("bias", zerosInit([dim]));
   }
-  forward(x: Tensor): Tensor { return layerNorm(x, this.weight, this.bias, this.eps); }
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.weight, this.bias, this.eps);
+  }
 }
 
 export class Embedding extends Module {
   readonly weight: Tensor;
-  constructor(readonly numEmbeddings: number, readonly dim: number, { rng = new Rng(0) } = {}) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly dim: number,
+    { rng = new Rng(0) } = {},
+  ) {
     super();
     this.weight = this.param("weight", uniformInit(rng, [numEmbeddings, dim], 3)); // ≈ N(0,1) scale, as nn.Embedding
   }
-  forward(ids: ArrayLike<number>, idShape?: readonly number[]): Tensor { return embedding(this.weight, ids, idShape); }
+  forward(ids: ArrayLike<number>, idShape?: readonly number[]): Tensor {
+    return embedding(this.weight, ids, idShape);
+  }
 }

@@ -27,7 +27,9 @@ export function applyLoRA(root: Module, o: LoRAOptions) {
   const targets = o.targets ?? DEFAULT_LORA_TARGETS;
   const rng = new Rng(o.seed ?? 0);
   root.requiresGrad(false);
-  const layers = [...root.namedModules()].filter((e): e is [string, Linear] => e[1] instanceof Linear && targets.test(e[0]));
+  const layers = [...root.namedModules()].filter(
+    (e): e is [string, Linear] => e[1] instanceof Linear && targets.test(e[0]),
+  );
   if (!layers.length) throw new Error(`applyLoRA: no Linear layer matches ${targets}`);
   for (const [, layer] of layers) {
     if (layer.adapter) throw new Error("applyLoRA: a layer already has an adapter");
@@ -46,10 +48,14 @@ export function mergeLoRA(root: Module): void {
   for (const [, m] of root.namedModules()) {
     if (!(m instanceof Linear) || !m.adapter) continue;
     const { down, up, scale } = m.adapter;
-    scope(() => noGrad(() => {
-      const merged = m.weight.add(matmul(up.weight, down.weight).mul(scale)); // B [out, r] · A [r, in]
-      runtime().runner.commandEncoder().copyBufferToBuffer(merged.buffer, 0, m.weight.buffer, 0, m.weight.size * 4);
-    }));
+    scope(() =>
+      noGrad(() => {
+        const merged = m.weight.add(matmul(up.weight, down.weight).mul(scale)); // B [out, r] · A [r, in]
+        runtime()
+          .runner.commandEncoder()
+          .copyBufferToBuffer(merged.buffer, 0, m.weight.buffer, 0, m.weight.size * 4);
+      }),
+    );
     m.adapter = null;
     m.removeChild("lora_A");
     m.removeChild("lora_B");

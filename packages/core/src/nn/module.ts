@@ -8,7 +8,10 @@ import { fromFloat32 } from "../io/dtypes.ts";
 import { toF16 } from "../ops/cast.ts";
 import { paramDtype } from "./init.ts";
 
-export interface TensorData { data: Float32Array; shape: readonly number[] }
+export interface TensorData {
+  data: Float32Array;
+  shape: readonly number[];
+}
 
 export class Module {
   private readonly ownParams = new Map<string, Tensor>();
@@ -38,14 +41,18 @@ export class Module {
     return m;
   }
 
-  removeChild(name: string): void { this.children.delete(name); }
+  removeChild(name: string): void {
+    this.children.delete(name);
+  }
 
   *namedParameters(prefix = ""): Generator<[string, Tensor]> {
     for (const [n, t] of this.ownParams) yield [prefix + n, t];
     for (const [n, c] of this.children) yield* c.namedParameters(`${prefix}${n}.`);
   }
 
-  parameters(): Tensor[] { return [...this.namedParameters()].map(([, t]) => t); }
+  parameters(): Tensor[] {
+    return [...this.namedParameters()].map(([, t]) => t);
+  }
 
   /** This module and every descendant with its dotted path ("" for this one). */
   *namedModules(prefix = ""): Generator<[string, Module]> {
@@ -53,7 +60,9 @@ export class Module {
     for (const [n, c] of this.children) yield* c.namedModules(`${prefix}${n}.`);
   }
 
-  parameterCount(): number { return this.parameters().reduce((s, t) => s + t.size, 0); }
+  parameterCount(): number {
+    return this.parameters().reduce((s, t) => s + t.size, 0);
+  }
 
   /** Sets requiresGrad on every parameter (freeze with false). */
   requiresGrad(flag: boolean): this {
@@ -72,7 +81,10 @@ export class Module {
     runtime().runner.flush();
     for (const [name, t] of params) {
       const src = dict.get(name);
-      if (!src) { if (strict) problems.push(`missing tensor "${name}" (expected shape [${t.shape}])`); continue; }
+      if (!src) {
+        if (strict) problems.push(`missing tensor "${name}" (expected shape [${t.shape}])`);
+        continue;
+      }
       if (src.shape.length !== t.shape.length || src.shape.some((d, i) => d !== t.shape[i])) {
         problems.push(`tensor "${name}": expected shape [${t.shape}], found [${src.shape}]`);
         continue;
@@ -83,7 +95,9 @@ export class Module {
     if (strict) for (const name of dict.keys()) if (!params.has(name)) problems.push(`unexpected tensor "${name}"`);
     if (problems.length) {
       const shown = problems.slice(0, 20).join("\n  ");
-      throw new Error(`${this.constructor.name}.loadStateDict: ${problems.length} problem(s):\n  ${shown}${problems.length > 20 ? "\n  ..." : ""}`);
+      throw new Error(
+        `${this.constructor.name}.loadStateDict: ${problems.length} problem(s):\n  ${shown}${problems.length > 20 ? "\n  ..." : ""}`,
+      );
     }
   }
 
@@ -95,7 +109,11 @@ export class Module {
   }
 
   dispose(): void {
-    for (const t of this.parameters()) { t.grad?.dispose(); t.grad = null; t.dispose(); }
+    for (const t of this.parameters()) {
+      t.grad?.dispose();
+      t.grad = null;
+      t.dispose();
+    }
   }
 }
 
@@ -122,7 +140,13 @@ export class ModuleList<M extends Module> extends Module {
     super();
     this.items = items.map((m, i) => this.child(String(i), m));
   }
-  get length() { return this.items.length; }
-  at(i: number): M { return this.items[i]!; }
-  [Symbol.iterator]() { return this.items[Symbol.iterator](); }
+  get length() {
+    return this.items.length;
+  }
+  at(i: number): M {
+    return this.items[i]!;
+  }
+  [Symbol.iterator]() {
+    return this.items[Symbol.iterator]();
+  }
 }

@@ -16,15 +16,33 @@ export interface Conv2dParams {
 export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, p: Conv2dParams = {}): Tensor {
   const [batch, inChannels, height, width] = x.shape as [number, number, number, number];
   const [outChannels, cin, kernelH, kernelW] = w.shape as [number, number, number, number];
-  if (x.ndim !== 4 || cin !== inChannels) throw new Error(`conv2d: input [${x.shape}] does not match weight [${w.shape}] (expected [N, ${cin}, H, W])`);
-  const [top, bottom, left, right] = typeof p.padding === "object" ? p.padding : [p.padding ?? 0, p.padding ?? 0, p.padding ?? 0, p.padding ?? 0];
+  if (x.ndim !== 4 || cin !== inChannels)
+    throw new Error(`conv2d: input [${x.shape}] does not match weight [${w.shape}] (expected [N, ${cin}, H, W])`);
+  const [top, bottom, left, right] =
+    typeof p.padding === "object" ? p.padding : [p.padding ?? 0, p.padding ?? 0, p.padding ?? 0, p.padding ?? 0];
   const stride = p.stride ?? 1;
-  const shape: K.Conv2dShape = { batch, inChannels, outChannels, height, width, kernelH, kernelW, strideH: stride, strideW: stride, padH: top, padW: left, padBottom: bottom, padRight: right };
+  const shape: K.Conv2dShape = {
+    batch,
+    inChannels,
+    outChannels,
+    height,
+    width,
+    kernelH,
+    kernelW,
+    strideH: stride,
+    strideW: stride,
+    padH: top,
+    padW: left,
+    padBottom: bottom,
+    padRight: right,
+  };
   const size = K.conv2dOutputSize(shape);
   const out = Tensor.empty([batch, outChannels, size.height, size.width]);
   K.conv2d(r(), x.buffer, w.buffer, out.buffer, { ...shape, bias: bias?.buffer });
   return record(out, "conv2d", [x, w, ...(bias ? [bias] : [])], (g) => {
-    let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
+    let gx: Tensor | null = null,
+      gw: Tensor | null = null,
+      gb: Tensor | null = null;
     if (x.requiresGrad) K.conv2dInputGrad(r(), g.buffer, w.buffer, (gx = Tensor.empty(x.shape)).buffer, shape);
     if (w.requiresGrad) K.conv2dWeightGrad(r(), x.buffer, g.buffer, (gw = Tensor.empty(w.shape)).buffer, shape);
     if (bias?.requiresGrad) K.conv2dBiasGrad(r(), g.buffer, (gb = Tensor.empty(bias.shape)).buffer, shape);
@@ -57,4 +75,3 @@ export function adaptiveAvgPool2d(x: Tensor, outH: number, outW = outH): Tensor 
     return [gx];
   });
 }
-

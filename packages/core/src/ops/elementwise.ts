@@ -24,7 +24,9 @@ function binaryRaw(op: K.BinaryOp, a: Tensor, b: Tensor): Tensor {
 
 /** x·scale + shift: the affine map every scalar operand reduces to. */
 export function affine(x: Tensor, scale: number, shift = 0): Tensor {
-  return record(mapRaw(x, "identity", scale, shift), "affine", [x], (g) => [scale === 1 ? g.reshape(g.shape) : mapRaw(g, "identity", scale)]);
+  return record(mapRaw(x, "identity", scale, shift), "affine", [x], (g) => [
+    scale === 1 ? g.reshape(g.shape) : mapRaw(g, "identity", scale),
+  ]);
 }
 
 export function add(a: Tensor, b: Operand): Tensor {
@@ -36,7 +38,10 @@ export function add(a: Tensor, b: Operand): Tensor {
 export function sub(a: Tensor, b: Operand): Tensor {
   if (typeof b === "number") return affine(a, 1, -b);
   const out = binaryRaw("sub", a, b);
-  return record(out, "sub", [a, b], (g) => [sumToShape(g, a.shape), b.requiresGrad ? sumToShapeScaled(g, b.shape, -1) : null]);
+  return record(out, "sub", [a, b], (g) => [
+    sumToShape(g, a.shape),
+    b.requiresGrad ? sumToShapeScaled(g, b.shape, -1) : null,
+  ]);
 }
 
 export function mul(a: Tensor, b: Operand): Tensor {
@@ -62,7 +67,13 @@ export function div(a: Tensor, b: Operand): Tensor {
 export const neg = (x: Tensor) => affine(x, -1);
 
 /** Activations whose derivative has a fused kernel taking (x, gradOut). */
-const ACTIVATION_GRAD = { silu: "siluGrad", gelu: "geluGrad", quickGelu: "quickGeluGrad", sigmoid: "sigmoidGrad", relu: "reluGrad" } as const;
+const ACTIVATION_GRAD = {
+  silu: "siluGrad",
+  gelu: "geluGrad",
+  quickGelu: "quickGeluGrad",
+  sigmoid: "sigmoidGrad",
+  relu: "reluGrad",
+} as const;
 
 function activation(op: keyof typeof ACTIVATION_GRAD) {
   return (x: Tensor) => record(mapRaw(x, op), op, [x], (g) => [binaryRaw(ACTIVATION_GRAD[op], x, g)]);
@@ -98,7 +109,6 @@ export function tanh(x: Tensor): Tensor {
   return record(out, "tanh", [x], (g) => [binaryRaw("mul", g, mapRaw(mapRaw(out, "square"), "identity", -1, 1))]);
 }
 
-
 function reduceProduct(g: Tensor, other: Tensor, shape: readonly number[]): Tensor {
   return sumToShape(binaryRaw("mul", g, other), shape);
 }
@@ -130,21 +140,37 @@ function extremum(op: "maximum" | "minimum", a: Tensor, b: Operand): Tensor {
     // Kernels run in queue order, so the bound may return to the pool before the batch is submitted.
     bound.dispose();
     // g stops only where a lies strictly beyond the bound, sign·(b − a) > 0; f32 subtraction keeps that sign exactly.
-    return record(out, op, [a], (g) => [binaryRaw("sub", g, binaryRaw("reluGrad", mapRaw(a, "identity", -sign, sign * b), g))]);
+    return record(out, op, [a], (g) => [
+      binaryRaw("sub", g, binaryRaw("reluGrad", mapRaw(a, "identity", -sign, sign * b), g)),
+    ]);
   }
   const out = binaryRaw(op, a, b);
   return record(out, op, [a, b], (g) => {
     // The winner takes the gradient and a tie splits it evenly, as torch does: g_a = ½·(g + g·[d > 0] − g·[d < 0]).
     const d = mapRaw(binaryRaw("sub", a, b), "identity", sign);
-    const wins = binaryRaw("reluGrad", d, g), loses = binaryRaw("reluGrad", mapRaw(d, "identity", -1), g);
+    const wins = binaryRaw("reluGrad", d, g),
+      loses = binaryRaw("reluGrad", mapRaw(d, "identity", -1), g);
     const ga = mapRaw(binaryRaw("sub", binaryRaw("add", g, wins), loses), "identity", 0.5);
-    return [a.requiresGrad ? sumToShape(ga, a.shape) : null, b.requiresGrad ? sumToShape(binaryRaw("sub", g, ga), b.shape) : null];
+    return [
+      a.requiresGrad ? sumToShape(ga, a.shape) : null,
+      b.requiresGrad ? sumToShape(binaryRaw("sub", g, ga), b.shape) : null,
+    ];
   });
 }
 
 // Tensor's arithmetic methods, attached here so that tensor.ts needs no ops (and no import cycle forms).
-Tensor.prototype.add = function (this: Tensor, other: Operand) { return add(this, other); };
-Tensor.prototype.sub = function (this: Tensor, other: Operand) { return sub(this, other); };
-Tensor.prototype.mul = function (this: Tensor, other: Operand) { return mul(this, other); };
-Tensor.prototype.div = function (this: Tensor, other: Operand) { return div(this, other); };
-Tensor.prototype.neg = function (this: Tensor) { return neg(this); };
+Tensor.prototype.add = function (this: Tensor, other: Operand) {
+  return add(this, other);
+};
+Tensor.prototype.sub = function (this: Tensor, other: Operand) {
+  return sub(this, other);
+};
+Tensor.prototype.mul = function (this: Tensor, other: Operand) {
+  return mul(this, other);
+};
+Tensor.prototype.div = function (this: Tensor, other: Operand) {
+  return div(this, other);
+};
+Tensor.prototype.neg = function (this: Tensor) {
+  return neg(this);
+};

@@ -9,7 +9,11 @@ function withU32<T>(data: Uint32Array, use: (buf: GPUBuffer) => T): T {
   const { pool, runner } = runtime();
   const buf = pool.acquire(Math.max(4, data.byteLength), true);
   runner.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
-  try { return use(buf); } finally { pool.release(buf); }
+  try {
+    return use(buf);
+  } finally {
+    pool.release(buf);
+  }
 }
 
 /** table [vocab, dim] looked up at `ids` (shape `idShape`) → [...idShape, dim]. */
@@ -18,10 +22,14 @@ export function embedding(table: Tensor, ids: ArrayLike<number>, idShape: readon
   const plan = K.embeddingScatterPlan(ids, vocab); // validates every id against the table
   const rows = ids.length;
   const out = Tensor.empty([...idShape, dim]);
-  withU32(Uint32Array.from(ids), (buf) => K.embeddingGather(runtime().runner, table.buffer, buf, out.buffer, { rows, dim, vocab }));
+  withU32(Uint32Array.from(ids), (buf) =>
+    K.embeddingGather(runtime().runner, table.buffer, buf, out.buffer, { rows, dim, vocab }),
+  );
   return record(out, "embedding", [table], (g) => {
     const gt = Tensor.zeros(table.shape);
-    withU32(plan.data, (buf) => K.embeddingScatterAdd(runtime().runner, g.buffer, buf, gt.buffer, { rows, dim, vocab, groups: plan.groups }));
+    withU32(plan.data, (buf) =>
+      K.embeddingScatterAdd(runtime().runner, g.buffer, buf, gt.buffer, { rows, dim, vocab, groups: plan.groups }),
+    );
     return [gt];
   });
 }

@@ -1,4 +1,24 @@
-export { add, sub, mul, div, neg, affine, silu, gelu, quickGelu, sigmoid, relu, exp, log, sqrt, square, tanh, maximum, minimum, clamp } from "./elementwise.ts";
+export {
+  add,
+  sub,
+  mul,
+  div,
+  neg,
+  affine,
+  silu,
+  gelu,
+  quickGelu,
+  sigmoid,
+  relu,
+  exp,
+  log,
+  sqrt,
+  square,
+  tanh,
+  maximum,
+  minimum,
+  clamp,
+} from "./elementwise.ts";
 export { sum, mean, sumToShape, expandTo } from "./reduce.ts";
 export { bmm, matmul, linear, type BmmOptions } from "./matmul.ts";
 export { groupNorm, layerNorm, softmax } from "./norm.ts";

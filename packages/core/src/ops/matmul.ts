@@ -6,30 +6,46 @@ import { Tensor } from "../tensor/tensor.ts";
 import { gelu, quickGelu, relu, silu } from "./elementwise.ts";
 import { sumToShape } from "./reduce.ts";
 
-
 const r = () => runtime().runner;
 
-export interface BmmOptions { transA?: boolean; transB?: boolean; alpha?: number }
+export interface BmmOptions {
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+}
 
 /** C[b] = alpha · op(A[b]) · op(B[b]) for A [B, M, K] (or [B, K, M] with transA) and B [B, K, N] (or [B, N, K]). */
 export function bmm(a: Tensor, b: Tensor, o: BmmOptions = {}): Tensor {
   const { transA = false, transB = false, alpha = 1 } = o;
-  if (a.ndim !== 3 || b.ndim !== 3 || a.shape[0] !== b.shape[0]) throw new Error(`bmm: expected [B,·,·] operands with equal batch, got [${a.shape}] and [${b.shape}]`);
+  if (a.ndim !== 3 || b.ndim !== 3 || a.shape[0] !== b.shape[0])
+    throw new Error(`bmm: expected [B,·,·] operands with equal batch, got [${a.shape}] and [${b.shape}]`);
   const [batch, a1, a2] = a.shape as [number, number, number];
   const [m, k] = transA ? [a2, a1] : [a1, a2];
   const [kb, n] = transB ? [b.shape[2]!, b.shape[1]!] : [b.shape[1]!, b.shape[2]!];
-  if (k !== kb) throw new Error(`bmm: inner dimensions differ (${k} vs ${kb}) for [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`);
+  if (k !== kb)
+    throw new Error(
+      `bmm: inner dimensions differ (${k} vs ${kb}) for [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`,
+    );
   const out = Tensor.empty([batch, m, n]);
   K.matmul(r(), a.buffer, b.buffer, out.buffer, { m, n, k, batch, transA, transB, alpha });
   return record(out, "bmm", [a, b], (g) => [
-    a.requiresGrad ? (transA ? bmm(b, g, { transA: transB, transB: true, alpha }) : bmm(g, b, { transB: !transB, alpha })) : null,
-    b.requiresGrad ? (transB ? bmm(g, a, { transA: true, transB: transA, alpha }) : bmm(a, g, { transA: !transA, alpha })) : null,
+    a.requiresGrad
+      ? transA
+        ? bmm(b, g, { transA: transB, transB: true, alpha })
+        : bmm(g, b, { transB: !transB, alpha })
+      : null,
+    b.requiresGrad
+      ? transB
+        ? bmm(g, a, { transA: true, transB: transA, alpha })
+        : bmm(a, g, { transA: !transA, alpha })
+      : null,
   ]);
 }
 
 /** a [..., M, K] · b [K, N] (b shared across the leading dims) or equal-batch [..., K, N]. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  const m = a.shape[a.ndim - 2] ?? 1, k = a.shape[a.ndim - 1]!;
+  const m = a.shape[a.ndim - 2] ?? 1,
+    k = a.shape[a.ndim - 1]!;
   const lead = a.shape.slice(0, -2);
   if (b.ndim === 2) {
     const rows = a.size / k;
@@ -47,13 +63,21 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  */
 export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, activation: K.MatmulActivation = "none"): Tensor {
   const [outF, inF] = w.shape as [number, number];
-  if (x.shape[x.ndim - 1] !== inF) throw new Error(`linear: input features ${x.shape[x.ndim - 1]} != weight [${w.shape}] in-features ${inF}`);
+  if (x.shape[x.ndim - 1] !== inF)
+    throw new Error(`linear: input features ${x.shape[x.ndim - 1]} != weight [${w.shape}] in-features ${inF}`);
   const lead = x.shape.slice(0, -1);
   const rows = x.size / inF;
   const x2 = x.reshape([rows, inF]);
   if (!needsGrad([x, w, ...(bias ? [bias] : [])])) {
     const out = Tensor.empty([...lead, outF]);
-    K.matmul(r(), x2.buffer, w.buffer, out.buffer, { m: rows, n: outF, k: inF, transB: true, bias: bias?.buffer, activation });
+    K.matmul(r(), x2.buffer, w.buffer, out.buffer, {
+      m: rows,
+      n: outF,
+      k: inF,
+      transB: true,
+      bias: bias?.buffer,
+      activation,
+    });
     return out;
   }
   let y = linearNoBias(x2, w, true, bias);
@@ -68,12 +92,14 @@ const ACTIVATIONS = { silu, gelu, quickGelu, relu } as const;
  * rows in one GEMM and the bias gradient as a column sum.
  */
 function linearNoBias(x: Tensor, w: Tensor, transW: boolean, bias?: Tensor | null): Tensor {
-  const rows = x.shape[0]!, inF = x.shape[1]!;
+  const rows = x.shape[0]!,
+    inF = x.shape[1]!;
   const outF = transW ? w.shape[0]! : w.shape[1]!;
   const out = Tensor.empty([rows, outF]);
   K.matmul(r(), x.buffer, w.buffer, out.buffer, { m: rows, n: outF, k: inF, transB: transW, bias: bias?.buffer });
   return record(out, "linear", bias ? [x, w, bias] : [x, w], (g) => {
-    let gx: Tensor | null = null, gw: Tensor | null = null;
+    let gx: Tensor | null = null,
+      gw: Tensor | null = null;
     if (x.requiresGrad) {
       gx = Tensor.empty(x.shape);
       K.matmul(r(), g.buffer, w.buffer, gx.buffer, { m: rows, n: inF, k: outF, transB: !transW });
@@ -87,4 +113,3 @@ function linearNoBias(x: Tensor, w: Tensor, transW: boolean, bias?: Tensor | nul
     return bias ? [gx, gw, bias.requiresGrad ? sumToShape(g, bias.shape) : null] : [gx, gw];
   });
 }
-

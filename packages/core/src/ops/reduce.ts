@@ -5,7 +5,9 @@ import { runtime } from "../tensor/runtime.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
 const normAxes = (axes: number | number[] | undefined, ndim: number) =>
-  (axes === undefined ? [...Array(ndim).keys()] : [axes].flat()).map((a) => (a < 0 ? a + ndim : a)).sort((a, b) => a - b);
+  (axes === undefined ? [...Array(ndim).keys()] : [axes].flat())
+    .map((a) => (a < 0 ? a + ndim : a))
+    .sort((a, b) => a - b);
 
 function sumRaw(x: Tensor, axes: number[]): Tensor {
   const outShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));

@@ -8,7 +8,8 @@ const r = () => runtime().runner;
 
 /** torch.permute, materialised contiguously. */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
-  if (perm.length !== x.ndim || [...perm].sort().some((p, i) => p !== i)) throw new Error(`permute: [${perm}] is not a permutation of ${x.ndim} dims`);
+  if (perm.length !== x.ndim || [...perm].sort().some((p, i) => p !== i))
+    throw new Error(`permute: [${perm}] is not a permutation of ${x.ndim} dims`);
   const shape = perm.map((p) => x.shape[p]!);
   const out = Tensor.empty(shape);
   K.stridedCopy(r(), x.buffer, out.buffer, { shape, srcStrides: K.permuteStrides(x.shape, perm) });
@@ -26,14 +27,21 @@ export const transpose = (x: Tensor, a: number, b: number) => {
 /** x[..., start:end, ...] along `axis`. */
 export function slice(x: Tensor, axis: number, start: number, end: number): Tensor {
   const ax = axis < 0 ? axis + x.ndim : axis;
-  if (start < 0 || end > x.shape[ax]! || start >= end) throw new Error(`slice: [${start}, ${end}) is outside dim ${ax} of [${x.shape}]`);
+  if (start < 0 || end > x.shape[ax]! || start >= end)
+    throw new Error(`slice: [${start}, ${end}) is outside dim ${ax} of [${x.shape}]`);
   const shape = x.shape.map((d, i) => (i === ax ? end - start : d));
   const strides = K.contiguousStrides(x.shape);
   const out = Tensor.empty(shape);
   K.stridedCopy(r(), x.buffer, out.buffer, { shape, srcStrides: strides, srcOffset: start * strides[ax]! });
   return record(out, "slice", [x], (g) => {
     const gx = Tensor.zeros(x.shape);
-    K.stridedCopy(r(), g.buffer, gx.buffer, { shape, srcStrides: K.contiguousStrides(shape), dstStrides: strides, dstOffset: start * strides[ax]!, accumulate: true });
+    K.stridedCopy(r(), g.buffer, gx.buffer, {
+      shape,
+      srcStrides: K.contiguousStrides(shape),
+      dstStrides: strides,
+      dstOffset: start * strides[ax]!,
+      accumulate: true,
+    });
     return [gx];
   });
 }
@@ -43,17 +51,26 @@ export function concat(xs: Tensor[], axis: number): Tensor {
   const ax = axis < 0 ? axis + xs[0]!.ndim : axis;
   const shape = [...xs[0]!.shape];
   shape[ax] = xs.reduce((s, t) => s + t.shape[ax]!, 0);
-  for (const t of xs) if (t.ndim !== shape.length || t.shape.some((d, i) => i !== ax && d !== shape[i])) throw new Error(`concat: shapes ${xs.map((t) => `[${t.shape}]`).join(", ")} differ outside axis ${ax}`);
+  for (const t of xs)
+    if (t.ndim !== shape.length || t.shape.some((d, i) => i !== ax && d !== shape[i]))
+      throw new Error(`concat: shapes ${xs.map((t) => `[${t.shape}]`).join(", ")} differ outside axis ${ax}`);
   const out = Tensor.empty(shape);
   const strides = K.contiguousStrides(shape);
   let offset = 0;
   const offsets = xs.map((t) => {
-    K.stridedCopy(r(), t.buffer, out.buffer, { shape: t.shape, srcStrides: K.contiguousStrides(t.shape), dstStrides: strides, dstOffset: offset * strides[ax]! });
+    K.stridedCopy(r(), t.buffer, out.buffer, {
+      shape: t.shape,
+      srcStrides: K.contiguousStrides(t.shape),
+      dstStrides: strides,
+      dstOffset: offset * strides[ax]!,
+    });
     const o = offset;
     offset += t.shape[ax]!;
     return o;
   });
-  return record(out, "concat", xs, (g) => xs.map((t, i) => (t.requiresGrad ? slice(g, ax, offsets[i]!, offsets[i]! + t.shape[ax]!) : null)));
+  return record(out, "concat", xs, (g) =>
+    xs.map((t, i) => (t.requiresGrad ? slice(g, ax, offsets[i]!, offsets[i]! + t.shape[ax]!) : null)),
+  );
 }
 
 /** torch.chunk into `n` equal parts along `axis`. */

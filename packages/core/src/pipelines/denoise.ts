@@ -18,10 +18,18 @@ export interface NoisePredictor {
  * ε̂ = ε_u + w·(ε_c − ε_u). `embeddings` is [2B, L, D] with the B unconditional rows first, as diffusers
  * concatenates them; w = 1 skips the uncond half entirely.
  */
-export function guidedNoise(unet: NoisePredictor, x: Tensor, t: number, embeddings: Tensor, guidanceScale: number, inputScale = 1): Tensor {
+export function guidedNoise(
+  unet: NoisePredictor,
+  x: Tensor,
+  t: number,
+  embeddings: Tensor,
+  guidanceScale: number,
+  inputScale = 1,
+): Tensor {
   const batch = x.shape[0]!;
   const input = inputScale === 1 ? x : x.mul(inputScale);
-  if (guidanceScale === 1) return unet.forward(input, t, embeddings.shape[0] === batch ? embeddings : chunk(embeddings, 2, 0)[1]!);
+  if (guidanceScale === 1)
+    return unet.forward(input, t, embeddings.shape[0] === batch ? embeddings : chunk(embeddings, 2, 0)[1]!);
   const eps = unet.forward(concat([input, input], 0), t, embeddings);
   const [uncond, cond] = chunk(eps, 2, 0) as [Tensor, Tensor];
   return uncond.add(cond.sub(uncond).mul(guidanceScale));
@@ -56,7 +64,20 @@ export function sampleLatents(unet: NoisePredictor, sampler: Sampler, o: SampleO
     try {
       for (let i = from; i < to; i++) {
         const prev = x;
-        x = scope(() => run.step(i, prev, guidedNoise(unet, prev, sampler.timesteps[i]!, o.embeddingsAt(i), o.guidanceScale, sampler.modelInputScale(i))));
+        x = scope(() =>
+          run.step(
+            i,
+            prev,
+            guidedNoise(
+              unet,
+              prev,
+              sampler.timesteps[i]!,
+              o.embeddingsAt(i),
+              o.guidanceScale,
+              sampler.modelInputScale(i),
+            ),
+          ),
+        );
         if (prev !== o.latents) prev.dispose();
         o.onStep?.(i + 1, to);
       }

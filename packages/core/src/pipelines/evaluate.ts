@@ -15,23 +15,47 @@ export interface EvaluateOptions extends Omit<TextToImageOptions, "prompts" | "s
   diversity?: boolean;
 }
 
-export interface RewardStats { mean: number; std: number; n: number; scores: number[] }
+export interface RewardStats {
+  mean: number;
+  std: number;
+  n: number;
+  scores: number[];
+}
 
 /** Every reward's score for every (seed, prompt) image. */
-export async function evaluateRewards(sd: StableDiffusion, rewards: readonly WeightedReward[], prompts: readonly string[], o: EvaluateOptions): Promise<Map<string, RewardStats>> {
+export async function evaluateRewards(
+  sd: StableDiffusion,
+  rewards: readonly WeightedReward[],
+  prompts: readonly string[],
+  o: EvaluateOptions,
+): Promise<Map<string, RewardStats>> {
   const scores = new Map(rewards.map((r) => [r.name, [] as number[]]));
   const imagesBySeed = new Map<number, Float32Array[]>();
-  const batches = o.seeds.flatMap((seed) => Array.from({ length: Math.ceil(prompts.length / o.batchSize) }, (_, b) => ({ seed, b, batch: prompts.slice(b * o.batchSize, (b + 1) * o.batchSize) })));
+  const batches = o.seeds.flatMap((seed) =>
+    Array.from({ length: Math.ceil(prompts.length / o.batchSize) }, (_, b) => ({
+      seed,
+      b,
+      batch: prompts.slice(b * o.batchSize, (b + 1) * o.batchSize),
+    })),
+  );
   for (const [i, { seed, b, batch }] of batches.entries()) {
     await scopeAsync(async () => {
       // Each image's noise depends on (seed, prompt index) only: two models compared with the same seeds see the
       // same noise, whatever the batch size, and eval's image k is generate's image k for the same prompt list.
       const control = o.embeddingsFor?.(batch);
-      const images = textToImage(sd, { ...o, prompts: batch, seed, firstSample: b * o.batchSize, embeddingsAt: control?.embeddingsAt });
+      const images = textToImage(sd, {
+        ...o,
+        prompts: batch,
+        seed,
+        firstSample: b * o.batchSize,
+        embeddingsAt: control?.embeddingsAt,
+      });
       control?.dispose();
-      for (const { name, reward } of rewards) scores.get(name)!.push(...(await noGrad(() => reward.score(images, batch)).toArray()));
+      for (const { name, reward } of rewards)
+        scores.get(name)!.push(...(await noGrad(() => reward.score(images, batch)).toArray()));
       if (o.diversity) {
-        const data = await images.toArray(), size = data.length / batch.length;
+        const data = await images.toArray(),
+          size = data.length / batch.length;
         const list = imagesBySeed.get(seed) ?? [];
         for (let k = 0; k < batch.length; k++) list.push(data.slice(k * size, (k + 1) * size));
         imagesBySeed.set(seed, list);
@@ -41,22 +65,27 @@ export async function evaluateRewards(sd: StableDiffusion, rewards: readonly Wei
     o.onBatch?.(i + 1, batches.length);
   }
   if (o.diversity) scores.set("diversity", [...imagesBySeed.values()].map(pairwiseDistance));
-  return new Map([...scores].map(([name, s]) => {
-    const mean = s.reduce((a, b) => a + b, 0) / s.length;
-    const std = Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, s.length - 1));
-    return [name, { mean, std, n: s.length, scores: s }];
-  }));
+  return new Map(
+    [...scores].map(([name, s]) => {
+      const mean = s.reduce((a, b) => a + b, 0) / s.length;
+      const std = Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, s.length - 1));
+      return [name, { mean, std, n: s.length, scores: s }];
+    }),
+  );
 }
 
 /** Mean over pairs of images of their RMS pixel difference: how different the prompts' images are (collapse → 0). */
 export function pairwiseDistance(images: readonly Float32Array[]): number {
-  let total = 0, pairs = 0;
-  for (let i = 0; i < images.length; i++) for (let j = i + 1; j < images.length; j++) {
-    const a = images[i]!, b = images[j]!;
-    let s = 0;
-    for (let k = 0; k < a.length; k++) s += (a[k]! - b[k]!) ** 2;
-    total += Math.sqrt(s / a.length);
-    pairs++;
-  }
+  let total = 0,
+    pairs = 0;
+  for (let i = 0; i < images.length; i++)
+    for (let j = i + 1; j < images.length; j++) {
+      const a = images[i]!,
+        b = images[j]!;
+      let s = 0;
+      for (let k = 0; k < a.length; k++) s += (a[k]! - b[k]!) ** 2;
+      total += Math.sqrt(s / a.length);
+      pairs++;
+    }
   return pairs ? total / pairs : 0;
 }

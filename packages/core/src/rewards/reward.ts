@@ -49,7 +49,8 @@ export class RewardRegistry {
   private readonly plugins = new Map<string, RewardPlugin>();
 
   register(plugin: RewardPlugin): this {
-    if (!/^[a-z0-9][a-z0-9_-]*$/.test(plugin.name)) throw new Error(`reward name "${plugin.name}" must be lowercase letters, digits, "-" or "_"`);
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(plugin.name))
+      throw new Error(`reward name "${plugin.name}" must be lowercase letters, digits, "-" or "_"`);
     if (this.plugins.has(plugin.name)) throw new Error(`a reward named "${plugin.name}" is already registered`);
     this.plugins.set(plugin.name, plugin);
     return this;
@@ -57,9 +58,14 @@ export class RewardRegistry {
 
   get(name: string): RewardPlugin {
     const plugin = this.plugins.get(name);
-    if (!plugin) throw new Error(`unknown reward "${name}"; known rewards: ${[...this.plugins.keys()].sort().join(", ") || "(none registered)"}`);
+    if (!plugin)
+      throw new Error(
+        `unknown reward "${name}"; known rewards: ${[...this.plugins.keys()].sort().join(", ") || "(none registered)"}`,
+      );
     return plugin;
   }
 
-  list(): RewardPlugin[] { return [...this.plugins.values()]; }
+  list(): RewardPlugin[] {
+    return [...this.plugins.values()];
+  }
 }

@@ -110,10 +110,24 @@ export function parseSchedulerConfig(json: Record<string, unknown>, as: Schedule
   };
   const alphas = alphasCumprod(betas(config));
   crossCheck(where, [
-    [c.trained_betas === null || c.trained_betas.length === c.num_train_timesteps, "trained_betas", c.trained_betas?.length, `needs one beta per training timestep (num_train_timesteps = ${c.num_train_timesteps})`],
-    [c.steps_offset < c.num_train_timesteps, "steps_offset", c.steps_offset, `must be below num_train_timesteps (${c.num_train_timesteps})`],
-    [alphas[alphas.length - 1]! >= MIN_FINAL_ALPHA_CUMPROD, "num_train_timesteps", c.num_train_timesteps,
-      `with these betas the signal left at the last timestep (ᾱ = ${alphas[alphas.length - 1]!.toExponential(2)}) is below ${MIN_FINAL_ALPHA_CUMPROD}, which samples as NaN: use fewer timesteps or smaller betas`],
+    [
+      c.trained_betas === null || c.trained_betas.length === c.num_train_timesteps,
+      "trained_betas",
+      c.trained_betas?.length,
+      `needs one beta per training timestep (num_train_timesteps = ${c.num_train_timesteps})`,
+    ],
+    [
+      c.steps_offset < c.num_train_timesteps,
+      "steps_offset",
+      c.steps_offset,
+      `must be below num_train_timesteps (${c.num_train_timesteps})`,
+    ],
+    [
+      alphas[alphas.length - 1]! >= MIN_FINAL_ALPHA_CUMPROD,
+      "num_train_timesteps",
+      c.num_train_timesteps,
+      `with these betas the signal left at the last timestep (ᾱ = ${alphas[alphas.length - 1]!.toExponential(2)}) is below ${MIN_FINAL_ALPHA_CUMPROD}, which samples as NaN: use fewer timesteps or smaller betas`,
+    ],
   ]);
   return config;
 }

@@ -29,7 +29,10 @@ export class DDIMScheduler implements AffineSampler {
     this.finalAlphaCumprod = config.setAlphaToOne ? 1 : this.alphasCumprod[0];
   }
 
-  setTimesteps(numInferenceSteps: number, { spacing = this.config.timestepSpacing }: { spacing?: Spacing } = {}): number[] {
+  setTimesteps(
+    numInferenceSteps: number,
+    { spacing = this.config.timestepSpacing }: { spacing?: Spacing } = {},
+  ): number[] {
     const { numTrainTimesteps, stepsOffset } = this.config;
     this.timesteps = spacedTimesteps(numTrainTimesteps, numInferenceSteps, spacing, stepsOffset).map(roundHalfEven);
     this.numInferenceSteps = numInferenceSteps;
@@ -43,7 +46,8 @@ export class DDIMScheduler implements AffineSampler {
 
   coefficients(t: number): DDIMCoefficients {
     const alpha = this.alphasCumprod[t];
-    if (alpha === undefined) throw new Error(`DDIMScheduler: timestep ${t} is outside 0..${this.alphasCumprod.length - 1}`);
+    if (alpha === undefined)
+      throw new Error(`DDIMScheduler: timestep ${t} is outside 0..${this.alphasCumprod.length - 1}`);
     const prev = this.previousTimestep(t);
     const alphaPrev = prev >= 0 ? this.alphasCumprod[prev] : this.finalAlphaCumprod;
     return {
@@ -63,7 +67,10 @@ export class DDIMScheduler implements AffineSampler {
   /** x_prev = cx·x_t + ce·ε: the DDIM update with x̂_0 substituted. */
   stepCoefficients(t: number): Affine {
     const { sqrtAlpha, sqrtOneMinusAlpha, sqrtAlphaPrev, sqrtOneMinusAlphaPrev } = this.coefficients(t);
-    return { cx: sqrtAlphaPrev / sqrtAlpha, ce: sqrtOneMinusAlphaPrev - (sqrtAlphaPrev * sqrtOneMinusAlpha) / sqrtAlpha };
+    return {
+      cx: sqrtAlphaPrev / sqrtAlpha,
+      ce: sqrtOneMinusAlphaPrev - (sqrtAlphaPrev * sqrtOneMinusAlpha) / sqrtAlpha,
+    };
   }
 
   modelInputScale(): number {

@@ -51,7 +51,8 @@ export class DDPMScheduler {
 
   private alphaAt(t: number): number {
     const alpha = this.alphasCumprod[t];
-    if (alpha === undefined) throw new Error(`DDPMScheduler: timestep ${t} is outside 0..${this.alphasCumprod.length - 1}`);
+    if (alpha === undefined)
+      throw new Error(`DDPMScheduler: timestep ${t} is outside 0..${this.alphasCumprod.length - 1}`);
     return alpha;
   }
 }

@@ -7,7 +7,8 @@ import { roundHalfEven } from "./timesteps.ts";
 
 /** Karras et al. (2022) eq. 5: σ_i = (σ_max^(1/ρ) + i/(N−1)·(σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ, largest first. */
 export function karrasSigmas(sigmaMin: number, sigmaMax: number, count: number, rho = 7): number[] {
-  const lo = sigmaMin ** (1 / rho), hi = sigmaMax ** (1 / rho);
+  const lo = sigmaMin ** (1 / rho),
+    hi = sigmaMax ** (1 / rho);
   return Array.from({ length: count }, (_, i) => (hi + (count === 1 ? 0 : i / (count - 1)) * (lo - hi)) ** rho);
 }
 
@@ -57,13 +58,20 @@ export class DPMSolverMultistepScheduler implements Sampler {
   start(): SamplerRun {
     const check = inOrder("DPMSolverMultistepScheduler");
     let previous: Tensor | null = null;
-    const release = () => { previous?.dispose(); previous = null; };
+    const release = () => {
+      previous?.dispose();
+      previous = null;
+    };
     return {
       step: (i, x, eps) => {
         check(i);
-        const sigma = this.sigmas[i]!, next = this.sigmas[i + 1]!;
+        const sigma = this.sigmas[i]!,
+          next = this.sigmas[i + 1]!;
         const denoised = x.sub(eps.mul(sigma));
-        if (next === 0) { release(); return denoised; }
+        if (next === 0) {
+          release();
+          return denoised;
+        }
         const h = Math.log(sigma / next);
         let d = denoised;
         if (previous) {

@@ -41,14 +41,17 @@ export class EulerAncestralDiscreteScheduler implements Sampler {
 
   /** σ_up and σ_down of step i. */
   ancestralSigmas(stepIndex: number): { up: number; down: number } {
-    const from = this.sigmas[stepIndex]!, to = this.sigmas[stepIndex + 1]!;
+    const from = this.sigmas[stepIndex]!,
+      to = this.sigmas[stepIndex + 1]!;
     const up = Math.sqrt((to * to * (from * from - to * to)) / (from * from));
     return { up, down: Math.sqrt(to * to - up * up) };
   }
 
   start({ seed = 0, noise }: SamplerRunOptions = {}): SamplerRun {
     // Step i draws the (i+1)-th block of the seed's stream: block 0 is the initial latents' noise.
-    const draw = noise ?? ((i: number, shape: readonly number[]) => randn(shape, seed, (i + 1) * shape.reduce((a, b) => a * b, 1)));
+    const draw =
+      noise ??
+      ((i: number, shape: readonly number[]) => randn(shape, seed, (i + 1) * shape.reduce((a, b) => a * b, 1)));
     return {
       step: (i: number, x: Tensor, eps: Tensor): Tensor => {
         const { up, down } = this.ancestralSigmas(i);

@@ -22,7 +22,10 @@ export class EulerDiscreteScheduler implements AffineSampler {
   }
 
   /** "linspace" timesteps are fractional; σ is then interpolated linearly between training timesteps (np.interp). */
-  setTimesteps(numInferenceSteps: number, { spacing = this.config.timestepSpacing }: { spacing?: TimestepSpacing } = {}): number[] {
+  setTimesteps(
+    numInferenceSteps: number,
+    { spacing = this.config.timestepSpacing }: { spacing?: TimestepSpacing } = {},
+  ): number[] {
     const { numTrainTimesteps, stepsOffset } = this.config;
     this.spacing = spacing;
     this.timesteps = spacedTimesteps(numTrainTimesteps, numInferenceSteps, spacing, stepsOffset);

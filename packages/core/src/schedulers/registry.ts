@@ -48,7 +48,10 @@ export const samplers = {
   "dpmpp-2m-karras": entry({
     description: "DPM-Solver++(2M) with Karras sigmas (A1111's and ComfyUI's default): good images in 20-25 steps",
     create(config, { steps, spacing }) {
-      if (spacing !== undefined) throw new Error(`dpmpp-2m-karras: its Karras sigmas set the timesteps, so a spacing ("${spacing}") does not apply; leave it unset`);
+      if (spacing !== undefined)
+        throw new Error(
+          `dpmpp-2m-karras: its Karras sigmas set the timesteps, so a spacing ("${spacing}") does not apply; leave it unset`,
+        );
       const s = new DPMSolverMultistepScheduler(config);
       s.setTimesteps(steps);
       return s;
@@ -64,7 +67,11 @@ export function isSamplerName(name: string): name is SamplerName {
 }
 
 /** A sampler by name, its timesteps set for `settings.steps` steps. */
-export function createSampler<N extends SamplerName>(name: N, config: SchedulerConfig, settings: SamplerSettings): ReturnType<(typeof samplers)[N]["create"]>;
+export function createSampler<N extends SamplerName>(
+  name: N,
+  config: SchedulerConfig,
+  settings: SamplerSettings,
+): ReturnType<(typeof samplers)[N]["create"]>;
 export function createSampler(name: string, config: SchedulerConfig, settings: SamplerSettings): Sampler;
 export function createSampler(name: string, config: SchedulerConfig, settings: SamplerSettings): Sampler {
   if (!isSamplerName(name)) throw new Error(`unknown sampler "${name}": use one of ${samplerNames.join(", ")}`);
@@ -72,6 +79,9 @@ export function createSampler(name: string, config: SchedulerConfig, settings: S
 }
 
 function diffusersSpacing(name: string, spacing: Spacing | undefined): TimestepSpacing | undefined {
-  if (spacing === "textcraftor") throw new Error(`the "textcraftor" timestep spacing is TextCraftor's DDIM schedule; use it with ddim, or "leading"/"trailing"/"linspace" with ${name}`);
+  if (spacing === "textcraftor")
+    throw new Error(
+      `the "textcraftor" timestep spacing is TextCraftor's DDIM schedule; use it with ddim, or "leading"/"trailing"/"linspace" with ${name}`,
+    );
   return spacing;
 }

@@ -50,7 +50,10 @@ export function affineRun(sampler: AffineSampler): SamplerRun {
 export function inOrder(name: string): (stepIndex: number) => void {
   let expected = 0;
   return (stepIndex) => {
-    if (stepIndex !== expected) throw new Error(`${name}: steps run in order from 0; expected step ${expected}, got ${stepIndex} (start a new run)`);
+    if (stepIndex !== expected)
+      throw new Error(
+        `${name}: steps run in order from 0; expected step ${expected}, got ${stepIndex} (start a new run)`,
+      );
     expected++;
   };
 }

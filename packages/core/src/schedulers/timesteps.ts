@@ -12,11 +12,18 @@ export type Spacing = TimestepSpacing | "textcraftor";
  *   trailing  ratio = T/N, round(T − i·ratio) − 1 (25 steps: 999, 959, …, 39);
  *   linspace  N points from 0 to T−1, not rounded here (DDIM rounds them, Euler keeps fractions).
  */
-export function spacedTimesteps(numTrainTimesteps: number, numInferenceSteps: number, spacing: Spacing, stepsOffset: number): number[] {
+export function spacedTimesteps(
+  numTrainTimesteps: number,
+  numInferenceSteps: number,
+  spacing: Spacing,
+  stepsOffset: number,
+): number[] {
   const T = numTrainTimesteps;
   const N = numInferenceSteps;
-  if (!Number.isInteger(N) || N < 1 || N > T) throw new Error(`numInferenceSteps must be an integer in 1..${T}, got ${N}`);
-  const ascending = (count: number, at: (i: number) => number) => Array.from({ length: count }, (_, i) => at(i)).reverse();
+  if (!Number.isInteger(N) || N < 1 || N > T)
+    throw new Error(`numInferenceSteps must be an integer in 1..${T}, got ${N}`);
+  const ascending = (count: number, at: (i: number) => number) =>
+    Array.from({ length: count }, (_, i) => at(i)).reverse();
   switch (spacing) {
     case "leading":
       return ascending(N, (i) => i * Math.floor(T / N) + stepsOffset);

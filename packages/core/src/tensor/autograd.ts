@@ -35,7 +35,10 @@ function hold(t: Tensor): void {
 
 function letGo(t: Tensor): void {
   const n = holds.get(t)! - 1;
-  if (n > 0) { holds.set(t, n); return; }
+  if (n > 0) {
+    holds.set(t, n);
+    return;
+  }
   holds.delete(t);
   if (!disposeRequested.delete(t)) return;
   // Freeing a tensor releases its own node, which may free its inputs in turn: a worklist, not recursion, since
@@ -43,7 +46,11 @@ function letGo(t: Tensor): void {
   freeing.push(t);
   if (draining) return;
   draining = true;
-  try { while (freeing.length) freeing.pop()!.dispose(); } finally { draining = false; }
+  try {
+    while (freeing.length) freeing.pop()!.dispose();
+  } finally {
+    draining = false;
+  }
 }
 
 /** Called by `Tensor.dispose`: true when the tape still reads `t`, which is then freed once it no longer does. */
@@ -68,13 +75,21 @@ export const isGradEnabled = () => gradEnabled;
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = false;
-  try { return fn(); } finally { gradEnabled = prev; }
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
 }
 
 export function enableGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = true;
-  try { return fn(); } finally { gradEnabled = prev; }
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
 }
 
 export function needsGrad(inputs: readonly Tensor[]): boolean {
@@ -82,7 +97,13 @@ export function needsGrad(inputs: readonly Tensor[]): boolean {
 }
 
 /** Attaches a node to `out` when any input requires grad; it holds `inputs` and `saved` until backward visits it. */
-export function record(out: Tensor, name: string, inputs: Tensor[], backward: Node["backward"], saved: Tensor[] = []): Tensor {
+export function record(
+  out: Tensor,
+  name: string,
+  inputs: Tensor[],
+  backward: Node["backward"],
+  saved: Tensor[] = [],
+): Tensor {
   if (needsGrad(inputs)) {
     out.requiresGrad = true;
     out.gradFn = { name, inputs, saved, backward, released: false };
@@ -102,12 +123,18 @@ export function recordReshape(out: Tensor, input: Tensor): void {
  * `.grad` (accumulated across calls, as in PyTorch); intermediate gradients are freed as soon as used.
  */
 export function backward(root: Tensor, gradRoot?: Tensor): void {
-  if (!root.requiresGrad) throw new Error("backward(): the tensor does not require grad (did you run under noGrad, or forget requiresGrad on the parameters?)");
+  if (!root.requiresGrad)
+    throw new Error(
+      "backward(): the tensor does not require grad (did you run under noGrad, or forget requiresGrad on the parameters?)",
+    );
   const order = topoSort(root);
   // Nodes are read up front: a tensor freed mid-pass drops its gradFn, and its node still has to run.
   const nodes = order.map((t) => t.gradFn);
   const spent = nodes.find((n) => n?.released);
-  if (spent) throw new Error(`backward(): the graph through ${spent.name} was already backpropagated and its saved tensors freed; run the forward again`);
+  if (spent)
+    throw new Error(
+      `backward(): the graph through ${spent.name} was already backpropagated and its saved tensors freed; run the forward again`,
+    );
   // Each tensor lives until its own node has run (a node may read its output, as exp and softmax do).
   for (const t of order) hold(t);
   let next = order.length - 1;
@@ -119,7 +146,8 @@ export function backward(root: Tensor, gradRoot?: Tensor): void {
       grads.set(root, seed);
       noGrad(() => {
         for (; next >= 0; next--) {
-          const t = order[next]!, node = nodes[next];
+          const t = order[next]!,
+            node = nodes[next];
           const g = grads.get(t);
           if (g) visit(t, node ?? null, g, grads, gradRoot);
           if (node) releaseNode(node);
@@ -138,7 +166,13 @@ export function backward(root: Tensor, gradRoot?: Tensor): void {
 }
 
 /** Hands t's gradient to its node's inputs (or to t.grad for a leaf). */
-function visit(t: Tensor, node: Node | null, g: Tensor, grads: Map<Tensor, Tensor>, gradRoot: Tensor | undefined): void {
+function visit(
+  t: Tensor,
+  node: Node | null,
+  g: Tensor,
+  grads: Map<Tensor, Tensor>,
+  gradRoot: Tensor | undefined,
+): void {
   grads.delete(t);
   if (!node) accumulateLeaf(t, g);
   else {
@@ -148,7 +182,8 @@ function visit(t: Tensor, node: Node | null, g: Tensor, grads: Map<Tensor, Tenso
     node.inputs.forEach((input, k) => {
       let gi = inputGrads[k];
       if (!gi || !input.requiresGrad) return;
-      if (!sameShape(gi.shape, input.shape)) throw new Error(`${node.name} backward: gradient shape [${gi.shape}] != input shape [${input.shape}]`);
+      if (!sameShape(gi.shape, input.shape))
+        throw new Error(`${node.name} backward: gradient shape [${gi.shape}] != input shape [${input.shape}]`);
       // Each map entry must own its handle, since entries are disposed as soon as they are consumed.
       if (handed.has(gi)) gi = gi.reshape(gi.shape);
       handed.add(gi);
@@ -186,7 +221,10 @@ function topoSort(root: Tensor): Tensor[] {
     if (i < inputs.length) {
       top[1]++;
       const next = inputs[i]!;
-      if (next.requiresGrad && !seen.has(next)) { seen.add(next); stack.push([next, 0]); }
+      if (next.requiresGrad && !seen.has(next)) {
+        seen.add(next);
+        stack.push([next, 0]);
+      }
     } else {
       order.push(t);
       stack.pop();
@@ -195,7 +233,8 @@ function topoSort(root: Tensor): Tensor[] {
   return order;
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((v, i) => v === b[i]);
 
 /**
  * Gradient checkpointing: runs `fn` without recording, keeps only its output, and re-runs it with the tape
@@ -213,7 +252,12 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[])
     released: false,
     backward: (g) => {
       const detached = inputs.map((x) => x.detach().requireGrad(x.requiresGrad));
-      scope(() => enableGrad(() => { const y = fn(...detached); if (y.requiresGrad) backward(y, g); }));
+      scope(() =>
+        enableGrad(() => {
+          const y = fn(...detached);
+          if (y.requiresGrad) backward(y, g);
+        }),
+      );
       const grads = detached.map((d) => d.grad);
       detached.forEach((d) => d.dispose());
       return grads;

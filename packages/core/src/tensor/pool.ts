@@ -9,7 +9,10 @@
  */
 import type { KernelRunner } from "@textcraftor/webgpu-kernels";
 
-interface Free { buffer: GPUBuffer; releasedInBatch: number }
+interface Free {
+  buffer: GPUBuffer;
+  releasedInBatch: number;
+}
 
 export class BufferPool {
   private readonly free = new Map<number, Free[]>();
@@ -40,11 +43,16 @@ export class BufferPool {
     else {
       const max = this.runner.limits.maxBufferSize ?? Infinity;
       if (size > max) {
-        throw new Error(`a tensor of ${(bytes / 2 ** 30).toFixed(2)} GiB exceeds this adapter's largest buffer (maxBufferSize ${(max / 2 ** 30).toFixed(2)} GiB; ` +
-          "`bun run cli info` lists the limits): lower the batch size or the resolution");
+        throw new Error(
+          `a tensor of ${(bytes / 2 ** 30).toFixed(2)} GiB exceeds this adapter's largest buffer (maxBufferSize ${(max / 2 ** 30).toFixed(2)} GiB; ` +
+            "`bun run cli info` lists the limits): lower the batch size or the resolution",
+        );
       }
       // GPUBufferUsage is a global only once a binding is loaded: read it here, not at module load.
-      buffer = this.runner.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      buffer = this.runner.device.createBuffer({
+        size,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
       this.sizes.set(buffer, size);
     }
     this.liveBytes += size;
@@ -70,5 +78,7 @@ export class BufferPool {
     this.pooledBytes = 0;
   }
 
-  resetPeak(): void { this.peakBytes = this.liveBytes; }
+  resetPeak(): void {
+    this.peakBytes = this.liveBytes;
+  }
 }

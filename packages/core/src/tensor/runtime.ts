@@ -7,7 +7,11 @@ import { openDevice, type Gpu, type OpenDeviceOptions } from "../device/index.ts
 import { envVar } from "../device/open-device.ts";
 import { BufferPool } from "./pool.ts";
 
-export interface Runtime { gpu: Gpu; runner: KernelRunner; pool: BufferPool }
+export interface Runtime {
+  gpu: Gpu;
+  runner: KernelRunner;
+  pool: BufferPool;
+}
 
 let current: Runtime | null = null;
 
@@ -22,7 +26,10 @@ export type KernelFamily = "gpu" | "cpu";
 export function kernelFamily(gpu: Gpu, kernels?: KernelFamily): KernelFamily {
   const choice = kernels ?? envVar("TEXTCRAFTOR_KERNELS");
   if (choice === undefined || choice === "") return gpu.info.isCPU ? "cpu" : "gpu";
-  if (choice !== "gpu" && choice !== "cpu") throw new Error(`TEXTCRAFTOR_KERNELS is "${choice}": use "gpu" (tiled kernels) or "cpu" (CPU-driver kernels), or unset it to choose by device.`);
+  if (choice !== "gpu" && choice !== "cpu")
+    throw new Error(
+      `TEXTCRAFTOR_KERNELS is "${choice}": use "gpu" (tiled kernels) or "cpu" (CPU-driver kernels), or unset it to choose by device.`,
+    );
   return choice;
 }
 
@@ -47,7 +54,10 @@ export function createRuntime(gpu: Gpu, { kernels, maxBindingBytes, f16Reads }: 
   const limits = { ...gpu.info.limits };
   const cap = maxBindingBytes ?? bindingCap();
   if (cap !== undefined) limits.maxStorageBufferBindingSize = Math.min(limits.maxStorageBufferBindingSize ?? cap, cap);
-  const runner = new KernelRunner(gpu.device, limits, gpu.info.features, { cpu: kernelFamily(gpu, kernels) === "cpu", f16Mode: f16Reads });
+  const runner = new KernelRunner(gpu.device, limits, gpu.info.features, {
+    cpu: kernelFamily(gpu, kernels) === "cpu",
+    f16Mode: f16Reads,
+  });
   return { gpu, runner, pool: new BufferPool(runner) };
 }
 
@@ -55,7 +65,10 @@ function bindingCap(): number | undefined {
   const v = envVar("TEXTCRAFTOR_MAX_BINDING_BYTES");
   if (v === undefined || v === "") return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 4096) throw new Error(`TEXTCRAFTOR_MAX_BINDING_BYTES is "${v}": give a whole number of bytes, at least 4096, or unset it`);
+  if (!Number.isInteger(n) || n < 4096)
+    throw new Error(
+      `TEXTCRAFTOR_MAX_BINDING_BYTES is "${v}": give a whole number of bytes, at least 4096, or unset it`,
+    );
   return n;
 }
 
@@ -66,7 +79,11 @@ function bindingCap(): number | undefined {
 export async function withRuntime<T>(rt: Runtime, fn: () => Promise<T>): Promise<T> {
   const previous = current;
   current = rt;
-  try { return await fn(); } finally { current = previous; }
+  try {
+    return await fn();
+  } finally {
+    current = previous;
+  }
 }
 
 /** Opens the default device once and binds it (convenience for scripts and tests). */
@@ -75,7 +92,10 @@ export async function initRuntime(options?: OpenDeviceOptions): Promise<Runtime>
 }
 
 export function runtime(): Runtime {
-  if (!current) throw new Error("No device bound: call `await initRuntime()` (or useDevice(await openDevice())) before making tensors.");
+  if (!current)
+    throw new Error(
+      "No device bound: call `await initRuntime()` (or useDevice(await openDevice())) before making tensors.",
+    );
   return current;
 }
 

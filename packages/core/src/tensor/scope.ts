@@ -7,7 +7,9 @@ import type { Tensor } from "./tensor.ts";
 
 const stack: Set<Tensor>[] = [];
 
-export function track(t: Tensor): void { stack[stack.length - 1]?.add(t); }
+export function track(t: Tensor): void {
+  stack[stack.length - 1]?.add(t);
+}
 
 /** Takes `t` out of every scope: the caller now owns it. */
 export function keep<T extends Tensor>(t: T): T {
@@ -21,7 +23,8 @@ export function scope<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-    if (result instanceof Promise) throw new Error("scope(fn) takes a synchronous function: await outside it, or use scopeAsync");
+    if (result instanceof Promise)
+      throw new Error("scope(fn) takes a synchronous function: await outside it, or use scopeAsync");
   } catch (e) {
     abandon(mine);
     throw e;
@@ -62,7 +65,10 @@ function finish<T>(mine: Set<Tensor>, result: T): T {
 
 function collect(value: unknown, into: Set<Tensor>, depth = 0): void {
   if (!value || typeof value !== "object" || depth > 4) return;
-  if ((value as Tensor).isTensor === true) { into.add(value as Tensor); return; }
+  if ((value as Tensor).isTensor === true) {
+    into.add(value as Tensor);
+    return;
+  }
   if (Array.isArray(value)) for (const v of value) collect(v, into, depth + 1);
   else if (value.constructor === Object || value instanceof Map) {
     for (const v of value instanceof Map ? value.values() : Object.values(value)) collect(v, into, depth + 1);

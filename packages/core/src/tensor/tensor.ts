@@ -17,10 +17,17 @@ export const dtypeBytes = (dtype: DType) => (dtype === "f16" ? 2 : 4);
 
 export class Storage {
   refs = 1;
-  constructor(readonly buffer: GPUBuffer, readonly bytes: number, readonly dtype: DType = "f32") {
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+    readonly dtype: DType = "f32",
+  ) {
     if (dtype === "f16") runtime().runner.markF16(buffer, true);
   }
-  retain() { this.refs++; return this; }
+  retain() {
+    this.refs++;
+    return this;
+  }
   release() {
     if (--this.refs > 0) return;
     if (this.dtype === "f16") runtime().runner.markF16(this.buffer, false);
@@ -48,9 +55,13 @@ export class Tensor {
   gradFn: Node | null = null;
   private _storage: Storage | null;
 
-  constructor(storage: Storage, readonly shape: readonly number[]) {
+  constructor(
+    storage: Storage,
+    readonly shape: readonly number[],
+  ) {
     this.size = numel(shape);
-    if (storage.bytes < this.size * dtypeBytes(storage.dtype)) throw new Error(`Tensor: storage of ${storage.bytes} bytes is too small for shape [${shape}]`);
+    if (storage.bytes < this.size * dtypeBytes(storage.dtype))
+      throw new Error(`Tensor: storage of ${storage.bytes} bytes is too small for shape [${shape}]`);
     this._storage = storage;
     track(this);
   }
@@ -62,7 +73,8 @@ export class Tensor {
   }
 
   static from(data: ArrayLike<number>, shape: readonly number[] = [data.length]): Tensor {
-    if (numel(shape) !== data.length) throw new Error(`Tensor.from: ${data.length} values do not fill shape [${shape}]`);
+    if (numel(shape) !== data.length)
+      throw new Error(`Tensor.from: ${data.length} values do not fill shape [${shape}]`);
     const t = Tensor.empty(shape, true);
     const f32 = data instanceof Float32Array ? data : Float32Array.from(data);
     runtime().runner.device.queue.writeBuffer(t.buffer, 0, f32.buffer, f32.byteOffset, f32.byteLength);
@@ -71,7 +83,9 @@ export class Tensor {
 
   static zeros(shape: readonly number[]): Tensor {
     const t = Tensor.empty(shape);
-    runtime().runner.commandEncoder().clearBuffer(t.buffer, 0, t.storage.bytes - (t.storage.bytes % 4));
+    runtime()
+      .runner.commandEncoder()
+      .clearBuffer(t.buffer, 0, t.storage.bytes - (t.storage.bytes % 4));
     return t;
   }
 
@@ -83,13 +97,24 @@ export class Tensor {
   }
 
   get storage(): Storage {
-    if (!this._storage) throw new Error(`use of a disposed tensor of shape [${this.shape}] (it was freed by dispose() or at the end of its scope; keep() it to hold on to it)`);
+    if (!this._storage)
+      throw new Error(
+        `use of a disposed tensor of shape [${this.shape}] (it was freed by dispose() or at the end of its scope; keep() it to hold on to it)`,
+      );
     return this._storage;
   }
-  get buffer(): GPUBuffer { return this.storage.buffer; }
-  get dtype(): DType { return this.storage.dtype; }
-  get disposed(): boolean { return this._storage === null; }
-  get ndim(): number { return this.shape.length; }
+  get buffer(): GPUBuffer {
+    return this.storage.buffer;
+  }
+  get dtype(): DType {
+    return this.storage.dtype;
+  }
+  get disposed(): boolean {
+    return this._storage === null;
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
 
   /** Frees the storage now, or once the tape no longer reads it (see autograd.ts). */
   dispose(): void {
@@ -118,10 +143,15 @@ export class Tensor {
   }
 
   /** Same storage, cut from the graph. */
-  detach(): Tensor { return new Tensor(this.storage.retain(), this.shape); }
+  detach(): Tensor {
+    return new Tensor(this.storage.retain(), this.shape);
+  }
 
   /** Marks a leaf as trainable; returns this. */
-  requireGrad(flag = true): this { this.requiresGrad = flag; return this; }
+  requireGrad(flag = true): this {
+    this.requiresGrad = flag;
+    return this;
+  }
 
   async toArray(): Promise<Float32Array> {
     if (this.dtype === "f32") return runtime().runner.readF32(this.buffer, this.size);
@@ -133,17 +163,27 @@ export class Tensor {
     return (await this.toArray())[0]!;
   }
 
-  backward(grad?: Tensor): void { runBackward(this, grad); }
+  backward(grad?: Tensor): void {
+    runBackward(this, grad);
+  }
 
-  onesLike(): Tensor { return Tensor.full(this.shape, 1); }
+  onesLike(): Tensor {
+    return Tensor.full(this.shape, 1);
+  }
 
-  toString(): string { return `Tensor[${this.shape.join("×")}]${this.requiresGrad ? " requiresGrad" : ""}`; }
+  toString(): string {
+    return `Tensor[${this.shape.join("×")}]${this.requiresGrad ? " requiresGrad" : ""}`;
+  }
 }
 
 function resolveShape(shape: readonly number[], size: number, from: readonly number[]): number[] {
   const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
   const out = shape.map((d) => (d === -1 ? size / known : d));
-  if (shape.filter((d) => d === -1).length > 1 || numel(out) !== size || out.some((d) => !Number.isInteger(d) || d < 0)) {
+  if (
+    shape.filter((d) => d === -1).length > 1 ||
+    numel(out) !== size ||
+    out.some((d) => !Number.isInteger(d) || d < 0)
+  ) {
     throw new Error(`reshape: cannot view [${from}] (${size} elements) as [${shape}]`);
   }
   return out;

@@ -14,8 +14,14 @@ const CONTROL = /^\p{C}$/u;
 
 /** BasicTokenizer's "Chinese character" blocks (CJK Unified Ideographs and their extensions and compatibility forms). */
 const IDEOGRAPH_BLOCKS: [number, number][] = [
-  [0x4e00, 0x9fff], [0x3400, 0x4dbf], [0x20000, 0x2a6df], [0x2a700, 0x2b73f],
-  [0x2b740, 0x2b81f], [0x2b820, 0x2ceaf], [0xf900, 0xfaff], [0x2f800, 0x2fa1f],
+  [0x4e00, 0x9fff],
+  [0x3400, 0x4dbf],
+  [0x20000, 0x2a6df],
+  [0x2a700, 0x2b73f],
+  [0x2b740, 0x2b81f],
+  [0x2b820, 0x2ceaf],
+  [0xf900, 0xfaff],
+  [0x2f800, 0x2fa1f],
 ];
 
 const isIdeograph = (cp: number) => IDEOGRAPH_BLOCKS.some(([lo, hi]) => cp >= lo && cp <= hi);
@@ -29,5 +35,10 @@ export function cleanText(text: string): string {
     else out += isIdeograph(cp) ? ` ${ch} ` : ch;
   }
   // After step 1 the only whitespace left is " ", U+2028 and U+2029, which Python's str.split() also splits on.
-  return out.normalize("NFC").split(/\s+/).filter((word) => word !== "").join(" ").toLowerCase();
+  return out
+    .normalize("NFC")
+    .split(/\s+/)
+    .filter((word) => word !== "")
+    .join(" ")
+    .toLowerCase();
 }

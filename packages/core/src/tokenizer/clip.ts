@@ -53,10 +53,17 @@ export class ClipTokenizer {
     const { maxLength = ClipTokenizer.modelMaxLength, padding = "max_length", truncation = true } = options;
     const rows = (typeof texts === "string" ? [texts] : texts).map((text) => {
       const content = this.encode(text);
-      return [ClipTokenizer.bosTokenId, ...(truncation ? content.slice(0, maxLength - 2) : content), ClipTokenizer.eosTokenId];
+      return [
+        ClipTokenizer.bosTokenId,
+        ...(truncation ? content.slice(0, maxLength - 2) : content),
+        ClipTokenizer.eosTokenId,
+      ];
     });
-    const width = padding === "max_length" ? maxLength : padding === "longest" ? Math.max(...rows.map((r) => r.length)) : 0;
-    return rows.map((row) => (row.length < width ? [...row, ...new Array<number>(width - row.length).fill(ClipTokenizer.padTokenId)] : row));
+    const width =
+      padding === "max_length" ? maxLength : padding === "longest" ? Math.max(...rows.map((r) => r.length)) : 0;
+    return rows.map((row) =>
+      row.length < width ? [...row, ...new Array<number>(width - row.length).fill(ClipTokenizer.padTokenId)] : row,
+    );
   }
 
   /** `call` packed row-major into one [texts, maxLength] buffer, the form the embedding kernel reads. */

@@ -28,10 +28,12 @@ export async function loadClipBpe(): Promise<ClipBpeData> {
 function parseBpeText(text: string): ClipBpeData {
   // Line 0 is the "#version: 0.2" header.
   const lines = text.split("\n").slice(1, MERGE_COUNT + 1);
-  if (lines.length !== MERGE_COUNT) throw new Error(`CLIP BPE text has ${lines.length} merges, expected ${MERGE_COUNT}`);
+  if (lines.length !== MERGE_COUNT)
+    throw new Error(`CLIP BPE text has ${lines.length} merges, expected ${MERGE_COUNT}`);
   const merges = lines.map((line) => line.split(" ") as [string, string]);
   const bytes = byteAlphabet();
   const vocab = [...bytes, ...bytes.map((b) => b + "</w>"), ...merges.map(([a, b]) => a + b), BOS_TOKEN, EOS_TOKEN];
-  if (vocab.length !== CLIP_VOCAB_SIZE) throw new Error(`CLIP vocabulary has ${vocab.length} tokens, expected ${CLIP_VOCAB_SIZE}`);
+  if (vocab.length !== CLIP_VOCAB_SIZE)
+    throw new Error(`CLIP vocabulary has ${vocab.length} tokens, expected ${CLIP_VOCAB_SIZE}`);
   return { vocab, merges };
 }

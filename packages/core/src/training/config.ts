@@ -66,10 +66,33 @@ export interface TrainConfig {
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
-  steps: 1000, batchSize: 4, inferenceSteps: 25, gradSteps: 5, guidanceScale: 7.5, spacing: "textcraftor",
-  truncation: "last-k", trainable: "text-encoder", lr: 1e-6, lrScheduler: "constant", lrWarmupSteps: 0, maxGradNorm: null, emaDecay: null, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8,
-  seed: 0, resolution: 512, checkpointEvery: 100, checkpointsTotalLimit: 2, sampleEvery: 100, maxBadSteps: 10, gradientCheckpointing: true, lora: null,
-  mixedPrecision: "no", gradAccum: 1,
+  steps: 1000,
+  batchSize: 4,
+  inferenceSteps: 25,
+  gradSteps: 5,
+  guidanceScale: 7.5,
+  spacing: "textcraftor",
+  truncation: "last-k",
+  trainable: "text-encoder",
+  lr: 1e-6,
+  lrScheduler: "constant",
+  lrWarmupSteps: 0,
+  maxGradNorm: null,
+  emaDecay: null,
+  weightDecay: 1e-2,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  seed: 0,
+  resolution: 512,
+  checkpointEvery: 100,
+  checkpointsTotalLimit: 2,
+  sampleEvery: 100,
+  maxBadSteps: 10,
+  gradientCheckpointing: true,
+  lora: null,
+  mixedPrecision: "no",
+  gradAccum: 1,
 };
 
 /**
@@ -77,27 +100,55 @@ export const TRAIN_DEFAULTS: TrainConfig = {
  * `imageFactor` is the VAE's downscale (8 for SD), when the model is known.
  */
 export function validateTrainConfig(c: TrainConfig, imageFactor?: number): TrainConfig {
-  const fail = (message: string): never => { throw new Error(`train config: ${message}`); };
-  const positive = ["steps", "batchSize", "gradAccum", "inferenceSteps", "gradSteps", "resolution", "checkpointEvery", "sampleEvery"] as const;
-  for (const k of positive) if (!Number.isInteger(c[k]) || c[k] < 1) fail(`${k} must be a positive integer (got ${c[k]})`);
-  for (const k of ["seed", "maxBadSteps"] as const) if (!Number.isInteger(c[k]) || c[k] < 0) fail(`${k} must be a non-negative integer (got ${c[k]})`);
-  if (c.gradSteps > c.inferenceSteps) fail(`gradSteps (${c.gradSteps}) cannot exceed inferenceSteps (${c.inferenceSteps})`);
-  if (imageFactor && c.resolution % imageFactor) fail(`resolution ${c.resolution} must be a multiple of ${imageFactor} (the VAE's downscale), e.g. ${Math.max(1, Math.round(c.resolution / imageFactor)) * imageFactor}`);
+  const fail = (message: string): never => {
+    throw new Error(`train config: ${message}`);
+  };
+  const positive = [
+    "steps",
+    "batchSize",
+    "gradAccum",
+    "inferenceSteps",
+    "gradSteps",
+    "resolution",
+    "checkpointEvery",
+    "sampleEvery",
+  ] as const;
+  for (const k of positive)
+    if (!Number.isInteger(c[k]) || c[k] < 1) fail(`${k} must be a positive integer (got ${c[k]})`);
+  for (const k of ["seed", "maxBadSteps"] as const)
+    if (!Number.isInteger(c[k]) || c[k] < 0) fail(`${k} must be a non-negative integer (got ${c[k]})`);
+  if (c.gradSteps > c.inferenceSteps)
+    fail(`gradSteps (${c.gradSteps}) cannot exceed inferenceSteps (${c.inferenceSteps})`);
+  if (imageFactor && c.resolution % imageFactor)
+    fail(
+      `resolution ${c.resolution} must be a multiple of ${imageFactor} (the VAE's downscale), e.g. ${Math.max(1, Math.round(c.resolution / imageFactor)) * imageFactor}`,
+    );
   if (!(c.lr > 0) || !Number.isFinite(c.lr)) fail(`lr must be > 0 (got ${c.lr})`);
   if (!(c.weightDecay >= 0) || !Number.isFinite(c.weightDecay)) fail(`weightDecay must be >= 0 (got ${c.weightDecay})`);
-  if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1)) fail(`AdamW betas must be in [0, 1) (got ${c.beta1}, ${c.beta2})`);
+  if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1))
+    fail(`AdamW betas must be in [0, 1) (got ${c.beta1}, ${c.beta2})`);
   if (!(c.eps > 0)) fail(`eps must be > 0 (got ${c.eps})`);
-  if (!LR_SCHEDULERS.includes(c.lrScheduler)) fail(`lrScheduler must be one of ${LR_SCHEDULERS.join(", ")} (got ${c.lrScheduler})`);
-  if (!Number.isInteger(c.lrWarmupSteps) || c.lrWarmupSteps < 0) fail(`lrWarmupSteps must be a non-negative integer (got ${c.lrWarmupSteps})`);
-  if (c.lrWarmupSteps > 0 && c.lrScheduler === "constant") fail(`lrWarmupSteps ${c.lrWarmupSteps} has no effect with the constant schedule: use constant_with_warmup, linear or cosine`);
-  if (c.maxGradNorm !== null && !(c.maxGradNorm > 0 && Number.isFinite(c.maxGradNorm))) fail(`maxGradNorm must be > 0 (got ${c.maxGradNorm})`);
-  if (c.emaDecay !== null && !(c.emaDecay >= 0 && c.emaDecay < 1)) fail(`emaDecay must be in [0, 1), e.g. 0.999 (got ${c.emaDecay})`);
-  if (c.checkpointsTotalLimit !== null && (!Number.isInteger(c.checkpointsTotalLimit) || c.checkpointsTotalLimit < 1)) fail(`checkpointsTotalLimit must be a positive integer (got ${c.checkpointsTotalLimit})`);
-  if (c.mixedPrecision !== "no" && c.mixedPrecision !== "fp16") fail(`mixedPrecision must be "no" or "fp16" (got ${c.mixedPrecision})`);
+  if (!LR_SCHEDULERS.includes(c.lrScheduler))
+    fail(`lrScheduler must be one of ${LR_SCHEDULERS.join(", ")} (got ${c.lrScheduler})`);
+  if (!Number.isInteger(c.lrWarmupSteps) || c.lrWarmupSteps < 0)
+    fail(`lrWarmupSteps must be a non-negative integer (got ${c.lrWarmupSteps})`);
+  if (c.lrWarmupSteps > 0 && c.lrScheduler === "constant")
+    fail(
+      `lrWarmupSteps ${c.lrWarmupSteps} has no effect with the constant schedule: use constant_with_warmup, linear or cosine`,
+    );
+  if (c.maxGradNorm !== null && !(c.maxGradNorm > 0 && Number.isFinite(c.maxGradNorm)))
+    fail(`maxGradNorm must be > 0 (got ${c.maxGradNorm})`);
+  if (c.emaDecay !== null && !(c.emaDecay >= 0 && c.emaDecay < 1))
+    fail(`emaDecay must be in [0, 1), e.g. 0.999 (got ${c.emaDecay})`);
+  if (c.checkpointsTotalLimit !== null && (!Number.isInteger(c.checkpointsTotalLimit) || c.checkpointsTotalLimit < 1))
+    fail(`checkpointsTotalLimit must be a positive integer (got ${c.checkpointsTotalLimit})`);
+  if (c.mixedPrecision !== "no" && c.mixedPrecision !== "fp16")
+    fail(`mixedPrecision must be "no" or "fp16" (got ${c.mixedPrecision})`);
   if (!Number.isFinite(c.guidanceScale)) fail(`guidanceScale must be a finite number (got ${c.guidanceScale})`);
   checkF32(c, fail);
   if (c.lora) {
-    if (!Number.isInteger(c.lora.rank) || c.lora.rank < 1) fail(`LoRA rank must be a positive integer (got ${c.lora.rank})`);
+    if (!Number.isInteger(c.lora.rank) || c.lora.rank < 1)
+      fail(`LoRA rank must be a positive integer (got ${c.lora.rank})`);
     if (c.lora.alpha !== undefined && !(c.lora.alpha > 0)) fail(`LoRA alpha must be > 0 (got ${c.lora.alpha})`);
   }
   return c;
@@ -112,16 +163,27 @@ const F32_MIN_NORMAL = 2 ** -126;
  */
 function checkF32(c: TrainConfig, fail: (message: string) => never): void {
   for (const k of ["lr", "weightDecay", "eps", "guidanceScale"] as const) {
-    if (!Number.isFinite(Math.fround(c[k]))) fail(`${k} ${c[k]} is beyond f32's range (±3.4e38), in which the weights are updated`);
+    if (!Number.isFinite(Math.fround(c[k])))
+      fail(`${k} ${c[k]} is beyond f32's range (±3.4e38), in which the weights are updated`);
   }
   for (const k of ["lr", "eps"] as const) {
-    if (Math.abs(Math.fround(c[k])) < F32_MIN_NORMAL) fail(`${k} ${c[k]} is below f32's smallest normal number (1.2e-38) and would act as 0`);
+    if (Math.abs(Math.fround(c[k])) < F32_MIN_NORMAL)
+      fail(`${k} ${c[k]} is below f32's smallest normal number (1.2e-38) and would act as 0`);
   }
-  if (c.lr * c.weightDecay >= 1) fail(`lr × weightDecay must be below 1, since each step multiplies the weights by 1 − lr·weightDecay (got ${c.lr} × ${c.weightDecay})`);
+  if (c.lr * c.weightDecay >= 1)
+    fail(
+      `lr × weightDecay must be below 1, since each step multiplies the weights by 1 − lr·weightDecay (got ${c.lr} × ${c.weightDecay})`,
+    );
 }
 
 /** Settings a resumed run may change: its length and how often it logs. The rest would not continue the same run. */
-export const RESUMABLE_CHANGES: readonly (keyof TrainConfig)[] = ["steps", "checkpointEvery", "checkpointsTotalLimit", "sampleEvery", "maxBadSteps"];
+export const RESUMABLE_CHANGES: readonly (keyof TrainConfig)[] = [
+  "steps",
+  "checkpointEvery",
+  "checkpointsTotalLimit",
+  "sampleEvery",
+  "maxBadSteps",
+];
 
 /** The settings in which `now` differs from the run's saved config, except those a resume may change. */
 export function resumeConflicts(saved: Partial<TrainConfig>, now: TrainConfig): string[] {

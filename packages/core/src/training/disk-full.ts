@@ -20,5 +20,7 @@ export function explainDiskFull(error: unknown, runDir: string): unknown {
   const checkpoint = folder
     ? `The last checkpoint, ${join(runDir, "checkpoints", folder)}, is intact: free some space and continue with --resume.`
     : "No checkpoint had been saved yet: free some space and start the run again.";
-  return new Error(`no space left on the device while writing ${path ?? `in ${runDir}`}. ${checkpoint}`, { cause: error });
+  return new Error(`no space left on the device while writing ${path ?? `in ${runDir}`}. ${checkpoint}`, {
+    cause: error,
+  });
 }

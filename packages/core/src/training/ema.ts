@@ -8,12 +8,18 @@ import { keep, scope } from "../tensor/scope.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
-const copyInto = (dst: Tensor, src: Tensor) => runtime().runner.commandEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, src.size * 4);
+const copyInto = (dst: Tensor, src: Tensor) =>
+  runtime()
+    .runner.commandEncoder()
+    .copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, src.size * 4);
 
 export class EMA {
   private shadow: Tensor[];
 
-  constructor(readonly params: Tensor[], readonly decay: number) {
+  constructor(
+    readonly params: Tensor[],
+    readonly decay: number,
+  ) {
     if (!(decay >= 0 && decay < 1)) throw new Error(`EMA decay must be in [0, 1) (got ${decay})`);
     this.shadow = params.map((p) => {
       const s = keep(Tensor.empty(p.shape));
@@ -33,7 +39,11 @@ export class EMA {
 
   /** Runs `fn` with the averaged weights in the parameters, then puts the trained ones back. */
   async withAveraged<T>(fn: () => Promise<T>): Promise<T> {
-    const live = this.params.map((p) => { const t = keep(Tensor.empty(p.shape)); copyInto(t, p); return t; });
+    const live = this.params.map((p) => {
+      const t = keep(Tensor.empty(p.shape));
+      copyInto(t, p);
+      return t;
+    });
     this.copyTo();
     try {
       return await fn();
@@ -44,20 +54,28 @@ export class EMA {
   }
 
   /** Overwrites the parameters with the average (at the end of a run, before the export). */
-  copyTo(): void { this.params.forEach((p, i) => copyInto(p, this.shadow[i]!)); }
+  copyTo(): void {
+    this.params.forEach((p, i) => copyInto(p, this.shadow[i]!));
+  }
 
-  async state(): Promise<Float32Array[]> { return Promise.all(this.shadow.map((t) => t.toArray())); }
+  async state(): Promise<Float32Array[]> {
+    return Promise.all(this.shadow.map((t) => t.toArray()));
+  }
 
   loadState(values: Float32Array[]): void {
-    if (values.length !== this.shadow.length) throw new Error(`EMA.loadState: ${values.length} tensors for ${this.shadow.length} parameters`);
+    if (values.length !== this.shadow.length)
+      throw new Error(`EMA.loadState: ${values.length} tensors for ${this.shadow.length} parameters`);
     const r = runtime().runner;
     r.flush();
     this.shadow.forEach((s, i) => {
       const v = values[i]!;
-      if (v.length !== s.size) throw new Error(`EMA.loadState: tensor ${i} has ${v.length} values for a parameter of ${s.size}`);
+      if (v.length !== s.size)
+        throw new Error(`EMA.loadState: tensor ${i} has ${v.length} values for a parameter of ${s.size}`);
       r.device.queue.writeBuffer(s.buffer, 0, v.buffer, v.byteOffset, v.byteLength);
     });
   }
 
-  dispose(): void { for (const t of this.shadow) t.dispose(); }
+  dispose(): void {
+    for (const t of this.shadow) t.dispose();
+  }
 }

@@ -10,14 +10,16 @@ import type { Tensor } from "../tensor/tensor.ts";
 /** √Σ g² over every gradient, read back once (NaN or ±Inf when a gradient holds one). */
 export async function globalGradNorm(grads: readonly Tensor[]): Promise<number> {
   if (!grads.length) return 0;
-  const total = scope(() => noGrad(() => {
-    let acc: Tensor | null = null;
-    for (const g of grads) {
-      const squares = sum(g.mul(g));
-      acc = acc ? acc.add(squares) : squares;
-    }
-    return acc!;
-  }));
+  const total = scope(() =>
+    noGrad(() => {
+      let acc: Tensor | null = null;
+      for (const g of grads) {
+        const squares = sum(g.mul(g));
+        acc = acc ? acc.add(squares) : squares;
+      }
+      return acc!;
+    }),
+  );
   const value = await total.item();
   total.dispose();
   return Math.sqrt(value);

@@ -57,7 +57,14 @@ export async function planTrainingMemory(gpu: Gpu, inputs: PlanInputs): Promise<
 }
 
 async function measure({ pool }: Runtime, inputs: PlanInputs): Promise<MemoryPlan> {
-  const plan: MemoryPlan = { parts: [], optimizerBytes: 0, gradientBytes: 0, activationBytes: 0, peakBytes: 0, problem: null };
+  const plan: MemoryPlan = {
+    parts: [],
+    optimizerBytes: 0,
+    gradientBytes: 0,
+    activationBytes: 0,
+    peakBytes: 0,
+    problem: null,
+  };
   let weights = 0;
   try {
     const { models, parts } = await inputs.build();
@@ -70,7 +77,10 @@ async function measure({ pool }: Runtime, inputs: PlanInputs): Promise<MemoryPla
     const training = prepareTraining(models, c);
     plan.optimizerBytes = pool.liveBytes - before;
     if (inputs.evalPrompts?.length) heldOutGrid(models, c, inputs.evalPrompts);
-    const prompts = Array.from({ length: c.batchSize * c.gradAccum }, (_, i) => inputs.prompts[i % inputs.prompts.length]!);
+    const prompts = Array.from(
+      { length: c.batchSize * c.gradAccum },
+      (_, i) => inputs.prompts[i % inputs.prompts.length]!,
+    );
     const sampler = ddimFor(models.sd, c.inferenceSteps, c.spacing);
     await optimizationStep(models, training, sampler, c, prompts, 0, c.lr);
     // Backward makes one f32 gradient per trained weight; the step frees them with the rest.
@@ -88,18 +98,35 @@ async function measure({ pool }: Runtime, inputs: PlanInputs): Promise<MemoryPla
 
 /** The run's first held-out grid (the trainer's "before" samples): the paper's hybrid schedule, no gradient. */
 function heldOutGrid({ sd, frozenTextEncoder }: TrainingModels, c: TrainConfig, prompts: string[]): void {
-  noGrad(() => scope(() => {
-    const original = encodePrompts(sd, frozenTextEncoder, prompts), tuned = encodePrompts(sd, sd.textEncoder, prompts);
-    const embeddingsAt = hybridSchedule(original, tuned, Math.round(0.6 * c.inferenceSteps));
-    textToImage(sd, { prompts, seed: c.seed + 1, steps: c.inferenceSteps, guidanceScale: c.guidanceScale, height: c.resolution, width: c.resolution, spacing: c.spacing, embeddingsAt });
-  }));
+  noGrad(() =>
+    scope(() => {
+      const original = encodePrompts(sd, frozenTextEncoder, prompts),
+        tuned = encodePrompts(sd, sd.textEncoder, prompts);
+      const embeddingsAt = hybridSchedule(original, tuned, Math.round(0.6 * c.inferenceSteps));
+      textToImage(sd, {
+        prompts,
+        seed: c.seed + 1,
+        steps: c.inferenceSteps,
+        guidanceScale: c.guidanceScale,
+        height: c.resolution,
+        width: c.resolution,
+        spacing: c.spacing,
+        embeddingsAt,
+      });
+    }),
+  );
 }
 
 function describe(name: string, m: Module): PlannedPart {
   const params = m.parameters();
   const dtypes = [...new Set(params.map((p) => p.dtype))].sort().join("+");
   // In the pool's size classes, as the peak is counted.
-  return { name, dtype: dtypes, parameters: params.reduce((s, p) => s + p.size, 0), bytes: params.reduce((s, p) => s + BufferPool.sizeClass(p.storage.bytes), 0) };
+  return {
+    name,
+    dtype: dtypes,
+    parameters: params.reduce((s, p) => s + p.size, 0),
+    bytes: params.reduce((s, p) => s + BufferPool.sizeClass(p.storage.bytes), 0),
+  };
 }
 
 const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
@@ -107,14 +134,23 @@ const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `
 /** The plan as the CLI prints it; `budget` (bytes) adds whether it fits. */
 export function formatMemoryPlan(plan: MemoryPlan, budget?: { bytes: number; what: string }): string {
   const row = (name: string, bytes: number, dtype = "", parameters = 0) =>
-    `  ${name.padEnd(22)} ${dtype.padEnd(8)} ${parameters ? `${(parameters / 1e6).toFixed(1)} M` : ""}`.padEnd(45) + gib(bytes).padStart(11);
+    `  ${name.padEnd(22)} ${dtype.padEnd(8)} ${parameters ? `${(parameters / 1e6).toFixed(1)} M` : ""}`.padEnd(45) +
+    gib(bytes).padStart(11);
   const rows = [
     ...plan.parts.map((p) => row(p.name, p.bytes, p.dtype, p.parameters)),
-    row("gradients", plan.gradientBytes), row("optimizer state", plan.optimizerBytes),
-    row("activations at peak", plan.activationBytes), row("peak", plan.peakBytes),
+    row("gradients", plan.gradientBytes),
+    row("optimizer state", plan.optimizerBytes),
+    row("activations at peak", plan.activationBytes),
+    row("peak", plan.peakBytes),
   ];
-  const verdict = plan.problem ? `does not fit this adapter: ${plan.problem}`
-    : budget ? (plan.peakBytes <= budget.bytes ? `fits: ${gib(plan.peakBytes)} of ${gib(budget.bytes)} (${budget.what})` : `does not fit: ${gib(plan.peakBytes)} > ${gib(budget.bytes)} (${budget.what}); try --mixed-precision fp16, a smaller --batch-size or --resolution, or gradient checkpointing`)
-    : "WebGPU does not report a GPU's memory: compare the peak with yours (or give --memory-budget GiB)";
-  return ["memory plan (measured on a meta device: every allocation of the run, no kernel):", ...rows, verdict].join("\n");
+  const verdict = plan.problem
+    ? `does not fit this adapter: ${plan.problem}`
+    : budget
+      ? plan.peakBytes <= budget.bytes
+        ? `fits: ${gib(plan.peakBytes)} of ${gib(budget.bytes)} (${budget.what})`
+        : `does not fit: ${gib(plan.peakBytes)} > ${gib(budget.bytes)} (${budget.what}); try --mixed-precision fp16, a smaller --batch-size or --resolution, or gradient checkpointing`
+      : "WebGPU does not report a GPU's memory: compare the peak with yours (or give --memory-budget GiB)";
+  return ["memory plan (measured on a meta device: every allocation of the run, no kernel):", ...rows, verdict].join(
+    "\n",
+  );
 }

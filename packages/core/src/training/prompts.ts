@@ -27,20 +27,35 @@ export async function readPrompts(path: string): Promise<string[]> {
 export function parsePromptFile(bytes: Uint8Array, path: string): string[] {
   const text = decodeText(bytes, path).replace(/\r\n?/g, "\n");
   const nul = text.indexOf("\0");
-  if (nul >= 0) fail(path, `line ${lineOf(text, nul)} holds a NUL character: this is a binary file, or UTF-16 without a byte-order mark; save it as UTF-8 text`);
-  const prompts = parsePrompts(text, path).map((p) => p.trim()).filter((p) => p.length > 0);
-  if (!prompts.length) fail(path, `it holds no prompts (expected one per line, a TSV/CSV with a "Prompt" column, or a JSON list of strings)`);
+  if (nul >= 0)
+    fail(
+      path,
+      `line ${lineOf(text, nul)} holds a NUL character: this is a binary file, or UTF-16 without a byte-order mark; save it as UTF-8 text`,
+    );
+  const prompts = parsePrompts(text, path)
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+  if (!prompts.length)
+    fail(
+      path,
+      `it holds no prompts (expected one per line, a TSV/CSV with a "Prompt" column, or a JSON list of strings)`,
+    );
   return prompts;
 }
 
-const BOMS: [bom: number[], encoding: "utf-8" | "utf-16le" | "utf-16be"][] = [[[0xef, 0xbb, 0xbf], "utf-8"], [[0xff, 0xfe], "utf-16le"], [[0xfe, 0xff], "utf-16be"]];
+const BOMS: [bom: number[], encoding: "utf-8" | "utf-16le" | "utf-16be"][] = [
+  [[0xef, 0xbb, 0xbf], "utf-8"],
+  [[0xff, 0xfe], "utf-16le"],
+  [[0xfe, 0xff], "utf-16be"],
+];
 
 /** Decodes by byte-order mark (UTF-8 without one); undecodable text is refused with its line number. */
 function decodeText(bytes: Uint8Array, path: string): string {
   const [bom, encoding] = BOMS.find(([b]) => b.every((x, i) => bytes[i] === x)) ?? [[], "utf-8"];
   const body = bytes.subarray(bom.length);
   const width = encoding === "utf-8" ? 1 : 2;
-  if (body.length % width) fail(path, `it starts with a UTF-16 byte-order mark but has an odd number of bytes: it is truncated or not UTF-16`);
+  if (body.length % width)
+    fail(path, `it starts with a UTF-16 byte-order mark but has an odd number of bytes: it is truncated or not UTF-16`);
   const decoder = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
   try {
     return decoder.decode(body);
@@ -49,14 +64,18 @@ function decodeText(bytes: Uint8Array, path: string): string {
     const view = new DataView(body.buffer, body.byteOffset, body.length);
     const unit = (i: number) => (width === 1 ? body[i]! : view.getUint16(i * 2, encoding === "utf-16le"));
     const units = body.length / width;
-    let line = 1, from = 0;
+    let line = 1,
+      from = 0;
     for (let i = 0; i <= units; i++) {
       const u = i < units ? unit(i) : 0x0a;
       if (u !== 0x0a && u !== 0x0d) continue;
       try {
         decoder.decode(body.subarray(from * width, i * width));
       } catch {
-        fail(path, `line ${line} is not valid ${encoding.toUpperCase()}; save the file as UTF-8 (or as UTF-16 with a byte-order mark)`);
+        fail(
+          path,
+          `line ${line} is not valid ${encoding.toUpperCase()}; save the file as UTF-8 (or as UTF-16 with a byte-order mark)`,
+        );
       }
       if (u === 0x0d && i + 1 < units && unit(i + 1) === 0x0a) i++;
       line++;
@@ -74,13 +93,20 @@ function parsePrompts(text: string, path: string): string[] {
     } catch (e) {
       fail(path, `it is not valid JSON (${(e as Error).message}); expected a JSON list of prompt strings`);
     }
-    if (!Array.isArray(data) || data.some((p) => typeof p !== "string")) fail(path, `expected a JSON list of prompt strings`);
+    if (!Array.isArray(data) || data.some((p) => typeof p !== "string"))
+      fail(path, `expected a JSON list of prompt strings`);
     return data as string[];
   }
   if (/\.(tsv|csv)$/i.test(path)) {
     let rows: Record<string, string>[];
     try {
-      rows = parse(text, { columns: true, delimiter: /\.tsv$/i.test(path) ? "\t" : ",", skip_empty_lines: true, relax_quotes: true, relax_column_count: true });
+      rows = parse(text, {
+        columns: true,
+        delimiter: /\.tsv$/i.test(path) ? "\t" : ",",
+        skip_empty_lines: true,
+        relax_quotes: true,
+        relax_column_count: true,
+      });
     } catch (e) {
       return fail(path, `it is not a valid ${/\.tsv$/i.test(path) ? "TSV" : "CSV"} file (${(e as Error).message})`);
     }
@@ -104,14 +130,21 @@ function fail(path: string, message: string): never {
 export class PromptSampler<T = string> {
   private epoch = -1;
   private order: number[] = [];
-  constructor(readonly prompts: readonly T[], readonly batchSize: number, readonly seed: number) {}
+  constructor(
+    readonly prompts: readonly T[],
+    readonly batchSize: number,
+    readonly seed: number,
+  ) {}
 
   batch(step: number): T[] {
     const perEpoch = Math.max(1, Math.floor(this.prompts.length / this.batchSize));
     const epoch = Math.floor(step / perEpoch);
     if (epoch !== this.epoch) this.shuffle(epoch);
     const start = (step % perEpoch) * this.batchSize;
-    return Array.from({ length: this.batchSize }, (_, i) => this.prompts[this.order[(start + i) % this.order.length]!]!);
+    return Array.from(
+      { length: this.batchSize },
+      (_, i) => this.prompts[this.order[(start + i) % this.order.length]!]!,
+    );
   }
 
   private shuffle(epoch: number) {

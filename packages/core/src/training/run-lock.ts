@@ -11,7 +11,12 @@ import { resolve } from "node:path";
 
 export const RUN_LOCK_FILE = "train.lock";
 
-interface LockOwner { pid: number; host: string; startTime: string | null; since: string }
+interface LockOwner {
+  pid: number;
+  host: string;
+  startTime: string | null;
+  since: string;
+}
 
 export class RunLockedError extends Error {
   override readonly name = "RunLockedError";
@@ -38,7 +43,9 @@ function isAlive(owner: LockOwner): boolean {
     // EPERM: it exists but belongs to someone else.
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
-  return owner.startTime === null || processStartTime(owner.pid) === null || processStartTime(owner.pid) === owner.startTime;
+  return (
+    owner.startTime === null || processStartTime(owner.pid) === null || processStartTime(owner.pid) === owner.startTime
+  );
 }
 
 async function readOwner(path: string): Promise<LockOwner | null> {
@@ -54,9 +61,14 @@ async function readOwner(path: string): Promise<LockOwner | null> {
 const held = new Map<string, number>();
 // A process that exits holding a lock (an error, Ctrl-C) leaves no lock file behind; only kill -9 does, and that
 // one is stale and taken over.
-process.once("exit", () => { for (const path of held.keys()) rmSync(path, { force: true }); });
+process.once("exit", () => {
+  for (const path of held.keys()) rmSync(path, { force: true });
+});
 
-export interface RunLock { path: string; release(): Promise<void> }
+export interface RunLock {
+  path: string;
+  release(): Promise<void>;
+}
 
 /**
  * Takes the run folder's lock (creating the folder), or throws RunLockedError naming the live holder; the same
@@ -70,7 +82,12 @@ export async function acquireRunLock(runDir: string): Promise<RunLock> {
     held.set(path, holders + 1);
     return { path, release: () => releaseLock(path) };
   }
-  const me: LockOwner = { pid: process.pid, host: hostname(), startTime: processStartTime(process.pid), since: new Date().toISOString() };
+  const me: LockOwner = {
+    pid: process.pid,
+    host: hostname(),
+    startTime: processStartTime(process.pid),
+    since: new Date().toISOString(),
+  };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const file = await open(path, "wx");
@@ -86,7 +103,7 @@ export async function acquireRunLock(runDir: string): Promise<RunLock> {
       const where = owner.host === me.host ? `process ${owner.pid}` : `process ${owner.pid} on ${owner.host}`;
       throw new RunLockedError(
         `${runDir} is in use: ${where} has been training there since ${owner.since} (lock ${path}). ` +
-        `Wait for it to finish, stop it, or choose another --run-dir; if that process is gone, delete the lock file.`,
+          `Wait for it to finish, stop it, or choose another --run-dir; if that process is gone, delete the lock file.`,
       );
     }
     await rm(path, { force: true }); // stale: its owner is dead

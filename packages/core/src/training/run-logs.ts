@@ -20,6 +20,7 @@ export async function truncateLog(file: string, step: number): Promise<number> {
       return false;
     }
   });
-  if (kept.length !== lines.length) await writeFileAtomic(file, new TextEncoder().encode(kept.map((l) => l + "\n").join("")));
+  if (kept.length !== lines.length)
+    await writeFileAtomic(file, new TextEncoder().encode(kept.map((l) => l + "\n").join("")));
   return lines.length - kept.length;
 }

@@ -36,7 +36,10 @@ export function gradientWindow(c: TrainConfig, step: number, n: number): [number
 }
 
 /** Where a micro-batch sits in its step's global batch (gradient accumulation): its first sample and the batch's size. */
-export interface MicroBatch { firstSample: number; globalBatch: number }
+export interface MicroBatch {
+  firstSample: number;
+  globalBatch: number;
+}
 
 /**
  * Builds the graph for one training step's batch; the caller backpropagates −total. The initial noise is
@@ -44,7 +47,12 @@ export interface MicroBatch { firstSample: number; globalBatch: number }
  * global batch, so a batch of 4 and two accumulated micro-batches of 2 draw the same noise.
  */
 export function rewardGraph(
-  m: TrainingModels, sampler: DDIMScheduler, c: TrainConfig, prompts: string[], step: number, initialNoise?: Tensor,
+  m: TrainingModels,
+  sampler: DDIMScheduler,
+  c: TrainConfig,
+  prompts: string[],
+  step: number,
+  initialNoise?: Tensor,
   { firstSample, globalBatch }: MicroBatch = { firstSample: 0, globalBatch: prompts.length },
 ): CombinedScore & { images: Tensor } {
   const { sd } = m;
@@ -60,16 +68,30 @@ export function rewardGraph(
   const prefixEncoder = trainEncoder && c.truncation === "last-k" ? m.frozenTextEncoder : sd.textEncoder;
   const prefixEmbeddings = noGrad(() => prefixEncoder.forward(ids));
   const perSample = shape.slice(1).reduce((a, b) => a * b, 1);
-  const noise = initialNoise ?? noGrad(() => randn(shape, c.seed, (step * globalBatch + firstSample) * perSample).mul(sampler.initNoiseSigma));
-  let x = sampleLatents(sd.unet, sampler, { shape, seed: c.seed, guidanceScale: c.guidanceScale, embeddingsAt: () => prefixEmbeddings, range: [0, from], latents: noise });
+  const noise =
+    initialNoise ??
+    noGrad(() => randn(shape, c.seed, (step * globalBatch + firstSample) * perSample).mul(sampler.initNoiseSigma));
+  let x = sampleLatents(sd.unet, sampler, {
+    shape,
+    seed: c.seed,
+    guidanceScale: c.guidanceScale,
+    embeddingsAt: () => prefixEmbeddings,
+    range: [0, from],
+    latents: noise,
+  });
 
   const embeddings = trainEncoder ? sd.textEncoder.forward(ids) : prefixEmbeddings;
   for (let i = from; i < to; i++) {
     const t = sampler.timesteps[i]!;
-    const predict = (xi: Tensor, e: Tensor) => guidedNoise(sd.unet, xi, t, e, c.guidanceScale, sampler.modelInputScale());
+    const predict = (xi: Tensor, e: Tensor) =>
+      guidedNoise(sd.unet, xi, t, e, c.guidanceScale, sampler.modelInputScale());
     const eps = c.gradientCheckpointing ? checkpoint(predict, x, embeddings) : predict(x, embeddings);
     // ReFL decodes the one-step x̂0 prediction instead of continuing the chain.
-    x = schedulerStep(x, eps, c.truncation === "refl" ? sampler.predictX0Coefficients(t) : sampler.stepCoefficientsAt(i));
+    x = schedulerStep(
+      x,
+      eps,
+      c.truncation === "refl" ? sampler.predictX0Coefficients(t) : sampler.stepCoefficientsAt(i),
+    );
   }
   const images = sd.vae.decodeToImage(x);
   return { ...combineRewards(m.rewards, images, prompts), images };

@@ -66,7 +66,12 @@ export interface TrainOptions {
   onSample?(step: number, path: string): void;
 }
 
-export interface TrainResult { steps: number; badSteps: number; lastCheckpoint: string | null; interrupted: boolean }
+export interface TrainResult {
+  steps: number;
+  badSteps: number;
+  lastCheckpoint: string | null;
+  interrupted: boolean;
+}
 
 /**
  * Freezes all but the trained part (with LoRA adapters when asked) and makes its optimizer and EMA: what a run
@@ -81,7 +86,13 @@ export function prepareTraining({ sd, frozenTextEncoder }: TrainingModels, c: Tr
   if (c.lora) applyLoRA(trainable, { ...c.lora, seed: c.seed });
   const named = [...trainable.namedParameters()].filter(([, t]) => t.requiresGrad);
   const params = named.map(([, t]) => t);
-  const optimizer = new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, eps: c.eps });
+  const optimizer = new AdamW(params, {
+    lr: c.lr,
+    weightDecay: c.weightDecay,
+    beta1: c.beta1,
+    beta2: c.beta2,
+    eps: c.eps,
+  });
   const ema = c.emaDecay === null ? null : new EMA(params, c.emaDecay);
   return { trainable, names: named.map(([n]) => n), params, optimizer, ema };
 }
@@ -91,16 +102,26 @@ export function prepareTraining({ sd, frozenTextEncoder }: TrainingModels, c: Tr
  * non-finite (then the step is skipped). Everything it makes is freed before it returns.
  */
 export async function optimizationStep(
-  models: TrainingModels, { params, optimizer, ema }: Pick<ReturnType<typeof prepareTraining>, "params" | "optimizer" | "ema">,
-  sampler: DDIMScheduler, c: TrainConfig, prompts: string[], step: number, lr: number,
+  models: TrainingModels,
+  { params, optimizer, ema }: Pick<ReturnType<typeof prepareTraining>, "params" | "optimizer" | "ema">,
+  sampler: DDIMScheduler,
+  c: TrainConfig,
+  prompts: string[],
+  step: number,
+  lr: number,
 ) {
   return scopeAsync(async () => {
     // Gradient accumulation: each micro-batch's loss is scaled by 1/N, so the summed gradients are those of the
     // mean over the whole global batch; its activations are freed by its backward before the next one runs.
-    const micro = c.batchSize, n = prompts.length / micro;
-    const losses: Tensor[] = [], terms = new Map<string, Tensor[]>();
+    const micro = c.batchSize,
+      n = prompts.length / micro;
+    const losses: Tensor[] = [],
+      terms = new Map<string, Tensor[]>();
     for (let k = 0; k < n; k++) {
-      const graph = rewardGraph(models, sampler, c, prompts.slice(k * micro, (k + 1) * micro), step, undefined, { firstSample: k * micro, globalBatch: prompts.length });
+      const graph = rewardGraph(models, sampler, c, prompts.slice(k * micro, (k + 1) * micro), step, undefined, {
+        firstSample: k * micro,
+        globalBatch: prompts.length,
+      });
       const lossT = graph.total.neg().div(n);
       lossT.backward();
       losses.push(lossT);
@@ -108,13 +129,14 @@ export async function optimizationStep(
     }
     const grads = params.map((p) => p.grad).filter((g) => g !== null);
     const gradNorm = await globalGradNorm(grads);
-    const bad = (await anyNonFinite([...losses, ...grads]));
+    const bad = await anyNonFinite([...losses, ...grads]);
     if (!bad) {
       optimizer.update(c.maxGradNorm === null ? 1 : clipFactor(gradNorm, c.maxGradNorm), lr);
       ema?.update();
     }
     optimizer.zeroGrad();
-    const mean = async (ts: Tensor[]) => (await Promise.all(ts.map((t) => t.item()))).reduce((a, b) => a + b, 0) / ts.length;
+    const mean = async (ts: Tensor[]) =>
+      (await Promise.all(ts.map((t) => t.item()))).reduce((a, b) => a + b, 0) / ts.length;
     const loss = (await mean(losses)) * n;
     const rewards: Record<string, number> = {};
     for (const [name, ts] of terms) rewards[name] = await mean(ts);
@@ -146,10 +168,14 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const configFile = join(o.runDir, "config.json");
   if (o.resume || o.resumeFrom) {
     // Exact continuation needs the run's own settings; only its length and logging may change.
-    const saved = existsSync(configFile) ? JSON.parse(await readFile(configFile, "utf8")) as Partial<TrainConfig> : {};
+    const saved = existsSync(configFile)
+      ? (JSON.parse(await readFile(configFile, "utf8")) as Partial<TrainConfig>)
+      : {};
     const conflicts = resumeConflicts(saved, c);
     if (conflicts.length) {
-      throw new Error(`--resume: the run in ${o.runDir} was made with ${conflicts.join(", ")}; resume with the run's settings (only ${RESUMABLE_CHANGES.join(", ")} may change)`);
+      throw new Error(
+        `--resume: the run in ${o.runDir} was made with ${conflicts.join(", ")}; resume with the run's settings (only ${RESUMABLE_CHANGES.join(", ")} may change)`,
+      );
     }
     const restored = await loadCheckpoint(ckptDir, trainable, names, optimizer, { ema, from: o.resumeFrom });
     if (!restored) throw new Error(`--resume: ${ckptDir} has no checkpoint to resume from`);
@@ -158,7 +184,8 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
     // The interrupted process logged steps past the checkpoint; they are redone now.
     for (const log of RUN_LOGS) await truncateLog(join(o.runDir, log), counters.step);
   } else {
-    if (o.inputs) await writeFileAtomic(join(o.runDir, "run.json"), new TextEncoder().encode(JSON.stringify(o.inputs, null, 2)));
+    if (o.inputs)
+      await writeFileAtomic(join(o.runDir, "run.json"), new TextEncoder().encode(JSON.stringify(o.inputs, null, 2)));
     // A fresh run in a used folder starts its logs over.
     for (const log of ["metrics.jsonl", "samples.jsonl"]) await writeFile(join(o.runDir, log), "");
   }
@@ -179,28 +206,54 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
     const started = performance.now();
     const prompts = batches.batch(counters.step);
     const lr = c.lr * lrFactor(c.lrScheduler, counters.step, c.lrWarmupSteps, c.steps);
-    const { loss, rewards, skipped, gradNorm } = await optimizationStep(o.models, { params, optimizer, ema }, sampler, c, prompts, counters.step, lr);
+    const { loss, rewards, skipped, gradNorm } = await optimizationStep(
+      o.models,
+      { params, optimizer, ema },
+      sampler,
+      c,
+      prompts,
+      counters.step,
+      lr,
+    );
     counters = { step: counters.step + 1, badSteps: counters.badSteps + (skipped ? 1 : 0) };
-    const metrics: StepMetrics = { step: counters.step, loss, rewards, skipped, lr, gradNorm, seconds: (performance.now() - started) / 1000 };
+    const metrics: StepMetrics = {
+      step: counters.step,
+      loss,
+      rewards,
+      skipped,
+      lr,
+      gradNorm,
+      seconds: (performance.now() - started) / 1000,
+    };
     await appendFile(metricsFile, JSON.stringify(metrics) + "\n");
     o.onStep?.(metrics);
     if (counters.badSteps > c.maxBadSteps) {
-      throw new Error(`stopped after ${counters.badSteps} steps with a non-finite loss or gradient (limit ${c.maxBadSteps}); ` +
-        `the last good checkpoint is ${lastCheckpoint ?? "(none yet)"}. Lower the learning rate or the reward weights.`);
+      throw new Error(
+        `stopped after ${counters.badSteps} steps with a non-finite loss or gradient (limit ${c.maxBadSteps}); ` +
+          `the last good checkpoint is ${lastCheckpoint ?? "(none yet)"}. Lower the learning rate or the reward weights.`,
+      );
     }
     interrupted = o.signal?.aborted === true;
     if (skipped && !interrupted) continue;
     const due = interrupted || counters.step % c.checkpointEvery === 0 || counters.step === c.steps;
     if (due) await checkFiniteWeights(params, counters.step, lastCheckpoint);
-    if (due) lastCheckpoint = await saveCheckpoint(ckptDir, trainable, names, optimizer, counters, { ema, totalLimit: c.checkpointsTotalLimit });
+    if (due)
+      lastCheckpoint = await saveCheckpoint(ckptDir, trainable, names, optimizer, counters, {
+        ema,
+        totalLimit: c.checkpointsTotalLimit,
+      });
     if (interrupted) break;
-    if (counters.step % c.sampleEvery === 0 || counters.step === c.steps) after = await sample(o, c, counters.step, ema);
+    if (counters.step % c.sampleEvery === 0 || counters.step === c.steps)
+      after = await sample(o, c, counters.step, ema);
   }
   // Steps skipped after a bad update leave it in place: the caller must not export it.
   await checkFiniteWeights(params, counters.step, lastCheckpoint);
   optimizer.dispose();
   // The caller exports what the model holds: with EMA on, that is the average (as diffusers' scripts save).
-  if (ema) { ema.copyTo(); ema.dispose(); }
+  if (ema) {
+    ema.copyTo();
+    ema.dispose();
+  }
   // A resumed run has no "before" here; its first grid is samples/step-000000.png.
   if (before && after && !interrupted) {
     await writeFileAtomic(join(o.runDir, "before-after.png"), gridPng([...before, ...after], before.length));
@@ -218,9 +271,21 @@ async function sample(o: TrainOptions, c: TrainConfig, step: number, ema: EMA | 
   const { sd, frozenTextEncoder, rewards } = o.models;
   const prompts = o.evalPrompts;
   const { data, shape, scores } = await scopeAsync(async () => {
-    const [original, tuned] = noGrad(() => [keep(encodePrompts(sd, frozenTextEncoder, prompts)), keep(encodePrompts(sd, sd.textEncoder, prompts))]);
+    const [original, tuned] = noGrad(() => [
+      keep(encodePrompts(sd, frozenTextEncoder, prompts)),
+      keep(encodePrompts(sd, sd.textEncoder, prompts)),
+    ]);
     const lastSteps = Math.round(0.6 * c.inferenceSteps);
-    const out = textToImage(sd, { prompts, seed: c.seed + 1, steps: c.inferenceSteps, guidanceScale: c.guidanceScale, height: c.resolution, width: c.resolution, spacing: c.spacing, embeddingsAt: hybridSchedule(original!, tuned!, lastSteps) });
+    const out = textToImage(sd, {
+      prompts,
+      seed: c.seed + 1,
+      steps: c.inferenceSteps,
+      guidanceScale: c.guidanceScale,
+      height: c.resolution,
+      width: c.resolution,
+      spacing: c.spacing,
+      embeddingsAt: hybridSchedule(original!, tuned!, lastSteps),
+    });
     original!.dispose();
     tuned!.dispose();
     const scores: Record<string, number> = {};

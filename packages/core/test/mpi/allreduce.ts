@@ -7,5 +7,7 @@ const data = Float32Array.from({ length: 5 }, (_, i) => (comm.rank + 1) * (i + 1
 comm.allreduceSum(data);
 const root = Float32Array.from({ length: 3 }, () => comm.rank + 10);
 comm.broadcast(root, 0);
-console.log(JSON.stringify({ rank: comm.rank, size: comm.size, env, sum: Array.from(data), broadcast: Array.from(root) }));
+console.log(
+  JSON.stringify({ rank: comm.rank, size: comm.size, env, sum: Array.from(data), broadcast: Array.from(root) }),
+);
 comm.finalize();

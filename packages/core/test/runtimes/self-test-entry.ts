@@ -4,5 +4,13 @@ import { openDevice, selfTest } from "../../src/index.ts";
 
 const gpu = await openDevice();
 const result = await selfTest(gpu, 4097);
-console.log(JSON.stringify({ runtime: gpu.info.runtime, binding: gpu.info.binding, kind: gpu.info.kind, adapter: gpu.info.adapter.name, ...result }));
+console.log(
+  JSON.stringify({
+    runtime: gpu.info.runtime,
+    binding: gpu.info.binding,
+    kind: gpu.info.kind,
+    adapter: gpu.info.adapter.name,
+    ...result,
+  }),
+);
 gpu.destroy();

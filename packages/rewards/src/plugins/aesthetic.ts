@@ -23,7 +23,10 @@ export const aesthetic: RewardPlugin = {
   name: "aesthetic",
   description: "LAION improved aesthetic predictor (MLP on L2-normalised CLIP ViT-L/14 image embeddings), about 1-10",
   needs: "image",
-  weightFiles: [`${PUBLISHED_MLP} (the MLP; any one .pth)`, "clip/ (CLIP ViT-L/14: config.json + model.safetensors or pytorch_model.bin, or an OpenAI/open_clip state_dict)"],
+  weightFiles: [
+    `${PUBLISHED_MLP} (the MLP; any one .pth)`,
+    "clip/ (CLIP ViT-L/14: config.json + model.safetensors or pytorch_model.bin, or an OpenAI/open_clip state_dict)",
+  ],
   options: {
     mlp: "the MLP .pth file, instead of the one in the weights folder",
     clip: "the CLIP ViT-L/14 folder or file, instead of <weights>/clip",
@@ -32,18 +35,30 @@ export const aesthetic: RewardPlugin = {
   async load(context: RewardContext) {
     const { preprocess, activation } = clipOptions(context.options);
     const mlpPath = requirePath(context.options.mlp ?? findMlp(context), "aesthetic MLP");
-    const clipPath = requirePath(context.options.clip ?? join(requireWeights(aesthetic, context), "clip"), "aesthetic CLIP ViT-L/14");
-    const checkpoint = await readClipCheckpoint(clipPath, { activation, fallback: { activation: "quick_gelu", reason: "the aesthetic predictor's CLIP is OpenAI's ViT-L/14, trained with QuickGELU" } });
+    const clipPath = requirePath(
+      context.options.clip ?? join(requireWeights(aesthetic, context), "clip"),
+      "aesthetic CLIP ViT-L/14",
+    );
+    const checkpoint = await readClipCheckpoint(clipPath, {
+      activation,
+      fallback: {
+        activation: "quick_gelu",
+        reason: "the aesthetic predictor's CLIP is OpenAI's ViT-L/14, trained with QuickGELU",
+      },
+    });
     const vision = visionTower(checkpoint, context.weightDtype);
     const mlp = await disposeOnError(vision, async () => {
       const head = AestheticMLP.fromStateDict(await readWeights(mlpPath), mlpPath);
       if (head.inFeatures === vision.config.projectionDim) return head;
       head.dispose();
-      throw new Error(`${mlpPath}: ${head.inputLayer} takes ${head.inFeatures}-d embeddings, but the CLIP model at ${clipPath} gives ${vision.config.projectionDim}-d ones (projection_dim); the published MLP goes with CLIP ViT-L/14`);
+      throw new Error(
+        `${mlpPath}: ${head.inputLayer} takes ${head.inFeatures}-d embeddings, but the CLIP model at ${clipPath} gives ${vision.config.projectionDim}-d ones (projection_dim); the published MLP goes with CLIP ViT-L/14`,
+      );
     });
     return {
       info: `${clipPath}: MLP activation ${checkpoint.activation.activation} (${checkpoint.activation.reason})`,
-      score: (images) => mlp.forward(l2Normalize(vision.imageEmbeds(preprocessForClip(images, vision.config.imageSize, preprocess)))),
+      score: (images) =>
+        mlp.forward(l2Normalize(vision.imageEmbeds(preprocessForClip(images, vision.config.imageSize, preprocess)))),
       dispose() {
         mlp.dispose();
         vision.dispose();
@@ -55,10 +70,15 @@ export const aesthetic: RewardPlugin = {
 /** The one .pth in the weights folder (the published file's name wins if there are several). */
 function findMlp(context: RewardContext): string {
   const folder = requireWeights(aesthetic, context);
-  if (!statSync(folder).isDirectory()) throw new Error(`${folder}: the aesthetic weights are a folder (the MLP .pth and clip/); to name the files themselves, pass mlp=FILE and clip=PATH`);
+  if (!statSync(folder).isDirectory())
+    throw new Error(
+      `${folder}: the aesthetic weights are a folder (the MLP .pth and clip/); to name the files themselves, pass mlp=FILE and clip=PATH`,
+    );
   const found = weightFilesIn(folder, /\.pth$/);
   if (found.length === 1) return found[0]!;
   const published = found.find((f) => f.endsWith(PUBLISHED_MLP));
   if (published) return published;
-  throw new Error(`${folder}: ${found.length ? `several .pth files (${found.join(", ")})` : "no .pth file"}; put the aesthetic MLP (${PUBLISHED_MLP}) there, or pass mlp=FILE`);
+  throw new Error(
+    `${folder}: ${found.length ? `several .pth files (${found.join(", ")})` : "no .pth file"}; put the aesthetic MLP (${PUBLISHED_MLP}) there, or pass mlp=FILE`,
+  );
 }

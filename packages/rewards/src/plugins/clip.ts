@@ -11,8 +11,16 @@ import { clipPairReward } from "../clip-pair-reward.ts";
 
 export const clip = clipPairReward({
   name: "clip",
-  description: "CLIP image-prompt cosine similarity (TextCraftor's constraint; any CLIP, transformers or open_clip layout)",
-  weightFiles: ["config.json + model.safetensors or pytorch_model.bin (transformers CLIPModel)", "or open_clip_pytorch_model.bin (open_clip, optionally with open_clip_config.json)"],
+  description:
+    "CLIP image-prompt cosine similarity (TextCraftor's constraint; any CLIP, transformers or open_clip layout)",
+  weightFiles: [
+    "config.json + model.safetensors or pytorch_model.bin (transformers CLIPModel)",
+    "or open_clip_pytorch_model.bin (open_clip, optionally with open_clip_config.json)",
+  ],
   logitScaled: false,
-  activation: { activation: "gelu", reason: "nothing says otherwise, and LAION's open_clip weights (TextCraftor's ViT-g-14) use GELU; give act=quick_gelu for OpenAI weights" },
+  activation: {
+    activation: "gelu",
+    reason:
+      "nothing says otherwise, and LAION's open_clip weights (TextCraftor's ViT-g-14) use GELU; give act=quick_gelu for OpenAI weights",
+  },
 });

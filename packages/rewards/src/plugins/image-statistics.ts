@@ -15,18 +15,33 @@ const LUMA = [0.299, 0.587, 0.114];
  * yb = (R + G)/2 − B, σ_rgyb = sqrt(σ_rg² + σ_yb²) and μ_rgyb = sqrt(μ_rg² + μ_yb²) (each with + ε under
  * the root). On [0, 1] values: the paper's 0–255 scale is 255 times this.
  */
-export const colorfulness = imageStatistic("colorfulness", "Hasler-Süsstrunk colourfulness σ_rgyb + 0.3·μ_rgyb (no weights)", (images) => {
-  const opponent = mixChannels(images, [[1, -1, 0], [0.5, 0.5, -1]]);
-  const mu = mean(opponent, [2, 3]);
-  const variance = mean(square(opponent), [2, 3]).sub(square(mu));
-  return sqrt(sum(variance, 1).add(EPS)).add(sqrt(sum(square(mu), 1).add(EPS)).mul(0.3));
-});
+export const colorfulness = imageStatistic(
+  "colorfulness",
+  "Hasler-Süsstrunk colourfulness σ_rgyb + 0.3·μ_rgyb (no weights)",
+  (images) => {
+    const opponent = mixChannels(images, [
+      [1, -1, 0],
+      [0.5, 0.5, -1],
+    ]);
+    const mu = mean(opponent, [2, 3]);
+    const variance = mean(square(opponent), [2, 3]).sub(square(mu));
+    return sqrt(sum(variance, 1).add(EPS)).add(sqrt(sum(square(mu), 1).add(EPS)).mul(0.3));
+  },
+);
 
 /** `contrast`: the standard deviation of the luma Y = 0.299·R + 0.587·G + 0.114·B (RMS contrast). */
-export const contrast = imageStatistic("contrast", "RMS contrast: standard deviation of luma (no weights)", (images) => {
-  const luma = mixChannels(images, [LUMA]);
-  return sqrt(mean(square(luma), [1, 2, 3]).sub(square(mean(luma, [1, 2, 3]))).add(EPS));
-});
+export const contrast = imageStatistic(
+  "contrast",
+  "RMS contrast: standard deviation of luma (no weights)",
+  (images) => {
+    const luma = mixChannels(images, [LUMA]);
+    return sqrt(
+      mean(square(luma), [1, 2, 3])
+        .sub(square(mean(luma, [1, 2, 3])))
+        .add(EPS),
+    );
+  },
+);
 
 /** `brightness`: −(mean luma − target)², highest (0) at the target mean luma (option target, default 0.5). */
 export const brightness: RewardPlugin = {
@@ -36,7 +51,8 @@ export const brightness: RewardPlugin = {
   options: { target: "the mean luma in [0, 1] that scores best (default 0.5)" },
   async load({ options }) {
     const target = Number(options.target ?? 0.5);
-    if (options.target?.trim() === "" || !Number.isFinite(target)) throw new Error(`option target=${options.target}: expected a number, e.g. target=0.5`);
+    if (options.target?.trim() === "" || !Number.isFinite(target))
+      throw new Error(`option target=${options.target}: expected a number, e.g. target=0.5`);
     return {
       score(images) {
         checkImages(images);

@@ -22,7 +22,11 @@ export class CLIPAttention extends Module {
   readonly kProj: Linear;
   readonly vProj: Linear;
   readonly outProj: Linear;
-  constructor(readonly hiddenSize: number, readonly numHeads: number, rng: Rng) {
+  constructor(
+    readonly hiddenSize: number,
+    readonly numHeads: number,
+    rng: Rng,
+  ) {
     super();
     this.qProj = this.child("q_proj", new Linear(hiddenSize, hiddenSize, { rng }));
     this.kProj = this.child("k_proj", new Linear(hiddenSize, hiddenSize, { rng }));
@@ -36,7 +40,12 @@ export class CLIPAttention extends Module {
     const headDim = this.hiddenSize / this.numHeads;
     // The attention kernel wants [B, heads, L, head_dim]: heads next to batch.
     const heads = (t: Tensor) => permute(t.reshape([batch, length, this.numHeads, headDim]), [0, 2, 1, 3]);
-    const out = scaledDotProductAttention(heads(this.qProj.forward(x)), heads(this.kProj.forward(x)), heads(this.vProj.forward(x)), { causal, scale: headDim ** -0.5 });
+    const out = scaledDotProductAttention(
+      heads(this.qProj.forward(x)),
+      heads(this.kProj.forward(x)),
+      heads(this.vProj.forward(x)),
+      { causal, scale: headDim ** -0.5 },
+    );
     return this.outProj.forward(permute(out, [0, 2, 1, 3]).reshape([batch, length, this.hiddenSize]));
   }
 }
@@ -44,12 +53,19 @@ export class CLIPAttention extends Module {
 export class CLIPMLP extends Module {
   readonly fc1: Linear;
   readonly fc2: Linear;
-  constructor(hiddenSize: number, intermediateSize: number, readonly activation: CLIPActivation, rng: Rng) {
+  constructor(
+    hiddenSize: number,
+    intermediateSize: number,
+    readonly activation: CLIPActivation,
+    rng: Rng,
+  ) {
     super();
     this.fc1 = this.child("fc1", new Linear(hiddenSize, intermediateSize, { rng }));
     this.fc2 = this.child("fc2", new Linear(intermediateSize, hiddenSize, { rng }));
   }
-  forward(x: Tensor): Tensor { return this.fc2.forward(this.fc1.forward(x, ACTIVATION[this.activation])); }
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(this.fc1.forward(x, ACTIVATION[this.activation]));
+  }
 }
 
 export class CLIPEncoderLayer extends Module {
@@ -76,7 +92,10 @@ export class CLIPEncoder extends Module {
   useCheckpoint = false;
   constructor(config: CLIPEncoderConfig, rng: Rng) {
     super();
-    this.layers = this.child("layers", new ModuleList(Array.from({ length: config.numHiddenLayers }, () => new CLIPEncoderLayer(config, rng))));
+    this.layers = this.child(
+      "layers",
+      new ModuleList(Array.from({ length: config.numHiddenLayers }, () => new CLIPEncoderLayer(config, rng))),
+    );
   }
   forward(x: Tensor, causal: boolean): Tensor {
     for (const layer of this.layers) {

@@ -1,4 +1,11 @@
-export { parseCLIPTextConfig, parseCLIPVisionConfig, type CLIPTextConfig, type CLIPVisionConfig, type CLIPEncoderConfig, type CLIPActivation } from "./config.ts";
+export {
+  parseCLIPTextConfig,
+  parseCLIPVisionConfig,
+  type CLIPTextConfig,
+  type CLIPVisionConfig,
+  type CLIPEncoderConfig,
+  type CLIPActivation,
+} from "./config.ts";
 export { CLIPTextModel, CLIPTextModelWithProjection } from "./text.ts";
 export type { CLIPModelOptions } from "./encoder.ts";
 export { CLIPVisionModel, CLIPVisionModelWithProjection, type CLIPVisionOutput } from "./vision.ts";

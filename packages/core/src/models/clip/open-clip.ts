@@ -11,8 +11,29 @@ import type { CLIPTextConfig, CLIPVisionConfig } from "./config.ts";
  * open_clip models use nn.GELU (quick_gelu is only for OpenAI's weights).
  */
 export const OPEN_CLIP_VIT_H_14: { readonly text: CLIPTextConfig; readonly vision: CLIPVisionConfig } = Object.freeze({
-  text: Object.freeze({ vocabSize: 49408, maxPositionEmbeddings: 77, hiddenSize: 1024, intermediateSize: 4096, numHiddenLayers: 24, numAttentionHeads: 16, hiddenAct: "gelu", layerNormEps: 1e-5, projectionDim: 1024 }),
-  vision: Object.freeze({ imageSize: 224, patchSize: 14, numChannels: 3, hiddenSize: 1280, intermediateSize: 5120, numHiddenLayers: 32, numAttentionHeads: 16, hiddenAct: "gelu", layerNormEps: 1e-5, projectionDim: 1024 }),
+  text: Object.freeze({
+    vocabSize: 49408,
+    maxPositionEmbeddings: 77,
+    hiddenSize: 1024,
+    intermediateSize: 4096,
+    numHiddenLayers: 24,
+    numAttentionHeads: 16,
+    hiddenAct: "gelu",
+    layerNormEps: 1e-5,
+    projectionDim: 1024,
+  }),
+  vision: Object.freeze({
+    imageSize: 224,
+    patchSize: 14,
+    numChannels: 3,
+    hiddenSize: 1280,
+    intermediateSize: 5120,
+    numHiddenLayers: 32,
+    numAttentionHeads: 16,
+    hiddenAct: "gelu",
+    layerNormEps: 1e-5,
+    projectionDim: 1024,
+  }),
 });
 
 /** Whole-tensor renames, open_clip → transformers. */
@@ -21,8 +42,8 @@ const NAMES: Record<string, string> = {
   "visual.class_embedding": "vision_model.embeddings.class_embedding",
   "visual.positional_embedding": "vision_model.embeddings.position_embedding.weight",
   "token_embedding.weight": "text_model.embeddings.token_embedding.weight",
-  "positional_embedding": "text_model.embeddings.position_embedding.weight",
-  "logit_scale": "logit_scale",
+  positional_embedding: "text_model.embeddings.position_embedding.weight",
+  logit_scale: "logit_scale",
 };
 
 /** Prefix renames; inside a residual block, the sub-module renames below follow. */
@@ -43,7 +64,10 @@ const BLOCK_PARTS: [string, string][] = [
 ];
 
 /** open_clip stores the projections [width, embed] and applies them as x @ proj; nn.Linear wants [embed, width]. */
-const PROJECTIONS: Record<string, string> = { "visual.proj": "visual_projection.weight", "text_projection": "text_projection.weight" };
+const PROJECTIONS: Record<string, string> = {
+  "visual.proj": "visual_projection.weight",
+  text_projection: "text_projection.weight",
+};
 
 /**
  * Renames an open_clip state_dict to transformers' CLIPModel names: nn.MultiheadAttention's packed
@@ -54,10 +78,19 @@ export function openClipToHf(tensors: ReadonlyMap<string, TensorData>): Map<stri
   const out = new Map<string, TensorData>();
   const unknown: string[] = [];
   for (const [name, t] of tensors) {
-    if (name in PROJECTIONS) { out.set(PROJECTIONS[name]!, transpose2d(name, t)); continue; }
-    if (name in NAMES) { out.set(NAMES[name]!, t); continue; }
+    if (name in PROJECTIONS) {
+      out.set(PROJECTIONS[name]!, transpose2d(name, t));
+      continue;
+    }
+    if (name in NAMES) {
+      out.set(NAMES[name]!, t);
+      continue;
+    }
     const prefix = PREFIXES.find(([from]) => name.startsWith(from));
-    if (!prefix) { unknown.push(name); continue; }
+    if (!prefix) {
+      unknown.push(name);
+      continue;
+    }
     const renamed = prefix[1] + name.slice(prefix[0].length);
     const packed = /^(.*)\.attn\.in_proj_(weight|bias)$/.exec(renamed);
     if (packed) {
@@ -68,21 +101,28 @@ export function openClipToHf(tensors: ReadonlyMap<string, TensorData>): Map<stri
     out.set(part ? renamed.replace(`.${part[0]}`, `.${part[1]}`) : renamed, t);
   }
   if (unknown.length) {
-    throw new Error(`openClipToHf: ${unknown.length} tensor(s) are not part of an open_clip CLIP model: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}. ` +
-      "Strip any wrapper prefix first (e.g. `module.` from DDP training, or `state_dict.`).");
+    throw new Error(
+      `openClipToHf: ${unknown.length} tensor(s) are not part of an open_clip CLIP model: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}. ` +
+        "Strip any wrapper prefix first (e.g. `module.` from DDP training, or `state_dict.`).",
+    );
   }
   return out;
 }
 
 function splitQkv(name: string, t: TensorData): TensorData[] {
   const rows = t.shape[0]!;
-  if (rows % 3) throw new Error(`openClipToHf: "${name}" has ${rows} rows, not a multiple of 3 (expected q, k and v stacked)`);
+  if (rows % 3)
+    throw new Error(`openClipToHf: "${name}" has ${rows} rows, not a multiple of 3 (expected q, k and v stacked)`);
   const size = t.data.length / 3;
-  return [0, 1, 2].map((i) => ({ data: t.data.subarray(i * size, (i + 1) * size), shape: [rows / 3, ...t.shape.slice(1)] }));
+  return [0, 1, 2].map((i) => ({
+    data: t.data.subarray(i * size, (i + 1) * size),
+    shape: [rows / 3, ...t.shape.slice(1)],
+  }));
 }
 
 function transpose2d(name: string, t: TensorData): TensorData {
-  if (t.shape.length !== 2) throw new Error(`openClipToHf: "${name}" should be a [width, embed] matrix, got shape [${t.shape}]`);
+  if (t.shape.length !== 2)
+    throw new Error(`openClipToHf: "${name}" should be a [width, embed] matrix, got shape [${t.shape}]`);
   const [rows, cols] = t.shape as [number, number];
   const data = new Float32Array(t.data.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[c * rows + r] = t.data[r * cols + c]!;

@@ -15,7 +15,10 @@ class CLIPTextEmbeddings extends Module {
   constructor(config: CLIPTextConfig, rng: Rng) {
     super();
     this.tokenEmbedding = this.child("token_embedding", new Embedding(config.vocabSize, config.hiddenSize, { rng }));
-    this.positionEmbedding = this.child("position_embedding", new Embedding(config.maxPositionEmbeddings, config.hiddenSize, { rng }));
+    this.positionEmbedding = this.child(
+      "position_embedding",
+      new Embedding(config.maxPositionEmbeddings, config.hiddenSize, { rng }),
+    );
   }
   forward(inputIds: ArrayLike<number>, batch: number, seqLen: number): Tensor {
     const positions = this.positionEmbedding.weight;
@@ -41,14 +44,21 @@ class CLIPTextTransformer extends Module {
 
 export class CLIPTextModel extends Module {
   readonly textModel: CLIPTextTransformer;
-  constructor(readonly config: CLIPTextConfig, { rng = new Rng(0), useCheckpoint = false }: CLIPModelOptions = {}) {
+  constructor(
+    readonly config: CLIPTextConfig,
+    { rng = new Rng(0), useCheckpoint = false }: CLIPModelOptions = {},
+  ) {
     super();
     this.textModel = this.child("text_model", new CLIPTextTransformer(config, rng));
     this.useCheckpoint = useCheckpoint;
   }
 
-  get useCheckpoint(): boolean { return this.textModel.encoder.useCheckpoint; }
-  set useCheckpoint(on: boolean) { this.textModel.encoder.useCheckpoint = on; }
+  get useCheckpoint(): boolean {
+    return this.textModel.encoder.useCheckpoint;
+  }
+  set useCheckpoint(on: boolean) {
+    this.textModel.encoder.useCheckpoint = on;
+  }
 
   /**
    * Token ids, row-major [B, seqLen] (77 for SD) → last_hidden_state [B, seqLen, hidden]: final_layer_norm
@@ -66,14 +76,17 @@ export class CLIPTextModel extends Module {
    */
   pooled(hidden: Tensor, inputIds: ArrayLike<number>): Tensor {
     const [batch, seqLen, width] = hidden.shape as [number, number, number];
-    if (inputIds.length !== batch * seqLen) throw new Error(`pooled: ${inputIds.length} ids do not match hidden states [${hidden.shape}]`);
+    if (inputIds.length !== batch * seqLen)
+      throw new Error(`pooled: ${inputIds.length} ids do not match hidden states [${hidden.shape}]`);
     const rows = Array.from({ length: batch }, (_, b) => b * seqLen + firstArgmax(inputIds, b * seqLen, seqLen));
     // Gathering rows of the flattened sequence is an embedding lookup, and its backward scatters into them.
     return embedding(hidden.reshape([batch * seqLen, width]), rows);
   }
 
   /** Loads `text_model.*` (and `text_projection.*` for the projection model) from HF-named tensors. */
-  loadWeights(tensors: ReadonlyMap<string, TensorData>): void { loadCLIPWeights(this, tensors); }
+  loadWeights(tensors: ReadonlyMap<string, TensorData>): void {
+    loadCLIPWeights(this, tensors);
+  }
 }
 
 /** The text tower with `text_projection` (no bias): prompt embeddings in CLIP's joint space. */
@@ -82,7 +95,10 @@ export class CLIPTextModelWithProjection extends CLIPTextModel {
   constructor(config: CLIPTextConfig, options: CLIPModelOptions = {}) {
     const rng = options.rng ?? new Rng(0);
     super(config, { ...options, rng });
-    this.textProjection = this.child("text_projection", new Linear(config.hiddenSize, config.projectionDim, { bias: false, rng }));
+    this.textProjection = this.child(
+      "text_projection",
+      new Linear(config.hiddenSize, config.projectionDim, { bias: false, rng }),
+    );
   }
 
   /** text_embeds [B, projection_dim] (not normalised), for ids [B, seqLen]. */
@@ -92,8 +108,14 @@ export class CLIPTextModelWithProjection extends CLIPTextModel {
 }
 
 function batchOf(inputIds: ArrayLike<number>, seqLen: number, config: CLIPTextConfig): number {
-  if (seqLen > config.maxPositionEmbeddings) throw new Error(`CLIPTextModel: sequences of ${seqLen} tokens exceed max_position_embeddings ${config.maxPositionEmbeddings}; truncate them (the tokenizer does, to 77)`);
-  if (inputIds.length === 0 || inputIds.length % seqLen) throw new Error(`CLIPTextModel: ${inputIds.length} ids are not a whole number of ${seqLen}-token sequences; pass [B, ${seqLen}] ids flattened row by row`);
+  if (seqLen > config.maxPositionEmbeddings)
+    throw new Error(
+      `CLIPTextModel: sequences of ${seqLen} tokens exceed max_position_embeddings ${config.maxPositionEmbeddings}; truncate them (the tokenizer does, to 77)`,
+    );
+  if (inputIds.length === 0 || inputIds.length % seqLen)
+    throw new Error(
+      `CLIPTextModel: ${inputIds.length} ids are not a whole number of ${seqLen}-token sequences; pass [B, ${seqLen}] ids flattened row by row`,
+    );
   return inputIds.length / seqLen;
 }
 

@@ -13,12 +13,24 @@ class CLIPVisionEmbeddings extends Module {
   readonly classEmbedding: Tensor;
   readonly patchEmbedding: Conv2d;
   readonly positionEmbedding: Embedding;
-  constructor(readonly config: CLIPVisionConfig, rng: Rng) {
+  constructor(
+    readonly config: CLIPVisionConfig,
+    rng: Rng,
+  ) {
     super();
     const { hiddenSize, patchSize, imageSize } = config;
-    this.classEmbedding = this.param("class_embedding", Tensor.from(rng.normal(hiddenSize, hiddenSize ** -0.5), [hiddenSize]));
-    this.patchEmbedding = this.child("patch_embedding", new Conv2d(config.numChannels, hiddenSize, patchSize, { stride: patchSize, bias: false, rng }));
-    this.positionEmbedding = this.child("position_embedding", new Embedding((imageSize / patchSize) ** 2 + 1, hiddenSize, { rng }));
+    this.classEmbedding = this.param(
+      "class_embedding",
+      Tensor.from(rng.normal(hiddenSize, hiddenSize ** -0.5), [hiddenSize]),
+    );
+    this.patchEmbedding = this.child(
+      "patch_embedding",
+      new Conv2d(config.numChannels, hiddenSize, patchSize, { stride: patchSize, bias: false, rng }),
+    );
+    this.positionEmbedding = this.child(
+      "position_embedding",
+      new Embedding((imageSize / patchSize) ** 2 + 1, hiddenSize, { rng }),
+    );
   }
 
   /** pixels [B, C, H, W] → [class token, patch tokens...] + positions, [B, 1 + patches, hidden]. */
@@ -26,7 +38,9 @@ class CLIPVisionEmbeddings extends Module {
     const { numChannels, imageSize, hiddenSize } = this.config;
     const [batch, channels, height, width] = pixels.shape as [number, number, number, number];
     if (pixels.ndim !== 4 || channels !== numChannels || height !== imageSize || width !== imageSize) {
-      throw new Error(`CLIPVisionModel: expected pixels [B, ${numChannels}, ${imageSize}, ${imageSize}], got [${pixels.shape}]; resize or pool the images to ${imageSize}×${imageSize} first (adaptiveAvgPool2d)`);
+      throw new Error(
+        `CLIPVisionModel: expected pixels [B, ${numChannels}, ${imageSize}, ${imageSize}], got [${pixels.shape}]; resize or pool the images to ${imageSize}×${imageSize} first (adaptiveAvgPool2d)`,
+      );
     }
     const patches = transpose(this.patchEmbedding.forward(pixels).reshape([batch, hiddenSize, -1]), 1, 2);
     // Broadcasting against zeros repeats the class token per image and sums its gradient back over them.
@@ -64,20 +78,31 @@ export interface CLIPVisionOutput {
 
 export class CLIPVisionModel extends Module {
   readonly visionModel: CLIPVisionTransformer;
-  constructor(readonly config: CLIPVisionConfig, { rng = new Rng(0), useCheckpoint = false }: CLIPModelOptions = {}) {
+  constructor(
+    readonly config: CLIPVisionConfig,
+    { rng = new Rng(0), useCheckpoint = false }: CLIPModelOptions = {},
+  ) {
     super();
     this.visionModel = this.child("vision_model", new CLIPVisionTransformer(config, rng));
     this.useCheckpoint = useCheckpoint;
   }
 
-  get useCheckpoint(): boolean { return this.visionModel.encoder.useCheckpoint; }
-  set useCheckpoint(on: boolean) { this.visionModel.encoder.useCheckpoint = on; }
+  get useCheckpoint(): boolean {
+    return this.visionModel.encoder.useCheckpoint;
+  }
+  set useCheckpoint(on: boolean) {
+    this.visionModel.encoder.useCheckpoint = on;
+  }
 
   /** pixels [B, C, image_size, image_size], already normalised with CLIP's mean and std. */
-  forward(pixels: Tensor): CLIPVisionOutput { return this.visionModel.forward(pixels); }
+  forward(pixels: Tensor): CLIPVisionOutput {
+    return this.visionModel.forward(pixels);
+  }
 
   /** Loads `vision_model.*` (and `visual_projection.*` for the projection model) from HF-named tensors. */
-  loadWeights(tensors: ReadonlyMap<string, TensorData>): void { loadCLIPWeights(this, tensors); }
+  loadWeights(tensors: ReadonlyMap<string, TensorData>): void {
+    loadCLIPWeights(this, tensors);
+  }
 }
 
 /** The image tower with `visual_projection` (no bias): image embeddings in CLIP's joint space. */
@@ -86,9 +111,14 @@ export class CLIPVisionModelWithProjection extends CLIPVisionModel {
   constructor(config: CLIPVisionConfig, options: CLIPModelOptions = {}) {
     const rng = options.rng ?? new Rng(0);
     super(config, { ...options, rng });
-    this.visualProjection = this.child("visual_projection", new Linear(config.hiddenSize, config.projectionDim, { bias: false, rng }));
+    this.visualProjection = this.child(
+      "visual_projection",
+      new Linear(config.hiddenSize, config.projectionDim, { bias: false, rng }),
+    );
   }
 
   /** image_embeds [B, projection_dim] (not normalised) = visual_projection(post_layernorm(class token)). */
-  imageEmbeds(pixels: Tensor): Tensor { return this.visualProjection.forward(this.forward(pixels).pooled); }
+  imageEmbeds(pixels: Tensor): Tensor {
+    return this.visualProjection.forward(this.forward(pixels).pooled);
+  }
 }

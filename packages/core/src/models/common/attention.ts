@@ -33,7 +33,10 @@ export class Attention extends Module {
   readonly heads: number;
   private readonly residualConnection: boolean;
 
-  constructor(queryDim: number, { heads, contextDim = queryDim, bias = false, norm, residualConnection = false, rng }: AttentionOptions) {
+  constructor(
+    queryDim: number,
+    { heads, contextDim = queryDim, bias = false, norm, residualConnection = false, rng }: AttentionOptions,
+  ) {
     super();
     this.heads = heads;
     this.residualConnection = residualConnection;
@@ -67,7 +70,12 @@ export class Attention extends Module {
     if (this.heads === 1) return scaledDotProductAttention(q, k, v);
     const [batch, length, channels] = q.shape as [number, number, number];
     // [B, L, heads·d] → [B, heads, L, d], the layout the fused attention kernel takes.
-    const splitHeads = (t: Tensor) => permute(t.reshape([batch, t.shape[1]!, this.heads, channels / this.heads]), [0, 2, 1, 3]);
-    return permute(scaledDotProductAttention(splitHeads(q), splitHeads(k), splitHeads(v)), [0, 2, 1, 3]).reshape([batch, length, channels]);
+    const splitHeads = (t: Tensor) =>
+      permute(t.reshape([batch, t.shape[1]!, this.heads, channels / this.heads]), [0, 2, 1, 3]);
+    return permute(scaledDotProductAttention(splitHeads(q), splitHeads(k), splitHeads(v)), [0, 2, 1, 3]).reshape([
+      batch,
+      length,
+      channels,
+    ]);
   }
 }

@@ -10,9 +10,14 @@ export class Downsample2D extends Module {
   readonly conv: Conv2d;
   constructor(channels: number, padding: number, rng: Rng) {
     super();
-    this.conv = this.child("conv", new Conv2d(channels, channels, 3, { stride: 2, padding: padding === 0 ? [0, 1, 0, 1] : padding, rng }));
+    this.conv = this.child(
+      "conv",
+      new Conv2d(channels, channels, 3, { stride: 2, padding: padding === 0 ? [0, 1, 0, 1] : padding, rng }),
+    );
   }
-  forward(x: Tensor): Tensor { return this.conv.forward(x); }
+  forward(x: Tensor): Tensor {
+    return this.conv.forward(x);
+  }
 }
 
 /** Nearest-neighbour ×2, then conv3×3. */
@@ -22,5 +27,7 @@ export class Upsample2D extends Module {
     super();
     this.conv = this.child("conv", new Conv2d(channels, channels, 3, { padding: 1, rng }));
   }
-  forward(x: Tensor): Tensor { return this.conv.forward(upsampleNearest2x(x)); }
+  forward(x: Tensor): Tensor {
+    return this.conv.forward(upsampleNearest2x(x));
+  }
 }

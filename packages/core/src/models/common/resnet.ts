@@ -29,14 +29,20 @@ export class ResnetBlock2D extends Module {
   readonly convShortcut: Conv2d | null;
   private readonly outputScaleFactor: number;
 
-  constructor(inChannels: number, outChannels: number, { groups, eps, tembChannels, outputScaleFactor = 1, rng }: ResnetOptions) {
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    { groups, eps, tembChannels, outputScaleFactor = 1, rng }: ResnetOptions,
+  ) {
     super();
     this.norm1 = this.child("norm1", new GroupNorm(groups, inChannels, eps));
     this.conv1 = this.child("conv1", new Conv2d(inChannels, outChannels, 3, { padding: 1, rng }));
-    this.timeEmbProj = tembChannels === undefined ? null : this.child("time_emb_proj", new Linear(tembChannels, outChannels, { rng }));
+    this.timeEmbProj =
+      tembChannels === undefined ? null : this.child("time_emb_proj", new Linear(tembChannels, outChannels, { rng }));
     this.norm2 = this.child("norm2", new GroupNorm(groups, outChannels, eps));
     this.conv2 = this.child("conv2", new Conv2d(outChannels, outChannels, 3, { padding: 1, rng }));
-    this.convShortcut = inChannels === outChannels ? null : this.child("conv_shortcut", new Conv2d(inChannels, outChannels, 1, { rng }));
+    this.convShortcut =
+      inChannels === outChannels ? null : this.child("conv_shortcut", new Conv2d(inChannels, outChannels, 1, { rng }));
     this.outputScaleFactor = outputScaleFactor;
   }
 
@@ -47,7 +53,9 @@ export class ResnetBlock2D extends Module {
    */
   forward(x: Tensor, tembActivated?: Tensor): Tensor {
     if (!this.timeEmbProj !== !tembActivated) {
-      throw new Error(`ResnetBlock2D: ${this.timeEmbProj ? "this block needs a time embedding" : "this block has no time_emb_proj, so it takes no time embedding"}`);
+      throw new Error(
+        `ResnetBlock2D: ${this.timeEmbProj ? "this block needs a time embedding" : "this block has no time_emb_proj, so it takes no time embedding"}`,
+      );
     }
     return scope(() => {
       let h = this.conv1.forward(this.norm1.forward(x, true));

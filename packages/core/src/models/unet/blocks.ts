@@ -32,13 +32,29 @@ function runTransformer(transformer: Transformer2DModel, h: Tensor, ctx: BlockCo
   return ctx.gradientCheckpointing ? checkpoint(run, h, ctx.encoderHiddenStates) : run(h, ctx.encoderHiddenStates);
 }
 
-const resnetOptions = (c: UNetConfig, rng: Rng, outputScaleFactor = 1) =>
-  ({ groups: c.normNumGroups, eps: c.normEps, tembChannels: c.timeEmbeddingDim, outputScaleFactor, rng });
+const resnetOptions = (c: UNetConfig, rng: Rng, outputScaleFactor = 1) => ({
+  groups: c.normNumGroups,
+  eps: c.normEps,
+  tembChannels: c.timeEmbeddingDim,
+  outputScaleFactor,
+  rng,
+});
 
 const transformers = (count: number, channels: number, a: AttentionLayout, c: UNetConfig, rng: Rng) =>
-  new ModuleList(Array.from({ length: count }, () => new Transformer2DModel(channels, {
-    heads: a.heads, layers: a.layers, crossAttentionDim: c.crossAttentionDim, groups: c.normNumGroups, useLinearProjection: c.useLinearProjection, rng,
-  })));
+  new ModuleList(
+    Array.from(
+      { length: count },
+      () =>
+        new Transformer2DModel(channels, {
+          heads: a.heads,
+          layers: a.layers,
+          crossAttentionDim: c.crossAttentionDim,
+          groups: c.normNumGroups,
+          useLinearProjection: c.useLinearProjection,
+          rng,
+        }),
+    ),
+  );
 
 /** Resnets, then a downsampler (except at the deepest level). */
 export class DownBlock2D extends Module {
@@ -47,9 +63,14 @@ export class DownBlock2D extends Module {
 
   constructor(layout: DownBlockLayout, c: UNetConfig, rng: Rng) {
     super();
-    this.resnets = this.child("resnets", new ModuleList(layout.resnets.map((r) => new ResnetBlock2D(r.inChannels, r.outChannels, resnetOptions(c, rng)))));
+    this.resnets = this.child(
+      "resnets",
+      new ModuleList(layout.resnets.map((r) => new ResnetBlock2D(r.inChannels, r.outChannels, resnetOptions(c, rng)))),
+    );
     const channels = layout.resnets[layout.resnets.length - 1]!.outChannels;
-    this.downsamplers = layout.downsample ? this.child("downsamplers", new ModuleList([new Downsample2D(channels, c.downsamplePadding, rng)])) : null;
+    this.downsamplers = layout.downsample
+      ? this.child("downsamplers", new ModuleList([new Downsample2D(channels, c.downsamplePadding, rng)]))
+      : null;
   }
 
   /** Returns the output and the skip tensors saved for the up path: one per resnet, plus the downsampled output. */
@@ -63,7 +84,9 @@ export class DownBlock2D extends Module {
     return { hidden: h, skips };
   }
 
-  protected afterResnet(_i: number, h: Tensor, _ctx: BlockContext): Tensor { return h; }
+  protected afterResnet(_i: number, h: Tensor, _ctx: BlockContext): Tensor {
+    return h;
+  }
 }
 
 /** A DownBlock2D with a Transformer2DModel after each resnet. */
@@ -72,9 +95,14 @@ export class CrossAttnDownBlock2D extends DownBlock2D {
   constructor(layout: DownBlockLayout, c: UNetConfig, rng: Rng) {
     super(layout, c, rng);
     const channels = layout.resnets[0]!.outChannels;
-    this.attentions = this.child("attentions", transformers(layout.resnets.length, channels, layout.attention!, c, rng));
+    this.attentions = this.child(
+      "attentions",
+      transformers(layout.resnets.length, channels, layout.attention!, c, rng),
+    );
   }
-  protected override afterResnet(i: number, h: Tensor, ctx: BlockContext): Tensor { return runTransformer(this.attentions.at(i), h, ctx); }
+  protected override afterResnet(i: number, h: Tensor, ctx: BlockContext): Tensor {
+    return runTransformer(this.attentions.at(i), h, ctx);
+  }
 }
 
 /** resnet → transformer → resnet at the deepest level, all scaled by mid_block_scale_factor. */
@@ -85,7 +113,10 @@ export class UNetMidBlock2DCrossAttn extends Module {
   constructor(channels: number, attention: AttentionLayout, c: UNetConfig, rng: Rng) {
     super();
     const options = resnetOptions(c, rng, c.midBlockScaleFactor);
-    this.resnets = this.child("resnets", new ModuleList([new ResnetBlock2D(channels, channels, options), new ResnetBlock2D(channels, channels, options)]));
+    this.resnets = this.child(
+      "resnets",
+      new ModuleList([new ResnetBlock2D(channels, channels, options), new ResnetBlock2D(channels, channels, options)]),
+    );
     this.attentions = this.child("attentions", transformers(1, channels, attention, c, rng));
   }
 
@@ -102,22 +133,30 @@ export class UpBlock2D extends Module {
 
   constructor(layout: UpBlockLayout, c: UNetConfig, rng: Rng) {
     super();
-    this.resnets = this.child("resnets", new ModuleList(layout.resnets.map((r) => new ResnetBlock2D(r.inChannels, r.outChannels, resnetOptions(c, rng)))));
+    this.resnets = this.child(
+      "resnets",
+      new ModuleList(layout.resnets.map((r) => new ResnetBlock2D(r.inChannels, r.outChannels, resnetOptions(c, rng)))),
+    );
     const channels = layout.resnets[0]!.outChannels;
-    this.upsamplers = layout.upsample ? this.child("upsamplers", new ModuleList([new Upsample2D(channels, rng)])) : null;
+    this.upsamplers = layout.upsample
+      ? this.child("upsamplers", new ModuleList([new Upsample2D(channels, rng)]))
+      : null;
   }
 
   /** Pops one tensor per resnet off the end of `skips`. */
   forward(h: Tensor, skips: Tensor[], ctx: BlockContext): Tensor {
     this.resnets.items.forEach((resnet, i) => {
       const skip = skips.pop();
-      if (!skip) throw new Error(`${this.constructor.name}: ran out of skip tensors; the up blocks need one per resnet`);
+      if (!skip)
+        throw new Error(`${this.constructor.name}: ran out of skip tensors; the up blocks need one per resnet`);
       h = this.afterResnet(i, runResnet(resnet, concat([h, skip], 1), ctx), ctx);
     });
     return this.upsamplers ? this.upsamplers.at(0).forward(h) : h;
   }
 
-  protected afterResnet(_i: number, h: Tensor, _ctx: BlockContext): Tensor { return h; }
+  protected afterResnet(_i: number, h: Tensor, _ctx: BlockContext): Tensor {
+    return h;
+  }
 }
 
 /** An UpBlock2D with a Transformer2DModel after each resnet. */
@@ -126,7 +165,12 @@ export class CrossAttnUpBlock2D extends UpBlock2D {
   constructor(layout: UpBlockLayout, c: UNetConfig, rng: Rng) {
     super(layout, c, rng);
     const channels = layout.resnets[0]!.outChannels;
-    this.attentions = this.child("attentions", transformers(layout.resnets.length, channels, layout.attention!, c, rng));
+    this.attentions = this.child(
+      "attentions",
+      transformers(layout.resnets.length, channels, layout.attention!, c, rng),
+    );
   }
-  protected override afterResnet(i: number, h: Tensor, ctx: BlockContext): Tensor { return runTransformer(this.attentions.at(i), h, ctx); }
+  protected override afterResnet(i: number, h: Tensor, ctx: BlockContext): Tensor {
+    return runTransformer(this.attentions.at(i), h, ctx);
+  }
 }

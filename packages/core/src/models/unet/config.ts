@@ -56,12 +56,26 @@ const PerBlock = Schema.Union([IntUpTo(1024), Schema.NonEmptyArray(IntUpTo(1024)
  * num_attention_heads) may be null; any other field given as null is an error, as in diffusers.
  */
 const DEFAULTS = {
-  in_channels: 4, out_channels: 4, sample_size: 64, block_out_channels: [320, 640, 1280, 1280],
+  in_channels: 4,
+  out_channels: 4,
+  sample_size: 64,
+  block_out_channels: [320, 640, 1280, 1280],
   down_block_types: ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
   up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-  layers_per_block: 2, attention_head_dim: 8, num_attention_heads: null, transformer_layers_per_block: 1, cross_attention_dim: 1280,
-  use_linear_projection: false, norm_num_groups: 32, norm_eps: 1e-5, flip_sin_to_cos: true, freq_shift: 0, time_embedding_dim: null,
-  downsample_padding: 1, mid_block_scale_factor: 1, center_input_sample: false,
+  layers_per_block: 2,
+  attention_head_dim: 8,
+  num_attention_heads: null,
+  transformer_layers_per_block: 1,
+  cross_attention_dim: 1280,
+  use_linear_projection: false,
+  norm_num_groups: 32,
+  norm_eps: 1e-5,
+  flip_sin_to_cos: true,
+  freq_shift: 0,
+  time_embedding_dim: null,
+  downsample_padding: 1,
+  mid_block_scale_factor: 1,
+  center_input_sample: false,
 };
 const UNetJson = Schema.Struct({
   in_channels: Channels,
@@ -92,11 +106,18 @@ export function parseUNetConfig(json: Record<string, unknown>): UNetConfig {
   const n = c.block_out_channels.length;
   const perBlock = (key: string, value: number | readonly number[]): number[] => {
     const list = typeof value === "number" ? Array<number>(n).fill(value) : [...value];
-    if (list.length !== n) fail(`"${key}" has ${list.length} entries for ${n} blocks (block_out_channels); give one per block or a single number`);
+    if (list.length !== n)
+      fail(
+        `"${key}" has ${list.length} entries for ${n} blocks (block_out_channels); give one per block or a single number`,
+      );
     return list;
   };
-  for (const [key, list] of [["down_block_types", c.down_block_types], ["up_block_types", c.up_block_types]] as const) {
-    if (list.length !== n) fail(`"${key}" has ${list.length} blocks but "block_out_channels" has ${n}; they must match`);
+  for (const [key, list] of [
+    ["down_block_types", c.down_block_types],
+    ["up_block_types", c.up_block_types],
+  ] as const) {
+    if (list.length !== n)
+      fail(`"${key}" has ${list.length} blocks but "block_out_channels" has ${n}; they must match`);
   }
 
   const config: UNetConfig = {
@@ -107,7 +128,10 @@ export function parseUNetConfig(json: Record<string, unknown>): UNetConfig {
     downBlockTypes: [...c.down_block_types],
     upBlockTypes: [...c.up_block_types],
     layersPerBlock: perBlock("layers_per_block", c.layers_per_block),
-    heads: c.num_attention_heads !== null ? perBlock("num_attention_heads", c.num_attention_heads) : perBlock("attention_head_dim", c.attention_head_dim),
+    heads:
+      c.num_attention_heads !== null
+        ? perBlock("num_attention_heads", c.num_attention_heads)
+        : perBlock("attention_head_dim", c.attention_head_dim),
     transformerLayersPerBlock: perBlock("transformer_layers_per_block", c.transformer_layers_per_block),
     crossAttentionDim: c.cross_attention_dim,
     useLinearProjection: c.use_linear_projection,
@@ -149,13 +173,22 @@ const FIXED: Record<string, unknown> = {
 function checkSupported(json: Record<string, unknown>, c: UNetConfig): void {
   for (const [key, expected] of Object.entries(FIXED)) {
     const v = json[key];
-    if (v !== undefined && v !== expected) fail(`"${key}" is ${JSON.stringify(v)}, but only ${JSON.stringify(expected)} is implemented (the Stable Diffusion 1.x/2.x layout)`);
+    if (v !== undefined && v !== expected)
+      fail(
+        `"${key}" is ${JSON.stringify(v)}, but only ${JSON.stringify(expected)} is implemented (the Stable Diffusion 1.x/2.x layout)`,
+      );
   }
-  if ([json.only_cross_attention].flat().some(Boolean)) fail(`"only_cross_attention" is set; only self- plus cross-attention blocks are implemented`);
+  if ([json.only_cross_attention].flat().some(Boolean))
+    fail(`"only_cross_attention" is set; only self- plus cross-attention blocks are implemented`);
   c.blockOutChannels.forEach((ch, i) => {
-    if (ch % c.normNumGroups !== 0) fail(`block_out_channels[${i}] = ${ch} is not divisible by norm_num_groups ${c.normNumGroups}`);
+    if (ch % c.normNumGroups !== 0)
+      fail(`block_out_channels[${i}] = ${ch} is not divisible by norm_num_groups ${c.normNumGroups}`);
     const key = json.num_attention_heads != null ? "num_attention_heads" : "attention_head_dim";
-    if (ch % c.heads[i]! !== 0) fail(`block_out_channels[${i}] = ${ch} does not split into ${key}[${i}] = ${c.heads[i]} heads`);
+    if (ch % c.heads[i]! !== 0)
+      fail(`block_out_channels[${i}] = ${ch} does not split into ${key}[${i}] = ${c.heads[i]} heads`);
   });
-  if (c.blockOutChannels[0]! % 2 !== 0) fail(`block_out_channels[0] = ${c.blockOutChannels[0]} must be even (it is the sinusoidal timestep embedding's size)`);
+  if (c.blockOutChannels[0]! % 2 !== 0)
+    fail(
+      `block_out_channels[0] = ${c.blockOutChannels[0]} must be even (it is the sinusoidal timestep embedding's size)`,
+    );
 }

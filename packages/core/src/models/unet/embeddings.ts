@@ -11,9 +11,16 @@ const f32 = Math.fround;
  * the CPU (timesteps are plain numbers). Each step rounds to float32 as PyTorch does: at t ≈ 1000 the
  * highest frequency's phase is ~1000 rad, so a float64 phase would differ from the reference by ~1e-4.
  */
-export function sinusoidalTimestepEmbedding(timesteps: readonly number[], dim: number, flipSinToCos: boolean, freqShift: number, maxPeriod = 10000): Float32Array {
+export function sinusoidalTimestepEmbedding(
+  timesteps: readonly number[],
+  dim: number,
+  flipSinToCos: boolean,
+  freqShift: number,
+  maxPeriod = 10000,
+): Float32Array {
   const half = dim / 2;
-  const logPeriod = f32(-Math.log(maxPeriod)), denom = f32(half - freqShift);
+  const logPeriod = f32(-Math.log(maxPeriod)),
+    denom = f32(half - freqShift);
   const freqs = Array.from({ length: half }, (_, i) => f32(Math.exp(f32(f32(logPeriod * i) / denom))));
   const out = new Float32Array(timesteps.length * dim);
   timesteps.forEach((t, b) => {
@@ -37,5 +44,7 @@ export class TimestepEmbedding extends Module {
     this.linear1 = this.child("linear_1", new Linear(inChannels, timeEmbedDim, { rng }));
     this.linear2 = this.child("linear_2", new Linear(timeEmbedDim, timeEmbedDim, { rng }));
   }
-  forward(x: Tensor): Tensor { return this.linear2.forward(this.linear1.forward(x, "silu")); }
+  forward(x: Tensor): Tensor {
+    return this.linear2.forward(this.linear1.forward(x, "silu"));
+  }
 }

@@ -40,7 +40,9 @@ export class FeedForward extends Module {
     super();
     this.net = this.child("net", new FeedForwardNet(dim, dim * mult, rng));
   }
-  forward(x: Tensor): Tensor { return this.net.out.forward(this.net.geglu.forward(x)); }
+  forward(x: Tensor): Tensor {
+    return this.net.out.forward(this.net.geglu.forward(x));
+  }
 }
 
 /** Pre-LN: self-attention, cross-attention on the text states, GEGLU feed-forward; each with a residual. */
@@ -70,7 +72,14 @@ export class BasicTransformerBlock extends Module {
   }
 }
 
-export interface TransformerOptions { heads: number; layers: number; crossAttentionDim: number; groups: number; useLinearProjection: boolean; rng: Rng }
+export interface TransformerOptions {
+  heads: number;
+  layers: number;
+  crossAttentionDim: number;
+  groups: number;
+  useLinearProjection: boolean;
+  rng: Rng;
+}
 
 export class Transformer2DModel extends Module {
   readonly norm: GroupNorm;
@@ -80,15 +89,23 @@ export class Transformer2DModel extends Module {
   readonly projOut: Conv2d | Linear;
   private readonly linear: boolean;
 
-  constructor(channels: number, { heads, layers, crossAttentionDim, groups, useLinearProjection, rng }: TransformerOptions) {
+  constructor(
+    channels: number,
+    { heads, layers, crossAttentionDim, groups, useLinearProjection, rng }: TransformerOptions,
+  ) {
     super();
     this.linear = useLinearProjection;
-    const projection = () => (useLinearProjection ? new Linear(channels, channels, { rng }) : new Conv2d(channels, channels, 1, { rng }));
+    const projection = () =>
+      useLinearProjection ? new Linear(channels, channels, { rng }) : new Conv2d(channels, channels, 1, { rng });
     // diffusers fixes this GroupNorm's eps at 1e-6, whatever the config's norm_eps.
     this.norm = this.child("norm", new GroupNorm(groups, channels, 1e-6));
     this.projIn = this.child("proj_in", projection());
-    this.transformerBlocks = this.child("transformer_blocks", new ModuleList(
-      Array.from({ length: layers }, () => new BasicTransformerBlock(channels, heads, crossAttentionDim, rng))));
+    this.transformerBlocks = this.child(
+      "transformer_blocks",
+      new ModuleList(
+        Array.from({ length: layers }, () => new BasicTransformerBlock(channels, heads, crossAttentionDim, rng)),
+      ),
+    );
     this.projOut = this.child("proj_out", projection());
   }
 

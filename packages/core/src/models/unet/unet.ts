@@ -10,7 +10,14 @@ import { affine, silu } from "../../ops/elementwise.ts";
 import { isGradEnabled } from "../../tensor/autograd.ts";
 import { scope } from "../../tensor/scope.ts";
 import { Tensor } from "../../tensor/tensor.ts";
-import { CrossAttnDownBlock2D, CrossAttnUpBlock2D, DownBlock2D, UNetMidBlock2DCrossAttn, UpBlock2D, type BlockContext } from "./blocks.ts";
+import {
+  CrossAttnDownBlock2D,
+  CrossAttnUpBlock2D,
+  DownBlock2D,
+  UNetMidBlock2DCrossAttn,
+  UpBlock2D,
+  type BlockContext,
+} from "./blocks.ts";
 import { parseUNetConfig, type UNetConfig } from "./config.ts";
 import { TimestepEmbedding, sinusoidalTimestepEmbedding } from "./embeddings.ts";
 import { unetLayout, type UNetLayout } from "./layout.ts";
@@ -43,11 +50,26 @@ export class UNet2DConditionModel extends Module {
     const ch0 = c.blockOutChannels[0]!;
     this.convIn = this.child("conv_in", new Conv2d(c.inChannels, ch0, 3, { padding: 1, rng }));
     this.timeEmbedding = this.child("time_embedding", new TimestepEmbedding(ch0, c.timeEmbeddingDim, rng));
-    this.downBlocks = this.child("down_blocks", new ModuleList(layout.down.map((b) =>
-      b.type === "CrossAttnDownBlock2D" ? new CrossAttnDownBlock2D(b, c, rng) : new DownBlock2D(b, c, rng))));
-    this.midBlock = this.child("mid_block", new UNetMidBlock2DCrossAttn(layout.mid.channels, layout.mid.attention, c, rng));
-    this.upBlocks = this.child("up_blocks", new ModuleList(layout.up.map((b) =>
-      b.type === "CrossAttnUpBlock2D" ? new CrossAttnUpBlock2D(b, c, rng) : new UpBlock2D(b, c, rng))));
+    this.downBlocks = this.child(
+      "down_blocks",
+      new ModuleList(
+        layout.down.map((b) =>
+          b.type === "CrossAttnDownBlock2D" ? new CrossAttnDownBlock2D(b, c, rng) : new DownBlock2D(b, c, rng),
+        ),
+      ),
+    );
+    this.midBlock = this.child(
+      "mid_block",
+      new UNetMidBlock2DCrossAttn(layout.mid.channels, layout.mid.attention, c, rng),
+    );
+    this.upBlocks = this.child(
+      "up_blocks",
+      new ModuleList(
+        layout.up.map((b) =>
+          b.type === "CrossAttnUpBlock2D" ? new CrossAttnUpBlock2D(b, c, rng) : new UpBlock2D(b, c, rng),
+        ),
+      ),
+    );
     this.convNormOut = this.child("conv_norm_out", new GroupNorm(c.normNumGroups, ch0, c.normEps));
     this.convOut = this.child("conv_out", new Conv2d(ch0, c.outChannels, 3, { padding: 1, rng }));
   }
@@ -61,13 +83,22 @@ export class UNet2DConditionModel extends Module {
     const steps = this.checkInputs(sample, timesteps, encoderHiddenStates);
     // Each part frees its intermediates on return (an SD 1.5 forward would otherwise hold every activation);
     // those the tape reads stay with their nodes until backward visits them.
-    const recording = isGradEnabled() && (sample.requiresGrad || encoderHiddenStates.requiresGrad || this.parameters().some((p) => p.requiresGrad));
+    const recording =
+      isGradEnabled() &&
+      (sample.requiresGrad || encoderHiddenStates.requiresGrad || this.parameters().some((p) => p.requiresGrad));
     return scope(() => {
       const tembActivated = scope(() => {
-        const sinusoids = Tensor.from(sinusoidalTimestepEmbedding(steps, c.blockOutChannels[0]!, c.flipSinToCos, c.freqShift), [steps.length, c.blockOutChannels[0]!]);
+        const sinusoids = Tensor.from(
+          sinusoidalTimestepEmbedding(steps, c.blockOutChannels[0]!, c.flipSinToCos, c.freqShift),
+          [steps.length, c.blockOutChannels[0]!],
+        );
         return silu(this.timeEmbedding.forward(sinusoids));
       });
-      const ctx: BlockContext = { tembActivated, encoderHiddenStates, gradientCheckpointing: this.gradientCheckpointing && recording };
+      const ctx: BlockContext = {
+        tembActivated,
+        encoderHiddenStates,
+        gradientCheckpointing: this.gradientCheckpointing && recording,
+      };
 
       let h = scope(() => this.convIn.forward(c.centerInputSample ? affine(sample, 2, -1) : sample));
       const skips = [h];
@@ -86,19 +117,27 @@ export class UNet2DConditionModel extends Module {
     const c = this.config;
     const [batch, channels, height, width] = sample.shape;
     if (sample.ndim !== 4 || channels !== c.inChannels) {
-      throw new Error(`UNet2DConditionModel: sample has shape [${sample.shape}]; expected [B, ${c.inChannels}, H, W] (in_channels ${c.inChannels})`);
+      throw new Error(
+        `UNet2DConditionModel: sample has shape [${sample.shape}]; expected [B, ${c.inChannels}, H, W] (in_channels ${c.inChannels})`,
+      );
     }
     const factor = 2 ** this.layout.down.filter((b) => b.downsample).length;
     if (height! % factor !== 0 || width! % factor !== 0) {
-      throw new Error(`UNet2DConditionModel: sample is ${height}×${width}; height and width must be multiples of ${factor} so the skip connections line up (pad or resize the latents)`);
+      throw new Error(
+        `UNet2DConditionModel: sample is ${height}×${width}; height and width must be multiples of ${factor} so the skip connections line up (pad or resize the latents)`,
+      );
     }
     const [b, , dim] = encoderHiddenStates.shape;
     if (encoderHiddenStates.ndim !== 3 || b !== batch || dim !== c.crossAttentionDim) {
-      throw new Error(`UNet2DConditionModel: encoderHiddenStates has shape [${encoderHiddenStates.shape}]; expected [${batch}, L, ${c.crossAttentionDim}] (batch, tokens, cross_attention_dim)`);
+      throw new Error(
+        `UNet2DConditionModel: encoderHiddenStates has shape [${encoderHiddenStates.shape}]; expected [${batch}, L, ${c.crossAttentionDim}] (batch, tokens, cross_attention_dim)`,
+      );
     }
     const steps = typeof timesteps === "number" ? Array<number>(batch!).fill(timesteps) : [...timesteps];
     if (steps.length !== batch || steps.some((t) => !Number.isFinite(t))) {
-      throw new Error(`UNet2DConditionModel: got timesteps [${steps}] for a batch of ${batch}; pass one number, or one per batch item`);
+      throw new Error(
+        `UNet2DConditionModel: got timesteps [${steps}] for a batch of ${batch}; pass one number, or one per batch item`,
+      );
     }
     return steps;
   }

@@ -22,7 +22,10 @@ export interface AutoencoderKLOptions {
 }
 
 /** The encoder's diagonal Gaussian: diffusers' DiagonalGaussianDistribution, log-variance clamped to [-30, 20]. */
-export interface LatentDistribution { mean: Tensor; logvar: Tensor }
+export interface LatentDistribution {
+  mean: Tensor;
+  logvar: Tensor;
+}
 
 export class AutoencoderKL extends Module {
   readonly encoder: Encoder;
@@ -30,9 +33,13 @@ export class AutoencoderKL extends Module {
   readonly quantConv: Conv2d;
   readonly postQuantConv: Conv2d;
 
-  constructor(readonly config: VaeConfig, { gradientCheckpointing = false, seed = 0 }: AutoencoderKLOptions = {}) {
+  constructor(
+    readonly config: VaeConfig,
+    { gradientCheckpointing = false, seed = 0 }: AutoencoderKLOptions = {},
+  ) {
     super();
-    const rng = new Rng(seed), latent = config.latentChannels;
+    const rng = new Rng(seed),
+      latent = config.latentChannels;
     this.encoder = this.child("encoder", new Encoder(config, rng));
     this.decoder = this.child("decoder", new Decoder(config, rng));
     this.quantConv = this.child("quant_conv", new Conv2d(2 * latent, 2 * latent, 1, { rng }));
@@ -56,7 +63,9 @@ export class AutoencoderKL extends Module {
     const factor = 2 ** (blockOutChannels.length - 1);
     const [, channels, height, width] = images.shape;
     if (images.ndim !== 4 || channels !== inChannels || height! % factor || width! % factor) {
-      throw new Error(`AutoencoderKL.encode: expected images [B, ${inChannels}, H, W] with H and W multiples of ${factor}, got [${images.shape}]`);
+      throw new Error(
+        `AutoencoderKL.encode: expected images [B, ${inChannels}, H, W] with H and W multiples of ${factor}, got [${images.shape}]`,
+      );
     }
     const moments = scope(() => this.quantConv.forward(this.encoder.forward(images)));
     const mean = slice(moments, 1, 0, latentChannels);
@@ -67,7 +76,9 @@ export class AutoencoderKL extends Module {
   /** latents [B, latent, h, w] (unscaled) → images [B, out, h·f, w·f] in about [-1, 1]. */
   decode(latents: Tensor): Tensor {
     if (latents.ndim !== 4 || latents.shape[1] !== this.config.latentChannels) {
-      throw new Error(`AutoencoderKL.decode: expected latents [B, ${this.config.latentChannels}, h, w], got [${latents.shape}]`);
+      throw new Error(
+        `AutoencoderKL.decode: expected latents [B, ${this.config.latentChannels}, h, w], got [${latents.shape}]`,
+      );
     }
     return scope(() => this.decoder.forward(this.postQuantConv.forward(latents)));
   }

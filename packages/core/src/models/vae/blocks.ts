@@ -12,7 +12,11 @@ import { ResnetBlock2D } from "../common/resnet.ts";
 import { scope } from "../../tensor/scope.ts";
 
 /** Shared by every block: GroupNorm groups and eps, and the generator for the (pre-load) initial weights. */
-export interface BlockOptions { groups: number; eps: number; rng: Rng }
+export interface BlockOptions {
+  groups: number;
+  eps: number;
+  rng: Rng;
+}
 
 /** UNetMidBlock2D as the VAE uses it: resnet → attention → resnet at constant width. */
 export class MidBlock2D extends Module {
@@ -21,10 +25,22 @@ export class MidBlock2D extends Module {
 
   constructor(channels: number, o: BlockOptions) {
     super();
-    this.resnets = this.child("resnets", new ModuleList([new ResnetBlock2D(channels, channels, o), new ResnetBlock2D(channels, channels, o)]));
-    this.attentions = this.child("attentions", new ModuleList([
-      new Attention(channels, { heads: 1, bias: true, norm: { groups: o.groups, eps: o.eps }, residualConnection: true, rng: o.rng }),
-    ]));
+    this.resnets = this.child(
+      "resnets",
+      new ModuleList([new ResnetBlock2D(channels, channels, o), new ResnetBlock2D(channels, channels, o)]),
+    );
+    this.attentions = this.child(
+      "attentions",
+      new ModuleList([
+        new Attention(channels, {
+          heads: 1,
+          bias: true,
+          norm: { groups: o.groups, eps: o.eps },
+          residualConnection: true,
+          rng: o.rng,
+        }),
+      ]),
+    );
   }
 
   forward(x: Tensor): Tensor {
@@ -39,8 +55,15 @@ export class DownEncoderBlock2D extends Module {
 
   constructor(inChannels: number, outChannels: number, layers: number, addDownsample: boolean, o: BlockOptions) {
     super();
-    this.resnets = this.child("resnets", new ModuleList(Array.from({ length: layers }, (_, i) => new ResnetBlock2D(i === 0 ? inChannels : outChannels, outChannels, o))));
-    this.downsamplers = addDownsample ? this.child("downsamplers", new ModuleList([new Downsample2D(outChannels, 0, o.rng)])) : null;
+    this.resnets = this.child(
+      "resnets",
+      new ModuleList(
+        Array.from({ length: layers }, (_, i) => new ResnetBlock2D(i === 0 ? inChannels : outChannels, outChannels, o)),
+      ),
+    );
+    this.downsamplers = addDownsample
+      ? this.child("downsamplers", new ModuleList([new Downsample2D(outChannels, 0, o.rng)]))
+      : null;
   }
 
   forward(x: Tensor): Tensor {
@@ -56,8 +79,15 @@ export class UpDecoderBlock2D extends Module {
 
   constructor(inChannels: number, outChannels: number, layers: number, addUpsample: boolean, o: BlockOptions) {
     super();
-    this.resnets = this.child("resnets", new ModuleList(Array.from({ length: layers }, (_, i) => new ResnetBlock2D(i === 0 ? inChannels : outChannels, outChannels, o))));
-    this.upsamplers = addUpsample ? this.child("upsamplers", new ModuleList([new Upsample2D(outChannels, o.rng)])) : null;
+    this.resnets = this.child(
+      "resnets",
+      new ModuleList(
+        Array.from({ length: layers }, (_, i) => new ResnetBlock2D(i === 0 ? inChannels : outChannels, outChannels, o)),
+      ),
+    );
+    this.upsamplers = addUpsample
+      ? this.child("upsamplers", new ModuleList([new Upsample2D(outChannels, o.rng)]))
+      : null;
   }
 
   forward(x: Tensor): Tensor {

@@ -26,7 +26,16 @@ const MAX_CHANNELS = 16_384;
 const Channels = IntUpTo(MAX_CHANNELS);
 
 /** The numeric fields, each with diffusers' default; a field given as null or of the wrong type is an error. */
-const DEFAULTS = { in_channels: 3, out_channels: 3, latent_channels: 4, block_out_channels: [64], layers_per_block: 1, norm_num_groups: 32, sample_size: 32, scaling_factor: 0.18215 };
+const DEFAULTS = {
+  in_channels: 3,
+  out_channels: 3,
+  latent_channels: 4,
+  block_out_channels: [64],
+  layers_per_block: 1,
+  norm_num_groups: 32,
+  sample_size: 32,
+  scaling_factor: 0.18215,
+};
 const VaeJson = Schema.Struct({
   in_channels: Channels,
   out_channels: Channels,
@@ -62,7 +71,10 @@ function checkSupported(json: Record<string, unknown>, c: VaeConfig): void {
     throw new Error(`vae config: ${what}; only the Stable Diffusion 1.x/2.x AutoencoderKL layout is implemented`);
   };
   if ((json.act_fn ?? "silu") !== "silu") unsupported(`act_fn "${json.act_fn}" is not "silu"`);
-  for (const [key, type] of [["down_block_types", DOWN_BLOCK], ["up_block_types", UP_BLOCK]] as const) {
+  for (const [key, type] of [
+    ["down_block_types", DOWN_BLOCK],
+    ["up_block_types", UP_BLOCK],
+  ] as const) {
     const types = json[key] as unknown[] | undefined;
     if (types && (types.length !== c.blockOutChannels.length || types.some((t) => t !== type))) {
       unsupported(`"${key}" is ${JSON.stringify(types)}, expected ${c.blockOutChannels.length} × "${type}"`);
@@ -71,9 +83,13 @@ function checkSupported(json: Record<string, unknown>, c: VaeConfig): void {
   for (const flag of ["use_quant_conv", "use_post_quant_conv", "mid_block_add_attention"]) {
     if (json[flag] === false) unsupported(`"${flag}" is false`);
   }
-  if (json.latents_mean != null || json.shift_factor != null) unsupported("latents_mean / shift_factor (SDXL/SD3-style latent normalisation) are set");
+  if (json.latents_mean != null || json.shift_factor != null)
+    unsupported("latents_mean / shift_factor (SDXL/SD3-style latent normalisation) are set");
   const bad = c.blockOutChannels.find((ch) => ch % c.normNumGroups !== 0);
-  if (bad !== undefined) throw new Error(`vae config: block_out_channels entry ${bad} is not divisible by norm_num_groups ${c.normNumGroups}`);
+  if (bad !== undefined)
+    throw new Error(
+      `vae config: block_out_channels entry ${bad} is not divisible by norm_num_groups ${c.normNumGroups}`,
+    );
 }
 
 const conv = (cin: number, cout: number, k: number) => cout * cin * k * k + cout;
@@ -86,7 +102,9 @@ const midBlock = (c: number) => 2 * resnet(c, c) + attention(c);
 
 /** Number of parameters of the AutoencoderKL that `config` describes (83,653,863 for SD 1.5's VAE). */
 export function countVaeParameters(c: VaeConfig): number {
-  const ch = c.blockOutChannels, last = ch[ch.length - 1]!, n = ch.length;
+  const ch = c.blockOutChannels,
+    last = ch[ch.length - 1]!,
+    n = ch.length;
   let encoder = conv(c.inChannels, ch[0]!, 3) + midBlock(last) + groupNorm(last) + conv(last, 2 * c.latentChannels, 3);
   ch.forEach((cout, i) => {
     const cin = ch[Math.max(i - 1, 0)]!;

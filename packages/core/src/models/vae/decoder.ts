@@ -26,8 +26,14 @@ export class Decoder extends Module {
     const o = { groups: c.normNumGroups, eps: c.normEps, rng };
     this.convIn = this.child("conv_in", new Conv2d(c.latentChannels, up[0]!, 3, { padding: 1, rng }));
     this.midBlock = this.child("mid_block", new MidBlock2D(up[0]!, o));
-    this.upBlocks = this.child("up_blocks", new ModuleList(up.map((out, i) =>
-      new UpDecoderBlock2D(up[Math.max(i - 1, 0)]!, out, c.layersPerBlock + 1, i < up.length - 1, o))));
+    this.upBlocks = this.child(
+      "up_blocks",
+      new ModuleList(
+        up.map(
+          (out, i) => new UpDecoderBlock2D(up[Math.max(i - 1, 0)]!, out, c.layersPerBlock + 1, i < up.length - 1, o),
+        ),
+      ),
+    );
     this.convNormOut = this.child("conv_norm_out", new GroupNorm(c.normNumGroups, up[up.length - 1]!, c.normEps));
     this.convOut = this.child("conv_out", new Conv2d(up[up.length - 1]!, c.outChannels, 3, { padding: 1, rng }));
   }
@@ -36,7 +42,10 @@ export class Decoder extends Module {
     return scope(() => {
       let h = this.midBlock.forward(this.convIn.forward(z));
       for (const block of this.upBlocks) {
-        h = this.gradientCheckpointing && tapeRecords(block, h) ? checkpoint((x) => block.forward(x), h) : block.forward(h);
+        h =
+          this.gradientCheckpointing && tapeRecords(block, h)
+            ? checkpoint((x) => block.forward(x), h)
+            : block.forward(h);
       }
       return this.convOut.forward(this.convNormOut.forward(h, true));
     });

@@ -16,11 +16,18 @@ export class Encoder extends Module {
 
   constructor(c: VaeConfig, rng: Rng) {
     super();
-    const ch = c.blockOutChannels, last = ch[ch.length - 1]!;
+    const ch = c.blockOutChannels,
+      last = ch[ch.length - 1]!;
     const o = { groups: c.normNumGroups, eps: c.normEps, rng };
     this.convIn = this.child("conv_in", new Conv2d(c.inChannels, ch[0]!, 3, { padding: 1, rng }));
-    this.downBlocks = this.child("down_blocks", new ModuleList(ch.map((out, i) =>
-      new DownEncoderBlock2D(ch[Math.max(i - 1, 0)]!, out, c.layersPerBlock, i < ch.length - 1, o))));
+    this.downBlocks = this.child(
+      "down_blocks",
+      new ModuleList(
+        ch.map(
+          (out, i) => new DownEncoderBlock2D(ch[Math.max(i - 1, 0)]!, out, c.layersPerBlock, i < ch.length - 1, o),
+        ),
+      ),
+    );
     this.midBlock = this.child("mid_block", new MidBlock2D(last, o));
     this.convNormOut = this.child("conv_norm_out", new GroupNorm(c.normNumGroups, last, c.normEps));
     this.convOut = this.child("conv_out", new Conv2d(last, 2 * c.latentChannels, 3, { padding: 1, rng }));
