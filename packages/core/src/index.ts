@@ -17,3 +17,4 @@ export * from "./models/index.ts";
 export * from "./pipelines/index.ts";
 export * from "./rewards/index.ts";
 export * from "./training/index.ts";
+export * from "./distributed/index.ts";

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Console, Effect, Option } from "effect";
 import { Command, Flag } from "effect/cli";
@@ -17,6 +18,8 @@ import {
   train,
   writeFileAtomic,
   type Module,
+  mpiEnvironment,
+  openMpi,
   type StepMetrics,
   type TrainConfig,
 } from "@textcraftor/core";
@@ -280,9 +283,17 @@ export const trainCommand = Command.make(
       evalPrompts: Option.getOrNull(f.evalPrompts),
     });
     const resume = f.resume || Option.isSome(f.resumeFrom);
+    // Under an MPI launcher (mpirun, srun, MPIJob) every rank trains its share of each global batch; rank 0 alone
+    // writes the run folder, the others a private scratch folder they delete at the end.
+    const comm = yield* attempt(async () => {
+      const world = mpiEnvironment();
+      return world && world.size > 1 ? openMpi() : undefined;
+    });
+    const rank0 = !comm || comm.rank === 0;
+    const rankDir = rank0 ? f.runDir : mkdtempSync(join(tmpdir(), `textcraftor-rank${comm!.rank}-`));
     yield* attempt(async () => prepareRunDir(f.runDir));
     // Held until the exports and the report are written, not only while train() runs (a dead holder's lock is taken over).
-    const runLock = yield* attempt(() => acquireRunLock(f.runDir));
+    const runLock = yield* attempt(() => acquireRunLock(rankDir));
     const inputs = resume ? yield* attempt(async () => resumeInputs(f.runDir, given)) : given;
     // Without --model: the bundled tiny model, its default rewards, held-in prompts and held-out grid prompts.
     const bundled = inputs.model === null;
@@ -439,12 +450,15 @@ export const trainCommand = Command.make(
             config,
             prompts,
             evalPrompts,
-            runDir: f.runDir,
+            runDir: rankDir,
             resume,
-            resumeFrom: Option.getOrUndefined(f.resumeFrom),
+            resumeFrom: rank0
+              ? Option.getOrUndefined(f.resumeFrom)
+              : resumeFolder(f.runDir, resume, Option.getOrUndefined(f.resumeFrom)),
             inputs,
             signal: interrupt.signal,
-            onStep: show,
+            onStep: rank0 ? show : undefined,
+            distributed: comm,
           });
           if (r.interrupted)
             console.error(
@@ -459,6 +473,13 @@ export const trainCommand = Command.make(
     );
     // Exit 130, as a shell expects after Ctrl-C.
     if (result.interrupted) return yield* Effect.interrupt;
+    if (comm) comm.barrier();
+    if (!rank0) {
+      yield* attempt(() => runLock.release());
+      rmSync(rankDir, { recursive: true, force: true });
+      comm!.finalize();
+      return;
+    }
     yield* attempt(() => writeCurves(join(f.runDir, "metrics.jsonl"), join(f.runDir, "curves.svg")));
     // Base vs tuned on the same prompts and seeds, before LoRA merges (the adapters sample as they are).
     const evaluation =
@@ -578,11 +599,20 @@ export const trainCommand = Command.make(
       }),
     );
     yield* attempt(() => runLock.release());
+    comm?.finalize();
     yield* Console.log(
       `${result.steps} steps (${result.badSteps} skipped) in ${f.runDir}: report.html (open it in a browser), before-after.png (held-out prompts, top row before), curves.svg, metrics.jsonl, samples/`,
     );
   }),
 ).pipe(Command.withDescription("Fine-tune the text encoder (or the UNet) with reward models: TextCraftor"));
+
+/** The checkpoint folder a rank other than 0 resumes from: the one given, or the run's latest (rank 0's folder). */
+function resumeFolder(runDir: string, resume: boolean, from: string | undefined): string | undefined {
+  if (from || !resume) return from;
+  const latest = join(runDir, "checkpoints", "latest.json");
+  if (!existsSync(latest)) return undefined;
+  return join(runDir, "checkpoints", (JSON.parse(readFileSync(latest, "utf8")) as { folder: string }).folder);
+}
 
 /** The config file's inputs where no flag gave them (its settings reach the config through `base`). */
 function withConfigFile<

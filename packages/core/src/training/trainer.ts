@@ -30,6 +30,8 @@ import { loadCheckpoint, saveCheckpoint, type RunCounters } from "./state.ts";
 import { rewardGraph, type TrainingModels } from "./step.ts";
 import type { DDIMScheduler } from "../schedulers/ddim.ts";
 import type { Tensor } from "../tensor/tensor.ts";
+import { allreduceGradients, broadcastParameters, sumOverRanks } from "../distributed/data-parallel.ts";
+import type { Communicator } from "../distributed/mpi.ts";
 
 export interface StepMetrics {
   step: number;
@@ -62,6 +64,11 @@ export interface TrainOptions {
   inputs?: object;
   /** Ctrl-C: when aborted, the run stops after the step in progress, saving a checkpoint of it. */
   signal?: AbortSignal;
+  /**
+   * Data parallel over MPI ranks (`mpirun -np R bun run cli train`): the global batch is batchSize × gradAccum × R
+   * and each rank computes its share. Every rank runs `train`; only rank 0's run folder should be the user's.
+   */
+  distributed?: Communicator;
   onStep?(m: StepMetrics): void;
   onSample?(step: number, path: string): void;
 }
@@ -109,37 +116,45 @@ export async function optimizationStep(
   prompts: string[],
   step: number,
   lr: number,
+  comm?: Communicator,
 ) {
   return scopeAsync(async () => {
-    // Gradient accumulation: each micro-batch's loss is scaled by 1/N, so the summed gradients are those of the
-    // mean over the whole global batch; its activations are freed by its backward before the next one runs.
+    // Gradient accumulation: each micro-batch's loss is scaled by 1/(N·ranks), so the summed gradients are those of
+    // the mean over the whole global batch; its activations are freed by its backward before the next one runs.
+    // Under MPI, rank r takes the r-th share of the global batch and the ranks' gradients are summed.
+    const world = comm?.size ?? 1,
+      share = prompts.length / world,
+      first = (comm?.rank ?? 0) * share;
     const micro = c.batchSize,
-      n = prompts.length / micro;
+      n = share / micro;
     const losses: Tensor[] = [],
       terms = new Map<string, Tensor[]>();
     for (let k = 0; k < n; k++) {
-      const graph = rewardGraph(models, sampler, c, prompts.slice(k * micro, (k + 1) * micro), step, undefined, {
-        firstSample: k * micro,
+      const from = first + k * micro;
+      const graph = rewardGraph(models, sampler, c, prompts.slice(from, from + micro), step, undefined, {
+        firstSample: from,
         globalBatch: prompts.length,
       });
-      const lossT = graph.total.neg().div(n);
+      const lossT = graph.total.neg().div(n * world);
       lossT.backward();
       losses.push(lossT);
       for (const [name, t] of graph.terms) terms.set(name, [...(terms.get(name) ?? []), t]);
     }
     const grads = params.map((p) => p.grad).filter((g) => g !== null);
+    if (comm && world > 1) await allreduceGradients(grads, comm);
+    const sum = async (ts: Tensor[]) => (await Promise.all(ts.map((t) => t.item()))).reduce((a, b) => a + b, 0);
+    const overRanks = (v: number) => (comm && world > 1 ? sumOverRanks(v, comm) : v);
+    const loss = overRanks(await sum(losses));
+    const rewards: Record<string, number> = {};
+    for (const [name, ts] of terms) rewards[name] = overRanks((await sum(ts)) / ts.length) / world;
     const gradNorm = await globalGradNorm(grads);
-    const bad = await anyNonFinite([...losses, ...grads]);
+    // Decided from values every rank shares (the summed gradients and loss), so all ranks skip or update together.
+    const bad = !Number.isFinite(loss) || (await anyNonFinite(grads));
     if (!bad) {
       optimizer.update(c.maxGradNorm === null ? 1 : clipFactor(gradNorm, c.maxGradNorm), lr);
       ema?.update();
     }
     optimizer.zeroGrad();
-    const mean = async (ts: Tensor[]) =>
-      (await Promise.all(ts.map((t) => t.item()))).reduce((a, b) => a + b, 0) / ts.length;
-    const loss = (await mean(losses)) * n;
-    const rewards: Record<string, number> = {};
-    for (const [name, ts] of terms) rewards[name] = await mean(ts);
     return { loss, rewards, skipped: bad, gradNorm };
   });
 }
@@ -160,6 +175,8 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const { sd } = o.models;
   const c = validateTrainConfig(o.config, 2 ** (sd.vae.config.blockOutChannels.length - 1));
   const { trainable, names, params, optimizer, ema } = prepareTraining(o.models, c);
+  // Every rank loaded the same files and seeds the same adapters; rank 0's copy settles any difference.
+  if (o.distributed && o.distributed.size > 1) await broadcastParameters(params, o.distributed);
   const ckptDir = join(o.runDir, "checkpoints");
   await mkdir(join(o.runDir, "samples"), { recursive: true });
   await mkdir(ckptDir, { recursive: true });
@@ -193,8 +210,8 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   await writeFileAtomic(configFile, new TextEncoder().encode(JSON.stringify(c, null, 2)));
 
   const sampler = ddimFor(sd, c.inferenceSteps, c.spacing);
-  // Each step takes batchSize × gradAccum prompts (its global batch), in micro-batches of batchSize.
-  const batches = new PromptSampler(o.prompts, c.batchSize * c.gradAccum, c.seed);
+  // Each step takes batchSize × gradAccum (× ranks) prompts, its global batch, in micro-batches of batchSize.
+  const batches = new PromptSampler(o.prompts, c.batchSize * c.gradAccum * (o.distributed?.size ?? 1), c.seed);
   const metricsFile = join(o.runDir, "metrics.jsonl");
   let lastCheckpoint: string | null = null;
   // The first and last grids also go side by side into before-after.png.
@@ -214,6 +231,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
       prompts,
       counters.step,
       lr,
+      o.distributed,
     );
     counters = { step: counters.step + 1, badSteps: counters.badSteps + (skipped ? 1 : 0) };
     const metrics: StepMetrics = {
