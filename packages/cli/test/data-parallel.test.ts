@@ -16,9 +16,31 @@ const encoder = async (run: string) => {
   return readWeights(join(dir, readdirSync(dir).find((f) => f.endsWith(".safetensors"))!));
 };
 
+const base = mkdtempSync(join(tmpdir(), "tc-dp-"));
+const [single, ranks] = [join(base, "single"), join(base, "ranks")];
+const mpirun = (runDir: string, ...args: string[]) =>
+  Bun.spawn(
+    [
+      "mpirun",
+      "--allow-run-as-root",
+      "--oversubscribe",
+      "-np",
+      "2",
+      "-x",
+      "XDG_RUNTIME_DIR",
+      "bun",
+      "packages/cli/src/main.ts",
+      "train",
+      "--run-dir",
+      runDir,
+      "--batch-size",
+      "2",
+      ...args,
+    ],
+    { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: "/tmp" }, stdout: "pipe", stderr: "pipe" },
+  );
+
 test("two MPI ranks with batch 2 each train as one process with batch 4", async () => {
-  const base = mkdtempSync(join(tmpdir(), "tc-dp-"));
-  const [single, ranks] = [join(base, "single"), join(base, "ranks")];
   const one = cli("train", "--run-dir", single, "--batch-size", "4", ...settings);
   expect(one.code, one.err).toBe(0);
   const p = Bun.spawnSync(
@@ -65,4 +87,36 @@ test("two MPI ranks with batch 2 each train as one process with batch 4", async 
     }
     expect(Math.sqrt(num / Math.max(den, 1e-30)), name).toBeLessThan(1e-5);
   }
+}, 900_000);
+
+/** The pid of the MPI rank `rank` among this machine's processes (its launcher sets OMPI_COMM_WORLD_RANK). */
+function rankPid(rank: number): number | null {
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const env = readFileSync(`/proc/${pid}/environ`, "utf8");
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (env.includes(`\0OMPI_COMM_WORLD_RANK=${rank}\0`) && cmd.includes("main.ts\0train")) return Number(pid);
+    } catch {}
+  }
+  return null;
+}
+
+test("a rank killed mid-run ends the job with an error, the last checkpoint stays, and resuming under MPI ends where an uninterrupted run does", async () => {
+  const run = join(base, "killed");
+  const p = mpirun(run, ...settings, "--checkpoint-every", "1");
+  // Once step 1's checkpoint is in, kill rank 1 during step 2.
+  const latest = join(run, "checkpoints", "latest.json");
+  for (let i = 0; i < 600 && !existsSync(latest); i++) await Bun.sleep(500);
+  expect(existsSync(latest)).toBe(true);
+  const pid = rankPid(1);
+  expect(pid).not.toBeNull();
+  process.kill(pid!, "SIGKILL");
+  expect(await p.exited).not.toBe(0);
+  const folder = JSON.parse(readFileSync(latest, "utf8")).folder;
+  expect(existsSync(join(run, "checkpoints", folder, "state.json"))).toBe(true);
+
+  const resumed = mpirun(run, ...settings, "--resume");
+  expect(await resumed.exited, await new Response(resumed.stderr).text()).toBe(0);
+  const [a, b] = [await encoder(ranks), await encoder(run)];
+  for (const [name, t] of a) expect(Array.from(b.get(name)!.data), name).toEqual(Array.from(t.data));
 }, 900_000);
