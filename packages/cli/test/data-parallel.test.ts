@@ -72,6 +72,9 @@ test("two MPI ranks with batch 2 each train as one process with batch 4", async 
       .map((l) => JSON.parse(l));
   expect(lines(ranks)).toHaveLength(2);
   lines(ranks).forEach((m, i) => expect(m.loss).toBeCloseTo(lines(single)[i].loss, 5));
+  expect(
+    lines(ranks).every((m) => m.allreduceSeconds > 0) && lines(single).every((m) => m.allreduceSeconds === undefined),
+  ).toBe(true);
   expect(existsSync(join(ranks, "report.html"))).toBe(true);
   const [a, b] = [await encoder(single), await encoder(ranks)];
   for (const [name, t] of a) {

@@ -44,6 +44,8 @@ export interface StepMetrics {
   /** The gradients' global norm before clipping. */
   gradNorm: number;
   seconds: number;
+  /** Under MPI: the seconds this step spent summing gradients over the ranks (readback, all-reduce, upload). */
+  allreduceSeconds?: number;
 }
 
 export interface TrainOptions {
@@ -141,7 +143,13 @@ export async function optimizationStep(
       for (const [name, t] of graph.terms) terms.set(name, [...(terms.get(name) ?? []), t]);
     }
     const grads = params.map((p) => p.grad).filter((g) => g !== null);
-    if (comm && world > 1) await allreduceGradients(grads, comm);
+    let allreduceSeconds: number | undefined;
+    if (comm && world > 1) {
+      await losses[0]!.item(); // drains the queue, so the timing below is the exchange alone
+      const started = performance.now();
+      await allreduceGradients(grads, comm);
+      allreduceSeconds = (performance.now() - started) / 1000;
+    }
     const sum = async (ts: Tensor[]) => (await Promise.all(ts.map((t) => t.item()))).reduce((a, b) => a + b, 0);
     const overRanks = (v: number) => (comm && world > 1 ? sumOverRanks(v, comm) : v);
     const loss = overRanks(await sum(losses));
@@ -155,7 +163,7 @@ export async function optimizationStep(
       ema?.update();
     }
     optimizer.zeroGrad();
-    return { loss, rewards, skipped: bad, gradNorm };
+    return { loss, rewards, skipped: bad, gradNorm, allreduceSeconds };
   });
 }
 
@@ -223,7 +231,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
     const started = performance.now();
     const prompts = batches.batch(counters.step);
     const lr = c.lr * lrFactor(c.lrScheduler, counters.step, c.lrWarmupSteps, c.steps);
-    const { loss, rewards, skipped, gradNorm } = await optimizationStep(
+    const { loss, rewards, skipped, gradNorm, allreduceSeconds } = await optimizationStep(
       o.models,
       { params, optimizer, ema },
       sampler,
@@ -242,6 +250,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
       lr,
       gradNorm,
       seconds: (performance.now() - started) / 1000,
+      ...(allreduceSeconds === undefined ? {} : { allreduceSeconds }),
     };
     await appendFile(metricsFile, JSON.stringify(metrics) + "\n");
     o.onStep?.(metrics);
