@@ -1,7 +1,7 @@
 /** Open MPI through bun:ffi: the launcher's environment, and a real all-reduce and broadcast between two ranks under mpirun. */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { mpiEnvironment } from "../src/distributed/mpi.ts";
+import { mpiEnvironment, openMpi } from "../src/distributed/mpi.ts";
 
 test("the rank and size come from Open MPI's, PMIx's or Slurm's environment, and nothing without a launcher", () => {
   expect(mpiEnvironment({})).toBeNull();
@@ -39,3 +39,9 @@ test("two ranks under mpirun sum their vectors and receive rank 0's broadcast", 
     expect(r.broadcast).toEqual([10, 10, 10]);
   }
 }, 120_000);
+
+test("without Open MPI's library the error names the packages to install", async () => {
+  await expect(openMpi({ libraries: ["libmpi-not-here.so.40"] })).rejects.toThrow(
+    "Open MPI's library (libmpi.so.40) is not installed: install it (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi3",
+  );
+});

@@ -50,7 +50,11 @@ const IN_PLACE = 1 as Pointer;
 export class MpiError extends Error {}
 
 /** MPI_Init on Open MPI's library; refuses with what to install when the library is missing. */
-export async function openMpi(): Promise<Communicator> {
+export async function openMpi({
+  libraries = LIBRARIES,
+}: {
+  libraries?: readonly string[];
+} = {}): Promise<Communicator> {
   const { dlopen, FFIType, ptr } = await import("bun:ffi");
   const libc = dlopen("libc.so.6", {
     dlopen: { args: [FFIType.cstring, FFIType.i32], returns: FFIType.ptr },
@@ -59,7 +63,7 @@ export async function openMpi(): Promise<Communicator> {
   const cstr = (s: string) => ptr(Buffer.from(`${s}\0`));
   let path: string | undefined,
     handle: Pointer | null = null;
-  for (const name of LIBRARIES) {
+  for (const name of libraries) {
     handle = libc.symbols.dlopen(cstr(name), RTLD_NOW | RTLD_GLOBAL) as Pointer | null;
     if (handle) {
       path = name;
