@@ -42,6 +42,7 @@ export interface Communicator {
 }
 
 const LIBRARIES = ["libmpi.so.40", "libmpi.so", "libmpi.dylib"];
+const BUN_FFI = "bun:ffi";
 const RTLD_NOW = 2,
   RTLD_GLOBAL = 0x100;
 /** Open MPI's MPI_IN_PLACE is the address 1. */
@@ -55,7 +56,8 @@ export async function openMpi({
 }: {
   libraries?: readonly string[];
 } = {}): Promise<Communicator> {
-  const { dlopen, FFIType, ptr } = await import("bun:ffi");
+  // A specifier in a variable: bundles of the core for Node, Deno or browsers must neither load nor resolve bun:ffi.
+  const { dlopen, FFIType, ptr } = (await import(BUN_FFI)) as typeof import("bun:ffi");
   const libc = dlopen("libc.so.6", {
     dlopen: { args: [FFIType.cstring, FFIType.i32], returns: FFIType.ptr },
     dlsym: { args: [FFIType.ptr, FFIType.cstring], returns: FFIType.ptr },
