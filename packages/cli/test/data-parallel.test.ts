@@ -115,6 +115,10 @@ test("a rank killed mid-run ends the job with an error, the last checkpoint stay
   expect(pid).not.toBeNull();
   process.kill(pid!, "SIGKILL");
   expect(await p.exited).not.toBe(0);
+  // mpirun returns while it may still be reaping rank 0, whose lock on the run folder goes with it.
+  const lock = join(run, "train.lock");
+  const holder = existsSync(lock) ? (JSON.parse(readFileSync(lock, "utf8")).pid as number) : null;
+  for (let i = 0; i < 120 && holder !== null && existsSync(`/proc/${holder}`); i++) await Bun.sleep(250);
   const folder = JSON.parse(readFileSync(latest, "utf8")).folder;
   expect(existsSync(join(run, "checkpoints", folder, "state.json"))).toBe(true);
 
