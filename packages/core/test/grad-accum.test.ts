@@ -8,13 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as T from "../src/index.ts";
 import { relError } from "./gradcheck.ts";
-import { tinyStableDiffusion } from "./tiny-sd.ts";
+import { brightness, tinyStableDiffusion } from "./tiny-sd.ts";
 
 beforeAll(async () => {
   await T.initRuntime();
 });
 
-const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
 const prompts = ["a red apple", "a blue car", "a green tree", "a yellow sun", "a white cat", "a black dog"];
 
 async function trainWith(batchSize: number, gradAccum: number) {

@@ -8,10 +8,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as T from "../src/index.ts";
-import { tinyStableDiffusion } from "./tiny-sd.ts";
+import { brightness, tinyStableDiffusion } from "./tiny-sd.ts";
 
 const gpu = await T.openDevice();
-const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
 const prompts = ["a red apple", "a blue car", "a green tree", "a yellow sun"];
 
 async function models(dtype: T.DType) {

@@ -11,19 +11,13 @@ import * as T from "../src/index.ts";
 import { saveCheckpoint } from "../src/training/state.ts";
 import { RUN_LOCK_FILE, acquireRunLock } from "../src/training/run-lock.ts";
 import { truncateLog } from "../src/training/run-logs.ts";
-import { TINY_TEXT_CONFIG, tinyStableDiffusion } from "./tiny-sd.ts";
+import { tinyTrainingModels } from "./tiny-sd.ts";
 
 beforeAll(async () => {
   await T.initRuntime();
 });
 
-const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
-async function models() {
-  const sd = await tinyStableDiffusion(0);
-  const frozen = T.withInitMode("none", () => new T.CLIPTextModel(T.parseCLIPTextConfig(TINY_TEXT_CONFIG)));
-  frozen.loadStateDict(await sd.textEncoder.stateDict());
-  return { sd, frozenTextEncoder: frozen, rewards: [{ name: "brightness", weight: 1, reward: brightness }] };
-}
+const models = tinyTrainingModels;
 const config = (over: Partial<T.TrainConfig> = {}): T.TrainConfig => ({
   ...T.TRAIN_DEFAULTS,
   steps: 4,

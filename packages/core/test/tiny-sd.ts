@@ -2,9 +2,12 @@
 import {
   AutoencoderKL,
   CLIPTextModel,
+  type LoadedReward,
   Rng,
   UNet2DConditionModel,
+  cloneTextEncoder,
   createStableDiffusion,
+  mean,
   parseCLIPTextConfig,
 } from "../src/index.ts";
 
@@ -55,4 +58,14 @@ export function tinyStableDiffusion(seed = 0, gradientCheckpointing = false) {
       configs: { textEncoder: TINY_TEXT_CONFIG, unet: TINY_UNET_CONFIG, vae: TINY_VAE_CONFIG },
     },
   });
+}
+
+/** Mean brightness: a weight-free differentiable reward, enough to see the trainer move the encoder. */
+export const brightness: LoadedReward = { score: (images) => mean(images.reshape([images.shape[0]!, -1]), 1) };
+
+/** The tiny SD with its frozen original encoder and the brightness reward: what the trainer tests train. */
+export async function tinyTrainingModels(seed = 0) {
+  const sd = await tinyStableDiffusion(seed);
+  const frozenTextEncoder = await cloneTextEncoder(sd.textEncoder);
+  return { sd, frozenTextEncoder, rewards: [{ name: "brightness", weight: 1, reward: brightness }] };
 }

@@ -11,20 +11,13 @@ import { readSafetensors } from "../src/io/safetensors.ts";
 import { EMA } from "../src/training/ema.ts";
 import { clipFactor, globalGradNorm } from "../src/training/grad-clip.ts";
 import { lrFactor } from "../src/training/lr-schedule.ts";
-import { TINY_TEXT_CONFIG, tinyStableDiffusion } from "./tiny-sd.ts";
+import { tinyTrainingModels } from "./tiny-sd.ts";
 
 beforeAll(async () => {
   await T.initRuntime();
 });
 
-const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
-
-async function models() {
-  const sd = await tinyStableDiffusion(0);
-  const frozen = T.withInitMode("none", () => new T.CLIPTextModel(T.parseCLIPTextConfig(TINY_TEXT_CONFIG)));
-  frozen.loadStateDict(await sd.textEncoder.stateDict());
-  return { sd, frozenTextEncoder: frozen, rewards: [{ name: "brightness", weight: 1, reward: brightness }] };
-}
+const models = tinyTrainingModels;
 
 const config = (over: Partial<T.TrainConfig> = {}): T.TrainConfig => ({
   ...T.TRAIN_DEFAULTS,

@@ -4,21 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as T from "../src/index.ts";
 import { rewardGraph } from "../src/internal.ts";
-import { TINY_TEXT_CONFIG, tinyStableDiffusion } from "./tiny-sd.ts";
+import { tinyTrainingModels } from "./tiny-sd.ts";
 
 beforeAll(async () => {
   await T.initRuntime();
 });
 
-/** Mean brightness: a weight-free differentiable reward, enough to see the trainer move the encoder. */
-const brightness: T.LoadedReward = { score: (images) => T.mean(images.reshape([images.shape[0]!, -1]), 1) };
-
-async function models(seed = 0) {
-  const sd = await tinyStableDiffusion(seed);
-  const frozen = T.withInitMode("none", () => new T.CLIPTextModel(T.parseCLIPTextConfig(TINY_TEXT_CONFIG)));
-  frozen.loadStateDict(await sd.textEncoder.stateDict());
-  return { sd, frozenTextEncoder: frozen, rewards: [{ name: "brightness", weight: 1, reward: brightness }] };
-}
+const models = tinyTrainingModels;
 
 const config = (over: Partial<T.TrainConfig> = {}): T.TrainConfig => ({
   ...T.TRAIN_DEFAULTS,
