@@ -2,6 +2,7 @@
 // The kernel families and the runner that batches their dispatches. The reference puts WebGPU's types into a
 // consumer's declarations without a tsconfig entry.
 export * from "./runner.ts";
+export * from "./kernel.ts";
 export * from "./elementwise.ts";
 export * from "./matmul.ts";
 export * from "./embedding.ts";

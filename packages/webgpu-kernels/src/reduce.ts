@@ -38,21 +38,11 @@ export interface SumShape {
 
 /**
  * Few outputs over a long axis would leave most of the GPU idle, so such sums run in two passes: chunks of
- * the axis into a per-runner scratch buffer, then a sum over the chunks. The scratch has a fixed size and is
- * reused: dispatches in a queue see each other's writes in order, so one buffer serves every call.
+ * the axis into the runner's "sum" scratch buffer, then a sum over the chunks. The scratch has a fixed size,
+ * so the chunk count is capped by it.
  */
 const SCRATCH_FLOATS = 16384;
-const scratchBuffers = new WeakMap<KernelRunner, GPUBuffer>();
-
-function scratch(r: KernelRunner): GPUBuffer {
-  let b = scratchBuffers.get(r);
-  if (!b)
-    scratchBuffers.set(
-      r,
-      (b = r.device.createBuffer({ size: SCRATCH_FLOATS * 4, usage: GPUBufferUsage.STORAGE, label: "sum scratch" })),
-    );
-  return b;
-}
+const scratch = (r: KernelRunner) => r.scratch("sum", SCRATCH_FLOATS * 4);
 
 /**
  * How many chunks to split a reduction of length `reduce` into, given the workgroups one pass would use.

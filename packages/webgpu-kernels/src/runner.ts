@@ -63,6 +63,11 @@ export class KernelRunner {
   readonly cpu: boolean;
   /** How kernels read f16 storage: as `f16` where the device has `shader-f16`, else unpacked from u32 pairs. */
   readonly f16Mode: F16Mode;
+  /** Reductions combine within a subgroup first (`subgroupAdd`, …) where the device has `subgroups`. */
+  readonly subgroups: boolean;
+  /** Scratch buffers by purpose (see `scratch`), and outgrown ones awaiting the submit of the batch that used them. */
+  private readonly scratchBuffers = new Map<string, GPUBuffer>();
+  private retired: GPUBuffer[] = [];
   /** Buffers that hold f16 values (frozen weights); every other buffer holds 32-bit elements. */
   private readonly f16Buffers = new WeakSet<GPUBuffer>();
 
@@ -70,15 +75,15 @@ export class KernelRunner {
     readonly device: GPUDevice,
     limits?: Record<string, number>,
     features?: Iterable<string>,
-    { cpu = false, f16Mode }: { cpu?: boolean; f16Mode?: F16Mode } = {},
+    { cpu = false, f16Mode, subgroups }: { cpu?: boolean; f16Mode?: F16Mode; subgroups?: boolean } = {},
   ) {
+    // Every kernel variant is chosen from these few fields, set here from the adapter's features and limits.
     this.cpu = cpu;
     this.wave = cpu ? 16 : 128;
     this.limits = limits ?? readLimits(device);
-    if (process.env.TMP_LIMIT)
-      this.limits = { ...this.limits, maxStorageBufferBindingSize: Number(process.env.TMP_LIMIT) };
     this.features = new Set(features ?? [...device.features].map(String));
     this.f16Mode = f16Mode ?? (this.features.has("shader-f16") ? "native" : "packed");
+    this.subgroups = subgroups ?? this.features.has("subgroups");
     this.arena = device.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   }
 
@@ -223,6 +228,25 @@ export class KernelRunner {
     return [max, Math.ceil(n / (max * z)), z];
   }
 
+  /**
+   * A runner-owned buffer of at least `bytes` for one purpose's intermediate results (split-K partials, chunked
+   * sums). Dispatches run in queue order, so every dispatch may reuse it. An outgrown buffer may still be bound
+   * by commands not yet submitted: it is retired and destroyed after the next submit (WebGPU keeps a destroyed
+   * buffer alive for work already submitted).
+   */
+  scratch(purpose: string, bytes: number): GPUBuffer {
+    const current = this.scratchBuffers.get(purpose);
+    if (current && current.size >= bytes) return current;
+    if (current) this.retired.push(current);
+    const buffer = this.device.createBuffer({
+      size: Math.max(16, Math.ceil(bytes / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+      label: `${purpose} scratch`,
+    });
+    this.scratchBuffers.set(purpose, buffer);
+    return buffer;
+  }
+
   /** Commands outside compute passes (buffer copies, clears) go through this encoder. */
   commandEncoder(): GPUCommandEncoder {
     this.endPass();
@@ -240,6 +264,8 @@ export class KernelRunner {
     // crashes; the other bindings collect them with the GPUBindGroup object.
     for (const group of this.recorded) (group as { destroy?: () => void }).destroy?.();
     this.recorded = [];
+    for (const buffer of this.retired) buffer.destroy();
+    this.retired = [];
     this.encoder = null;
     this.slots = 0;
     this.batch++;

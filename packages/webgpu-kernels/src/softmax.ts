@@ -4,6 +4,7 @@
  * exponent ever exceeds 0 and logits around 100 cannot overflow f32.
  */
 import { workgroupReduce } from "./reduce.ts";
+import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 const WG = 256;
@@ -16,65 +17,60 @@ export interface SoftmaxShape {
 /** Lowest finite f32: the neutral max, and exp(it − m) underflows to 0 for any real m. */
 const LOWEST = "-3.4028234663852886e38";
 
+const softmaxKernel = defineKernel({
+  name: "softmax",
+  inputs: { x: "f32" },
+  outputs: { out: "f32" },
+  uniforms: { rows: "u32", cols: "u32" },
+  body: () => /* wgsl */ `
+    ${FOLDED_INDEX}
+    // Merges two (max, Σ exp(v − max)) pairs by rescaling both sums to the larger max.
+    fn merge(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+      let m = max(a.x, b.x);
+      return vec2(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
+    }
+    ${workgroupReduce("workgroupMerge", "vec2<f32>", "merge(a, b)", WG)}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let row = foldedIndex(wid, nwg);
+      if (row >= p.rows) { return; }
+      let base = row * p.cols;
+      var acc = vec2(${LOWEST}, 0.0);
+      for (var i = lid; i < p.cols; i += ${WG}u) { acc = merge(acc, vec2(x[base + i], 1.0)); }
+      let total = workgroupMerge(acc, lid, 0u);
+      let scale = 1.0 / total.y;
+      for (var i = lid; i < p.cols; i += ${WG}u) { out[base + i] = exp(x[base + i] - total.x) * scale; }
+    }`,
+});
+
+const softmaxBackwardKernel = defineKernel({
+  name: "softmaxBackward",
+  inputs: { y: "f32", gradY: "f32" },
+  outputs: { gradX: "f32" },
+  uniforms: { rows: "u32", cols: "u32" },
+  body: () => /* wgsl */ `
+    ${FOLDED_INDEX}
+    ${workgroupReduce("workgroupSum", "f32", "a + b", WG)}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let row = foldedIndex(wid, nwg);
+      if (row >= p.rows) { return; }
+      let base = row * p.cols;
+      var acc = 0.0;
+      for (var i = lid; i < p.cols; i += ${WG}u) { acc += gradY[base + i] * y[base + i]; }
+      let total = workgroupSum(acc, lid, 0u);
+      for (var i = lid; i < p.cols; i += ${WG}u) { gradX[base + i] = y[base + i] * (gradY[base + i] - total); }
+    }`,
+});
+
 /** out[r, :] = exp(x[r, :] − max) / Σ exp(x[r, :] − max). */
 export function softmax(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, s: SoftmaxShape) {
-  r.run({
-    key: "softmax",
-    wgsl: () => /* wgsl */ `
-      struct Params { rows: u32, cols: u32 }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read> x: array<f32>;
-      @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-      ${FOLDED_INDEX}
-      // Merges two (max, Σ exp(v − max)) pairs by rescaling both sums to the larger max.
-      fn merge(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-        let m = max(a.x, b.x);
-        return vec2(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
-      }
-      ${workgroupReduce("workgroupMerge", "vec2<f32>", "merge(a, b)", WG)}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let row = foldedIndex(wid, nwg);
-        if (row >= p.rows) { return; }
-        let base = row * p.cols;
-        var acc = vec2(${LOWEST}, 0.0);
-        for (var i = lid; i < p.cols; i += ${WG}u) { acc = merge(acc, vec2(x[base + i], 1.0)); }
-        let total = workgroupMerge(acc, lid, 0u);
-        let scale = 1.0 / total.y;
-        for (var i = lid; i < p.cols; i += ${WG}u) { out[base + i] = exp(x[base + i] - total.x) * scale; }
-      }`,
-    buffers: [x, out],
-    params: [s.rows, s.cols],
-    workgroups: s.rows,
-  });
+  softmaxKernel.run(r, {}, { buffers: { x, out }, uniforms: s, workgroups: s.rows });
 }
 
 /** gradX = y · (gradY − Σ gradY·y), per row. */
 export function softmaxBackward(r: KernelRunner, y: GPUBuffer, gradY: GPUBuffer, gradX: GPUBuffer, s: SoftmaxShape) {
-  r.run({
-    key: "softmaxBackward",
-    wgsl: () => /* wgsl */ `
-      struct Params { rows: u32, cols: u32 }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read> y: array<f32>;
-      @group(0) @binding(2) var<storage, read> gradY: array<f32>;
-      @group(0) @binding(3) var<storage, read_write> gradX: array<f32>;
-      ${FOLDED_INDEX}
-      ${workgroupReduce("workgroupSum", "f32", "a + b", WG)}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let row = foldedIndex(wid, nwg);
-        if (row >= p.rows) { return; }
-        let base = row * p.cols;
-        var acc = 0.0;
-        for (var i = lid; i < p.cols; i += ${WG}u) { acc += gradY[base + i] * y[base + i]; }
-        let total = workgroupSum(acc, lid, 0u);
-        for (var i = lid; i < p.cols; i += ${WG}u) { gradX[base + i] = y[base + i] * (gradY[base + i] - total); }
-      }`,
-    buffers: [y, gradY, gradX],
-    params: [s.rows, s.cols],
-    workgroups: s.rows,
-  });
+  softmaxBackwardKernel.run(r, {}, { buffers: { y, gradY, gradX }, uniforms: s, workgroups: s.rows });
 }
 
 export function softmaxCpu(x: ArrayLike<number>, s: SoftmaxShape): Float64Array {
