@@ -13,10 +13,11 @@
  * one output element, so overlapping writes would race. Source strides may be 0 (broadcast). `src` and `dst`
  * must be different buffers (WebGPU forbids binding one buffer as read and read_write in a dispatch).
  */
+import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
+import { MAX_RANK, rankUniforms, rankValues, stridedOffsetWgsl, unravelWgsl } from "./strided-index.ts";
 
 const WG = 256;
-const MAX_RANK = 6;
 
 export interface StridedCopySpec {
   shape: readonly number[];
@@ -50,38 +51,52 @@ export function permuteStrides(shape: readonly number[], perm: readonly number[]
   return perm.map((i) => strides[i]!);
 }
 
+const copyKernel = defineKernel({
+  name: "stridedCopy",
+  inputs: { src: "f32" },
+  outputs: { dst: "f32" },
+  uniforms: {
+    n: "u32",
+    srcOffset: "u32",
+    dstOffset: "u32",
+    ...rankUniforms("d"),
+    ...rankUniforms("srcStride"),
+    ...rankUniforms("dstStride"),
+  },
+  body: ({ rank, accumulate }: { rank: number; accumulate: boolean }) => /* wgsl */ `
+    ${FOLDED_INDEX}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let i = foldedIndex(wid, nwg) * ${WG}u + lid;
+      if (i >= p.n) { return; }
+      ${unravelWgsl(rank)}
+      let v = src[p.srcOffset + ${stridedOffsetWgsl(rank, "srcStride")}];
+      let o = p.dstOffset + ${stridedOffsetWgsl(rank, "dstStride")};
+      dst[o] = ${accumulate ? "dst[o] + v" : "v"};
+    }`,
+});
+
 export function stridedCopy(r: KernelRunner, src: GPUBuffer, dst: GPUBuffer, spec: StridedCopySpec) {
   const c = resolve(spec);
   if (c.n === 0) return;
   checkBounds("src", c.dims, c.srcStrides, c.srcOffset, src.size / r.elementBytes(src));
   checkBounds("dst", c.dims, c.dstStrides, c.dstOffset, dst.size / r.elementBytes(dst));
-  const rank = c.dims.length;
-  const field = (p: string) => Array.from({ length: rank }, (_, i) => `${p}${i}: u32`).join(", ");
-  const index = (s: string) => Array.from({ length: rank }, (_, i) => `c${i} * p.${s}${i}`).join(" + ");
-  r.run({
-    key: `copy:${rank}:${spec.accumulate ? "add" : "set"}`,
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32, srcOffset: u32, dstOffset: u32, ${field("d")}, ${field("s")}, ${field("t")} }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read> src: array<f32>;
-      @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-      ${FOLDED_INDEX}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let i = foldedIndex(wid, nwg) * ${WG}u + lid;
-        if (i >= p.n) { return; }
-        var rest = i;
-        ${Array.from({ length: rank }, (_, k) => rank - 1 - k)
-          .map((d) => `let c${d} = rest % p.d${d}; rest = rest / p.d${d};`)
-          .join("\n        ")}
-        let v = src[p.srcOffset + ${index("s")}];
-        let o = p.dstOffset + ${index("t")};
-        dst[o] = ${spec.accumulate ? "dst[o] + v" : "v"};
-      }`,
-    buffers: [src, dst],
-    params: [c.n, c.srcOffset, c.dstOffset, ...c.dims, ...c.srcStrides, ...c.dstStrides],
-    workgroups: Math.ceil(c.n / WG),
-  });
+  copyKernel.run(
+    r,
+    { rank: c.dims.length, accumulate: spec.accumulate ?? false },
+    {
+      buffers: { src, dst },
+      uniforms: {
+        n: c.n,
+        srcOffset: c.srcOffset,
+        dstOffset: c.dstOffset,
+        ...rankValues("d", c.dims),
+        ...rankValues("srcStride", c.srcStrides),
+        ...rankValues("dstStride", c.dstStrides),
+      },
+      workgroups: Math.ceil(c.n / WG),
+    },
+  );
 }
 
 /** Returns a copy of `dst` with the strided copy applied (f32 rounding on accumulate, as on the GPU). */

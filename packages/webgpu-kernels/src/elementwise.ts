@@ -2,7 +2,9 @@
  * Elementwise kernels: unary maps, binary ops with NumPy/PyTorch broadcasting, and their CPU references.
  * One thread per output element; shapes up to rank 6 are passed as uniform scalars, the rank is baked in.
  */
-import { FOLDED_INDEX, type KernelRunner, type ParamValue } from "./runner.ts";
+import { defineKernel } from "./kernel.ts";
+import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
+import { MAX_RANK, rankUniforms, rankValues, stridedOffsetWgsl, unravelWgsl } from "./strided-index.ts";
 
 const WG = 256;
 
@@ -91,47 +93,44 @@ export function erf(v: number): number {
   );
 }
 
+const unaryKernel = defineKernel({
+  name: "unary",
+  inputs: { xs: "f32" },
+  outputs: { out: "f32" },
+  uniforms: { n: "u32", scale: "f32", shift: "f32" },
+  body: ({ op }: { op: UnaryOp }) => /* wgsl */ `
+    ${FOLDED_INDEX} ${ERF_WGSL}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let i = foldedIndex(wid, nwg) * ${WG}u + lid;
+      if (i >= p.n) { return; }
+      let x = xs[i];
+      out[i] = p.scale * (${UNARY[op].wgsl}) + p.shift;
+    }`,
+});
+
+const fillKernel = defineKernel({
+  name: "fill",
+  inputs: {},
+  outputs: { out: "f32" },
+  uniforms: { n: "u32", value: "f32" },
+  body: () => /* wgsl */ `
+    ${FOLDED_INDEX}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let i = foldedIndex(wid, nwg) * ${WG}u + lid;
+      if (i < p.n) { out[i] = p.value; }
+    }`,
+});
+
 /** out = scale · op(x) + shift; `scale`/`shift` make affine maps free. */
 export function unary(r: KernelRunner, op: UnaryOp, x: GPUBuffer, out: GPUBuffer, n: number, scale = 1, shift = 0) {
-  r.run({
-    key: `unary:${op}`,
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32, scale: f32, shift: f32 }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read> xs: array<f32>;
-      @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-      ${FOLDED_INDEX} ${ERF_WGSL}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let i = foldedIndex(wid, nwg) * ${WG}u + lid;
-        if (i >= p.n) { return; }
-        let x = xs[i];
-        out[i] = p.scale * (${UNARY[op].wgsl}) + p.shift;
-      }`,
-    buffers: [x, out],
-    params: [n, { f32: scale }, { f32: shift }],
-    workgroups: Math.ceil(n / WG),
-  });
+  unaryKernel.run(r, { op }, { buffers: { xs: x, out }, uniforms: { n, scale, shift }, workgroups: Math.ceil(n / WG) });
 }
 
 /** out[i] = value (pooled buffers hold stale data, so "zeros" and "full" need a write). */
 export function fill(r: KernelRunner, out: GPUBuffer, n: number, value: number) {
-  r.run({
-    key: "fill",
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32, value: f32 }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-      ${FOLDED_INDEX}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let i = foldedIndex(wid, nwg) * ${WG}u + lid;
-        if (i < p.n) { out[i] = p.value; }
-      }`,
-    buffers: [out],
-    params: [n, { f32: value }],
-    workgroups: Math.ceil(n / WG),
-  });
+  fillKernel.run(r, {}, { buffers: { out }, uniforms: { n, value }, workgroups: Math.ceil(n / WG) });
 }
 
 export function unaryCpu(op: UnaryOp, x: ArrayLike<number>, scale = 1, shift = 0): Float64Array {
@@ -165,6 +164,29 @@ export function broadcastStrides(shape: readonly number[], out: readonly number[
   return strides;
 }
 
+/** `rank` 0: both operands have the output's shape, so the output index is theirs too (no index arithmetic). */
+const binaryKernel = defineKernel({
+  name: "binary",
+  inputs: { as_: "f32", bs: "f32" },
+  outputs: { out: "f32" },
+  uniforms: { n: "u32", ...rankUniforms("d"), ...rankUniforms("aStride"), ...rankUniforms("bStride") },
+  body: ({ op, rank }: { op: BinaryOp; rank: number }) => /* wgsl */ `
+    ${FOLDED_INDEX} ${ERF_WGSL}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let i = foldedIndex(wid, nwg) * ${WG}u + lid;
+      if (i >= p.n) { return; }
+      ${
+        rank === 0
+          ? "let ia = i; let ib = i;"
+          : `${unravelWgsl(rank)}
+      let ia = ${stridedOffsetWgsl(rank, "aStride")}; let ib = ${stridedOffsetWgsl(rank, "bStride")};`
+      }
+      let a = as_[ia]; let b = bs[ib];
+      out[i] = ${BINARY[op].wgsl};
+    }`,
+});
+
 /** out = op(a, b) with broadcasting; `out` has the broadcast shape. */
 export function binary(
   r: KernelRunner,
@@ -176,43 +198,24 @@ export function binary(
   out: GPUBuffer,
 ) {
   const shape = broadcastShapes(aShape, bShape);
-  const rank = Math.max(shape.length, 1);
+  if (shape.length > MAX_RANK)
+    throw new Error(
+      `binary ${op}: shapes [${aShape}] and [${bShape}] broadcast to rank ${shape.length}, but at most ${MAX_RANK} dims are supported; merge contiguous dims first`,
+    );
   const dims = shape.length ? shape : [1];
-  const sa = shape.length ? broadcastStrides(aShape, shape) : [0];
-  const sb = shape.length ? broadcastStrides(bShape, shape) : [0];
+  const aStrides = shape.length ? broadcastStrides(aShape, shape) : [0];
+  const bStrides = shape.length ? broadcastStrides(bShape, shape) : [0];
   const n = dims.reduce((x, y) => x * y, 1);
   const same = sameShape(aShape, shape) && sameShape(bShape, shape);
-  const field = (p: string) => Array.from({ length: rank }, (_, i) => `${p}${i}: u32`).join(", ");
-  const index = (s: string) => Array.from({ length: rank }, (_, i) => `c${i} * p.${s}${i}`).join(" + ");
-  r.run({
-    key: `binary:${op}:${same ? "same" : rank}`,
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32, ${field("d")}, ${field("sa")}, ${field("sb")} }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read> as_: array<f32>;
-      @group(0) @binding(2) var<storage, read> bs: array<f32>;
-      @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-      ${FOLDED_INDEX} ${ERF_WGSL}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let i = foldedIndex(wid, nwg) * ${WG}u + lid;
-        if (i >= p.n) { return; }
-        ${
-          same
-            ? "let ia = i; let ib = i;"
-            : `var rest = i;
-        ${Array.from({ length: rank }, (_, k) => rank - 1 - k)
-          .map((d) => `let c${d} = rest % p.d${d}; rest = rest / p.d${d};`)
-          .join("\n        ")}
-        let ia = ${index("sa")}; let ib = ${index("sb")};`
-        }
-        let a = as_[ia]; let b = bs[ib];
-        out[i] = ${BINARY[op].wgsl};
-      }`,
-    buffers: [a, b, out],
-    params: [n, ...dims, ...sa, ...sb],
-    workgroups: Math.ceil(n / WG),
-  });
+  binaryKernel.run(
+    r,
+    { op, rank: same ? 0 : dims.length },
+    {
+      buffers: { as_: a, bs: b, out },
+      uniforms: { n, ...rankValues("d", dims), ...rankValues("aStride", aStrides), ...rankValues("bStride", bStrides) },
+      workgroups: Math.ceil(n / WG),
+    },
+  );
 }
 
 export function binaryCpu(
@@ -245,5 +248,3 @@ export function binaryCpu(
 
 const sameShape = (a: readonly number[], b: readonly number[]) =>
   a.length === b.length && a.every((v, i) => v === b[i]);
-
-export type { ParamValue };

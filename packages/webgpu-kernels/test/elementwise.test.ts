@@ -78,6 +78,22 @@ describe("binary kernels with broadcasting", () => {
     expect(() => broadcastShapes([2, 3], [4, 3])).toThrow("[2,3] and [4,3]");
   });
 
+  test("rank 6 broadcasts; rank 7 is refused with both shapes named", async () => {
+    const r = await getRunner();
+    const aShape = [2, 1, 3, 1, 2, 3],
+      bShape = [3, 2, 1, 1];
+    const a = random(numel(aShape), 5),
+      b = random(numel(bShape), 6);
+    const n = numel(broadcastShapes(aShape, bShape));
+    const out = empty(r, n);
+    binary(r, "sub", upload(r, a), aShape, upload(r, b), bShape, out);
+    expectClose(await download(r, out, n), binaryCpu("sub", a, aShape, b, bShape), 1e-6, "rank 6");
+    const x = upload(r, new Float32Array(2));
+    expect(() => binary(r, "add", x, [1, 1, 1, 1, 1, 1, 2], x, [2], empty(r, 2))).toThrow(
+      "binary add: shapes [1,1,1,1,1,1,2] and [2] broadcast to rank 7, but at most 6 dims are supported",
+    );
+  });
+
   test("a grid larger than 65535 workgroups folds into 2-D", async () => {
     const r = await getRunner();
     const n = 65536 * 256 + 3; // 65537 workgroups of 256
