@@ -10,7 +10,8 @@ export {
   type StableDiffusion,
   type LoadOptions,
 } from "./stable-diffusion.ts";
-export { readWeights } from "./weights-file.ts";
+export { readWeights, parseWeights } from "./weights-file.ts";
+export { fetchModelFiles, type ModelFiles, type WeightsBytes } from "./model-files.ts";
 export { readWeightFiles } from "./component-weights.ts";
 export { SD15_TEXT_ENCODER_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG } from "./sd15-configs.ts";
 export { saveDiffusersFolder, saveComponent } from "./save-diffusers.ts";

