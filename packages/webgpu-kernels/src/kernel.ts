@@ -4,7 +4,7 @@
  * `@binding` lines, the `Params` struct, the pipeline cache key (the name plus a stable serialisation of the
  * spec, so two specs that generate different code can never share a pipeline) and a launcher that takes
  * buffers and uniforms by name. Binding 0 is the uniform block when there are uniforms; inputs follow in
- * declaration order, then outputs.
+ * declaration order, then outputs, numbered over those the spec declares.
  */
 import type { KernelRunner, ParamValue } from "./runner.ts";
 
@@ -18,8 +18,12 @@ export type ElementType = "f32" | "u32" | "i32" | "vec2<f32>" | "vec4<f32>" | "a
 export type Spec = { readonly [key: string]: SpecValue };
 type SpecValue = number | string | boolean | undefined | readonly SpecValue[] | { readonly [key: string]: SpecValue };
 
-/** A binding's element type, fixed or chosen by the spec (e.g. vec4 loads when a dimension allows them). */
-type Binding<S> = ElementType | ((spec: S) => ElementType);
+/**
+ * A binding's element type, fixed or chosen by the spec (e.g. vec4 loads when a dimension allows them), or
+ * null where the spec leaves the buffer out (an optional weight): "auto" layouts drop unused bindings, so an
+ * absent buffer must not be declared at all.
+ */
+type Binding<S> = ElementType | ((spec: S) => ElementType | null);
 
 export interface KernelDefinition<S extends Spec, In extends string, Out extends string, U extends string> {
   name: string;
@@ -36,7 +40,8 @@ export interface KernelDefinition<S extends Spec, In extends string, Out extends
 }
 
 export type Launch<In extends string, Out extends string, U extends string> = {
-  buffers: Record<In | Out, GPUBuffer>;
+  /** Every buffer the spec declares; null (or nothing) for those it leaves out. */
+  buffers: Record<In | Out, GPUBuffer | null>;
   /** A total count (folded into 2-D past the per-dimension limit: read it with `foldedIndex`) or an explicit grid. */
   workgroups: number | [number, number, number];
 } & ([U] extends [never] ? { uniforms?: undefined } : { uniforms: Record<U, number> });
@@ -62,9 +67,14 @@ export function defineKernel<S extends Spec, In extends string, Out extends stri
   const elementType = (b: Binding<S>, spec: S) => (typeof b === "function" ? b(spec) : b);
   const key = (spec: S) => `${def.name}:${stableStringify(spec)}`;
 
+  const declared = (spec: S) => names.filter((n) => elementType(bindingOf(n), spec) !== null);
+  const bindingOf = (n: In | Out) => (n in def.inputs ? def.inputs[n as In] : def.outputs[n as Out]);
+
   const wgsl = (spec: S) => {
-    const declare = (name: In | Out, i: number, access: string, binding: Binding<S>) =>
-      `@group(0) @binding(${first + i}) var<storage, ${access}> ${name}: array<${elementType(binding, spec)}>;`;
+    const present = declared(spec);
+    const declare = (name: In | Out) =>
+      `@group(0) @binding(${first + present.indexOf(name)}) var<storage, ${name in def.inputs ? "read" : "read_write"}> ` +
+      `${name}: array<${elementType(bindingOf(name), spec)}>;`;
     return [
       ...(def.enables?.(spec) ?? []).map((e) => `enable ${e};`),
       ...(uniforms.length
@@ -73,8 +83,7 @@ export function defineKernel<S extends Spec, In extends string, Out extends stri
             "@group(0) @binding(0) var<uniform> p: Params;",
           ]
         : []),
-      ...inputs.map((n, i) => declare(n, i, "read", def.inputs[n])),
-      ...outputs.map((n, i) => declare(n, inputs.length + i, "read_write", def.outputs[n])),
+      ...present.map(declare),
       def.body(spec),
     ].join("\n");
   };
@@ -84,13 +93,19 @@ export function defineKernel<S extends Spec, In extends string, Out extends stri
     key,
     wgsl,
     run(r, spec, launch) {
-      const buffers = names.map((n) => {
+      const present = declared(spec);
+      const buffers = present.map((n) => {
         const b = launch.buffers[n];
-        if (!b) throw new Error(`${def.name}: no buffer given for "${n}" (it binds ${names.join(", ")})`);
+        if (!b) throw new Error(`${def.name}: no buffer given for "${n}" (it binds ${present.join(", ")})`);
         return b;
       });
-      for (const n of Object.keys(launch.buffers))
+      for (const [n, b] of Object.entries(launch.buffers)) {
         if (!names.includes(n as In | Out)) throw new Error(`${def.name}: it has no buffer named "${n}"`);
+        if (b && !present.includes(n as In | Out))
+          throw new Error(
+            `${def.name}: "${n}" is given, but this specialization leaves it out (${stableStringify(spec)})`,
+          );
+      }
       const params: ParamValue[] = uniforms.map(([n, type]) => {
         const v = (launch.uniforms as Record<U, number> | undefined)?.[n];
         if (typeof v !== "number" || Number.isNaN(v)) throw new Error(`${def.name}: uniform "${n}" is ${v}`);

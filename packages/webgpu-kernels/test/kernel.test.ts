@@ -69,6 +69,37 @@ describe("declarative kernels", () => {
     }
   });
 
+  test("a binding the spec leaves out is neither declared nor bound, and the later ones close up", async () => {
+    const k = defineKernel({
+      name: "test-optional",
+      inputs: { x: "f32", w: (s: { weighted: boolean }) => (s.weighted ? "f32" : null) },
+      outputs: { y: "f32" },
+      uniforms: { n: "u32" },
+      body: (s) => /* wgsl */ `
+        @compute @workgroup_size(64)
+        fn main(@builtin(local_invocation_index) i: u32) {
+          if (i < p.n) { y[i] = x[i]${s.weighted ? " * w[i]" : ""}; }
+        }`,
+    });
+    expect(k.wgsl({ weighted: false })).not.toContain(" w:");
+    expect(k.wgsl({ weighted: false })).toContain("@binding(2) var<storage, read_write> y");
+    expect(k.wgsl({ weighted: true })).toContain("@binding(3) var<storage, read_write> y");
+    const r = await getRunner();
+    const x = upload(r, Float32Array.of(1, 2, 3)),
+      w = upload(r, Float32Array.of(2, 3, 4)),
+      y = empty(r, 3);
+    k.run(r, { weighted: false }, { buffers: { x, w: null, y }, uniforms: { n: 3 }, workgroups: 1 });
+    expect([...(await download(r, y, 3))]).toEqual([1, 2, 3]);
+    k.run(r, { weighted: true }, { buffers: { x, w, y }, uniforms: { n: 3 }, workgroups: 1 });
+    expect([...(await download(r, y, 3))]).toEqual([2, 6, 12]);
+    expect(() => k.run(r, { weighted: false }, { buffers: { x, w, y }, uniforms: { n: 3 }, workgroups: 1 })).toThrow(
+      'test-optional: "w" is given, but this specialization leaves it out',
+    );
+    expect(() =>
+      k.run(r, { weighted: true }, { buffers: { x, w: null, y }, uniforms: { n: 3 }, workgroups: 1 }),
+    ).toThrow('test-optional: no buffer given for "w"');
+  });
+
   test("a missing or unknown buffer is refused by name", async () => {
     const r = await getRunner();
     const x = empty(r, 4);
