@@ -2,6 +2,7 @@
  * The AdamW update, matching torch.optim.AdamW (amsgrad=False, maximize=False) step for step, and a
  * non-finite check that lets the trainer skip a bad step with one 4-byte readback.
  */
+import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 const WG = 256;
@@ -29,46 +30,60 @@ function scalars({ lr, beta1, beta2, weightDecay, step }: AdamWOptions) {
   };
 }
 
+const adamwKernel = defineKernel({
+  name: "adamw",
+  inputs: { grad: "f32" },
+  outputs: { param: "f32", m: "f32", v: "f32" },
+  uniforms: {
+    n: "u32",
+    decay: "f32",
+    oneMinusBeta1: "f32",
+    beta2: "f32",
+    oneMinusBeta2: "f32",
+    stepSize: "f32",
+    bias2Sqrt: "f32",
+    eps: "f32",
+    gradScale: "f32",
+  },
+  body: () => /* wgsl */ `
+    ${FOLDED_INDEX}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let i = foldedIndex(wid, nwg) * ${WG}u + lid;
+      if (i >= p.n) { return; }
+      let g = grad[i] * p.gradScale;
+      // PyTorch updates exp_avg with lerp (m + (1-β1)(g-m)) and exp_avg_sq with mul then addcmul.
+      let mi = m[i] + p.oneMinusBeta1 * (g - m[i]);
+      let vi = v[i] * p.beta2 + p.oneMinusBeta2 * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      let denom = sqrt(vi) / p.bias2Sqrt + p.eps;
+      param[i] = param[i] * p.decay - p.stepSize * (mi / denom);
+    }`,
+});
+
 /** Updates `param`, `m` (exp_avg) and `v` (exp_avg_sq) in place from `grad`. */
 export function adamw(r: KernelRunner, param: GPUBuffer, grad: GPUBuffer, m: GPUBuffer, v: GPUBuffer, o: AdamWOptions) {
   const s = scalars(o);
-  r.run({
-    key: "adamw",
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32, decay: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, stepSize: f32, bias2Sqrt: f32, eps: f32, gradScale: f32 }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read_write> param: array<f32>;
-      @group(0) @binding(2) var<storage, read> grad: array<f32>;
-      @group(0) @binding(3) var<storage, read_write> m: array<f32>;
-      @group(0) @binding(4) var<storage, read_write> v: array<f32>;
-      ${FOLDED_INDEX}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let i = foldedIndex(wid, nwg) * ${WG}u + lid;
-        if (i >= p.n) { return; }
-        let g = grad[i] * p.gradScale;
-        // PyTorch updates exp_avg with lerp (m + (1-β1)(g-m)) and exp_avg_sq with mul then addcmul.
-        let mi = m[i] + p.oneMinusBeta1 * (g - m[i]);
-        let vi = v[i] * p.beta2 + p.oneMinusBeta2 * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        let denom = sqrt(vi) / p.bias2Sqrt + p.eps;
-        param[i] = param[i] * p.decay - p.stepSize * (mi / denom);
-      }`,
-    buffers: [param, grad, m, v],
-    params: [
-      o.n,
-      { f32: s.decay },
-      { f32: 1 - o.beta1 },
-      { f32: o.beta2 },
-      { f32: 1 - o.beta2 },
-      { f32: s.stepSize },
-      { f32: s.bias2Sqrt },
-      { f32: o.eps },
-      { f32: o.gradScale ?? 1 },
-    ],
-    workgroups: Math.ceil(o.n / WG),
-  });
+  adamwKernel.run(
+    r,
+    {},
+    {
+      buffers: { param, grad, m, v },
+      uniforms: {
+        n: o.n,
+        decay: s.decay,
+        oneMinusBeta1: 1 - o.beta1,
+        beta2: o.beta2,
+        oneMinusBeta2: 1 - o.beta2,
+        stepSize: s.stepSize,
+        bias2Sqrt: s.bias2Sqrt,
+        eps: o.eps,
+        gradScale: o.gradScale ?? 1,
+      },
+      workgroups: Math.ceil(o.n / WG),
+    },
+  );
 }
 
 /** The same update in f64 on copies of the inputs. */
@@ -91,6 +106,30 @@ export function adamwCpu(
   return out;
 }
 
+const PER_GROUP = WG * 4;
+
+const hasNonFiniteKernel = defineKernel({
+  name: "hasNonFinite",
+  inputs: { bits: "u32" },
+  outputs: { flag: "atomic<u32>" },
+  uniforms: { n: "u32" },
+  body: () => /* wgsl */ `
+    var<workgroup> seen: atomic<u32>;
+    ${FOLDED_INDEX}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let base = foldedIndex(wid, nwg) * ${PER_GROUP}u + lid;
+      var bad = 0u;
+      for (var k = 0u; k < 4u; k++) {
+        let i = base + k * ${WG}u;
+        if (i < p.n && (bits[i] & 0x7f800000u) == 0x7f800000u) { bad = 1u; }
+      }
+      if (bad != 0u) { atomicOr(&seen, 1u); }
+      workgroupBarrier();
+      if (lid == 0u && atomicLoad(&seen) != 0u) { atomicOr(&flag[0], 1u); }
+    }`,
+});
+
 /**
  * Sets flag[0] to 1 if any of the `n` elements of `x` is NaN or ±Inf; never clears it, so one zeroed flag can
  * collect the check over every gradient before a single readback. The data is read as u32 bit patterns
@@ -98,30 +137,5 @@ export function adamwCpu(
  * Each workgroup reduces 4·256 elements in workgroup memory and at most one thread per workgroup touches the flag.
  */
 export function hasNonFinite(r: KernelRunner, x: GPUBuffer, flag: GPUBuffer, n: number) {
-  const perGroup = WG * 4;
-  r.run({
-    key: "adamw:hasNonFinite",
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32 }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read> bits: array<u32>;
-      @group(0) @binding(2) var<storage, read_write> flag: array<atomic<u32>>;
-      var<workgroup> seen: atomic<u32>;
-      ${FOLDED_INDEX}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let base = foldedIndex(wid, nwg) * ${perGroup}u + lid;
-        var bad = 0u;
-        for (var k = 0u; k < 4u; k++) {
-          let i = base + k * ${WG}u;
-          if (i < p.n && (bits[i] & 0x7f800000u) == 0x7f800000u) { bad = 1u; }
-        }
-        if (bad != 0u) { atomicOr(&seen, 1u); }
-        workgroupBarrier();
-        if (lid == 0u && atomicLoad(&seen) != 0u) { atomicOr(&flag[0], 1u); }
-      }`,
-    buffers: [x, flag],
-    params: [n],
-    workgroups: Math.ceil(n / perGroup),
-  });
+  hasNonFiniteKernel.run(r, {}, { buffers: { bits: x, flag }, uniforms: { n }, workgroups: Math.ceil(n / PER_GROUP) });
 }

@@ -8,9 +8,50 @@
  * to the table row. Every table element has exactly one writer, and the summation order is fixed, so the
  * result is deterministic and bit-identical from run to run.
  */
+import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 const WG = 256;
+
+const gatherKernel = defineKernel({
+  name: "embeddingGather",
+  inputs: { table: "f32", ids: "u32" },
+  outputs: { out: "f32" },
+  uniforms: { n: "u32", dim: "u32", vocab: "u32" },
+  body: () => /* wgsl */ `
+    ${FOLDED_INDEX}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let e = foldedIndex(wid, nwg) * ${WG}u + lid;
+      if (e >= p.n) { return; }
+      let id = min(ids[e / p.dim], p.vocab - 1u);
+      out[e] = table[id * p.dim + e % p.dim];
+    }`,
+});
+
+const scatterAddKernel = defineKernel({
+  name: "embeddingScatterAdd",
+  inputs: { gradOut: "f32", plan: "u32" },
+  outputs: { gradTable: "f32" },
+  uniforms: { n: "u32", dim: "u32", vocab: "u32", groups: "u32" },
+  body: () => /* wgsl */ `
+    ${FOLDED_INDEX}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let e = foldedIndex(wid, nwg) * ${WG}u + lid;
+      if (e >= p.n) { return; }
+      let g = e / p.dim;
+      let d = e % p.dim;
+      let row = plan[g];
+      if (row >= p.vocab) { return; } // a corrupt plan must not write outside the table
+      let order = 2u * p.groups + 1u;
+      var sum = 0.0;
+      for (var k = plan[p.groups + g]; k < plan[p.groups + g + 1u]; k++) {
+        sum += gradOut[plan[order + k] * p.dim + d];
+      }
+      gradTable[row * p.dim + d] += sum;
+    }`,
+});
 
 export interface EmbeddingShape {
   /** Number of ids (positions) looked up. */
@@ -33,26 +74,7 @@ export function embeddingGather(
   { rows, dim, vocab }: EmbeddingShape,
 ) {
   const n = rows * dim;
-  r.run({
-    key: "embedding:gather",
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32, dim: u32, vocab: u32 }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read> table: array<f32>;
-      @group(0) @binding(2) var<storage, read> ids: array<u32>;
-      @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-      ${FOLDED_INDEX}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let e = foldedIndex(wid, nwg) * ${WG}u + lid;
-        if (e >= p.n) { return; }
-        let id = min(ids[e / p.dim], p.vocab - 1u);
-        out[e] = table[id * p.dim + e % p.dim];
-      }`,
-    buffers: [table, ids, out],
-    params: [n, dim, vocab],
-    workgroups: Math.ceil(n / WG),
-  });
+  gatherKernel.run(r, {}, { buffers: { table, ids, out }, uniforms: { n, dim, vocab }, workgroups: Math.ceil(n / WG) });
 }
 
 export function embeddingGatherCpu(
@@ -117,34 +139,11 @@ export function embeddingScatterAdd(
     throw new Error(
       `embeddingScatterAdd: the plan buffer holds ${plan.size} bytes, too few for ${groups} groups over ${rows} ids; upload embeddingScatterPlan(ids, vocab).data`,
     );
-  r.run({
-    key: "embedding:scatterAdd",
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32, dim: u32, vocab: u32, groups: u32 }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read> gradOut: array<f32>;
-      @group(0) @binding(2) var<storage, read> plan: array<u32>;
-      @group(0) @binding(3) var<storage, read_write> gradTable: array<f32>;
-      ${FOLDED_INDEX}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let e = foldedIndex(wid, nwg) * ${WG}u + lid;
-        if (e >= p.n) { return; }
-        let g = e / p.dim;
-        let d = e % p.dim;
-        let row = plan[g];
-        if (row >= p.vocab) { return; } // a corrupt plan must not write outside the table
-        let order = 2u * p.groups + 1u;
-        var sum = 0.0;
-        for (var k = plan[p.groups + g]; k < plan[p.groups + g + 1u]; k++) {
-          sum += gradOut[plan[order + k] * p.dim + d];
-        }
-        gradTable[row * p.dim + d] += sum;
-      }`,
-    buffers: [gradOut, plan, gradTable],
-    params: [n, dim, vocab, groups],
-    workgroups: Math.ceil(n / WG),
-  });
+  scatterAddKernel.run(
+    r,
+    {},
+    { buffers: { gradOut, plan, gradTable }, uniforms: { n, dim, vocab, groups }, workgroups: Math.ceil(n / WG) },
+  );
 }
 
 /** Returns a copy of `gradTable` with the scatter-add applied, in the kernel's f32 summation order. */
