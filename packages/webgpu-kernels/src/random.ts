@@ -13,6 +13,7 @@
  * exponent extraction plus the atanh series. That keeps normals within ~1e-6 of the f64 reference everywhere.
  * The uniform and normal streams of one seed share their bits: use different seeds (or offsets) for independence.
  */
+import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 const WG = 256;
@@ -79,24 +80,45 @@ fn sinCosTurns(u: f32) -> vec2<f32> {
 fn boxMuller(u1: f32, u2: f32) -> vec2<f32> { return sqrt(-2.0 * lnSeries(u1)) * sinCosTurns(u2); }
 `;
 
+/** The four values of one Philox block `b`, per distribution. */
+const DRAW = {
+  uniform: "vec4<f32>(unitFloat(b.x), unitFloat(b.y), unitFloat(b.z), unitFloat(b.w))",
+  normal: "vec4<f32>(boxMuller(unitFloat(b.x), unitFloat(b.y)), boxMuller(unitFloat(b.z), unitFloat(b.w)))",
+} as const;
+
+/** One thread per Philox block; the first and last blocks are partial when offset or n are not multiples of 4. */
+const randomKernel = defineKernel({
+  name: "random",
+  inputs: {},
+  outputs: { out: "f32" },
+  uniforms: { n: "u32", phase: "u32", blockLo: "u32", blockHi: "u32", seedLo: "u32", seedHi: "u32", blocks: "u32" },
+  body: ({ distribution }: { distribution: keyof typeof DRAW }) => /* wgsl */ `
+    ${FOLDED_INDEX} ${PHILOX} ${distribution === "normal" ? BOX_MULLER : ""}
+    @compute @workgroup_size(${WG})
+    fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      let t = foldedIndex(wid, nwg) * ${WG}u + lid;
+      if (t >= p.blocks) { return; }
+      let lo = p.blockLo + t;
+      let b = philox(vec4<u32>(lo, p.blockHi + select(0u, 1u, lo < t), 0u, 0u), vec2<u32>(p.seedLo, p.seedHi));
+      let v = ${DRAW[distribution]};
+      for (var lane = 0u; lane < 4u; lane++) {
+        let i = 4u * t + lane;
+        if (i >= p.phase && i - p.phase < p.n) { out[i - p.phase] = v[lane]; }
+      }
+    }`,
+});
+
 /** out[i] = uniform in (0, 1] of stream element offset + i. */
 export function randomUniform(r: KernelRunner, out: GPUBuffer, o: RandomOptions) {
-  launch(r, out, o, "uniform", "vec4<f32>(unitFloat(b.x), unitFloat(b.y), unitFloat(b.z), unitFloat(b.w))");
+  launch(r, out, o, "uniform");
 }
 
 /** out[i] = standard normal of stream element offset + i. */
 export function randomNormal(r: KernelRunner, out: GPUBuffer, o: RandomOptions) {
-  launch(
-    r,
-    out,
-    o,
-    "normal",
-    "vec4<f32>(boxMuller(unitFloat(b.x), unitFloat(b.y)), boxMuller(unitFloat(b.z), unitFloat(b.w)))",
-  );
+  launch(r, out, o, "normal");
 }
 
-/** One thread per Philox block; the first and last blocks are partial when offset or n are not multiples of 4. */
-function launch(r: KernelRunner, out: GPUBuffer, o: RandomOptions, kind: string, values: string) {
+function launch(r: KernelRunner, out: GPUBuffer, o: RandomOptions, distribution: keyof typeof DRAW) {
   const [seedLo, seedHi] = seedWords(o.seed);
   const offset = o.offset ?? 0;
   if (!Number.isSafeInteger(offset) || offset < 0)
@@ -104,29 +126,23 @@ function launch(r: KernelRunner, out: GPUBuffer, o: RandomOptions, kind: string,
   const block = Math.floor(offset / 4),
     phase = offset % 4;
   const blocks = Math.ceil((phase + o.n) / 4);
-  r.run({
-    key: `random:${kind}`,
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32, phase: u32, blockLo: u32, blockHi: u32, seedLo: u32, seedHi: u32, blocks: u32 }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-      ${FOLDED_INDEX} ${PHILOX} ${kind === "normal" ? BOX_MULLER : ""}
-      @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-        let t = foldedIndex(wid, nwg) * ${WG}u + lid;
-        if (t >= p.blocks) { return; }
-        let lo = p.blockLo + t;
-        let b = philox(vec4<u32>(lo, p.blockHi + select(0u, 1u, lo < t), 0u, 0u), vec2<u32>(p.seedLo, p.seedHi));
-        let v = ${values};
-        for (var lane = 0u; lane < 4u; lane++) {
-          let i = 4u * t + lane;
-          if (i >= p.phase && i - p.phase < p.n) { out[i - p.phase] = v[lane]; }
-        }
-      }`,
-    buffers: [out],
-    params: [o.n, phase, block % 2 ** 32, Math.floor(block / 2 ** 32), seedLo, seedHi, blocks],
-    workgroups: Math.ceil(blocks / WG),
-  });
+  randomKernel.run(
+    r,
+    { distribution },
+    {
+      buffers: { out },
+      uniforms: {
+        n: o.n,
+        phase,
+        blockLo: block % 2 ** 32,
+        blockHi: Math.floor(block / 2 ** 32),
+        seedLo,
+        seedHi,
+        blocks,
+      },
+      workgroups: Math.ceil(blocks / WG),
+    },
+  );
 }
 
 function seedWords(seed: Seed): [number, number] {

@@ -3,6 +3,7 @@
  * average pooling (reward preprocessing: 512×512 images to CLIP's 224×224), each with its backward.
  * One thread per element of the tensor being written, so no two threads write the same element.
  */
+import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 const WG = 256;
@@ -23,23 +24,14 @@ const ADAPTIVE_BIN = /* wgsl */ `
       fn binStart(i: u32, size: u32, out: u32) -> u32 { return (i * size) / out; }
       fn binEnd(i: u32, size: u32, out: u32) -> u32 { return ((i + 1u) * size + out - 1u) / out; }`;
 
-/** A one-thread-per-element kernel over `params[0]` elements; `body` sees `i`, `p`, `src` and `dst`. */
-function perElement(
-  r: KernelRunner,
-  key: string,
-  fields: string,
-  body: string,
-  buffers: GPUBuffer[],
-  params: number[],
-  helpers = "",
-) {
-  r.run({
-    key,
-    wgsl: () => /* wgsl */ `
-      struct Params { n: u32, ${fields} }
-      @group(0) @binding(0) var<uniform> p: Params;
-      @group(0) @binding(1) var<storage, read> src: array<f32>;
-      @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+/** A one-thread-per-element kernel over `p.n` elements; `body` sees `i`, `p`, `src` and `dst`. */
+function perElementKernel<U extends string>(name: string, uniforms: Record<U, "u32">, body: string, helpers = "") {
+  return defineKernel({
+    name,
+    inputs: { src: "f32" },
+    outputs: { dst: "f32" },
+    uniforms: { n: "u32", ...uniforms } as Record<U | "n", "u32">,
+    body: () => /* wgsl */ `
       ${FOLDED_INDEX}
       ${helpers}
       @compute @workgroup_size(${WG})
@@ -48,53 +40,35 @@ function perElement(
         if (i >= p.n) { return; }
         ${body}
       }`,
-    buffers,
-    params,
-    workgroups: Math.ceil(params[0]! / WG),
   });
 }
 
-/** out[b, c, y, x] = x[b, c, ⌊y/2⌋, ⌊x/2⌋]; out is [B, C, 2H, 2W]. */
-export function upsampleNearest2x(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, o: ResampleShape) {
-  const n = o.batch * o.channels * o.height * o.width * 4;
-  perElement(
-    r,
-    "upsampleNearest2x",
-    "h: u32, w: u32",
-    /* wgsl */ `
+const IMAGE = { h: "u32", w: "u32" } as const;
+const POOL = { h: "u32", w: "u32", outH: "u32", outW: "u32" } as const;
+
+const upsampleKernel = perElementKernel(
+  "upsampleNearest2x",
+  IMAGE,
+  /* wgsl */ `
         let w2 = p.w * 2u; let h2 = p.h * 2u;
         let ox = i % w2; let oy = (i / w2) % h2; let bc = i / (w2 * h2);
         dst[i] = src[(bc * p.h + oy / 2u) * p.w + ox / 2u];`,
-    [x, out],
-    [n, o.height, o.width],
-  );
-}
+);
 
-/** gradIn[b, c, y, x] = Σ of the 2×2 block of gradOut it was copied to. */
-export function upsampleNearest2xGrad(r: KernelRunner, gradOut: GPUBuffer, gradIn: GPUBuffer, o: ResampleShape) {
-  const n = o.batch * o.channels * o.height * o.width;
-  perElement(
-    r,
-    "upsampleNearest2xGrad",
-    "h: u32, w: u32",
-    /* wgsl */ `
+const upsampleGradKernel = perElementKernel(
+  "upsampleNearest2xGrad",
+  IMAGE,
+  /* wgsl */ `
         let w2 = p.w * 2u;
         let x = i % p.w; let y = (i / p.w) % p.h; let bc = i / (p.w * p.h);
         let top = (bc * p.h * 2u + y * 2u) * w2 + x * 2u;
         dst[i] = src[top] + src[top + 1u] + src[top + w2] + src[top + w2 + 1u];`,
-    [gradOut, gradIn],
-    [n, o.height, o.width],
-  );
-}
+);
 
-/** out[b, c, i, j] = mean of x over the bin rows(i) × cols(j); out is [B, C, outH, outW]. */
-export function adaptiveAvgPool2d(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, o: PoolShape) {
-  const n = o.batch * o.channels * o.outH * o.outW;
-  perElement(
-    r,
-    "adaptiveAvgPool2d",
-    "h: u32, w: u32, outH: u32, outW: u32",
-    /* wgsl */ `
+const poolKernel = perElementKernel(
+  "adaptiveAvgPool2d",
+  POOL,
+  /* wgsl */ `
         let j = i % p.outW; let oi = (i / p.outW) % p.outH; let bc = i / (p.outW * p.outH);
         let y0 = binStart(oi, p.h, p.outH); let y1 = binEnd(oi, p.h, p.outH);
         let x0 = binStart(j, p.w, p.outW); let x1 = binEnd(j, p.w, p.outW);
@@ -103,24 +77,14 @@ export function adaptiveAvgPool2d(r: KernelRunner, x: GPUBuffer, out: GPUBuffer,
           for (var x = x0; x < x1; x++) { s += src[(bc * p.h + y) * p.w + x]; }
         }
         dst[i] = s / f32((y1 - y0) * (x1 - x0));`,
-    [x, out],
-    [n, o.height, o.width, o.outH, o.outW],
-    ADAPTIVE_BIN,
-  );
-}
+  ADAPTIVE_BIN,
+);
 
-/**
- * gradIn[b, c, y, x] = Σ over the bins containing (y, x) of gradOut / bin area. Output rows whose bin
- * holds y run from ⌊y·outH/H⌋ to ⌈(y+1)·outH/H⌉ − 1 (the bin rule solved for i); bins overlap, so a
- * pixel may sit in two.
- */
-export function adaptiveAvgPool2dGrad(r: KernelRunner, gradOut: GPUBuffer, gradIn: GPUBuffer, o: PoolShape) {
-  const n = o.batch * o.channels * o.height * o.width;
-  perElement(
-    r,
-    "adaptiveAvgPool2dGrad",
-    "h: u32, w: u32, outH: u32, outW: u32",
-    /* wgsl */ `
+// Output rows whose bin holds y run from ⌊y·outH/H⌋ to ⌈(y+1)·outH/H⌉ − 1 (the bin rule solved for i).
+const poolGradKernel = perElementKernel(
+  "adaptiveAvgPool2dGrad",
+  POOL,
+  /* wgsl */ `
         let x = i % p.w; let y = (i / p.w) % p.h; let bc = i / (p.w * p.h);
         let i0 = (y * p.outH) / p.h; let i1 = min(((y + 1u) * p.outH + p.h - 1u) / p.h, p.outH);
         let j0 = (x * p.outW) / p.w; let j1 = min(((x + 1u) * p.outW + p.w - 1u) / p.w, p.outW);
@@ -133,11 +97,51 @@ export function adaptiveAvgPool2dGrad(r: KernelRunner, gradOut: GPUBuffer, gradI
           }
         }
         dst[i] = s;`,
-    [gradOut, gradIn],
-    [n, o.height, o.width, o.outH, o.outW],
-    ADAPTIVE_BIN,
+  ADAPTIVE_BIN,
+);
+
+const grid = (n: number) => Math.ceil(n / WG);
+
+/** out[b, c, y, x] = x[b, c, ⌊y/2⌋, ⌊x/2⌋]; out is [B, C, 2H, 2W]. */
+export function upsampleNearest2x(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, o: ResampleShape) {
+  const n = o.batch * o.channels * o.height * o.width * 4;
+  upsampleKernel.run(
+    r,
+    {},
+    { buffers: { src: x, dst: out }, uniforms: { n, h: o.height, w: o.width }, workgroups: grid(n) },
   );
 }
+
+/** gradIn[b, c, y, x] = Σ of the 2×2 block of gradOut it was copied to. */
+export function upsampleNearest2xGrad(r: KernelRunner, gradOut: GPUBuffer, gradIn: GPUBuffer, o: ResampleShape) {
+  const n = o.batch * o.channels * o.height * o.width;
+  upsampleGradKernel.run(
+    r,
+    {},
+    { buffers: { src: gradOut, dst: gradIn }, uniforms: { n, h: o.height, w: o.width }, workgroups: grid(n) },
+  );
+}
+
+/** out[b, c, i, j] = mean of x over the bin rows(i) × cols(j); out is [B, C, outH, outW]. */
+export function adaptiveAvgPool2d(r: KernelRunner, x: GPUBuffer, out: GPUBuffer, o: PoolShape) {
+  const n = o.batch * o.channels * o.outH * o.outW;
+  poolKernel.run(r, {}, { buffers: { src: x, dst: out }, uniforms: poolUniforms(n, o), workgroups: grid(n) });
+}
+
+/**
+ * gradIn[b, c, y, x] = Σ over the bins containing (y, x) of gradOut / bin area; bins overlap, so a pixel
+ * may sit in two.
+ */
+export function adaptiveAvgPool2dGrad(r: KernelRunner, gradOut: GPUBuffer, gradIn: GPUBuffer, o: PoolShape) {
+  const n = o.batch * o.channels * o.height * o.width;
+  poolGradKernel.run(
+    r,
+    {},
+    { buffers: { src: gradOut, dst: gradIn }, uniforms: poolUniforms(n, o), workgroups: grid(n) },
+  );
+}
+
+const poolUniforms = (n: number, o: PoolShape) => ({ n, h: o.height, w: o.width, outH: o.outH, outW: o.outW });
 
 // CPU references, accumulated in float64.
 
