@@ -1,5 +1,14 @@
 import { holdPackedArguments } from "@textcraftor/webgpu-kernels/internal";
-import { detectRuntime, loadBinding, type BackendRequest, type BindingName, type Runtime } from "./bindings.ts";
+import { chooseAdapterIndex, deviceRequest, type AdapterEntry, type DeviceRequest } from "./adapter-choice.ts";
+import {
+  detectRuntime,
+  loadBinding,
+  type BackendRequest,
+  type Binding,
+  type BindingName,
+  type ListedAdapter,
+  type Runtime,
+} from "./bindings.ts";
 import { stableFeatures } from "./bun-features.ts";
 import {
   adapterName,
@@ -8,6 +17,9 @@ import {
   type AdapterDescription,
   type AdapterKind,
 } from "./classify.ts";
+import { DeviceError } from "./device-error.ts";
+
+export { DeviceError };
 
 /** Optional features we use when the adapter has them; kernels pick variants from `DeviceInfo.features`. */
 const WANTED_FEATURES = ["shader-f16", "subgroups", "timestamp-query", "subgroup-size-control"] as const;
@@ -32,6 +44,11 @@ export interface OpenDeviceOptions {
    * DEFAULT_DAWN_TOGGLES.
    */
   dawnToggles?: string[];
+  /**
+   * The adapter's index among those `listAdapters` shows (`--device N`). Default: TEXTCRAFTOR_DEVICE, else under
+   * an MPI launcher the local rank modulo the GPUs found, else the binding's own choice.
+   */
+  device?: number;
 }
 
 export interface DeviceInfo {
@@ -43,6 +60,9 @@ export interface DeviceInfo {
   isCPU: boolean;
   features: string[];
   limits: Record<string, number>;
+  /** The adapter's index in `listAdapters`, and what chose it; null index: the binding's own choice. */
+  adapterIndex: number | null;
+  chosenBy: DeviceRequest["from"] | "the binding";
 }
 
 export interface Gpu {
@@ -50,17 +70,6 @@ export interface Gpu {
   info: DeviceInfo;
   hasFeature(name: string): boolean;
   destroy(): void;
-}
-
-/** An error the user can act on: `message` says what is wrong, `hint` what to do. */
-export class DeviceError extends Error {
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(`${message}\n${hint}`);
-    this.name = "DeviceError";
-  }
 }
 
 const SETUP_HINT =
@@ -71,14 +80,28 @@ const SETUP_HINT =
 export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> {
   const { runtime, version } = detectRuntime();
   const requireGPU = options.requireGPU ?? envFlag("TEXTCRAFTOR_REQUIRE_GPU");
+  const request = deviceRequest(options.device, envVar);
+  const powerPreference = options.powerPreference ?? "high-performance";
   const binding = await loadBinding(runtime, options.backend ?? "default", options.dawnToggles ?? DEFAULT_DAWN_TOGGLES);
   let adapter: GPUAdapter | null;
+  let gpu = binding.gpu,
+    adapterIndex: number | null = null;
   try {
-    adapter = await binding.gpu.requestAdapter({
-      powerPreference: options.powerPreference ?? "high-performance",
-      ...binding.adapterOptions,
-    } as GPURequestAdapterOptions);
+    const listed = request ? await usableAdapters(binding, powerPreference) : null;
+    if (request && listed?.length) {
+      adapterIndex = chooseAdapterIndex(listed.map(entryOf), request, binding.name).index;
+      ({ adapter, gpu } = await listed[adapterIndex]!.open());
+    } else {
+      // A binding that cannot list adapters shows its own choice as index 0: only 0 (or a local rank) passes.
+      // None listed (only Dawn's null backend): requestAdapter's answer gets the null backend's own refusal.
+      if (request && !listed) chooseAdapterIndex(null, request, binding.name);
+      adapter = await binding.gpu.requestAdapter({
+        powerPreference,
+        ...binding.adapterOptions,
+      } as GPURequestAdapterOptions);
+    }
   } catch (e) {
+    if (e instanceof DeviceError) throw e;
     throw new DeviceError(`WebGPU (${binding.name}) could not enumerate adapters: ${(e as Error).message}`, SETUP_HINT);
   }
   if (!adapter) throw new DeviceError(`No WebGPU adapter found (${binding.name} on ${runtime}).`, SETUP_HINT);
@@ -132,21 +155,50 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<Gpu> 
     isCPU: kind === "cpu",
     features: [...deviceFeatures].filter((f) => typeof f === "string").sort(),
     limits,
+    adapterIndex,
+    chosenBy: request && adapterIndex !== null ? request.from : "the binding",
   };
   // dawn.node tears the device down when its GPU instance is garbage-collected: keep it reachable.
-  keepAlive.add(binding.gpu);
+  keepAlive.add(gpu);
   return {
     device,
     info,
     hasFeature: (f) => deviceFeatures.has(f),
     destroy: () => {
       device.destroy();
-      keepAlive.delete(binding.gpu);
+      keepAlive.delete(gpu);
     },
   };
 }
 
 const keepAlive = new Set<GPU>();
+
+/**
+ * The adapters `device` indexes, in the binding's order (Dawn sorts discrete GPUs first for "high-performance"),
+ * without Dawn's null backend; null where the binding shows only its own choice (`navigator.gpu`).
+ */
+export async function listAdapters(
+  options: Pick<OpenDeviceOptions, "backend" | "powerPreference" | "dawnToggles"> = {},
+): Promise<{ binding: BindingName; adapters: AdapterEntry[] | null }> {
+  const { runtime } = detectRuntime();
+  const binding = await loadBinding(runtime, options.backend ?? "default", options.dawnToggles ?? DEFAULT_DAWN_TOGGLES);
+  const listed = await usableAdapters(binding, options.powerPreference ?? "high-performance");
+  return { binding: binding.name, adapters: listed?.map(entryOf) ?? null };
+}
+
+async function usableAdapters(binding: Binding, powerPreference: GPUPowerPreference): Promise<ListedAdapter[] | null> {
+  const listed = await binding.adapters(powerPreference);
+  return listed?.filter((a) => classifyAdapter(a.description) !== "null") ?? null;
+}
+
+function entryOf(a: ListedAdapter): AdapterEntry {
+  return {
+    name: adapterName(a.description),
+    vendor: a.description.vendor,
+    backend: a.backend,
+    kind: classifyAdapter(a.description) as AdapterEntry["kind"],
+  };
+}
 
 /** An environment variable under Bun, Node or Deno. */
 export function envVar(name: string): string | undefined {

@@ -10,6 +10,7 @@ console.log(
     binding: gpu.info.binding,
     kind: gpu.info.kind,
     adapter: gpu.info.adapter.name,
+    adapterIndex: gpu.info.adapterIndex,
     ...result,
   }),
 );
