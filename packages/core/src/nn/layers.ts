@@ -24,11 +24,13 @@ export class Linear extends Module {
   /** A low-rank adapter added to this layer's output (see lora.ts), or null. */
   adapter: { down: Linear; up: Linear; scale: number } | null = null;
 
-  forward(x: Tensor, activation: MatmulActivation = "none"): Tensor {
-    if (!this.adapter) return linear(x, this.weight, this.bias, activation);
+  /** act(x·wᵀ + b) (+ residual, added after the activation in the GEMM's epilogue). */
+  forward(x: Tensor, activation: MatmulActivation = "none", residual?: Tensor): Tensor {
+    if (!this.adapter) return linear(x, this.weight, this.bias, activation, residual);
     const { down, up, scale } = this.adapter;
     const y = linear(x, this.weight, this.bias).add(up.forward(down.forward(x)).mul(scale));
-    return activation === "none" ? y : ACTIVATIONS[activation](y);
+    const activated = activation === "none" ? y : ACTIVATIONS[activation](y);
+    return residual ? activated.add(residual) : activated;
   }
 }
 
@@ -49,8 +51,9 @@ export class Conv2d extends Module {
     this.weight = this.param("weight", uniformInit(rng, [outChannels, inChannels, kernelSize, kernelSize], fanIn));
     this.bias = options.bias === false ? null : this.param("bias", uniformInit(rng, [outChannels], fanIn));
   }
-  forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, this.options);
+  /** The convolution (+ residual, added in the kernel's epilogue). */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, this.options, residual);
   }
 }
 

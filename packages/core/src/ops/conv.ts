@@ -12,8 +12,17 @@ export interface Conv2dParams {
   padding?: number | [number, number, number, number];
 }
 
-/** torch.nn.functional.conv2d for x [N, Cin, H, W] and w [Cout, Cin, kh, kw] (groups = 1). */
-export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, p: Conv2dParams = {}): Tensor {
+/**
+ * torch.nn.functional.conv2d for x [N, Cin, H, W] and w [Cout, Cin, kh, kw] (groups = 1), plus `residual`
+ * (the output's shape) added in the kernel's epilogue: a skip connection without a pass of its own.
+ */
+export function conv2d(
+  x: Tensor,
+  w: Tensor,
+  bias?: Tensor | null,
+  p: Conv2dParams = {},
+  residual?: Tensor | null,
+): Tensor {
   const [batch, inChannels, height, width] = x.shape as [number, number, number, number];
   const [outChannels, cin, kernelH, kernelW] = w.shape as [number, number, number, number];
   if (x.ndim !== 4 || cin !== inChannels)
@@ -37,16 +46,20 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, p: Conv2dPara
     padRight: right,
   };
   const size = K.conv2dOutputSize(shape);
-  const out = Tensor.empty([batch, outChannels, size.height, size.width]);
-  K.conv2d(r(), x.buffer, w.buffer, out.buffer, { ...shape, bias: bias?.buffer });
-  return record(out, "conv2d", [x, w, ...(bias ? [bias] : [])], (g) => {
+  const outShape = [batch, outChannels, size.height, size.width];
+  if (residual && residual.shape.join() !== outShape.join())
+    throw new Error(`conv2d: residual [${residual.shape}] != output [${outShape}]`);
+  const out = Tensor.empty(outShape);
+  K.conv2d(r(), x.buffer, w.buffer, out.buffer, { ...shape, bias: bias?.buffer, residual: residual?.buffer });
+  const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  return record(out, "conv2d", inputs, (g) => {
     let gx: Tensor | null = null,
       gw: Tensor | null = null,
       gb: Tensor | null = null;
     if (x.requiresGrad) K.conv2dInputGrad(r(), g.buffer, w.buffer, (gx = Tensor.empty(x.shape)).buffer, shape);
     if (w.requiresGrad) K.conv2dWeightGrad(r(), x.buffer, g.buffer, (gw = Tensor.empty(w.shape)).buffer, shape);
     if (bias?.requiresGrad) K.conv2dBiasGrad(r(), g.buffer, (gb = Tensor.empty(bias.shape)).buffer, shape);
-    return [gx, gw, ...(bias ? [gb] : [])];
+    return [gx, gw, ...(bias ? [gb] : []), ...(residual ? [residual.requiresGrad ? g : null] : [])];
   });
 }
 

@@ -57,18 +57,26 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 }
 
 /**
- * y = x · wᵀ + bias for x [..., in] and w [out, in] (PyTorch's nn.Linear layout). Without autograd the
- * bias and activation are fused into the GEMM epilogue; with autograd the activation runs as its own op
- * so its backward sees the pre-activation.
+ * y = act(x · wᵀ + bias) + residual for x [..., in] and w [out, in] (PyTorch's nn.Linear layout). The bias,
+ * the residual and (without autograd) the activation are fused into the GEMM epilogue; with autograd an
+ * activation runs as its own op so its backward sees the pre-activation, and the residual is added after it.
  */
-export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, activation: K.MatmulActivation = "none"): Tensor {
+export function linear(
+  x: Tensor,
+  w: Tensor,
+  bias?: Tensor | null,
+  activation: K.MatmulActivation = "none",
+  residual?: Tensor | null,
+): Tensor {
   const [outF, inF] = w.shape as [number, number];
   if (x.shape[x.ndim - 1] !== inF)
     throw new Error(`linear: input features ${x.shape[x.ndim - 1]} != weight [${w.shape}] in-features ${inF}`);
   const lead = x.shape.slice(0, -1);
+  if (residual && residual.shape.join() !== [...lead, outF].join())
+    throw new Error(`linear: residual [${residual.shape}] != output [${[...lead, outF]}]`);
   const rows = x.size / inF;
   const x2 = x.reshape([rows, inF]);
-  if (!needsGrad([x, w, ...(bias ? [bias] : [])])) {
+  if (!needsGrad([x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])])) {
     const out = Tensor.empty([...lead, outF]);
     K.matmul(r(), x2.buffer, w.buffer, out.buffer, {
       m: rows,
@@ -77,27 +85,36 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, activation: K
       transB: true,
       bias: bias?.buffer,
       activation,
+      residual: residual?.buffer,
     });
     return out;
   }
-  let y = linearNoBias(x2, w, true, bias);
-  if (activation !== "none") y = ACTIVATIONS[activation](y);
-  return y.reshape([...lead, outF]);
+  if (activation === "none") return linearNoBias(x2, w, true, bias, residual).reshape([...lead, outF]);
+  const y = ACTIVATIONS[activation](linearNoBias(x2, w, true, bias)).reshape([...lead, outF]);
+  return residual ? y.add(residual) : y;
 }
 
 const ACTIVATIONS = { silu, gelu, quickGelu, relu } as const;
 
 /**
- * x [rows, in] · (transW ? wᵀ : w) (+ bias, fused into the GEMM epilogue), with the weight gradient summed over
- * rows in one GEMM and the bias gradient as a column sum.
+ * x [rows, in] · (transW ? wᵀ : w) (+ bias, + residual, fused into the GEMM epilogue), with the weight gradient
+ * summed over rows in one GEMM and the bias gradient as a column sum; the residual's gradient is the output's.
  */
-function linearNoBias(x: Tensor, w: Tensor, transW: boolean, bias?: Tensor | null): Tensor {
+function linearNoBias(x: Tensor, w: Tensor, transW: boolean, bias?: Tensor | null, residual?: Tensor | null): Tensor {
   const rows = x.shape[0]!,
     inF = x.shape[1]!;
   const outF = transW ? w.shape[0]! : w.shape[1]!;
   const out = Tensor.empty([rows, outF]);
-  K.matmul(r(), x.buffer, w.buffer, out.buffer, { m: rows, n: outF, k: inF, transB: transW, bias: bias?.buffer });
-  return record(out, "linear", bias ? [x, w, bias] : [x, w], (g) => {
+  K.matmul(r(), x.buffer, w.buffer, out.buffer, {
+    m: rows,
+    n: outF,
+    k: inF,
+    transB: transW,
+    bias: bias?.buffer,
+    residual: residual?.buffer,
+  });
+  const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  return record(out, "linear", inputs, (g) => {
     let gx: Tensor | null = null,
       gw: Tensor | null = null;
     if (x.requiresGrad) {
@@ -110,6 +127,9 @@ function linearNoBias(x: Tensor, w: Tensor, transW: boolean, bias?: Tensor | nul
       if (transW) K.matmul(r(), g.buffer, x.buffer, gw.buffer, { m: outF, n: inF, k: rows, transA: true });
       else K.matmul(r(), x.buffer, g.buffer, gw.buffer, { m: inF, n: outF, k: rows, transA: true });
     }
-    return bias ? [gx, gw, bias.requiresGrad ? sumToShape(g, bias.shape) : null] : [gx, gw];
+    const grads = [gx, gw];
+    if (bias) grads.push(bias.requiresGrad ? sumToShape(g, bias.shape) : null);
+    if (residual) grads.push(residual.requiresGrad ? g.reshape(residual.shape) : null);
+    return grads;
   });
 }

@@ -34,8 +34,8 @@ export class CLIPAttention extends Module {
     this.outProj = this.child("out_proj", new Linear(hiddenSize, hiddenSize, { rng }));
   }
 
-  /** x [B, L, hidden] → [B, L, hidden]; scores scaled by head_dim^-0.5. */
-  forward(x: Tensor, causal: boolean): Tensor {
+  /** x [B, L, hidden] → [B, L, hidden] (+ residual, fused into out_proj); scores scaled by head_dim^-0.5. */
+  forward(x: Tensor, causal: boolean, residual?: Tensor): Tensor {
     const [batch, length] = x.shape as [number, number];
     const headDim = this.hiddenSize / this.numHeads;
     // The attention kernel wants [B, heads, L, head_dim]: heads next to batch.
@@ -46,7 +46,7 @@ export class CLIPAttention extends Module {
       heads(this.vProj.forward(x)),
       { causal, scale: headDim ** -0.5 },
     );
-    return this.outProj.forward(permute(out, [0, 2, 1, 3]).reshape([batch, length, this.hiddenSize]));
+    return this.outProj.forward(permute(out, [0, 2, 1, 3]).reshape([batch, length, this.hiddenSize]), "none", residual);
   }
 }
 
@@ -63,8 +63,9 @@ export class CLIPMLP extends Module {
     this.fc1 = this.child("fc1", new Linear(hiddenSize, intermediateSize, { rng }));
     this.fc2 = this.child("fc2", new Linear(intermediateSize, hiddenSize, { rng }));
   }
-  forward(x: Tensor): Tensor {
-    return this.fc2.forward(this.fc1.forward(x, ACTIVATION[this.activation]));
+  /** fc2(act(fc1(x))) (+ residual, fused into fc2). */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    return this.fc2.forward(this.fc1.forward(x, ACTIVATION[this.activation]), "none", residual);
   }
 }
 
@@ -81,8 +82,8 @@ export class CLIPEncoderLayer extends Module {
     this.layerNorm2 = this.child("layer_norm2", new LayerNorm(config.hiddenSize, config.layerNormEps));
   }
   forward(x: Tensor, causal: boolean): Tensor {
-    const h = x.add(this.selfAttn.forward(this.layerNorm1.forward(x), causal));
-    return h.add(this.mlp.forward(this.layerNorm2.forward(h)));
+    const h = this.selfAttn.forward(this.layerNorm1.forward(x), causal, x);
+    return this.mlp.forward(this.layerNorm2.forward(h), h);
   }
 }
 

@@ -49,9 +49,10 @@ export class Attention extends Module {
 
   /**
    * x [B, L, C], or a feature map [B, C, H, W] attended over its H·W pixels and returned in that shape;
-   * context [B, Lc, contextDim] for cross-attention, omitted for self-attention.
+   * context [B, Lc, contextDim] for cross-attention, omitted for self-attention. `residual` ([B, L, C] input
+   * only) is added in to_out's epilogue.
    */
-  forward(x: Tensor, context?: Tensor): Tensor {
+  forward(x: Tensor, context?: Tensor, residual?: Tensor): Tensor {
     return scope(() => {
       const spatial = x.ndim === 4;
       const normed = this.groupNorm ? this.groupNorm.forward(x) : x;
@@ -59,7 +60,8 @@ export class Attention extends Module {
       const tokens = spatial ? transpose(normed.reshape([batch, channels, -1]), 1, 2) : normed;
       const source = context ?? tokens;
       const attended = this.attend(this.toQ.forward(tokens), this.toK.forward(source), this.toV.forward(source));
-      const out = this.toOut.at(0).forward(attended);
+      if (residual && spatial) throw new Error("Attention: a residual is fused only for [B, L, C] inputs");
+      const out = this.toOut.at(0).forward(attended, "none", residual);
       const shaped = spatial ? transpose(out, 1, 2).reshape(x.shape) : out;
       return this.residualConnection ? x.add(shaped) : shaped;
     });

@@ -63,8 +63,9 @@ export class ResnetBlock2D extends Module {
         const temb = this.timeEmbProj.forward(tembActivated);
         h = h.add(temb.reshape([x.shape[0]!, temb.shape[1]!, 1, 1]));
       }
-      h = this.conv2.forward(this.norm2.forward(h, true));
-      const out = (this.convShortcut ? this.convShortcut.forward(x) : x).add(h);
+      // The skip connection is added in conv2's epilogue.
+      const skip = this.convShortcut ? this.convShortcut.forward(x) : x;
+      const out = this.conv2.forward(this.norm2.forward(h, true), skip);
       return this.outputScaleFactor === 1 ? out : out.div(this.outputScaleFactor);
     });
   }

@@ -40,8 +40,9 @@ export class FeedForward extends Module {
     super();
     this.net = this.child("net", new FeedForwardNet(dim, dim * mult, rng));
   }
-  forward(x: Tensor): Tensor {
-    return this.net.out.forward(this.net.geglu.forward(x));
+  /** (+ residual, fused into the output projection). */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    return this.net.out.forward(this.net.geglu.forward(x), "none", residual);
   }
 }
 
@@ -66,9 +67,10 @@ export class BasicTransformerBlock extends Module {
 
   /** x [B, L, dim], encoderHiddenStates [B, Lc, crossAttentionDim]. */
   forward(x: Tensor, encoderHiddenStates: Tensor): Tensor {
-    let h = this.attn1.forward(this.norm1.forward(x)).add(x);
-    h = this.attn2.forward(this.norm2.forward(h), encoderHiddenStates).add(h);
-    return this.ff.forward(this.norm3.forward(h)).add(h);
+    // Each residual is added in the epilogue of the sublayer's output projection.
+    let h = this.attn1.forward(this.norm1.forward(x), undefined, x);
+    h = this.attn2.forward(this.norm2.forward(h), encoderHiddenStates, h);
+    return this.ff.forward(this.norm3.forward(h), h);
   }
 }
 
@@ -119,7 +121,6 @@ export class Transformer2DModel extends Module {
     for (const block of this.transformerBlocks) h = block.forward(h, encoderHiddenStates);
     if (this.linear) h = this.projOut.forward(h);
     h = permute(h.reshape([batch, height, width, channels]), [0, 3, 1, 2]);
-    if (!this.linear) h = this.projOut.forward(h);
-    return h.add(x);
+    return this.projOut instanceof Conv2d ? this.projOut.forward(h, x) : h.add(x);
   }
 }
