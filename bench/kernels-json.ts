@@ -2,6 +2,7 @@
 //   bun bench/kernels-json.ts [sd|small] > kernels.json
 import { initRuntime } from "@textcraftor/core";
 import { runKernelBench, sdCases, smallCases } from "../packages/cli/src/bench/kernels.ts";
+import { ourThreads } from "../packages/cli/src/bench/threads.ts";
 
 const size = process.argv[2] ?? "sd";
 const rt = await initRuntime();
@@ -14,6 +15,7 @@ console.log(
       adapter: rt.gpu.info.adapter.name,
       binding: rt.gpu.info.binding,
       shapes: size,
+      threads: ourThreads(rt),
       date: new Date().toISOString(),
       rows,
     },

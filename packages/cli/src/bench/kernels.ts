@@ -145,17 +145,26 @@ export function sdCases(): Case[] {
   ];
 }
 
-/** The same families at sizes a 2-core CPU finishes in seconds. */
+/**
+ * SD and CLIP shapes a 2-core CPU finishes (bench/torch_baseline.py --size small has the same list): the UNet's
+ * matmuls at 64² latents (4096 tokens) and CLIP's (77 text tokens, ViT-L/14's 257 patches), convolutions at SD's
+ * channel counts on smaller maps, attention as the text encoder (77, causal), the reward's ViT (257) and the
+ * UNet's first block (4096 tokens, d 40, one head of 8) run it.
+ */
 export function smallCases(): Case[] {
   return [
-    matmulCase(512, 320, 320),
+    matmulCase(4096, 320, 320),
     matmulCase(77, 768, 768),
+    matmulCase(77, 3072, 768),
+    matmulCase(257, 1024, 1024),
     matmulCase(512, 512, 512),
-    convCase(1, 64, 64, 32, 3),
-    convCase(1, 64, 64, 32, 1),
-    attentionCase(2, 1024, 40, false),
+    convCase(1, 320, 320, 32, 3),
+    convCase(1, 640, 640, 16, 3),
+    convCase(1, 320, 320, 32, 1),
     attentionCase(12, 77, 64, true),
-    groupNormCase(1, 320, 32),
+    attentionCase(16, 257, 64, false),
+    attentionCase(1, 4096, 40, false),
+    groupNormCase(1, 320, 64),
   ];
 }
 
