@@ -102,7 +102,7 @@ const ALIASES: Record<string, string> = {
   "adam-weight-decay": "weight-decay",
 };
 /** Flags that say what to do with a run rather than what the run is. */
-export const COMMAND_ONLY = new Set(["config", "resume", "resume-from", "dry-run", "memory-budget"]);
+export const COMMAND_ONLY = new Set(["config", "resume", "resume-from", "dry-run", "memory-budget", "device"]);
 /** The keys a config file may hold: train's other flags. */
 export const configKeys = () => Object.keys(KEYS);
 

@@ -13,6 +13,7 @@ import { createRegistry, loadRewardPlugin, loadRewards, parseRewardSpec } from "
 import { TINY_HELDOUT_PROMPTS, TINY_MODEL, TINY_REWARDS, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
 import { evaluateBaseVsTuned } from "../base-vs-tuned.ts";
 import { UserFacingError, attempt } from "../errors.ts";
+import { deviceFlag, deviceOptions } from "../device-flag.ts";
 import { pairedLines } from "../paired.ts";
 import { progressBar } from "../progress.ts";
 
@@ -89,6 +90,7 @@ export const evalCommand = Command.make(
       Flag.withDescription("JSON file with every score; default eval.json"),
       Flag.withDefault("eval.json"),
     ),
+    device: deviceFlag,
   },
   Effect.fn(function* (f) {
     // Flags first, before minutes of model loading.
@@ -116,7 +118,7 @@ export const evalCommand = Command.make(
     if (!bundled && (Option.isNone(f.prompts) || !f.reward.length))
       return yield* new UserFacingError({ message: "with --model, give --prompts FILE and at least one --reward" });
     const model = Option.getOrElse(f.model, () => TINY_MODEL);
-    const rt = yield* attempt(() => initRuntime());
+    const rt = yield* attempt(() => initRuntime(deviceOptions(f.device)));
     const registry = createRegistry();
     for (const path of f.rewardPlugin) registry.register(yield* attempt(() => loadRewardPlugin(path)));
     const specs = yield* attempt(async () => (f.reward.length ? f.reward : TINY_REWARDS).map(parseRewardSpec));

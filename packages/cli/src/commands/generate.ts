@@ -20,6 +20,7 @@ import {
 } from "@textcraftor/core";
 import { TINY_MODEL, TINY_TRAIN_SETTINGS } from "@textcraftor/tiny-model";
 import { UserFacingError, attempt } from "../errors.ts";
+import { deviceFlag, deviceOptions } from "../device-flag.ts";
 import { a1111Parameters, freshPath } from "../png-parameters.ts";
 import { progressBar } from "../progress.ts";
 import { prepareRunDir } from "../run-dir.ts";
@@ -194,6 +195,7 @@ export const generate = Command.make(
   "generate",
   {
     ...sampling,
+    device: deviceFlag,
     textEncoder: Flag.String("text-encoder").pipe(
       Flag.withDescription(
         "A tuned text encoder (text_encoder/ folder or weights file), used for the last --tuned-steps; default none (the model's own encoder throughout)",
@@ -206,7 +208,7 @@ export const generate = Command.make(
     ),
   },
   Effect.fn(function* (f) {
-    yield* attempt(() => initRuntime());
+    yield* attempt(() => initRuntime(deviceOptions(f.device)));
     const sd = yield* attempt(() => loadStableDiffusion(f.model, { unetPath: Option.getOrUndefined(f.unet) }));
     if (Option.isNone(f.textEncoder)) yield* render(f, sd);
     else {
@@ -235,6 +237,7 @@ export const mix = Command.make(
   "mix",
   {
     ...sampling,
+    device: deviceFlag,
     encoder: Flag.String("encoder").pipe(
       Flag.withDescription(
         "PATH=WEIGHT of a tuned text encoder, or original=WEIGHT (repeat; weights sum to 1); required",
@@ -243,7 +246,7 @@ export const mix = Command.make(
     ),
   },
   Effect.fn(function* (f) {
-    yield* attempt(() => initRuntime());
+    yield* attempt(() => initRuntime(deviceOptions(f.device)));
     const sd = yield* attempt(() => loadStableDiffusion(f.model, { unetPath: Option.getOrUndefined(f.unet) }));
     const parts: EncoderMix["mix"] = [];
     for (const spec of f.encoder) {

@@ -36,6 +36,7 @@ import {
 import { writeCurves } from "../curves.ts";
 import { readRunConfig, type RunConfigFile } from "../config-file.ts";
 import { UserFacingError, attempt } from "../errors.ts";
+import { deviceFlag, deviceOptions } from "../device-flag.ts";
 import { exportFullModel, exportLoRA, exportSingleFile } from "../export-model.ts";
 import { trapInterrupt } from "../interrupt.ts";
 import { memoryBudget } from "../memory-budget.ts";
@@ -266,6 +267,7 @@ export const trainCommand = Command.make(
       ),
       Flag.optional,
     ),
+    device: deviceFlag,
   },
   Effect.fn(function* (flags) {
     const configPath = Option.getOrUndefined(flags.config);
@@ -298,7 +300,7 @@ export const trainCommand = Command.make(
     // Without --model: the bundled tiny model, its default rewards, held-in prompts and held-out grid prompts.
     const bundled = inputs.model === null;
     const model = inputs.model ?? TINY_MODEL;
-    const rt = yield* attempt(() => initRuntime());
+    const rt = yield* attempt(() => initRuntime(deviceOptions(f.device)));
     const registry = createRegistry();
     for (const path of inputs.rewardPlugins) registry.register(yield* attempt(() => loadRewardPlugin(path)));
     const specs = yield* attempt(async () =>
