@@ -13,18 +13,24 @@ async function drain(): Promise<void> {
   await runner.device.queue.onSubmittedWorkDone();
 }
 
-/** `run` encodes one execution; it is repeated `reps` times per sample so that a sample lasts >= `minSampleMs`. */
+/**
+ * `run` encodes one execution; it is repeated `reps` times per sample so that a sample lasts >= `minSampleMs`.
+ * With `minSampleMs` 0 each sample is one run after one warm-up run: what a slow pass (a whole model) can afford.
+ */
 export async function timeGpu(run: () => void, { samples = 7, minSampleMs = 30 } = {}): Promise<Timing> {
   run();
   await drain(); // first run compiles pipelines
-  let t0 = performance.now();
-  run();
-  await drain();
-  const once = Math.max(performance.now() - t0, 0.01);
-  const reps = Math.max(1, Math.min(200, Math.ceil(minSampleMs / once)));
+  let reps = 1;
+  if (minSampleMs > 0) {
+    const t0 = performance.now();
+    run();
+    await drain();
+    const once = Math.max(performance.now() - t0, 0.01);
+    reps = Math.max(1, Math.min(200, Math.ceil(minSampleMs / once)));
+  }
   const times: number[] = [];
   for (let s = 0; s < samples; s++) {
-    t0 = performance.now();
+    const t0 = performance.now();
     for (let i = 0; i < reps; i++) run();
     await drain();
     times.push((performance.now() - t0) / reps);

@@ -1,0 +1,43 @@
+// Our side of the whole-model tables against PyTorch (bench/vs-torch.sh runs both sides and the table).
+//   bun bench/vs-torch-json.ts models|train [--samples N] [--tiny] > ours.json      (progress goes to stderr)
+// models: SD 1.5 UNet at 16² latents and ViT-L/14 at 224 px (--tiny: the same layouts at tiny widths);
+// train: the tiny model's training step, with our dispatches per step.
+import { parseArgs } from "node:util";
+import { initRuntime } from "@textcraftor/core";
+import { ourThreads } from "../packages/cli/src/bench/threads.ts";
+import {
+  FULL_SIZES,
+  TINY_SIZES,
+  modelVsTorchCases,
+  runVsTorch,
+  tinyStepCase,
+} from "../packages/cli/src/bench/vs-torch.ts";
+
+const { values, positionals } = parseArgs({
+  args: process.argv.slice(2),
+  options: { samples: { type: "string", default: "3" }, tiny: { type: "boolean", default: false } },
+  allowPositionals: true,
+});
+const suite = positionals[0];
+if (suite !== "models" && suite !== "train") throw new Error(`suite "${suite}": use models or train`);
+const samples = Number(values.samples);
+if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples ${values.samples}: give a whole number ≥ 1`);
+const rt = await initRuntime();
+const cases = suite === "models" ? modelVsTorchCases(values.tiny ? TINY_SIZES : FULL_SIZES) : [tinyStepCase()];
+const rows = await runVsTorch(cases, samples, (r) =>
+  console.error(`${r.model} ${r.pass}: ${r.medianMs.toFixed(1)} ms, ${r.dispatches} dispatches`),
+);
+console.log(
+  JSON.stringify(
+    {
+      adapter: rt.gpu.info.adapter.name,
+      binding: rt.gpu.info.binding,
+      suite,
+      threads: ourThreads(rt),
+      date: new Date().toISOString(),
+      rows,
+    },
+    null,
+    2,
+  ),
+);
