@@ -2,9 +2,10 @@
  * Group norm (NCHW, optional fused SiLU) and layer norm, forward and backward, with CPU references.
  * Layer norm over the last dimension is group norm with one group, `cols` channels and spatial size 1
  * (per-element affine), so both share these kernels. Statistics are f32, one workgroup per normalized
- * group walking its elements (any size), reduced with a workgroup tree.
+ * group walking its elements (any size), reduced across the workgroup (a tree, or subgroups: see reduce.ts).
  */
-import { workgroupReduce } from "./reduce.ts";
+import { defineKernel } from "./kernel.ts";
+import { ADD, reduceEntry, workgroupReduce } from "./reduce.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 const WG = 256;
@@ -46,39 +47,72 @@ function channelsPerGroup(o: GroupNormShape): number {
   return o.channels / o.groups;
 }
 
-type Binding = [name: string, buffer: GPUBuffer, access: "read" | "read_write"];
+/** Every per-group kernel takes the same uniforms; `eps` matters to the forward only. */
+const UNIFORMS = {
+  rows: "u32",
+  groups: "u32",
+  channelsPerGroup: "u32",
+  spatial: "u32",
+  channels: "u32",
+  batch: "u32",
+  eps: "f32",
+} as const;
+const uniforms = (o: GroupNormShape, eps = 0) => ({
+  rows: o.batch * o.groups,
+  groups: o.groups,
+  channelsPerGroup: channelsPerGroup(o),
+  spatial: o.spatial,
+  channels: o.channels,
+  batch: o.batch,
+  eps,
+});
 
-/** Declares only the buffers that are present: "auto" layouts drop unused bindings, so absent ones must not appear. */
-function bindings(list: (Binding | false)[]): { wgsl: string; buffers: GPUBuffer[] } {
-  const present = list.filter((b): b is Binding => b !== false);
-  return {
-    wgsl: present
-      .map(([name, , access], i) => `@group(0) @binding(${i + 1}) var<storage, ${access}> ${name}: array<f32>;`)
-      .join("\n      "),
-    buffers: present.map(([, buffer]) => buffer),
-  };
-}
+/** Which optional buffers a kernel binds, the fused SiLU, the row threads and the reduction's form. */
+type RowSpec = { weight: boolean; bias: boolean; silu: boolean; wg: number; subgroups: boolean };
+const ifWeight = (s: { weight: boolean }) => (s.weight ? "f32" : null);
+const ifBias = (s: { bias: boolean }) => (s.bias ? "f32" : null);
+const enables = (s: { subgroups: boolean }) => (s.subgroups ? ["subgroups"] : []);
 
-const PARAMS =
-  "struct Params { rows: u32, groups: u32, channelsPerGroup: u32, spatial: u32, channels: u32, batch: u32, eps: f32 }";
-const params = (o: GroupNormShape, eps = 0) => [
-  o.batch * o.groups,
-  o.groups,
-  channelsPerGroup(o),
-  o.spatial,
-  o.channels,
-  o.batch,
-  { f32: eps },
-];
 /** Entry point of the per-group kernels: one workgroup per (batch, group) row, elements base..base+n; the body follows. */
-const rowMain = (wg: number) => /* wgsl */ `
+const rowMain = (wg: number, subgroups: boolean) => /* wgsl */ `
       @compute @workgroup_size(${wg})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${reduceEntry(subgroups).params}) {
         let row = foldedIndex(wid, nwg);
         if (row >= p.rows) { return; }
         let n = p.channelsPerGroup * p.spatial;
         let base = row * n;
         let c0 = (row % p.groups) * p.channelsPerGroup;`;
+
+const groupNormKernel = defineKernel({
+  name: "groupNorm",
+  inputs: { x: "f32", weight: ifWeight, bias: ifBias },
+  outputs: { out: "f32", mean: "f32", rstd: "f32" },
+  uniforms: UNIFORMS,
+  enables,
+  body: ({ weight, bias, silu, wg, subgroups }: RowSpec) => {
+    const sg = reduceEntry(subgroups).args;
+    return /* wgsl */ `
+      ${FOLDED_INDEX}
+      ${workgroupReduce("workgroupSum", "f32", ADD, wg, { subgroups })}
+      ${rowMain(wg, subgroups)}
+        // Two passes over values shifted by the group's first one: differences of nearby f32 values are
+        // exact, so a large common offset (1e4 + noise) costs no precision in the mean or the variance.
+        let shift = x[base];
+        var s = 0.0;
+        for (var i = lid; i < n; i += ${wg}u) { s += x[base + i] - shift; }
+        let m = workgroupSum(s, lid, 0u${sg}) / f32(n);
+        var q = 0.0;
+        for (var i = lid; i < n; i += ${wg}u) { let d = x[base + i] - shift - m; q += d * d; }
+        let r = 1.0 / sqrt(workgroupSum(q, lid, 0u${sg}) / f32(n) + p.eps);
+        if (lid == 0u) { mean[row] = shift + m; rstd[row] = r; }
+        for (var i = lid; i < n; i += ${wg}u) {
+          let c = c0 + i / p.spatial;
+          let y = (x[base + i] - shift - m) * r${weight ? " * weight[c]" : ""}${bias ? " + bias[c]" : ""};
+          out[base + i] = ${silu ? "y / (1.0 + exp(-y))" : "y"};
+        }
+      }`;
+  },
+});
 
 /** Writes out = [SiLU](x̂·weight + bias) and the per-(batch, group) mean and 1/σ for the backward. */
 export function groupNorm(
@@ -91,42 +125,16 @@ export function groupNorm(
   rstd: GPUBuffer,
   o: GroupNormOptions,
 ) {
-  const b = bindings([
-    ["x", x, "read"],
-    !!weight && ["weight", weight, "read"],
-    !!bias && ["bias", bias, "read"],
-    ["out", out, "read_write"],
-    ["mean", mean, "read_write"],
-    ["rstd", rstd, "read_write"],
-  ]);
-  const wg = rowThreads(channelsPerGroup(o) * o.spatial);
-  r.run({
-    key: `groupNorm:${!!weight}:${!!bias}:${!!o.silu}:${wg}`,
-    wgsl: () => /* wgsl */ `
-      ${PARAMS}
-      @group(0) @binding(0) var<uniform> p: Params;
-      ${b.wgsl}
-      ${FOLDED_INDEX}
-      ${workgroupReduce("workgroupSum", "f32", "a + b", wg)}
-      ${rowMain(wg)}
-        // Two passes over values shifted by the group's first one: differences of nearby f32 values are
-        // exact, so a large common offset (1e4 + noise) costs no precision in the mean or the variance.
-        let shift = x[base];
-        var s = 0.0;
-        for (var i = lid; i < n; i += ${wg}u) { s += x[base + i] - shift; }
-        let m = workgroupSum(s, lid, 0u) / f32(n);
-        var q = 0.0;
-        for (var i = lid; i < n; i += ${wg}u) { let d = x[base + i] - shift - m; q += d * d; }
-        let r = 1.0 / sqrt(workgroupSum(q, lid, 0u) / f32(n) + p.eps);
-        if (lid == 0u) { mean[row] = shift + m; rstd[row] = r; }
-        for (var i = lid; i < n; i += ${wg}u) {
-          let c = c0 + i / p.spatial;
-          let y = (x[base + i] - shift - m) * r${weight ? " * weight[c]" : ""}${bias ? " + bias[c]" : ""};
-          out[base + i] = ${o.silu ? "y / (1.0 + exp(-y))" : "y"};
-        }
-      }`,
-    buffers: b.buffers,
-    params: params(o, o.eps),
+  const spec = {
+    weight: !!weight,
+    bias: !!bias,
+    silu: !!o.silu,
+    wg: rowThreads(channelsPerGroup(o) * o.spatial),
+    subgroups: r.subgroups,
+  };
+  groupNormKernel.run(r, spec, {
+    buffers: { x, weight, bias, out, mean, rstd },
+    uniforms: uniforms(o, o.eps),
     workgroups: o.batch * o.groups,
   });
 }
@@ -145,6 +153,36 @@ function affineGrad(weight: boolean, bias: boolean, silu: boolean): string {
         }
       }`;
 }
+
+const groupNormBackwardKernel = defineKernel({
+  name: "groupNormBackward",
+  inputs: { x: "f32", weight: ifWeight, bias: ifBias, mean: "f32", rstd: "f32", gradOut: "f32" },
+  outputs: { gradX: "f32" },
+  uniforms: UNIFORMS,
+  enables,
+  body: ({ weight, bias, silu, wg, subgroups }: RowSpec) => {
+    const g = `affineGrad(base + i, c0 + i / p.spatial, xh)${weight ? " * weight[c0 + i / p.spatial]" : ""}`;
+    return /* wgsl */ `
+      ${FOLDED_INDEX}
+      ${affineGrad(weight, bias, silu)}
+      ${workgroupReduce("workgroupSum", "vec2<f32>", ADD, wg, { subgroups })}
+      ${rowMain(wg, subgroups)}
+        var acc = vec2(0.0);
+        for (var i = lid; i < n; i += ${wg}u) {
+          let xh = xHat(base + i, row);
+          let g = ${g};
+          acc += vec2(g, g * xh);
+        }
+        let means = workgroupSum(acc, lid, 0u${reduceEntry(subgroups).args}) / f32(n);
+        let r = rstd[row];
+        for (var i = lid; i < n; i += ${wg}u) {
+          let xh = xHat(base + i, row);
+          let g = ${g};
+          gradX[base + i] = r * (g - means.x - xh * means.y);
+        }
+      }`;
+  },
+});
 
 /**
  * gradX = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂)) with ĝ = gy · weight; gradWeight = Σ gy · x̂ and
@@ -166,91 +204,53 @@ export function groupNormBackward(
 ) {
   const silu = !!o.silu,
     useBias = silu && !!bias;
-  const b = bindings([
-    ["x", x, "read"],
-    !!weight && ["weight", weight, "read"],
-    useBias && ["bias", bias!, "read"],
-    ["mean", mean, "read"],
-    ["rstd", rstd, "read"],
-    ["gradOut", gradOut, "read"],
-    ["gradX", gradX, "read_write"],
-  ]);
-  const wg = rowThreads(channelsPerGroup(o) * o.spatial);
-  r.run({
-    key: `groupNormBackward:${!!weight}:${useBias}:${silu}:${wg}`,
-    wgsl: () => /* wgsl */ `
-      ${PARAMS}
-      @group(0) @binding(0) var<uniform> p: Params;
-      ${b.wgsl}
-      ${FOLDED_INDEX}
-      ${affineGrad(!!weight, useBias, silu)}
-      ${workgroupReduce("workgroupSum", "vec2<f32>", "a + b", wg)}
-      ${rowMain(wg)}
-        var acc = vec2(0.0);
-        for (var i = lid; i < n; i += ${wg}u) {
-          let xh = xHat(base + i, row);
-          let g = affineGrad(base + i, c0 + i / p.spatial, xh)${weight ? " * weight[c0 + i / p.spatial]" : ""};
-          acc += vec2(g, g * xh);
-        }
-        let means = workgroupSum(acc, lid, 0u) / f32(n);
-        let r = rstd[row];
-        for (var i = lid; i < n; i += ${wg}u) {
-          let xh = xHat(base + i, row);
-          let g = affineGrad(base + i, c0 + i / p.spatial, xh)${weight ? " * weight[c0 + i / p.spatial]" : ""};
-          gradX[base + i] = r * (g - means.x - xh * means.y);
-        }
-      }`,
-    buffers: b.buffers,
-    params: params(o),
+  const spec = {
+    weight: !!weight,
+    bias: useBias,
+    silu,
+    wg: rowThreads(channelsPerGroup(o) * o.spatial),
+    subgroups: r.subgroups,
+  };
+  groupNormBackwardKernel.run(r, spec, {
+    buffers: { x, weight, bias: useBias ? bias : null, mean, rstd, gradOut, gradX },
+    uniforms: uniforms(o),
     workgroups: o.batch * o.groups,
   });
   if (gradWeight || gradBias) affineBackward(r, x, weight, bias, mean, rstd, gradOut, gradWeight, gradBias, o);
 }
+
+type AffineSpec = {
+  weight: boolean;
+  bias: boolean;
+  silu: boolean;
+  gradWeight: boolean;
+  gradBias: boolean;
+  columns: number;
+  subgroups: boolean;
+};
 
 /**
  * Per-channel Σ gy·x̂ and Σ gy over batch and spatial. A workgroup covers `columns` channels: with a long
  * spatial axis all threads walk one channel's contiguous run; with spatial 1 (layer norm) neighbouring
  * threads take neighbouring channels so that their reads stay contiguous.
  */
-function affineBackward(
-  r: KernelRunner,
-  x: GPUBuffer,
-  weight: GPUBuffer | null,
-  bias: GPUBuffer | null,
-  mean: GPUBuffer,
-  rstd: GPUBuffer,
-  gradOut: GPUBuffer,
-  gradWeight: GPUBuffer | null,
-  gradBias: GPUBuffer | null,
-  o: GroupNormShape,
-) {
-  const columns = o.spatial >= 32 ? 1 : 32,
-    lanes = WG / columns;
-  // Weight and bias only enter through the SiLU derivative.
-  const silu = !!o.silu,
-    useWeight = silu && !!weight,
-    useBias = silu && !!bias;
-  const b = bindings([
-    ["x", x, "read"],
-    useWeight && ["weight", weight!, "read"],
-    useBias && ["bias", bias!, "read"],
-    ["mean", mean, "read"],
-    ["rstd", rstd, "read"],
-    ["gradOut", gradOut, "read"],
-    !!gradWeight && ["gradWeight", gradWeight, "read_write"],
-    !!gradBias && ["gradBias", gradBias, "read_write"],
-  ]);
-  r.run({
-    key: `groupNormAffineBackward:${useWeight}:${useBias}:${silu}:${!!gradWeight}:${!!gradBias}:${columns}`,
-    wgsl: () => /* wgsl */ `
-      ${PARAMS}
-      @group(0) @binding(0) var<uniform> p: Params;
-      ${b.wgsl}
+const affineBackwardKernel = defineKernel({
+  name: "groupNormAffineBackward",
+  inputs: { x: "f32", weight: ifWeight, bias: ifBias, mean: "f32", rstd: "f32", gradOut: "f32" },
+  outputs: {
+    gradWeight: (s: AffineSpec) => (s.gradWeight ? "f32" : null),
+    gradBias: (s: AffineSpec) => (s.gradBias ? "f32" : null),
+  },
+  uniforms: UNIFORMS,
+  enables,
+  body: ({ weight, bias, silu, gradWeight, gradBias, columns, subgroups }: AffineSpec) => {
+    const lanes = WG / columns;
+    return /* wgsl */ `
       ${FOLDED_INDEX}
-      ${affineGrad(useWeight, useBias, silu)}
-      ${workgroupReduce("workgroupSum", "vec2<f32>", "a + b", lanes, columns)}
+      ${affineGrad(weight, bias, silu)}
+      ${workgroupReduce("workgroupSum", "vec2<f32>", ADD, lanes, { columns, subgroups })}
       @compute @workgroup_size(${WG})
-      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+      fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${reduceEntry(subgroups).params}) {
         let column = lid % ${columns}u;
         let lane = lid / ${columns}u;
         let c = foldedIndex(wid, nwg) * ${columns}u + column;
@@ -264,14 +264,54 @@ function affineBackward(
             acc += vec2(g * xh, g);
           }
         }
-        let total = workgroupSum(acc, lane, column);
+        let total = workgroupSum(acc, lane, column${reduceEntry(subgroups).args});
         if (lane == 0u && c < p.channels) {
           ${gradWeight ? "gradWeight[c] = total.x;" : ""}
           ${gradBias ? "gradBias[c] = total.y;" : ""}
         }
-      }`,
-    buffers: b.buffers,
-    params: params(o),
+      }`;
+  },
+});
+
+function affineBackward(
+  r: KernelRunner,
+  x: GPUBuffer,
+  weight: GPUBuffer | null,
+  bias: GPUBuffer | null,
+  mean: GPUBuffer,
+  rstd: GPUBuffer,
+  gradOut: GPUBuffer,
+  gradWeight: GPUBuffer | null,
+  gradBias: GPUBuffer | null,
+  o: GroupNormShape,
+) {
+  const columns = o.spatial >= 32 ? 1 : 32;
+  // Weight and bias only enter through the SiLU derivative.
+  const silu = !!o.silu,
+    useWeight = silu && !!weight,
+    useBias = silu && !!bias;
+  const spec = {
+    weight: useWeight,
+    bias: useBias,
+    silu,
+    gradWeight: !!gradWeight,
+    gradBias: !!gradBias,
+    columns,
+    // Subgroups combine lanes of one column; with 32 columns a subgroup holds neighbouring channels instead.
+    subgroups: r.subgroups && columns === 1,
+  };
+  affineBackwardKernel.run(r, spec, {
+    buffers: {
+      x,
+      weight: useWeight ? weight : null,
+      bias: useBias ? bias : null,
+      mean,
+      rstd,
+      gradOut,
+      gradWeight,
+      gradBias,
+    },
+    uniforms: uniforms(o),
     workgroups: Math.ceil(o.channels / columns),
   });
 }

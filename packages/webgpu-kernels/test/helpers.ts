@@ -14,6 +14,20 @@ export function getRunner(): Promise<KernelRunner> {
   ));
 }
 
+/**
+ * The workgroup reductions' two forms (tree; subgroups where the adapter has them), each with its own runner
+ * on the shared device, so a test runs both whatever the adapter's default.
+ */
+let reductionRunners: Promise<{ form: string; r: KernelRunner }[]> | undefined;
+export function reductionForms(): Promise<{ form: string; r: KernelRunner }[]> {
+  return (reductionRunners ??= getRunner().then((r) =>
+    [false, ...(r.features.has("subgroups") ? [true] : [])].map((subgroups) => ({
+      form: subgroups ? "subgroups" : "tree",
+      r: new KernelRunner(r.device, r.limits, r.features, { subgroups }),
+    })),
+  ));
+}
+
 /** The optional features kernels have variants for, requested when the adapter has them. */
 const FEATURES = ["shader-f16", "subgroups", "timestamp-query", "subgroup-size-control"];
 

@@ -11,7 +11,8 @@ import {
   type GroupNormOptions,
   type NormGradients,
 } from "../src/norm.ts";
-import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
+import type { KernelRunner } from "../src/runner.ts";
+import { download, empty, expectClose, random, reductionForms, upload } from "./helpers.ts";
 
 /** Loops over many sizes on lavapipe (2 CPU cores, shared) need more than bun's 5 s default. */
 
@@ -46,8 +47,7 @@ function expectMean(actual: Float32Array, expected: Float64Array, x: Float32Arra
  * CPU references. `offset` is added to x: the backward's x̂ is (x − mean)·rstd with the saved f32 mean, which
  * is off by up to half an ulp of the offset (as in PyTorch), so offset rows test the forward only.
  */
-async function checkGroupNorm(o: GroupNormOptions, affine = AFFINE, offset = 0, forwardOnly = false) {
-  const r = await getRunner();
+async function checkGroupNorm(r: KernelRunner, o: GroupNormOptions, affine = AFFINE, offset = 0, forwardOnly = false) {
   const n = o.batch * o.channels * o.spatial,
     rows = o.batch * o.groups,
     what = `groupNorm ${JSON.stringify(o)} ${JSON.stringify(affine)}`;
@@ -84,67 +84,74 @@ async function checkGroupNorm(o: GroupNormOptions, affine = AFFINE, offset = 0, 
   expectClose(await download(r, gradBias, o.channels), grads.gradBias, 1e-5, `${what}: gradBias`);
 }
 
-describe("group norm forward and backward match the CPU references", () => {
-  test("awkward spatial sizes and group layouts", async () => {
-    for (const spatial of SIZES)
-      for (const [channels, groups] of LAYOUTS)
-        await checkGroupNorm({ batch: 2, channels, spatial, groups, eps: 1e-5 });
-  });
+for (const { form, r } of await reductionForms()) {
+  describe(`group norm forward and backward match the CPU references (${form})`, () => {
+    test("awkward spatial sizes and group layouts", async () => {
+      for (const spatial of SIZES)
+        for (const [channels, groups] of LAYOUTS)
+          await checkGroupNorm(r, { batch: 2, channels, spatial, groups, eps: 1e-5 });
+    });
 
-  test("fused SiLU, and weight or bias absent", async () => {
-    for (const silu of [false, true]) {
-      for (const affine of [
-        { weight: false, bias: false },
-        { weight: true, bias: false },
-        { weight: false, bias: true },
-        AFFINE,
-      ]) {
-        await checkGroupNorm({ batch: 3, channels: 64, spatial: 77, groups: 32, eps: 1e-6, silu }, affine);
+    test("fused SiLU, and weight or bias absent", async () => {
+      for (const silu of [false, true]) {
+        for (const affine of [
+          { weight: false, bias: false },
+          { weight: true, bias: false },
+          { weight: false, bias: true },
+          AFFINE,
+        ]) {
+          await checkGroupNorm(r, { batch: 3, channels: 64, spatial: 77, groups: 32, eps: 1e-6, silu }, affine);
+        }
       }
-    }
-    await checkGroupNorm({ batch: 1, channels: 32, spatial: 4097, groups: 1, eps: 1e-5, silu: true });
-  });
+      await checkGroupNorm(r, { batch: 1, channels: 32, spatial: 4097, groups: 1, eps: 1e-5, silu: true });
+    });
 
-  test("a large common offset (1e4 + noise) normalizes accurately", async () => {
-    await checkGroupNorm({ batch: 2, channels: 64, spatial: 129, groups: 2, eps: 1e-5 }, AFFINE, 1e4, true);
-  });
+    test("a large common offset (1e4 + noise) normalizes accurately", async () => {
+      await checkGroupNorm(r, { batch: 2, channels: 64, spatial: 129, groups: 2, eps: 1e-5 }, AFFINE, 1e4, true);
+    });
 
-  test("the gradients of weight and bias may be skipped", async () => {
-    const r = await getRunner();
-    const o = { batch: 2, channels: 32, spatial: 3, groups: 32, eps: 1e-5, silu: true };
-    const n = 2 * 32 * 3,
-      x = random(n, 1),
-      weight = random(32, 2),
-      bias = random(32, 3),
-      gradOut = random(n, 4);
-    const mean = empty(r, 64),
-      rstd = empty(r, 64),
-      gradX = empty(r, n);
-    groupNorm(r, upload(r, x), upload(r, weight), upload(r, bias), empty(r, n), mean, rstd, o);
-    groupNormBackward(
-      r,
-      upload(r, x),
-      upload(r, weight),
-      upload(r, bias),
-      mean,
-      rstd,
-      upload(r, gradOut),
-      gradX,
-      null,
-      null,
-      o,
-    );
-    const expected = groupNormCpu(x, weight, bias, o);
-    expectClose(
-      await download(r, gradX, n),
-      groupNormBackwardCpu(x, weight, bias, expected.mean, expected.rstd, gradOut, o).gradX,
-      1e-5,
-    );
+    test("the gradients of weight and bias may be skipped", async () => {
+      const o = { batch: 2, channels: 32, spatial: 3, groups: 32, eps: 1e-5, silu: true };
+      const n = 2 * 32 * 3,
+        x = random(n, 1),
+        weight = random(32, 2),
+        bias = random(32, 3),
+        gradOut = random(n, 4);
+      const mean = empty(r, 64),
+        rstd = empty(r, 64),
+        gradX = empty(r, n);
+      groupNorm(r, upload(r, x), upload(r, weight), upload(r, bias), empty(r, n), mean, rstd, o);
+      groupNormBackward(
+        r,
+        upload(r, x),
+        upload(r, weight),
+        upload(r, bias),
+        mean,
+        rstd,
+        upload(r, gradOut),
+        gradX,
+        null,
+        null,
+        o,
+      );
+      const expected = groupNormCpu(x, weight, bias, o);
+      expectClose(
+        await download(r, gradX, n),
+        groupNormBackwardCpu(x, weight, bias, expected.mean, expected.rstd, gradOut, o).gradX,
+        1e-5,
+      );
+    });
   });
-});
+}
 
-async function checkLayerNorm(rows: number, cols: number, affine = AFFINE, offset = 0, forwardOnly = false) {
-  const r = await getRunner();
+async function checkLayerNorm(
+  r: KernelRunner,
+  rows: number,
+  cols: number,
+  affine = AFFINE,
+  offset = 0,
+  forwardOnly = false,
+) {
   const o = { rows, cols, eps: 1e-5 },
     n = rows * cols,
     what = `layerNorm [${rows}, ${cols}] ${JSON.stringify(affine)}`;
@@ -174,21 +181,22 @@ async function checkLayerNorm(rows: number, cols: number, affine = AFFINE, offse
   expectClose(await download(r, gradBias, cols), grads.gradBias, 1e-5, `${what}: gradBias`);
 }
 
-describe("layer norm forward and backward match the CPU references", () => {
-  test("awkward sizes, rows longer than a workgroup", async () => {
-    for (const rows of [1, 3, 77, 129]) for (const cols of SIZES) await checkLayerNorm(rows, cols);
-  });
+for (const { form, r } of await reductionForms())
+  describe(`layer norm forward and backward match the CPU references (${form})`, () => {
+    test("awkward sizes, rows longer than a workgroup", async () => {
+      for (const rows of [1, 3, 77, 129]) for (const cols of SIZES) await checkLayerNorm(r, rows, cols);
+    });
 
-  test("weight or bias absent", async () => {
-    await checkLayerNorm(77, 768, { weight: false, bias: false });
-    await checkLayerNorm(3, 129, { weight: true, bias: false });
-    await checkLayerNorm(3, 129, { weight: false, bias: true });
-  });
+    test("weight or bias absent", async () => {
+      await checkLayerNorm(r, 77, 768, { weight: false, bias: false });
+      await checkLayerNorm(r, 3, 129, { weight: true, bias: false });
+      await checkLayerNorm(r, 3, 129, { weight: false, bias: true });
+    });
 
-  test("a large common offset (1e4 + noise) normalizes accurately", async () => {
-    await checkLayerNorm(3, 4097, AFFINE, 1e4, true);
+    test("a large common offset (1e4 + noise) normalizes accurately", async () => {
+      await checkLayerNorm(r, 3, 4097, AFFINE, 1e4, true);
+    });
   });
-});
 
 /**
  * The CPU backward references against central differences of their own forward, all in float64, so that the

@@ -1,13 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { softmax, softmaxBackward, softmaxBackwardCpu, softmaxCpu, type SoftmaxShape } from "../src/softmax.ts";
-import { download, empty, expectClose, getRunner, random, upload } from "./helpers.ts";
+import type { KernelRunner } from "../src/runner.ts";
+import { download, empty, expectClose, random, reductionForms, upload } from "./helpers.ts";
 
 /** Loops over many sizes on lavapipe (2 CPU cores, shared) need more than bun's 5 s default. */
 
 const SIZES = [1, 3, 77, 129, 4097];
 
-async function checkSoftmax(s: SoftmaxShape, x: Float32Array) {
-  const r = await getRunner();
+async function checkSoftmax(r: KernelRunner, s: SoftmaxShape, x: Float32Array) {
   const n = s.rows * s.cols;
   const out = empty(r, n);
   softmax(r, upload(r, x), out, s);
@@ -16,45 +16,47 @@ async function checkSoftmax(s: SoftmaxShape, x: Float32Array) {
   return y;
 }
 
-describe("softmax over the last dimension", () => {
-  test("awkward sizes", async () => {
-    for (const rows of [1, 3, 77])
-      for (const cols of SIZES) await checkSoftmax({ rows, cols }, random(rows * cols, cols, 5));
-  });
+for (const { form, r } of await reductionForms())
+  describe(`softmax over the last dimension (${form})`, () => {
+    test("awkward sizes", async () => {
+      for (const rows of [1, 3, 77])
+        for (const cols of SIZES) await checkSoftmax(r, { rows, cols }, random(rows * cols, cols, 5));
+    });
 
-  test("logits around 80–100 do not overflow", async () => {
-    const s = { rows: 3, cols: 4097 };
-    const y = await checkSoftmax(
-      s,
-      random(s.rows * s.cols, 3, 10).map((v) => v + 90),
-    );
-    expect(y.every(Number.isFinite)).toBe(true);
-  });
+    test("logits around 80–100 do not overflow", async () => {
+      const s = { rows: 3, cols: 4097 };
+      const y = await checkSoftmax(
+        r,
+        s,
+        random(s.rows * s.cols, 3, 10).map((v) => v + 90),
+      );
+      expect(y.every(Number.isFinite)).toBe(true);
+    });
 
-  test("more rows than one grid dimension holds", async () => {
-    await checkSoftmax({ rows: 65537, cols: 3 }, random(65537 * 3, 4, 3));
+    test("more rows than one grid dimension holds", async () => {
+      await checkSoftmax(r, { rows: 65537, cols: 3 }, random(65537 * 3, 4, 3));
+    });
   });
-});
 
 describe("softmax backward", () => {
   test("matches the CPU reference", async () => {
-    const r = await getRunner();
-    for (const rows of [1, 3, 77]) {
-      for (const cols of SIZES) {
-        const s = { rows, cols },
-          n = rows * cols;
-        const y = new Float32Array(softmaxCpu(random(n, cols, 3), s));
-        const gradY = random(n, cols + 1);
-        const gradX = empty(r, n);
-        softmaxBackward(r, upload(r, y), upload(r, gradY), gradX, s);
-        expectClose(
-          await download(r, gradX, n),
-          softmaxBackwardCpu(y, gradY, s),
-          1e-5,
-          `softmaxBackward [${rows}, ${cols}]`,
-        );
+    for (const { form, r } of await reductionForms())
+      for (const rows of [1, 3, 77]) {
+        for (const cols of SIZES) {
+          const s = { rows, cols },
+            n = rows * cols;
+          const y = new Float32Array(softmaxCpu(random(n, cols, 3), s));
+          const gradY = random(n, cols + 1);
+          const gradX = empty(r, n);
+          softmaxBackward(r, upload(r, y), upload(r, gradY), gradX, s);
+          expectClose(
+            await download(r, gradX, n),
+            softmaxBackwardCpu(y, gradY, s),
+            1e-5,
+            `softmaxBackward [${rows}, ${cols}] (${form})`,
+          );
+        }
       }
-    }
   });
 
   test("the CPU reference matches central finite differences", () => {
