@@ -1,4 +1,4 @@
-/** `--device N`, the one flag every command that opens an adapter takes (train, generate, mix, eval, info). */
+/** `--device N`, the one flag every command that opens an adapter takes (train, generate, mix, eval, info, bench). */
 import { Option } from "effect";
 import { Flag } from "effect/cli";
 import type { OpenDeviceOptions } from "@textcraftor/core";

@@ -5,6 +5,7 @@ import { formatRow, runKernelBench, sdCases, smallCases } from "../bench/kernels
 import { MODEL_HEADER, SD15_SIZES, SMALL_SIZES, formatModelRow, modelCases, runModelBench } from "../bench/models.ts";
 import { SD15_SCALE, SMALL_SCALE, formatScaleRow, runScale } from "../bench/scale.ts";
 import { SD15_TRAIN, SMALL_TRAIN, trainCases } from "../bench/training.ts";
+import { deviceFlag, deviceOptions } from "../device-flag.ts";
 import { attempt } from "../errors.ts";
 
 const flags = {
@@ -15,11 +16,12 @@ const flags = {
     ),
     Flag.withDefault("auto"),
   ),
+  device: deviceFlag,
 };
 
 /** Opens the device and resolves `auto`: the SD 1.5 sizes take minutes on a CPU adapter. */
-const openFor = (size: "auto" | "sd" | "small") =>
-  attempt(() => initRuntime()).pipe(
+const openFor = (size: "auto" | "sd" | "small", device: Option.Option<number>) =>
+  attempt(() => initRuntime(deviceOptions(device))).pipe(
     Effect.map((rt) => ({ rt, useSd: size === "sd" || (size === "auto" && !rt.gpu.info.isCPU) })),
   );
 
@@ -29,8 +31,8 @@ const title = (rt: Runtime, sizes: string) =>
 const kernels = Command.make(
   "kernels",
   flags,
-  Effect.fn(function* ({ json, size }) {
-    const { rt, useSd } = yield* openFor(size);
+  Effect.fn(function* ({ json, size, device }) {
+    const { rt, useSd } = yield* openFor(size, device);
     if (!json)
       yield* Console.log(
         `${title(rt, useSd ? "SD 1.5 shapes" : "small shapes")}\n${"family".padEnd(10)} ${"shape".padEnd(34)} ${"median".padStart(13)}  ${"throughput".padStart(16)}  ${"peak".padStart(12)}`,
@@ -52,8 +54,8 @@ const kernels = Command.make(
 const models = Command.make(
   "models",
   flags,
-  Effect.fn(function* ({ json, size }) {
-    const { rt, useSd } = yield* openFor(size);
+  Effect.fn(function* ({ json, size, device }) {
+    const { rt, useSd } = yield* openFor(size, device);
     if (!json)
       yield* Console.log(
         `${title(rt, useSd ? "SD 1.5 models" : "small models (SD 1.5 layout, tiny widths)")}, random weights\n${MODEL_HEADER}`,
@@ -86,8 +88,8 @@ const training = Command.make(
       Flag.optional,
     ),
   },
-  Effect.fn(function* ({ json, size, batchSize }) {
-    const { rt, useSd } = yield* openFor(size);
+  Effect.fn(function* ({ json, size, device, batchSize }) {
+    const { rt, useSd } = yield* openFor(size, device);
     const base = useSd ? SD15_TRAIN : SMALL_TRAIN;
     const sizes = { ...base, batchSize: Option.getOrElse(batchSize, () => base.batchSize) };
     if (!json)
@@ -129,8 +131,8 @@ const scale = Command.make(
       Flag.withDefault("step"),
     ),
   },
-  Effect.fn(function* ({ json, size, dtype, run }) {
-    const { rt, useSd } = yield* openFor(size);
+  Effect.fn(function* ({ json, size, device, dtype, run }) {
+    const { rt, useSd } = yield* openFor(size, device);
     const sizes = useSd ? SD15_SCALE : SMALL_SCALE;
     if (!json)
       yield* Console.log(

@@ -21,9 +21,9 @@ export type DeviceRequest =
 
 /** How to give each process its own GPU from outside, for bindings that only ever see the adapter they pick. */
 export const ONE_GPU_PER_PROCESS =
-  "Give each process one visible GPU instead: Slurm `srun --gpus-per-task=1` (with ConstrainDevices=yes in " +
-  "cgroup.conf), Kubernetes one `nvidia.com/gpu` per container, Docker `--gpus device=N` (NVIDIA_VISIBLE_DEVICES " +
-  "under the NVIDIA container runtime). CUDA_VISIBLE_DEVICES does not reach Vulkan; Mesa's MESA_VK_DEVICE_SELECT " +
+  "Give each process one visible GPU instead: Kubernetes one `nvidia.com/gpu` per container, Docker " +
+  "`--gpus device=N` (NVIDIA_VISIBLE_DEVICES under the NVIDIA container runtime), Slurm `--gpus-per-task=1` with " +
+  "ConstrainDevices=yes in cgroup.conf. CUDA_VISIBLE_DEVICES does not reach Vulkan; Mesa's MESA_VK_DEVICE_SELECT " +
   "picks by vendor:device id, so not among identical GPUs.";
 
 /** A device index as typed by the user: a whole number >= 0, or an error naming where it came from. */
