@@ -41,9 +41,10 @@ export async function enumerateBunAdapters(
 ): Promise<GPUAdapter[] | null> {
   const bun = gpu as unknown as BunGpu;
   const lib = native === undefined ? (native = await openNative()) : native;
+  if (!lib || typeof bun.instancePtr !== "number") return null;
   // bun-webgpu does not export its GPUAdapter class: a first adapter's constructor is it (its ticker runs callbacks).
-  const first = lib && typeof bun.instancePtr === "number" ? await bun.requestAdapter() : null;
-  if (!lib || !first) return null;
+  const first = await bun.requestAdapter();
+  if (!first) return [];
   const Adapter = first.constructor as new (
     handle: number,
     instance: number,
