@@ -5,15 +5,18 @@
  * kernels loop instead: one invocation owns one query row (forward, dQ) or one key row (dK, dV), streams the
  * other side with an online softmax, and never forms the Lq×Lk matrix either. Same bindings and results.
  */
+import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 const WG = 64;
-const PARAMS = "struct Params { rows: u32, lq: u32, lk: u32, scale: f32 }";
-const HEAD = /* wgsl */ `
-  ${PARAMS}
-  @group(0) @binding(0) var<uniform> p: Params;
-  ${FOLDED_INDEX}`;
+
+/** Head dims and the mask: everything the row-wise kernels bake in. */
+type RowwiseSpec = { d: number; dv: number; causal: boolean };
+/** `rows` counts query rows (forward, dQ) or key rows (dK, dV). */
+const UNIFORMS = { rows: "u32", lq: "u32", lk: "u32", scale: "f32" } as const;
+
 const MAIN = /* wgsl */ `
+  ${FOLDED_INDEX}
   @compute @workgroup_size(${WG})
   fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = foldedIndex(wid, nwg) * ${WG}u + lid;
@@ -30,13 +33,12 @@ const dotFn = (name: string, x: string, y: string, n: number) => `
 /** Keys j visible to query i: all of them, or j ≤ i with a causal mask. */
 const keyEnd = (causal: boolean, i: string) => (causal ? `min(p.lk, ${i} + 1u)` : "p.lk");
 
-export function rowwiseForwardWgsl(d: number, dv: number, causal: boolean): string {
-  return /* wgsl */ `${HEAD}
-  @group(0) @binding(1) var<storage, read> q: array<f32>;
-  @group(0) @binding(2) var<storage, read> k: array<f32>;
-  @group(0) @binding(3) var<storage, read> v: array<f32>;
-  @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-  @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+export const rowwiseForwardKernel = defineKernel({
+  name: "attentionRowwiseForward",
+  inputs: { q: "f32", k: "f32", v: "f32" },
+  outputs: { out: "f32", lse: "f32" },
+  uniforms: UNIFORMS,
+  body: ({ d, dv, causal }: RowwiseSpec) => /* wgsl */ `
   ${dotFn("qk", "q", "k", d)}
   ${MAIN}
     let bh = row / p.lq; let i = row % p.lq;
@@ -54,24 +56,20 @@ export function rowwiseForwardWgsl(d: number, dv: number, causal: boolean): stri
     }
     for (var e = 0u; e < ${dv}u; e++) { out[row * ${dv}u + e] = acc[e] / l; }
     lse[row] = m + log(l);
-  }`;
-}
+  }`,
+});
 
-/** The backward kernels' inputs (bindings 1–6) and the two dot products they recompute. */
-const backwardInputs = (d: number, dv: number) => /* wgsl */ `
-  @group(0) @binding(1) var<storage, read> q: array<f32>;
-  @group(0) @binding(2) var<storage, read> k: array<f32>;
-  @group(0) @binding(3) var<storage, read> v: array<f32>;
-  @group(0) @binding(4) var<storage, read> gradOut: array<f32>;
-  @group(0) @binding(5) var<storage, read> lse: array<f32>;
-  @group(0) @binding(6) var<storage, read> delta: array<f32>;
-  ${dotFn("qk", "q", "k", d)}
-  ${dotFn("dov", "gradOut", "v", dv)}`;
+/** The backward kernels' inputs and the two dot products they recompute. */
+const BACKWARD_INPUTS = { q: "f32", k: "f32", v: "f32", gradOut: "f32", lse: "f32", delta: "f32" } as const;
+const backwardDots = (d: number, dv: number) => `${dotFn("qk", "q", "k", d)}${dotFn("dov", "gradOut", "v", dv)}`;
 
-export function rowwiseGradQWgsl(d: number, dv: number, causal: boolean): string {
-  return /* wgsl */ `${HEAD}
-  ${backwardInputs(d, dv)}
-  @group(0) @binding(7) var<storage, read_write> gradQ: array<f32>;
+export const rowwiseGradQKernel = defineKernel({
+  name: "attentionRowwiseGradQ",
+  inputs: BACKWARD_INPUTS,
+  outputs: { gradQ: "f32" },
+  uniforms: UNIFORMS,
+  body: ({ d, dv, causal }: RowwiseSpec) => /* wgsl */ `
+  ${backwardDots(d, dv)}
   ${MAIN}
     let bh = row / p.lq; let i = row % p.lq;
     var acc = array<f32, ${d}>(); // explicit: lavapipe may not zero an uninitialised var
@@ -82,14 +80,16 @@ export function rowwiseGradQWgsl(d: number, dv: number, causal: boolean): string
       for (var e = 0u; e < ${d}u; e++) { acc[e] += ds * k[key * ${d}u + e]; }
     }
     for (var e = 0u; e < ${d}u; e++) { gradQ[row * ${d}u + e] = p.scale * acc[e]; }
-  }`;
-}
+  }`,
+});
 
-export function rowwiseGradKVWgsl(d: number, dv: number, causal: boolean): string {
-  return /* wgsl */ `${HEAD}
-  ${backwardInputs(d, dv)}
-  @group(0) @binding(7) var<storage, read_write> gradK: array<f32>;
-  @group(0) @binding(8) var<storage, read_write> gradV: array<f32>;
+export const rowwiseGradKVKernel = defineKernel({
+  name: "attentionRowwiseGradKV",
+  inputs: BACKWARD_INPUTS,
+  outputs: { gradK: "f32", gradV: "f32" },
+  uniforms: UNIFORMS,
+  body: ({ d, dv, causal }: RowwiseSpec) => /* wgsl */ `
+  ${backwardDots(d, dv)}
   ${MAIN}
     // Here row is a key row: bh·Lk + j.
     let bh = row / p.lk; let j = row % p.lk;
@@ -104,8 +104,8 @@ export function rowwiseGradKVWgsl(d: number, dv: number, causal: boolean): strin
     }
     for (var e = 0u; e < ${d}u; e++) { gradK[row * ${d}u + e] = p.scale * dk[e]; }
     for (var e = 0u; e < ${dv}u; e++) { gradV[row * ${dv}u + e] = dvAcc[e]; }
-  }`;
-}
+  }`,
+});
 
 export interface RowwiseShape {
   bh: number;
@@ -127,11 +127,9 @@ export function rowwiseAttention(
   s: RowwiseShape,
 ) {
   const rows = s.bh * s.lq;
-  r.run({
-    key: `attentionRowwise:forward:d${s.d}:dv${s.dv}:${s.causal}`,
-    wgsl: () => rowwiseForwardWgsl(s.d, s.dv, s.causal),
-    buffers: [q, k, v, out, lse],
-    params: [rows, s.lq, s.lk, { f32: s.scale }],
+  rowwiseForwardKernel.run(r, specOf(s), {
+    buffers: { q, k, v, out, lse },
+    uniforms: { rows, lq: s.lq, lk: s.lk, scale: s.scale },
     workgroups: Math.ceil(rows / WG),
   });
 }
@@ -139,27 +137,33 @@ export function rowwiseAttention(
 /** dQ then dK, dV; `delta` (Σ dO·O per query row) must already be computed. */
 export function rowwiseAttentionBackward(
   r: KernelRunner,
-  inputs: [q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, gradOut: GPUBuffer, lse: GPUBuffer, delta: GPUBuffer],
+  [q, k, v, gradOut, lse, delta]: [
+    q: GPUBuffer,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    gradOut: GPUBuffer,
+    lse: GPUBuffer,
+    delta: GPUBuffer,
+  ],
   gradQ: GPUBuffer,
   gradK: GPUBuffer,
   gradV: GPUBuffer,
   s: RowwiseShape,
 ) {
-  const tag = `d${s.d}:dv${s.dv}:${s.causal}`;
+  const inputs = { q, k, v, gradOut, lse, delta },
+    spec = specOf(s);
   const queries = s.bh * s.lq,
     keys = s.bh * s.lk;
-  r.run({
-    key: `attentionRowwise:gradQ:${tag}`,
-    wgsl: () => rowwiseGradQWgsl(s.d, s.dv, s.causal),
-    buffers: [...inputs, gradQ],
-    params: [queries, s.lq, s.lk, { f32: s.scale }],
+  rowwiseGradQKernel.run(r, spec, {
+    buffers: { ...inputs, gradQ },
+    uniforms: { rows: queries, lq: s.lq, lk: s.lk, scale: s.scale },
     workgroups: Math.ceil(queries / WG),
   });
-  r.run({
-    key: `attentionRowwise:gradKV:${tag}`,
-    wgsl: () => rowwiseGradKVWgsl(s.d, s.dv, s.causal),
-    buffers: [...inputs, gradK, gradV],
-    params: [keys, s.lq, s.lk, { f32: s.scale }],
+  rowwiseGradKVKernel.run(r, spec, {
+    buffers: { ...inputs, gradK, gradV },
+    uniforms: { rows: keys, lq: s.lq, lk: s.lk, scale: s.scale },
     workgroups: Math.ceil(keys / WG),
   });
 }
+
+const specOf = (s: RowwiseShape): RowwiseSpec => ({ d: s.d, dv: s.dv, causal: s.causal });

@@ -22,20 +22,13 @@
  * lane); on GPUs it is the usual register-blocking win.
  */
 import { rowwiseAttention, rowwiseAttentionBackward } from "./attention-rowwise.ts";
+import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
 /** Block sizes: BQ query rows, BK key rows, TPR threads sharing each group of 4 owned rows. */
-export interface AttentionBlocks {
-  bq: number;
-  bk: number;
-  tpr: number;
-}
+export type AttentionBlocks = { bq: number; bk: number; tpr: number };
 /** Everything baked into a kernel's WGSL. */
-export interface AttentionSpec extends AttentionBlocks {
-  d: number;
-  dv: number;
-  causal: boolean;
-}
+export type AttentionSpec = AttentionBlocks & { d: number; dv: number; causal: boolean };
 
 export interface AttentionOptions {
   bh: number;
@@ -113,23 +106,25 @@ const NEG = "-1e30";
  */
 const unroll = (n: number, body: (c: number) => string) => Array.from({ length: n }, (_, c) => body(c)).join("\n    ");
 
-/** A read-only [rows, n] input and its loader `<name>4(row, c4)`: floats 4·c4 … 4·c4+3 of a row, zero past n. */
-const input = (binding: number, name: string, n: number) =>
+/** A [rows, n] input is read as vec4s when n allows it. */
+const rowsOf = (n: number) => (n % 4 === 0 ? "vec4<f32>" : "f32");
+const byD = (s: AttentionSpec) => rowsOf(s.d);
+const byDv = (s: AttentionSpec) => rowsOf(s.dv);
+
+/** The loader `<name>4(row, c4)` of a [rows, n] input: floats 4·c4 … 4·c4+3 of a row, zero past n. */
+const input = (name: string, n: number) =>
   n % 4 === 0
     ? `
-  @group(0) @binding(${binding}) var<storage, read> ${name}: array<vec4<f32>>;
   fn ${name}4(row: u32, c4: u32) -> vec4<f32> { return ${name}[row * ${n / 4}u + c4]; }`
     : `
-  @group(0) @binding(${binding}) var<storage, read> ${name}: array<f32>;
   fn ${name}4(row: u32, c4: u32) -> vec4<f32> {
     var x = vec4<f32>();
     for (var i = 0u; i < 4u; i++) { if (c4 * 4u + i < ${n}u) { x[i] = ${name}[row * ${n}u + c4 * 4u + i]; } }
     return x;
   }`;
 
-/** A [rows, n] output and `<name>Store(row, c4, x)`, which writes the components of x that fall inside the row. */
-const output = (binding: number, name: string, n: number) => `
-  @group(0) @binding(${binding}) var<storage, read_write> ${name}: array<f32>;
+/** `<name>Store(row, c4, x)` for a [rows, n] output: writes the components of x that fall inside the row. */
+const output = (name: string, n: number) => `
   fn ${name}Store(row: u32, c4: u32, x: vec4<f32>) {
     for (var i = 0u; i < 4u; i++) { if (c4 * 4u + i < ${n}u) { ${name}[row * ${n}u + c4 * 4u + i] = x[i]; } }
   }`;
@@ -193,21 +188,23 @@ function check({ bq, bk, tpr, d, dv }: AttentionSpec, owned: number, streamed: n
     throw new Error(`attention: head dims d=${d}, dv=${dv} must lie in 1..${MAX_HEAD_DIM}`);
 }
 
-const HEADER = /* wgsl */ `
-  struct Params { lq: u32, lk: u32, scale: f32 }
-  @group(0) @binding(0) var<uniform> p: Params;`;
+const UNIFORMS = { lq: "u32", lk: "u32", scale: "f32" } as const;
 
-/** Forward: bindings q, k, v, out, lse; grid [⌈Lq/BQ⌉, BH]. */
-export function attentionWgsl(s: AttentionSpec): string {
-  check(s, s.bq, s.bk);
-  const { bq, bk, tpr, d, dv, causal } = s,
-    d4 = vec4s(d),
-    dv4 = vec4s(dv),
-    threads = (bq / 4) * tpr,
-    nb = bk / tpr;
-  const masked = (j: string) => `vec4<bool>(${j} >= kRows)${causal ? ` | (vec4<u32>(k0 + ${j}) > rows)` : ""}`;
-  return /* wgsl */ `${HEADER}${input(1, "q", d)}${input(2, "k", d)}${input(3, "v", dv)}${output(4, "out", dv)}
-  @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+/** Forward; grid [⌈Lq/BQ⌉, BH]. */
+export const attentionForwardKernel = defineKernel({
+  name: "attentionForward",
+  inputs: { q: byD, k: byD, v: byDv },
+  outputs: { out: "f32", lse: "f32" },
+  uniforms: UNIFORMS,
+  body: (s: AttentionSpec) => {
+    check(s, s.bq, s.bk);
+    const { bq, bk, tpr, d, dv, causal } = s,
+      d4 = vec4s(d),
+      dv4 = vec4s(dv),
+      threads = (bq / 4) * tpr,
+      nb = bk / tpr;
+    const masked = (j: string) => `vec4<bool>(${j} >= kRows)${causal ? ` | (vec4<u32>(k0 + ${j}) > rows)` : ""}`;
+    return /* wgsl */ `${input("q", d)}${input("k", d)}${input("v", dv)}${output("out", dv)}
   var<workgroup> qs: array<vec4<f32>, ${bq * d4}>;              // scale·Q block
   var<workgroup> kv: array<vec4<f32>, ${bk * Math.max(d4, dv4)}>; // K tile, then V tile (K is dead once the scores exist)
   var<workgroup> ps: array<vec4<f32>, ${(bk * bq) / 4}>;          // [key, row group]: exp(S − m) of the group's 4 rows
@@ -267,16 +264,16 @@ export function attentionWgsl(s: AttentionSpec): string {
       for (var r = 0u; r < 4u; r++) { if (rows[r] < p.lq) { lse[bh * p.lq + rows[r]] = m[r] + log(l[r]); } }
     }
   }`;
-}
+  },
+});
 
-/** delta_i = Σ_e dO_ie·O_ie over bh·lq rows: bindings out, gradOut, delta. */
-export function attentionDeltaWgsl(dv: number): string {
-  return /* wgsl */ `
-  struct Params { rows: u32 }
-  @group(0) @binding(0) var<uniform> p: Params;
-  @group(0) @binding(1) var<storage, read> out: array<f32>;
-  @group(0) @binding(2) var<storage, read> gradOut: array<f32>;
-  @group(0) @binding(3) var<storage, read_write> delta: array<f32>;
+/** delta_i = Σ_e dO_ie·O_ie over bh·lq rows. */
+export const attentionDeltaKernel = defineKernel({
+  name: "attentionDelta",
+  inputs: { out: "f32", gradOut: "f32" },
+  outputs: { delta: "f32" },
+  uniforms: { rows: "u32" },
+  body: ({ dv }: { dv: number }) => /* wgsl */ `
   ${FOLDED_INDEX}
   @compute @workgroup_size(256)
   fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -285,26 +282,28 @@ export function attentionDeltaWgsl(dv: number): string {
     var sum = 0.0;
     for (var e = 0u; e < ${dv}u; e++) { sum += out[i * ${dv}u + e] * gradOut[i * ${dv}u + e]; }
     delta[i] = sum;
-  }`;
-}
+  }`,
+});
 
-const backwardInputs = (
-  d: number,
-  dv: number,
-) => `${input(1, "q", d)}${input(2, "k", d)}${input(3, "v", dv)}${input(4, "gradOut", dv)}
-  @group(0) @binding(5) var<storage, read> lse: array<f32>;
-  @group(0) @binding(6) var<storage, read> delta: array<f32>;`;
+const BACKWARD_INPUTS = { q: byD, k: byD, v: byDv, gradOut: byDv, lse: "f32", delta: "f32" } as const;
+const backwardLoaders = (d: number, dv: number) =>
+  `${input("q", d)}${input("k", d)}${input("v", dv)}${input("gradOut", dv)}`;
 
-/** dQ = scale·dS·K, one workgroup per query block looping over key tiles: bindings q, k, v, gradOut, lse, delta, gradQ; grid [⌈Lq/BQ⌉, BH]. */
-export function attentionGradQWgsl(s: AttentionSpec): string {
-  check(s, s.bq, s.bk);
-  const { bq, bk, tpr, d, dv, causal } = s,
-    d4 = vec4s(d),
-    dv4 = vec4s(dv),
-    threads = (bq / 4) * tpr,
-    nb = bk / tpr;
-  const masked = (j: string) => `vec4<bool>(${j} >= kRows)${causal ? ` | (vec4<u32>(k0 + ${j}) > rows)` : ""}`;
-  return /* wgsl */ `${HEADER}${backwardInputs(d, dv)}${output(7, "gradQ", d)}
+/** dQ = scale·dS·K, one workgroup per query block looping over key tiles; grid [⌈Lq/BQ⌉, BH]. */
+export const attentionGradQKernel = defineKernel({
+  name: "attentionGradQ",
+  inputs: BACKWARD_INPUTS,
+  outputs: { gradQ: "f32" },
+  uniforms: UNIFORMS,
+  body: (s: AttentionSpec) => {
+    check(s, s.bq, s.bk);
+    const { bq, bk, tpr, d, dv, causal } = s,
+      d4 = vec4s(d),
+      dv4 = vec4s(dv),
+      threads = (bq / 4) * tpr,
+      nb = bk / tpr;
+    const masked = (j: string) => `vec4<bool>(${j} >= kRows)${causal ? ` | (vec4<u32>(k0 + ${j}) > rows)` : ""}`;
+    return /* wgsl */ `${backwardLoaders(d, dv)}${output("gradQ", d)}
   var<workgroup> qs: array<vec4<f32>, ${bq * d4}>; // scale·Q block
   var<workgroup> dos: array<vec4<f32>, ${bq * dv4}>;
   var<workgroup> ks: array<vec4<f32>, ${bk * d4}>;
@@ -352,21 +351,27 @@ export function attentionGradQWgsl(s: AttentionSpec): string {
       () => " * p.scale",
     )}
   }`;
-}
+  },
+});
 
 /**
- * dV = Pᵀ·dO and dK = scale·dSᵀ·Q, one workgroup per key block looping over query tiles: bindings q, k, v, gradOut,
- * lse, delta, gradK, gradV; grid [⌈Lk/BK⌉, BH]. Here a thread's 4 rows are keys and the streamed rows are queries.
+ * dV = Pᵀ·dO and dK = scale·dSᵀ·Q, one workgroup per key block looping over query tiles; grid [⌈Lk/BK⌉, BH].
+ * Here a thread's 4 rows are keys and the streamed rows are queries.
  */
-export function attentionGradKVWgsl(s: AttentionSpec): string {
-  check(s, s.bk, s.bq);
-  const { bq, bk, tpr, d, dv, causal } = s,
-    d4 = vec4s(d),
-    dv4 = vec4s(dv),
-    threads = (bk / 4) * tpr,
-    nb = bq / tpr;
-  const masked = (i: string) => `vec4<bool>(${i} >= qRows)${causal ? ` | (keys > vec4<u32>(q0 + ${i}))` : ""}`;
-  return /* wgsl */ `${HEADER}${backwardInputs(d, dv)}${output(7, "gradK", d)}${output(8, "gradV", dv)}
+export const attentionGradKVKernel = defineKernel({
+  name: "attentionGradKV",
+  inputs: BACKWARD_INPUTS,
+  outputs: { gradK: "f32", gradV: "f32" },
+  uniforms: UNIFORMS,
+  body: (s: AttentionSpec) => {
+    check(s, s.bk, s.bq);
+    const { bq, bk, tpr, d, dv, causal } = s,
+      d4 = vec4s(d),
+      dv4 = vec4s(dv),
+      threads = (bk / 4) * tpr,
+      nb = bq / tpr;
+    const masked = (i: string) => `vec4<bool>(${i} >= qRows)${causal ? ` | (keys > vec4<u32>(q0 + ${i}))` : ""}`;
+    return /* wgsl */ `${backwardLoaders(d, dv)}${output("gradK", d)}${output("gradV", dv)}
   var<workgroup> ks: array<vec4<f32>, ${bk * d4}>; // scale·K block
   var<workgroup> vs: array<vec4<f32>, ${bk * dv4}>;
   var<workgroup> qs: array<vec4<f32>, ${bq * d4}>;
@@ -432,7 +437,8 @@ export function attentionGradKVWgsl(s: AttentionSpec): string {
       () => "",
     )}
   }`;
-}
+  },
+});
 
 // ---------------------------------------------------------------------------------------------------------------
 // Launchers
@@ -448,9 +454,6 @@ function spec(r: KernelRunner, kernel: AttentionKernel, o: AttentionOptions, cau
   return { ...attentionBlocks(kernel, o.d, o.dv, r.limits), d: o.d, dv: o.dv, causal };
 }
 
-const key = (kernel: AttentionKernel, s: AttentionSpec) =>
-  `attention:${kernel}:${s.bq}x${s.bk}x${s.tpr}:d${s.d}:dv${s.dv}${s.causal ? ":causal" : ""}`;
-
 /** out = softmax(scale·q·kᵀ [+ causal mask])·v, and lse per query row. */
 export function attention(
   r: KernelRunner,
@@ -464,11 +467,9 @@ export function attention(
   const { scale, causal } = resolve(o);
   if (r.cpu) return rowwiseAttention(r, q, k, v, out, lse, { ...o, scale, causal });
   const s = spec(r, "forward", o, causal);
-  r.run({
-    key: key("forward", s),
-    wgsl: () => attentionWgsl(s),
-    buffers: [q, k, v, out, lse],
-    params: [o.lq, o.lk, { f32: scale }],
+  attentionForwardKernel.run(r, s, {
+    buffers: { q, k, v, out, lse },
+    uniforms: { lq: o.lq, lk: o.lk, scale },
     workgroups: [Math.ceil(o.lq / s.bq), o.bh, 1],
   });
 }
@@ -489,31 +490,25 @@ export function attentionBackward(
 ): void {
   const { scale, causal } = resolve(o);
   const rows = o.bh * o.lq;
-  r.run({
-    key: `attention:delta:dv${o.dv}`,
-    wgsl: () => attentionDeltaWgsl(o.dv),
-    buffers: [out, gradOut, o.delta],
-    params: [rows],
-    workgroups: Math.ceil(rows / 256),
-  });
-  const inputs = [q, k, v, gradOut, lse, o.delta];
+  attentionDeltaKernel.run(
+    r,
+    { dv: o.dv },
+    { buffers: { out, gradOut, delta: o.delta }, uniforms: { rows }, workgroups: Math.ceil(rows / 256) },
+  );
   if (r.cpu)
     return rowwiseAttentionBackward(r, [q, k, v, gradOut, lse, o.delta], gradQ, gradK, gradV, { ...o, scale, causal });
-  const params = [o.lq, o.lk, { f32: scale }];
+  const inputs = { q, k, v, gradOut, lse, delta: o.delta },
+    uniforms = { lq: o.lq, lk: o.lk, scale };
   const kv = spec(r, "gradKV", o, causal);
-  r.run({
-    key: key("gradKV", kv),
-    wgsl: () => attentionGradKVWgsl(kv),
-    buffers: [...inputs, gradK, gradV],
-    params,
+  attentionGradKVKernel.run(r, kv, {
+    buffers: { ...inputs, gradK, gradV },
+    uniforms,
     workgroups: [Math.ceil(o.lk / kv.bk), o.bh, 1],
   });
   const gq = spec(r, "gradQ", o, causal);
-  r.run({
-    key: key("gradQ", gq),
-    wgsl: () => attentionGradQWgsl(gq),
-    buffers: [...inputs, gradQ],
-    params,
+  attentionGradQKernel.run(r, gq, {
+    buffers: { ...inputs, gradQ },
+    uniforms,
     workgroups: [Math.ceil(o.lq / gq.bq), o.bh, 1],
   });
 }
