@@ -7,7 +7,8 @@ under the same names), the models being the plain-torch ones the golden fixtures
   train:  trainer_golden.py's TextCraftor step on its tiny model (N = 4, K = 2, batch 2, brightness reward), then
           AdamW over the text encoder.
 f32 on the CPU, on every core and refusing the reference BLAS (torch_env.py). Medians of --samples runs after one
-warm-up run. Writes JSON to the path given (the table comes from bench/compare-models.ts).
+warm-up run (default 1 for the models, whose runs take seconds to minutes on 2 cores; 5 for the step). Writes JSON
+to the path given (the table comes from bench/compare-models.ts).
   python3 bench/torch_models.py models|train [out.json] [--samples N] [--tiny] [--threads N] [--allow-reference-blas]
 """
 import argparse
@@ -37,45 +38,45 @@ TIMESTEP = 500
 
 
 def model_cases(s):
+    """(model, shape, build) per model; build() makes it once for all its passes: (parameters, {pass: run})."""
     text_dim = s["unet"]["cross_attention_dim"]
-    unet_shape = f"1×4×{s['latent']}², text 1×{s['tokens']}×{text_dim}"
-    side = s["vision"]["image_size"]
+    side, vision = s["vision"]["image_size"], s["vision"]
 
-    def unet(backward):
+    def unet():
         m = unet_golden.UNet(s["unet"]).requires_grad_(False)
         x, states = torch.randn(1, 4, s["latent"], s["latent"]), torch.randn(1, s["tokens"], text_dim)
         t, grad_out = torch.tensor([TIMESTEP]), torch.randn(1, 4, s["latent"], s["latent"])
 
-        def run():
-            if not backward:
-                with torch.no_grad():
-                    return m(x, t, states)
+        def forward():
+            with torch.no_grad():
+                m(x, t, states)
+
+        def backward():
             leaf = states.detach().requires_grad_(True)
             m(x, t, leaf).backward(grad_out)
-        return sum(p.numel() for p in m.parameters()), run
+        return sum(p.numel() for p in m.parameters()), {"forward": forward, "forward+backward (∂/∂text)": backward}
 
-    def vit(backward):
+    def vit():
         p = {}
-        clip_torch.vision_params(p, s["vision"])
-        clip_torch.linear_params(p, "visual_projection", s["vision"]["projection_dim"], s["vision"]["hidden_size"], bias=False)
-        pixels, grad_out = torch.randn(1, 3, side, side), torch.randn(1, s["vision"]["projection_dim"])
+        clip_torch.vision_params(p, vision)
+        clip_torch.linear_params(p, "visual_projection", vision["projection_dim"], vision["hidden_size"], bias=False)
+        pixels, grad_out = torch.randn(1, 3, side, side), torch.randn(1, vision["projection_dim"])
 
-        def run():
-            if not backward:
-                with torch.no_grad():
-                    return clip_torch.vision_forward(p, pixels, s["vision"])
+        def forward():
+            with torch.no_grad():
+                clip_torch.vision_forward(p, pixels, vision)
+
+        def backward():
             leaf = pixels.detach().requires_grad_(True)
-            clip_torch.vision_forward(p, leaf, s["vision"])[2].backward(grad_out)
-        return sum(t.numel() for t in p.values()), run
+            clip_torch.vision_forward(p, leaf, vision)[2].backward(grad_out)
+        return sum(t.numel() for t in p.values()), {"forward": forward, "forward+backward (∂/∂pixels)": backward}
 
-    return [("unet", "forward", unet_shape, lambda: unet(False)),
-            ("unet", "forward+backward (∂/∂text)", unet_shape, lambda: unet(True)),
-            ("vit", "forward", f"1×3×{side}² → image embeds", lambda: vit(False)),
-            ("vit", "forward+backward (∂/∂pixels)", f"1×3×{side}² → image embeds", lambda: vit(True))]
+    return [("unet", f"1×4×{s['latent']}², text 1×{s['tokens']}×{text_dim}", unet),
+            ("vit", f"1×3×{side}² → image embeds", vit)]
 
 
 def step_case():
-    def setup():
+    def build():
         torch.manual_seed(77)  # the fixture's weights, as trainer_golden.py draws them
         text = trainer_golden.text_params()
         unet = trainer_golden.unet_golden.UNet(trainer_golden.UNET).requires_grad_(False)
@@ -85,14 +86,14 @@ def step_case():
         # The trainer's defaults (TRAIN_DEFAULTS): AdamW at lr 1e-6, weight decay 1e-2.
         optimizer = torch.optim.AdamW(trainable.values(), lr=1e-6, weight_decay=1e-2)
 
-        def run():
+        def step():
             _, reward = trainer_golden.training_reward(text, trainable, unet, vae, noise)
             (-reward).backward()
             optimizer.step()
             optimizer.zero_grad()
-        return sum(v.numel() for v in trainable.values()), run
+        return sum(v.numel() for v in trainable.values()), {"train step (N=4, K=2) + AdamW": step}
 
-    return [("tiny sd", "train step (N=4, K=2) + AdamW", "2 × 16², brightness reward", setup)]
+    return [("tiny sd", "2 × 16², brightness reward", build)]
 
 
 def median(times):
@@ -103,27 +104,29 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("suite", choices=["models", "train"])
     parser.add_argument("out", nargs="?", help="JSON file to write")
-    parser.add_argument("--samples", type=int, default=3)
+    parser.add_argument("--samples", type=int, help="timed runs after the warm-up; default 1 for models, 5 for train")
     parser.add_argument("--tiny", action="store_true", help="models at tiny widths (checks the cases run)")
     torch_env.add_arguments(parser)
     args = parser.parse_args()
-    if args.samples < 1:
-        parser.error(f"--samples {args.samples}: give a whole number ≥ 1")
+    samples = args.samples or (1 if args.suite == "models" else 5)
+    if samples < 1:
+        parser.error(f"--samples {samples}: give a whole number ≥ 1")
     env = torch_env.prepare(args.threads, args.allow_reference_blas)
     print(torch_env.describe(env), file=sys.stderr)
     cases = model_cases(TINY if args.tiny else FULL) if args.suite == "models" else step_case()
     rows = []
-    for model, pass_, shape, setup in cases:
-        params, run = setup()
-        run()  # warm-up: the allocator's and oneDNN's first-call costs
-        times = []
-        for _ in range(args.samples):
-            t0 = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - t0) * 1e3)
-        rows.append({"model": model, "pass": pass_, "shape": shape, "params": params / 1e6, "medianMs": median(times), "samples": times})
-        print(f"{model} {pass_}: {median(times):.1f} ms", file=sys.stderr)
-        del run
+    for model, shape, build in cases:
+        params, passes = build()
+        for pass_, run in passes.items():
+            run()  # warm-up: the allocator's and oneDNN's first-call costs
+            times = []
+            for _ in range(samples):
+                t0 = time.perf_counter()
+                run()
+                times.append((time.perf_counter() - t0) * 1e3)
+            rows.append({"model": model, "pass": pass_, "shape": shape, "params": params / 1e6, "medianMs": median(times), "samples": times})
+            print(f"{model} {pass_}: {median(times):.1f} ms", file=sys.stderr)
+        del passes
     doc = dict(torch=torch.__version__, device="cpu", suite=args.suite, env=env, rows=rows)
     text = json.dumps(doc, indent=2)
     if args.out:

@@ -1,5 +1,6 @@
 // Our side of the whole-model tables against PyTorch (bench/vs-torch.sh runs both sides and the table).
 //   bun bench/vs-torch-json.ts models|train [--samples N] [--tiny] > ours.json      (progress goes to stderr)
+// --samples: timed runs after one warm-up run; default 1 for the models (seconds to minutes each on 2 cores), 5 for the step.
 // models: SD 1.5 UNet at 16² latents and ViT-L/14 at 224 px (--tiny: the same layouts at tiny widths);
 // train: the tiny model's training step, with our dispatches per step.
 import { parseArgs } from "node:util";
@@ -15,12 +16,12 @@ import {
 
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
-  options: { samples: { type: "string", default: "3" }, tiny: { type: "boolean", default: false } },
+  options: { samples: { type: "string" }, tiny: { type: "boolean", default: false } },
   allowPositionals: true,
 });
 const suite = positionals[0];
 if (suite !== "models" && suite !== "train") throw new Error(`suite "${suite}": use models or train`);
-const samples = Number(values.samples);
+const samples = Number(values.samples ?? (suite === "models" ? 1 : 5));
 if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples ${values.samples}: give a whole number ≥ 1`);
 const rt = await initRuntime();
 const cases = suite === "models" ? modelVsTorchCases(values.tiny ? TINY_SIZES : FULL_SIZES) : [tinyStepCase()];

@@ -3,9 +3,9 @@
 #   bash bench/vs-torch.sh kernels   (bun run bench:torch)         kernels at SD and CLIP shapes a 2-core CPU finishes
 #   bash bench/vs-torch.sh models    (bun run bench:torch:models)  SD 1.5 UNet at 16² latents, ViT-L/14 at 224 px
 #   bash bench/vs-torch.sh train     (bun run bench:torch:train)   the tiny model's training step, our dispatches
-# Options: --samples N (models/train: runs after the warm-up, default 3), --threads N (torch's intra-op threads,
-# default every core, as lavapipe), --allow-reference-blas. The JSON of both sides and the table (table.md) go to
-# $OUT/<suite> or /tmp/bench-vs-torch/<suite>.
+# Options: --samples N (models/train: timed runs after one warm-up run; default 1 for models, 5 for train),
+# --threads N (torch's intra-op threads; default every core, as lavapipe), --allow-reference-blas.
+# Both sides' JSON, their logs and the table (table.md) go to $OUT/<suite> or /tmp/bench-vs-torch/<suite>.
 set -eu
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
