@@ -44,7 +44,11 @@ test("two MPI ranks with batch 2 each train as one process with batch 4", async 
   const one = cli("train", "--run-dir", single, "--batch-size", "4", ...settings);
   expect(one.code, one.err).toBe(0);
   const p = mpirun(ranks, ...settings);
-  expect(await p.exited, await new Response(p.stderr).text()).toBe(0);
+  const [exited, err] = [await p.exited, await new Response(p.stderr).text()];
+  expect(exited, err).toBe(0);
+  // Each rank names the adapter its local rank chose (modulo this machine's adapters).
+  for (const rank of [0, 1])
+    expect(err).toMatch(new RegExp(`rank ${rank}/2: adapter \\d+ ".+" \\(from the MPI local rank\\)`));
   // One metrics line per step, written once (rank 0), with the global batch's loss.
   const lines = (run: string) =>
     readFileSync(join(run, "metrics.jsonl"), "utf8")

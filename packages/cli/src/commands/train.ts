@@ -301,6 +301,13 @@ export const trainCommand = Command.make(
     const bundled = inputs.model === null;
     const model = inputs.model ?? TINY_MODEL;
     const rt = yield* attempt(() => initRuntime(deviceOptions(f.device)));
+    // Every rank names its adapter, so a job's log shows the rank → GPU map.
+    if (comm) {
+      const { adapterIndex, adapter, chosenBy } = rt.gpu.info;
+      console.error(
+        `rank ${comm.rank}/${comm.size}: adapter ${adapterIndex ?? "?"} "${adapter.name}" (from ${chosenBy})`,
+      );
+    }
     const registry = createRegistry();
     for (const path of inputs.rewardPlugins) registry.register(yield* attempt(() => loadRewardPlugin(path)));
     const specs = yield* attempt(async () =>
