@@ -36,7 +36,13 @@ export class KernelRunner {
   readonly features: Set<string>;
   private readonly pipelines = new Map<
     string,
-    { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; windows?: Map<number, number[]> }
+    {
+      pipeline: GPUComputePipeline;
+      layout: GPUBindGroupLayout;
+      windows?: Map<number, number[]>;
+      code: string;
+      createSeconds: number;
+    }
   >();
   /** Bind groups recorded since the last submit, released after it (see `flush`). */
   private recorded: GPUBindGroup[] = [];
@@ -128,6 +134,7 @@ export class KernelRunner {
   private compiled(key: string, wgsl: () => string | RewrittenKernel) {
     let p = this.pipelines.get(key);
     if (!p) {
+      const start = performance.now();
       const source = wgsl();
       const code = typeof source === "string" ? source : source.code;
       // Both calls hand strings to the binding (code, label, entry point): see holdEncodedStrings.
@@ -143,10 +150,21 @@ export class KernelRunner {
         pipeline,
         layout: pipeline.getBindGroupLayout(0),
         windows: typeof source === "string" ? undefined : source.windows,
+        code,
+        createSeconds: (performance.now() - start) / 1000,
       };
       this.pipelines.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Every pipeline created so far: its key, its WGSL and how long its creation took. On lavapipe the creation
+   * is not the compile: the driver JIT-compiles a shader at its first dispatch, on the queue's thread, and a
+   * creation first waits for the queued work (bench/shader-jit.ts replays the list to time the two apart).
+   */
+  pipelineSources(): { key: string; code: string; createSeconds: number }[] {
+    return [...this.pipelines].map(([key, { code, createSeconds }]) => ({ key, code, createSeconds }));
   }
 
   run(d: Dispatch): void {

@@ -74,3 +74,19 @@ test("a buffer over the adapter's storage binding limit is bound in windows, and
     "copy: its buffers (1.0 MiB, 1.0 MiB) need 4 storage bindings of at most 1.0 MiB, but this adapter allows 3 per kernel",
   );
 });
+
+test("pipelineSources lists each pipeline once, with the WGSL it was created from (rewritten where bound in windows)", async () => {
+  const base = await getRunner();
+  const r = new KernelRunner(base.device, { ...base.limits, maxStorageBufferBindingSize: 1024 }, base.features);
+  const wgsl = () => `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+    @compute @workgroup_size(4) fn main(@builtin(local_invocation_index) i: u32) { x[i] += 1.0; }`;
+  const small = upload(r, new Float32Array(4)),
+    big = upload(r, new Float32Array(512)); // 2 KiB: two 1 KiB windows
+  for (const buffer of [small, small, big]) r.run({ key: "increment", wgsl, buffers: [buffer], workgroups: 1 });
+  r.flush();
+  const sources = r.pipelineSources();
+  expect(sources.map((s) => s.key)).toEqual(["increment", "increment|0:2x1024"]);
+  expect(sources[0]!.code).toBe(wgsl());
+  expect(sources[1]!.code).toContain("x_load");
+  for (const s of sources) expect(s.createSeconds).toBeGreaterThan(0);
+});

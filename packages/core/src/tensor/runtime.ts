@@ -58,7 +58,32 @@ export function createRuntime(gpu: Gpu, { kernels, maxBindingBytes, f16Reads }: 
     cpu: kernelFamily(gpu, kernels) === "cpu",
     f16Mode: f16Reads,
   });
+  const profile = envVar("TEXTCRAFTOR_PROFILE_COMPILE");
+  if (profile && gpu.device.label !== "meta") writePipelinesAtExit(runner, profile);
   return { gpu, runner, pool: new BufferPool(runner) };
+}
+
+const profiled: KernelRunner[] = [];
+
+/** The part of Node's and Bun's `process` the profile needs (Deno and browsers have none: no profile there). */
+interface ExitingProcess {
+  on(event: "exit", listener: () => void): void;
+  getBuiltinModule(id: "node:fs"): { writeFileSync(file: string, data: string): void };
+}
+
+/**
+ * TEXTCRAFTOR_PROFILE_COMPILE=FILE.json: at exit, every pipeline the process created (key, WGSL, creation
+ * seconds) goes to FILE, for `bun bench/shader-jit.ts FILE` to time each shader's creation and first dispatch.
+ */
+function writePipelinesAtExit(runner: KernelRunner, file: string) {
+  if (profiled.push(runner) > 1) return;
+  const process = (globalThis as { process?: ExitingProcess }).process;
+  process?.on("exit", () => {
+    const pipelines = new Map(profiled.flatMap((r) => r.pipelineSources()).map((p) => [p.key, p]));
+    process.getBuiltinModule("node:fs").writeFileSync(file, JSON.stringify([...pipelines.values()], null, 1));
+    const seconds = [...pipelines.values()].reduce((s, p) => s + p.createSeconds, 0);
+    console.error(`${pipelines.size} pipelines (created in ${seconds.toFixed(1)} s) written to ${file}`);
+  });
 }
 
 function bindingCap(): number | undefined {
