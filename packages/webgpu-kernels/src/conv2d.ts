@@ -132,8 +132,7 @@ const consts = (s: Conv2dSpec) =>
 const SPLIT_NHW = "let hw = h * w; let b = n / hw; let pos = n % hw; let py = pos / w; let px = pos % w;";
 
 /** Writes v (+ old value when accumulating) to element `i` of `out`. */
-const accumulateInto = (out: string) =>
-  `if (p.accumulate != 0u) { v += ${out}[i]; }\n  ${out}[i] = v;`;
+const accumulateInto = (out: string) => `if (p.accumulate != 0u) { v += ${out}[i]; }\n  ${out}[i] = v;`;
 
 /**
  * Forward: M = Cout, N = batch·Hout·Wout, K = Cin·kh·kw. A 1×1 stride-1 conv without padding (`pointwise`) reads
@@ -355,7 +354,11 @@ export function conv2dBiasGrad(r: KernelRunner, gradOut: GPUBuffer, gradB: GPUBu
   conv2dBiasGradKernel.run(
     r,
     { accumulate: !!o.accumulate },
-    { buffers: { dy: gradOut, db: gradB }, uniforms: { batch: g.batch, channels: g.cout, hw: g.hOut * g.wOut }, workgroups: g.cout },
+    {
+      buffers: { dy: gradOut, db: gradB },
+      uniforms: { batch: g.batch, channels: g.cout, hw: g.hOut * g.wOut },
+      workgroups: g.cout,
+    },
   );
 }
 

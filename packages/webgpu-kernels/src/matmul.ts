@@ -88,7 +88,10 @@ const matmulGemm = defineGemm({
 });
 
 /** The kernel and split-K for a product on `r`'s device (vec4 loads where the contiguous dimensions allow). */
-export function planMatmul(r: Pick<KernelRunner, "limits" | "wave" | "cpu">, o: MatmulOptions<unknown>): GemmPlan {
+export function planMatmul(
+  r: Pick<KernelRunner, "limits" | "wave" | "cpu" | "subgroups">,
+  o: MatmulOptions<unknown>,
+): GemmPlan {
   const { m, n, k, batch = 1, transA = false, transB = false } = o;
   return planGemm(
     r,
@@ -98,7 +101,10 @@ export function planMatmul(r: Pick<KernelRunner, "limits" | "wave" | "cpu">, o: 
 }
 
 /** The main kernel's WGSL for `o` on `r`'s device (for inspection). */
-export function matmulWgsl(r: Pick<KernelRunner, "limits" | "wave" | "cpu">, o: MatmulOptions<unknown>): string {
+export function matmulWgsl(
+  r: Pick<KernelRunner, "limits" | "wave" | "cpu" | "subgroups">,
+  o: MatmulOptions<unknown>,
+): string {
   const plan = planMatmul(r, o);
   return matmulGemm.wgsl({
     ...matmulSpec(o),

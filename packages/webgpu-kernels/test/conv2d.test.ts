@@ -336,63 +336,67 @@ test("random small convolutions, forward and both gradients (property)", async (
   );
 });
 
-describe("the direct GEMM for CPU drivers (no workgroup memory)", () => {
-  const cpuRunner = async () => {
-    const r = await getRunner();
-    return new KernelRunner(r.device, r.limits, r.features, { cpu: true });
-  };
-
-  test("forward, input grad and weight grad on awkward shapes", async () => {
-    const r = await cpuRunner();
-    for (const [i, o] of CASES.entries()) {
-      const data = inputs(o, 10 * i + 5);
-      await checkForward(r, o, data);
-      await checkInputGrad(r, o, data);
-      await checkWeightGrad(r, o, data);
-    }
-  });
-
-  test("weight grad with K split, accumulating; fused epilogue", async () => {
-    const r = await cpuRunner();
-    const o: Conv2dShape = {
-      batch: 2,
-      inChannels: 3,
-      outChannels: 8,
-      height: 32,
-      width: 31,
-      kernelH: 3,
-      kernelW: 3,
-      padH: 1,
-      padW: 1,
+// Both CPU-driver kernels: the subgroup one where the adapter has subgroups, and the 8×8 one.
+for (const subgroups of [true, false])
+  describe(`the direct GEMM for CPU drivers (no workgroup memory), subgroups=${subgroups}`, () => {
+    const cpuRunner = async () => {
+      const r = await getRunner();
+      if (subgroups && !r.subgroups)
+        throw new Error("this adapter has no subgroups: the shuffle kernel cannot be tested");
+      return new KernelRunner(r.device, r.limits, r.features, { cpu: true, subgroups });
     };
-    const { x, w, dy } = inputs(o, 23);
-    const prior = random(sizes(o).w, 24);
-    const dw = upload(r, prior);
-    const before = r.dispatches;
-    conv2dWeightGrad(r, upload(r, x), upload(r, dy), dw, { ...o, accumulate: true });
-    expect(r.dispatches - before).toBe(2);
-    expectClose(
-      await download(r, dw, sizes(o).w),
-      conv2dWeightGradCpu(x, dy, o).map((v, i) => v + prior[i]!),
-      1e-5,
-      "split-K dw",
-    );
-    const n = sizes(o).y,
-      bias = random(o.outChannels, 25),
-      residual = random(n, 26),
-      old = random(n, 27);
-    const out = upload(r, old);
-    conv2d(r, upload(r, x), upload(r, w), out, {
-      ...o,
-      bias: upload(r, bias),
-      residual: upload(r, residual),
-      accumulate: true,
+
+    test("forward, input grad and weight grad on awkward shapes", async () => {
+      const r = await cpuRunner();
+      for (const [i, o] of CASES.entries()) {
+        const data = inputs(o, 10 * i + 5);
+        await checkForward(r, o, data);
+        await checkInputGrad(r, o, data);
+        await checkWeightGrad(r, o, data);
+      }
     });
-    expectClose(
-      await download(r, out, n),
-      conv2dCpu(x, w, o, bias, residual).map((v, i) => v + old[i]!),
-      1e-5,
-      "epilogue",
-    );
+
+    test("weight grad with K split, accumulating; fused epilogue", async () => {
+      const r = await cpuRunner();
+      const o: Conv2dShape = {
+        batch: 2,
+        inChannels: 3,
+        outChannels: 8,
+        height: 32,
+        width: 31,
+        kernelH: 3,
+        kernelW: 3,
+        padH: 1,
+        padW: 1,
+      };
+      const { x, w, dy } = inputs(o, 23);
+      const prior = random(sizes(o).w, 24);
+      const dw = upload(r, prior);
+      const before = r.dispatches;
+      conv2dWeightGrad(r, upload(r, x), upload(r, dy), dw, { ...o, accumulate: true });
+      expect(r.dispatches - before).toBe(2);
+      expectClose(
+        await download(r, dw, sizes(o).w),
+        conv2dWeightGradCpu(x, dy, o).map((v, i) => v + prior[i]!),
+        1e-5,
+        "split-K dw",
+      );
+      const n = sizes(o).y,
+        bias = random(o.outChannels, 25),
+        residual = random(n, 26),
+        old = random(n, 27);
+      const out = upload(r, old);
+      conv2d(r, upload(r, x), upload(r, w), out, {
+        ...o,
+        bias: upload(r, bias),
+        residual: upload(r, residual),
+        accumulate: true,
+      });
+      expectClose(
+        await download(r, out, n),
+        conv2dCpu(x, w, o, bias, residual).map((v, i) => v + old[i]!),
+        1e-5,
+        "epilogue",
+      );
+    });
   });
-});

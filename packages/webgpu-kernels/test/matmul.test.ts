@@ -145,58 +145,67 @@ describe("matmul matches its CPU reference", () => {
   });
 });
 
-describe("the direct kernel for CPU drivers (no workgroup memory)", () => {
-  const cpuRunner = async () => {
-    const r = await getRunner();
-    return new KernelRunner(r.device, r.limits, r.features, { cpu: true });
-  };
+// Both CPU-driver kernels: the subgroup one (lanes share A by shuffles) where the adapter has subgroups, and the 8×8 one.
+for (const subgroups of [true, false]) {
+  describe(`the direct kernel for CPU drivers (no workgroup memory), subgroups=${subgroups}`, () => {
+    const cpuRunner = async () => {
+      const r = await getRunner();
+      if (subgroups && !r.subgroups)
+        throw new Error("this adapter has no subgroups: the shuffle kernel cannot be tested");
+      return new KernelRunner(r.device, r.limits, r.features, { cpu: true, subgroups });
+    };
 
-  test("its epilogue is written once, in a loop: 64 inlined copies took lavapipe about a minute to compile", async () => {
-    const r = await cpuRunner();
-    for (const activation of ["none", "quickGelu"] as const) {
-      const code = matmulWgsl(r, { m: 77, n: 768, k: 64, transB: true, activation, bias: true });
-      expect(code.match(/store\(/g)).toHaveLength(2); // the definition and one call
-    }
-  });
-
-  test("transposes, batches and a shared B on awkward shapes", async () => {
-    const r = await cpuRunner();
-    expect(planMatmul(r, { m: 77, n: 768, k: 64 }).tile.direct).toBe(true);
-    for (const transA of [false, true])
-      for (const transB of [false, true]) {
-        for (const [m, n, k] of SHAPES) await check({ m, n, k, transA, transB }, m + n, r);
-        await check({ m: 33, n: 45, k: 31, batch: 3, transA, transB, broadcastB: true }, 9, r);
+    test("its epilogue is written once, in a loop: 64 inlined copies took lavapipe about a minute to compile", async () => {
+      const r = await cpuRunner();
+      for (const activation of ["none", "quickGelu"] as const) {
+        const code = matmulWgsl(r, { m: 77, n: 768, k: 64, transB: true, activation, bias: true });
+        expect(code.match(/store\(/g)).toHaveLength(2); // the definition and one call
+        expect(code.includes("subgroupShuffle")).toBe(subgroups);
       }
-  });
-
-  test("epilogue, directly and after split-K", async () => {
-    const r = await cpuRunner();
-    const all = { alpha: 0.5, bias: true, activation: "gelu", residual: true, accumulate: true } as const;
-    await check({ m: 77, n: 130, k: 40, batch: 2, ...all }, 3, r);
-    await check({ m: 77, n: 68, k: 600, splitK: 3, ...all }, 4, r);
-    const plan = planMatmul(r, { m: 3, n: 5, k: 2048 });
-    expect(plan.splits).toBeGreaterThan(1);
-    await check({ m: 3, n: 5, k: 2048, transA: true }, 5, r);
-  });
-
-  test("random shapes (property)", async () => {
-    const r = await cpuRunner();
-    const dim = fc.integer({ min: 1, max: 70 });
-    const arb = fc.record({
-      m: dim,
-      n: dim,
-      k: dim,
-      batch: fc.integer({ min: 1, max: 3 }),
-      transA: fc.boolean(),
-      transB: fc.boolean(),
-      broadcastB: fc.boolean(),
     });
-    await fc.assert(
-      fc.asyncProperty(arb, (o) => check(o, o.m + o.n, r)),
-      { numRuns: 20, seed: 43 },
-    );
+
+    test("transposes, batches and a shared B on awkward shapes; every block shape", async () => {
+      const r = await cpuRunner();
+      expect(planMatmul(r, { m: 77, n: 768, k: 64 }).tile).toMatchObject({ direct: true, shuffle: subgroups });
+      // M = 7 and 13 take the subgroup kernel's 8- and 16-row blocks, N = 300 its 4-column one; K off multiples of 8.
+      for (const [m, n, k] of [...SHAPES, [7, 300, 33], [13, 50, 70]]) await check({ m, n, k }, m + n, r);
+      // Each block shape is a pipeline per transpose (seconds each on lavapipe): the transposes on a few.
+      for (const transA of [false, true])
+        for (const transB of [false, true]) {
+          for (const [m, n, k] of [SHAPES[1], SHAPES[4]]) await check({ m, n, k, transA, transB }, m + n, r);
+          await check({ m: 33, n: 45, k: 31, batch: 3, transA, transB, broadcastB: true }, 9, r);
+        }
+    });
+
+    test("epilogue, directly and after split-K", async () => {
+      const r = await cpuRunner();
+      const all = { alpha: 0.5, bias: true, activation: "gelu", residual: true, accumulate: true } as const;
+      await check({ m: 77, n: 130, k: 40, batch: 2, ...all }, 3, r);
+      await check({ m: 77, n: 68, k: 600, splitK: 3, ...all }, 4, r);
+      const plan = planMatmul(r, { m: 3, n: 5, k: 2048 });
+      expect(plan.splits).toBeGreaterThan(1);
+      await check({ m: 3, n: 5, k: 2048, transA: true }, 5, r);
+    });
+
+    test("random shapes (property)", async () => {
+      const r = await cpuRunner();
+      const dim = fc.integer({ min: 1, max: 70 });
+      const arb = fc.record({
+        m: dim,
+        n: dim,
+        k: dim,
+        batch: fc.integer({ min: 1, max: 3 }),
+        transA: fc.boolean(),
+        transB: fc.boolean(),
+        broadcastB: fc.boolean(),
+      });
+      await fc.assert(
+        fc.asyncProperty(arb, (o) => check(o, o.m + o.n, r)),
+        { numRuns: subgroups ? 20 : 10, seed: 43 },
+      );
+    });
   });
-});
+}
 
 describe("matmul plans and guards", () => {
   test("large outputs take 128×128 tiles without split-K; K steps fit workgroup storage", () => {
@@ -204,6 +213,7 @@ describe("matmul plans and guards", () => {
       limits: (storage ? { maxComputeWorkgroupStorageSize: storage } : {}) as Record<string, number>,
       wave: 128,
       cpu: false,
+      subgroups: false,
     });
     const big = { m: 4096, n: 4096, k: 4096 };
     const plan = planMatmul(gpu(32768), big);
