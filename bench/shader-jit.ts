@@ -71,10 +71,10 @@ console.log(
   "seconds: creation in the recorded run (includes waits for queued work), creation here, the first dispatch",
 );
 console.log("(wall and CPU of every thread: the JIT), the second dispatch (wall: a dispatch without the JIT)");
-console.log(`${"family".padEnd(24)} pipelines   in-run   create    first  1st CPU   second`);
+console.log(`${"family".padEnd(32)} pipelines   in-run   create    first  1st CPU   second`);
 for (const [family, r] of [["total", total] as const, ...[...families].sort((a, b) => b[1].firstCpu - a[1].firstCpu)])
   console.log(
-    `${family.padEnd(24)} ${String(r.pipelines).padStart(9)} ${s(r.inRun)} ${s(r.create)} ${s(r.first)} ${s(r.firstCpu)} ${s(r.second)}`,
+    `${family.padEnd(32)} ${String(r.pipelines).padStart(9)} ${s(r.inRun)} ${s(r.create)} ${s(r.first)} ${s(r.firstCpu)} ${s(r.second)}`,
   );
 console.log("slowest first dispatches (CPU seconds):");
 for (const [key, seconds] of slowest.sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`  ${s(seconds)}  ${key}`);
