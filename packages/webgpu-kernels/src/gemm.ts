@@ -11,7 +11,7 @@
  * epilogue: it writes the output, reading the optional epilogue inputs (bias, residual) the spec lists in
  * `epilogue`; each set of present inputs is its own kernel, so no binding is ever a stand-in.
  *
- * Two kernels, chosen from the runner (`r.cpu`):
+ * The kernel is chosen from the runner (`r.cpu`, `r.subgroups`):
  * - tiled (GPUs): a workgroup computes a tileM×tileN block, staging tileK slices of A and B in workgroup memory,
  *   K-major so that a thread reads its rows and columns as vec4s. Two stages: the global loads of step t+1 go to
  *   registers before the math of step t and land in the other stage after it, one barrier per step. Each thread
