@@ -3,8 +3,9 @@
  * per-thread scores in straight-line, constant-indexed code so a GPU holds them in registers; LLVM (lavapipe)
  * takes tens of seconds to a few minutes to compile those, longer than the tiny models take to run. These
  * kernels loop instead: one invocation owns one query row (forward, dQ) or one key row (dK, dV), streams the
- * other side with an online softmax, and never forms the Lq×Lk matrix either. Same bindings and results.
+ * other side with an online softmax, and never forms the Lq×Lk matrix either. Same bindings, layouts and results.
  */
+import { LAYOUT_UNIFORMS, ROW_STARTS, type LayoutUniforms } from "./attention-layout.ts";
 import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
 
@@ -13,20 +14,20 @@ const WG = 64;
 /** Head dims and the mask: everything the row-wise kernels bake in. */
 type RowwiseSpec = { d: number; dv: number; causal: boolean };
 /** `rows` counts query rows (forward, dQ) or key rows (dK, dV). */
-const UNIFORMS = { rows: "u32", lq: "u32", lk: "u32", scale: "f32" } as const;
+const UNIFORMS = { rows: "u32", lq: "u32", lk: "u32", scale: "f32", ...LAYOUT_UNIFORMS } as const;
 
 const MAIN = /* wgsl */ `
-  ${FOLDED_INDEX}
+  ${FOLDED_INDEX}${ROW_STARTS}
   @compute @workgroup_size(${WG})
   fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = foldedIndex(wid, nwg) * ${WG}u + lid;
     if (row >= p.rows) { return; }`;
 
-/** Σ_e x[xRow·n + e]·y[yRow·n + e] as a WGSL function over two bound arrays. */
+/** Σ_e x[xStart + e]·y[yStart + e] over n floats, as a WGSL function over two bound arrays. */
 const dotFn = (name: string, x: string, y: string, n: number) => `
-  fn ${name}(xRow: u32, yRow: u32) -> f32 {
+  fn ${name}(xStart: u32, yStart: u32) -> f32 {
     var s = 0.0;
-    for (var e = 0u; e < ${n}u; e++) { s += ${x}[xRow * ${n}u + e] * ${y}[yRow * ${n}u + e]; }
+    for (var e = 0u; e < ${n}u; e++) { s += ${x}[xStart + e] * ${y}[yStart + e]; }
     return s;
   }`;
 
@@ -42,19 +43,21 @@ export const rowwiseForwardKernel = defineKernel({
   ${dotFn("qk", "q", "k", d)}
   ${MAIN}
     let bh = row / p.lq; let i = row % p.lq;
+    let query = qRow(bh, i); let k0 = kRow(bh, 0u); let v0 = vRow(bh, 0u);
     var acc = array<f32, ${dv}>(); // explicit: lavapipe may not zero an uninitialised var
     var m = -1e30; var l = 0.0;
     for (var j = 0u; j < ${keyEnd(causal, "i")}; j++) {
-      let key = bh * p.lk + j;
-      let s = p.scale * qk(row, key);
+      let s = p.scale * qk(query, k0 + j * p.kToken);
       let mNew = max(m, s);
       let correction = exp(m - mNew);
       let w = exp(s - mNew);
       l = l * correction + w;
-      for (var e = 0u; e < ${dv}u; e++) { acc[e] = acc[e] * correction + w * v[key * ${dv}u + e]; }
+      let value = v0 + j * p.vToken;
+      for (var e = 0u; e < ${dv}u; e++) { acc[e] = acc[e] * correction + w * v[value + e]; }
       m = mNew;
     }
-    for (var e = 0u; e < ${dv}u; e++) { out[row * ${dv}u + e] = acc[e] / l; }
+    let o = oRow(bh, i);
+    for (var e = 0u; e < ${dv}u; e++) { out[o + e] = acc[e] / l; }
     lse[row] = m + log(l);
   }`,
 });
@@ -72,14 +75,15 @@ export const rowwiseGradQKernel = defineKernel({
   ${backwardDots(d, dv)}
   ${MAIN}
     let bh = row / p.lq; let i = row % p.lq;
+    let query = qRow(bh, i); let o = oRow(bh, i); let k0 = kRow(bh, 0u); let v0 = vRow(bh, 0u);
     var acc = array<f32, ${d}>(); // explicit: lavapipe may not zero an uninitialised var
     for (var j = 0u; j < ${keyEnd(causal, "i")}; j++) {
-      let key = bh * p.lk + j;
-      let prob = exp(p.scale * qk(row, key) - lse[row]);
-      let ds = prob * (dov(row, key) - delta[row]);
-      for (var e = 0u; e < ${d}u; e++) { acc[e] += ds * k[key * ${d}u + e]; }
+      let key = k0 + j * p.kToken;
+      let prob = exp(p.scale * qk(query, key) - lse[row]);
+      let ds = prob * (dov(o, v0 + j * p.vToken) - delta[row]);
+      for (var e = 0u; e < ${d}u; e++) { acc[e] += ds * k[key + e]; }
     }
-    for (var e = 0u; e < ${d}u; e++) { gradQ[row * ${d}u + e] = p.scale * acc[e]; }
+    for (var e = 0u; e < ${d}u; e++) { gradQ[query + e] = p.scale * acc[e]; }
   }`,
 });
 
@@ -93,17 +97,19 @@ export const rowwiseGradKVKernel = defineKernel({
   ${MAIN}
     // Here row is a key row: bh·Lk + j.
     let bh = row / p.lk; let j = row % p.lk;
+    let key = kRow(bh, j); let value = vRow(bh, j); let q0 = qRow(bh, 0u); let o0 = oRow(bh, 0u);
     var dk = array<f32, ${d}>(); // explicit: lavapipe may not zero an uninitialised var
     var dvAcc = array<f32, ${dv}>(); // explicit: lavapipe may not zero an uninitialised var
     for (var i = ${causal ? "j" : "0u"}; i < p.lq; i++) {
-      let query = bh * p.lq + i;
-      let prob = exp(p.scale * qk(query, row) - lse[query]);
-      let ds = prob * (dov(query, row) - delta[query]);
-      for (var e = 0u; e < ${dv}u; e++) { dvAcc[e] += prob * gradOut[query * ${dv}u + e]; }
-      for (var e = 0u; e < ${d}u; e++) { dk[e] += ds * q[query * ${d}u + e]; }
+      let stat = bh * p.lq + i;
+      let query = q0 + i * p.qToken; let o = o0 + i * p.oToken;
+      let prob = exp(p.scale * qk(query, key) - lse[stat]);
+      let ds = prob * (dov(o, value) - delta[stat]);
+      for (var e = 0u; e < ${dv}u; e++) { dvAcc[e] += prob * gradOut[o + e]; }
+      for (var e = 0u; e < ${d}u; e++) { dk[e] += ds * q[query + e]; }
     }
-    for (var e = 0u; e < ${d}u; e++) { gradK[row * ${d}u + e] = p.scale * dk[e]; }
-    for (var e = 0u; e < ${dv}u; e++) { gradV[row * ${dv}u + e] = dvAcc[e]; }
+    for (var e = 0u; e < ${d}u; e++) { gradK[key + e] = p.scale * dk[e]; }
+    for (var e = 0u; e < ${dv}u; e++) { gradV[value + e] = dvAcc[e]; }
   }`,
 });
 
@@ -115,6 +121,8 @@ export interface RowwiseShape {
   dv: number;
   scale: number;
   causal: boolean;
+  /** The layout's uniform values (attention-layout.ts). */
+  layout: LayoutUniforms;
 }
 
 export function rowwiseAttention(
@@ -129,7 +137,7 @@ export function rowwiseAttention(
   const rows = s.bh * s.lq;
   rowwiseForwardKernel.run(r, specOf(s), {
     buffers: { q, k, v, out, lse },
-    uniforms: { rows, lq: s.lq, lk: s.lk, scale: s.scale },
+    uniforms: { rows, lq: s.lq, lk: s.lk, scale: s.scale, ...s.layout },
     workgroups: Math.ceil(rows / WG),
   });
 }
@@ -156,12 +164,12 @@ export function rowwiseAttentionBackward(
     keys = s.bh * s.lk;
   rowwiseGradQKernel.run(r, spec, {
     buffers: { ...inputs, gradQ },
-    uniforms: { rows: queries, lq: s.lq, lk: s.lk, scale: s.scale },
+    uniforms: { rows: queries, lq: s.lq, lk: s.lk, scale: s.scale, ...s.layout },
     workgroups: Math.ceil(queries / WG),
   });
   rowwiseGradKVKernel.run(r, spec, {
     buffers: { ...inputs, gradK, gradV },
-    uniforms: { rows: keys, lq: s.lq, lk: s.lk, scale: s.scale },
+    uniforms: { rows: keys, lq: s.lq, lk: s.lk, scale: s.scale, ...s.layout },
     workgroups: Math.ceil(keys / WG),
   });
 }

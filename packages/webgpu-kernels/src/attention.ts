@@ -1,8 +1,9 @@
 /**
  * Fused scaled-dot-product attention, FlashAttention-2 style: forward, backward and their CPU references.
  *
- * Layout (contiguous f32): q [BH, Lq, D], k [BH, Lk, D], v [BH, Lk, Dv], out [BH, Lq, Dv], lse [BH, Lq], where BH is
- * batch·heads (the caller permutes heads next to batch). Scores are S = scale·q·kᵀ with scale = 1/√D by default;
+ * Layout (f32): q [BH, Lq, D], k [BH, Lk, D], v [BH, Lk, Dv], out [BH, Lq, Dv], lse [BH, Lq], where BH is batch·heads,
+ * either contiguous or tokens-major ([B, L, H·D], as the projections write them: attention-layout.ts), the grads laid
+ * out as their tensors. Scores are S = scale·q·kᵀ with scale = 1/√D by default;
  * `causal` keeps keys j ≤ i (PyTorch's top-left alignment; CLIP's text encoder has Lq = Lk).
  *
  * Forward: a workgroup owns BQ query rows of one head and streams K and V through workgroup memory in tiles of BK
@@ -21,6 +22,7 @@
  * what counts (a workgroup-memory load was measured at 15–40 times the cost of an 8-lane FMA: it is gathered lane by
  * lane); on GPUs it is the usual register-blocking win.
  */
+import { LAYOUT_UNIFORMS, layoutUniforms, ROW_STARTS, type AttentionLayout } from "./attention-layout.ts";
 import { rowwiseAttention, rowwiseAttentionBackward } from "./attention-rowwise.ts";
 import { defineKernel } from "./kernel.ts";
 import { FOLDED_INDEX, type KernelRunner } from "./runner.ts";
@@ -39,6 +41,10 @@ export interface AttentionOptions {
   /** Defaults to 1/√d. */
   scale?: number;
   causal?: boolean;
+  /** Splits bh into (batch, head) for the layout; defaults to 1. */
+  heads?: number;
+  /** How q, k, v, out and their grads are laid out; defaults to "headsMajor" ([BH, L, n] contiguous). */
+  layout?: AttentionLayout;
 }
 export interface AttentionBackwardOptions extends AttentionOptions {
   /** Scratch of at least bh·lq floats for delta_i = Σ dO_i·O_i; its contents are overwritten. */
@@ -111,29 +117,35 @@ const rowsOf = (n: number) => (n % 4 === 0 ? "vec4<f32>" : "f32");
 const byD = (s: AttentionSpec) => rowsOf(s.d);
 const byDv = (s: AttentionSpec) => rowsOf(s.dv);
 
-/** The loader `<name>4(row, c4)` of a [rows, n] input: floats 4·c4 … 4·c4+3 of a row, zero past n. */
+/**
+ * The loader `<name>4(start, c4)` of an input whose rows hold n floats: floats 4·c4 … 4·c4+3 of the row starting at
+ * float `start`, zero past n. Rows of n % 4 = 0 floats start at multiples of 4 in every layout, so they load as vec4s.
+ */
 const input = (name: string, n: number) =>
   n % 4 === 0
     ? `
-  fn ${name}4(row: u32, c4: u32) -> vec4<f32> { return ${name}[row * ${n / 4}u + c4]; }`
+  fn ${name}4(start: u32, c4: u32) -> vec4<f32> { return ${name}[start / 4u + c4]; }`
     : `
-  fn ${name}4(row: u32, c4: u32) -> vec4<f32> {
+  fn ${name}4(start: u32, c4: u32) -> vec4<f32> {
     var x = vec4<f32>();
-    for (var i = 0u; i < 4u; i++) { if (c4 * 4u + i < ${n}u) { x[i] = ${name}[row * ${n}u + c4 * 4u + i]; } }
+    for (var i = 0u; i < 4u; i++) { if (c4 * 4u + i < ${n}u) { x[i] = ${name}[start + c4 * 4u + i]; } }
     return x;
   }`;
 
-/** `<name>Store(row, c4, x)` for a [rows, n] output: writes the components of x that fall inside the row. */
+/** `<name>Store(start, c4, x)` for an output whose rows hold n floats: writes the components of x inside the row. */
 const output = (name: string, n: number) => `
-  fn ${name}Store(row: u32, c4: u32, x: vec4<f32>) {
-    for (var i = 0u; i < 4u; i++) { if (c4 * 4u + i < ${n}u) { ${name}[row * ${n}u + c4 * 4u + i] = x[i]; } }
+  fn ${name}Store(start: u32, c4: u32, x: vec4<f32>) {
+    for (var i = 0u; i < 4u; i++) { if (c4 * 4u + i < ${n}u) { ${name}[start + c4 * 4u + i] = x[i]; } }
   }`;
 
-/** Fills the tile `dst` ([cap, n4] vec4s) from rows `first`, `first`+1, … of `src`, zeroing the rows from `rows` on. */
+/**
+ * Fills the tile `dst` ([cap, n4] vec4s) from the rows of `src` starting at float `start`, `stride` floats apart,
+ * zeroing the rows from `rows` on.
+ */
 const loadTile = (
   dst: string,
   src: string,
-  first: string,
+  [start, stride]: [string, string],
   rows: string,
   cap: number,
   n4: number,
@@ -142,8 +154,14 @@ const loadTile = (
 ) => `
     for (var e = lid; e < ${cap * n4}u; e += ${threads}u) {
       let row = e / ${n4}u;
-      if (row < ${rows}) { ${dst}[e] = ${src}4(${first} + row, e % ${n4}u)${scale}; } else { ${dst}[e] = vec4<f32>(); }
+      if (row < ${rows}) { ${dst}[e] = ${src}4(${start} + row * ${stride}, e % ${n4}u)${scale}; } else { ${dst}[e] = vec4<f32>(); }
     }`;
+
+/** Rows `first`, `first` + 1, … of head bh of tensor `t` (q, k, v or o) for `loadTile`. */
+const rowsFrom = (t: "q" | "k" | "v" | "o", first: string): [string, string] => [
+  `${t}Row(bh, ${first})`,
+  `p.${t}Token`,
+];
 
 /** acc[c] += the thread's 4 rows of `a` (from row `aRow`) dotted with row t + c·TPR of `b`, a component per `a` row. */
 const scores = (acc: string, a: string, aRow: string, b: string, n4: number, count: number, tpr: number) => `
@@ -188,7 +206,7 @@ function check({ bq, bk, tpr, d, dv }: AttentionSpec, owned: number, streamed: n
     throw new Error(`attention: head dims d=${d}, dv=${dv} must lie in 1..${MAX_HEAD_DIM}`);
 }
 
-const UNIFORMS = { lq: "u32", lk: "u32", scale: "f32" } as const;
+const UNIFORMS = { lq: "u32", lk: "u32", scale: "f32", ...LAYOUT_UNIFORMS } as const;
 
 /** Forward; grid [⌈Lq/BQ⌉, BH]. */
 export const attentionForwardKernel = defineKernel({
@@ -204,7 +222,7 @@ export const attentionForwardKernel = defineKernel({
       threads = (bq / 4) * tpr,
       nb = bk / tpr;
     const masked = (j: string) => `vec4<bool>(${j} >= kRows)${causal ? ` | (vec4<u32>(k0 + ${j}) > rows)` : ""}`;
-    return /* wgsl */ `${input("q", d)}${input("k", d)}${input("v", dv)}${output("out", dv)}
+    return /* wgsl */ `${ROW_STARTS}${input("q", d)}${input("k", d)}${input("v", dv)}${output("out", dv)}
   var<workgroup> qs: array<vec4<f32>, ${bq * d4}>;              // scale·Q block
   var<workgroup> kv: array<vec4<f32>, ${bk * Math.max(d4, dv4)}>; // K tile, then V tile (K is dead once the scores exist)
   var<workgroup> ps: array<vec4<f32>, ${(bk * bq) / 4}>;          // [key, row group]: exp(S − m) of the group's 4 rows
@@ -216,7 +234,7 @@ export const attentionForwardKernel = defineKernel({
     let bh = wid.y; let q0 = wid.x * ${bq}u;
     let g = lid / ${tpr}u; let t = lid % ${tpr}u;
     let rows = q0 + 4u * g + vec4<u32>(0u, 1u, 2u, 3u);
-    ${loadTile("qs", "q", "bh * p.lq + q0", `min(${bq}u, p.lq - q0)`, bq, d4, threads, " * p.scale")}
+    ${loadTile("qs", "q", rowsFrom("q", "q0"), `min(${bq}u, p.lq - q0)`, bq, d4, threads, " * p.scale")}
     var m = vec4<f32>(${NEG});
     var l = vec4<f32>();
     var acc = array<vec4<f32>, ${4 * Math.ceil(dv4 / tpr)}>();
@@ -224,7 +242,7 @@ export const attentionForwardKernel = defineKernel({
     for (var k0 = 0u; k0 < kEnd; k0 += ${bk}u) {
       let kRows = min(${bk}u, p.lk - k0);
       workgroupBarrier(); // the previous tile's readers are done with kv, ps and the partials
-      ${loadTile("kv", "k", "bh * p.lk + k0", "kRows", bk, d4, threads)}
+      ${loadTile("kv", "k", rowsFrom("k", "k0"), "kRows", bk, d4, threads)}
       workgroupBarrier();
       // The explicit initializer matters: through Dawn on lavapipe, a loop-local var declared without one keeps the
       // previous iteration's value instead of restarting at zero.
@@ -239,7 +257,7 @@ export const attentionForwardKernel = defineKernel({
       var sum = vec4<f32>();
       ${unroll(nb, (c) => `s[${c}] = exp(s[${c}] - mNew); ps[(t + ${c * tpr}u) * ${bq / 4}u + g] = s[${c}]; sum += s[${c}];`)}
       partSum[lid] = sum;
-      ${loadTile("kv", "v", "bh * p.lk + k0", "kRows", bk, dv4, threads)}
+      ${loadTile("kv", "v", rowsFrom("v", "k0"), "kRows", bk, dv4, threads)}
       workgroupBarrier();
       let alpha = exp(m - mNew);
       m = mNew;
@@ -254,7 +272,7 @@ export const attentionForwardKernel = defineKernel({
     ${store(
       "out",
       "acc",
-      (r) => `bh * p.lq + rows[${r}]`,
+      (r) => `oRow(bh, rows[${r}])`,
       (r) => `rows[${r}] < p.lq`,
       dv4,
       tpr,
@@ -267,27 +285,28 @@ export const attentionForwardKernel = defineKernel({
   },
 });
 
-/** delta_i = Σ_e dO_ie·O_ie over bh·lq rows. */
+/** delta_i = Σ_e dO_ie·O_ie over bh·lq rows (i = bh·Lq + l; out and gradOut in the call's layout). */
 export const attentionDeltaKernel = defineKernel({
   name: "attentionDelta",
   inputs: { out: "f32", gradOut: "f32" },
   outputs: { delta: "f32" },
-  uniforms: { rows: "u32" },
+  uniforms: { rows: "u32", lq: "u32", ...LAYOUT_UNIFORMS },
   body: ({ dv }: { dv: number }) => /* wgsl */ `
-  ${FOLDED_INDEX}
+  ${FOLDED_INDEX}${ROW_STARTS}
   @compute @workgroup_size(256)
   fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = foldedIndex(wid, nwg) * 256u + lid;
     if (i >= p.rows) { return; }
+    let start = oRow(i / p.lq, i % p.lq);
     var sum = 0.0;
-    for (var e = 0u; e < ${dv}u; e++) { sum += out[i * ${dv}u + e] * gradOut[i * ${dv}u + e]; }
+    for (var e = 0u; e < ${dv}u; e++) { sum += out[start + e] * gradOut[start + e]; }
     delta[i] = sum;
   }`,
 });
 
 const BACKWARD_INPUTS = { q: byD, k: byD, v: byDv, gradOut: byDv, lse: "f32", delta: "f32" } as const;
 const backwardLoaders = (d: number, dv: number) =>
-  `${input("q", d)}${input("k", d)}${input("v", dv)}${input("gradOut", dv)}`;
+  `${ROW_STARTS}${input("q", d)}${input("k", d)}${input("v", dv)}${input("gradOut", dv)}`;
 
 /** dQ = scale·dS·K, one workgroup per query block looping over key tiles; grid [⌈Lq/BQ⌉, BH]. */
 export const attentionGradQKernel = defineKernel({
@@ -316,8 +335,8 @@ export const attentionGradQKernel = defineKernel({
     let g = lid / ${tpr}u; let t = lid % ${tpr}u;
     let rows = q0 + 4u * g + vec4<u32>(0u, 1u, 2u, 3u);
     let qRows = min(${bq}u, p.lq - q0);
-    ${loadTile("qs", "q", "bh * p.lq + q0", "qRows", bq, d4, threads, " * p.scale")}
-    ${loadTile("dos", "gradOut", "bh * p.lq + q0", "qRows", bq, dv4, threads)}
+    ${loadTile("qs", "q", rowsFrom("q", "q0"), "qRows", bq, d4, threads, " * p.scale")}
+    ${loadTile("dos", "gradOut", rowsFrom("o", "q0"), "qRows", bq, dv4, threads)}
     // Padding rows (≥ Lq) read the last row's statistics; nothing of them is written.
     let stat = bh * p.lq + min(rows, vec4<u32>(p.lq - 1u));
     let lseRows = vec4<f32>(lse[stat.x], lse[stat.y], lse[stat.z], lse[stat.w]);
@@ -327,8 +346,8 @@ export const attentionGradQKernel = defineKernel({
     for (var k0 = 0u; k0 < kEnd; k0 += ${bk}u) {
       let kRows = min(${bk}u, p.lk - k0);
       workgroupBarrier(); // the previous tile's readers are done with ks, vs and dss
-      ${loadTile("ks", "k", "bh * p.lk + k0", "kRows", bk, d4, threads)}
-      ${loadTile("vs", "v", "bh * p.lk + k0", "kRows", bk, dv4, threads)}
+      ${loadTile("ks", "k", rowsFrom("k", "k0"), "kRows", bk, d4, threads)}
+      ${loadTile("vs", "v", rowsFrom("v", "k0"), "kRows", bk, dv4, threads)}
       workgroupBarrier();
       var s = array<vec4<f32>, ${nb}>();
       var dp = array<vec4<f32>, ${nb}>();
@@ -344,7 +363,7 @@ export const attentionGradQKernel = defineKernel({
     ${store(
       "gradQ",
       "dQ",
-      (r) => `bh * p.lq + rows[${r}]`,
+      (r) => `qRow(bh, rows[${r}])`,
       (r) => `rows[${r}] < p.lq`,
       d4,
       tpr,
@@ -386,16 +405,16 @@ export const attentionGradKVKernel = defineKernel({
     let bh = wid.y; let k0 = wid.x * ${bk}u;
     let g = lid / ${tpr}u; let t = lid % ${tpr}u;
     let keys = k0 + 4u * g + vec4<u32>(0u, 1u, 2u, 3u);
-    ${loadTile("ks", "k", "bh * p.lk + k0", `min(${bk}u, p.lk - k0)`, bk, d4, threads, " * p.scale")}
-    ${loadTile("vs", "v", "bh * p.lk + k0", `min(${bk}u, p.lk - k0)`, bk, dv4, threads)}
+    ${loadTile("ks", "k", rowsFrom("k", "k0"), `min(${bk}u, p.lk - k0)`, bk, d4, threads, " * p.scale")}
+    ${loadTile("vs", "v", rowsFrom("v", "k0"), `min(${bk}u, p.lk - k0)`, bk, dv4, threads)}
     var dK = array<vec4<f32>, ${4 * Math.ceil(d4 / tpr)}>();
     var dV = array<vec4<f32>, ${4 * Math.ceil(dv4 / tpr)}>();
     // Under the causal mask, query blocks that end before this key block see none of it.
     for (var q0 = ${causal ? `k0 / ${bq}u * ${bq}u` : "0u"}; q0 < p.lq; q0 += ${bq}u) {
       let qRows = min(${bq}u, p.lq - q0);
       workgroupBarrier(); // the previous tile's readers are done with qs, dos, ps, dss and the statistics
-      ${loadTile("qs", "q", "bh * p.lq + q0", "qRows", bq, d4, threads)}
-      ${loadTile("dos", "gradOut", "bh * p.lq + q0", "qRows", bq, dv4, threads)}
+      ${loadTile("qs", "q", rowsFrom("q", "q0"), "qRows", bq, d4, threads)}
+      ${loadTile("dos", "gradOut", rowsFrom("o", "q0"), "qRows", bq, dv4, threads)}
       for (var e = lid; e < ${bq}u; e += ${threads}u) {
         let i = bh * p.lq + q0 + min(e, qRows - 1u); // padding queries are masked below
         lses[e] = lse[i]; deltas[e] = delta[i];
@@ -421,7 +440,7 @@ export const attentionGradKVKernel = defineKernel({
     ${store(
       "gradK",
       "dK",
-      (r) => `bh * p.lk + keys[${r}]`,
+      (r) => `kRow(bh, keys[${r}])`,
       (r) => `keys[${r}] < p.lk`,
       d4,
       tpr,
@@ -430,7 +449,7 @@ export const attentionGradKVKernel = defineKernel({
     ${store(
       "gradV",
       "dV",
-      (r) => `bh * p.lk + keys[${r}]`,
+      (r) => `vRow(bh, keys[${r}])`,
       (r) => `keys[${r}] < p.lk`,
       dv4,
       tpr,
@@ -447,7 +466,7 @@ function resolve(o: AttentionOptions) {
   const { bh, lq, lk, d, dv } = o;
   if (![bh, lq, lk, d, dv].every((n) => Number.isInteger(n) && n >= 1))
     throw new Error(`attention: bh, lq, lk, d, dv must be positive integers (got ${bh}, ${lq}, ${lk}, ${d}, ${dv})`);
-  return { scale: o.scale ?? 1 / Math.sqrt(d), causal: o.causal ?? false };
+  return { scale: o.scale ?? 1 / Math.sqrt(d), causal: o.causal ?? false, layout: layoutUniforms(o) };
 }
 
 function spec(r: KernelRunner, kernel: AttentionKernel, o: AttentionOptions, causal: boolean): AttentionSpec {
@@ -464,12 +483,12 @@ export function attention(
   lse: GPUBuffer,
   o: AttentionOptions,
 ): void {
-  const { scale, causal } = resolve(o);
-  if (r.cpu) return rowwiseAttention(r, q, k, v, out, lse, { ...o, scale, causal });
+  const { scale, causal, layout } = resolve(o);
+  if (r.cpu) return rowwiseAttention(r, q, k, v, out, lse, { ...o, scale, causal, layout });
   const s = spec(r, "forward", o, causal);
   attentionForwardKernel.run(r, s, {
     buffers: { q, k, v, out, lse },
-    uniforms: { lq: o.lq, lk: o.lk, scale },
+    uniforms: { lq: o.lq, lk: o.lk, scale, ...layout },
     workgroups: [Math.ceil(o.lq / s.bq), o.bh, 1],
   });
 }
@@ -488,17 +507,26 @@ export function attentionBackward(
   gradV: GPUBuffer,
   o: AttentionBackwardOptions,
 ): void {
-  const { scale, causal } = resolve(o);
+  const { scale, causal, layout } = resolve(o);
   const rows = o.bh * o.lq;
   attentionDeltaKernel.run(
     r,
     { dv: o.dv },
-    { buffers: { out, gradOut, delta: o.delta }, uniforms: { rows }, workgroups: Math.ceil(rows / 256) },
+    {
+      buffers: { out, gradOut, delta: o.delta },
+      uniforms: { rows, lq: o.lq, ...layout },
+      workgroups: Math.ceil(rows / 256),
+    },
   );
   if (r.cpu)
-    return rowwiseAttentionBackward(r, [q, k, v, gradOut, lse, o.delta], gradQ, gradK, gradV, { ...o, scale, causal });
+    return rowwiseAttentionBackward(r, [q, k, v, gradOut, lse, o.delta], gradQ, gradK, gradV, {
+      ...o,
+      scale,
+      causal,
+      layout,
+    });
   const inputs = { q, k, v, gradOut, lse, delta: o.delta },
-    uniforms = { lq: o.lq, lk: o.lk, scale };
+    uniforms = { lq: o.lq, lk: o.lk, scale, ...layout };
   const kv = spec(r, "gradKV", o, causal);
   attentionGradKVKernel.run(r, kv, {
     buffers: { ...inputs, gradK, gradV },
@@ -514,7 +542,12 @@ export function attentionBackward(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// CPU references: plain loops in float64
+// CPU references: plain loops in float64, on headsMajor (contiguous) tensors
+
+function contiguousOnly(o: AttentionOptions) {
+  if ((o.layout ?? "headsMajor") !== "headsMajor")
+    throw new Error(`attention CPU reference: takes headsMajor tensors only (got layout "${o.layout}")`);
+}
 
 /** Scaled scores of one query row against all keys, −∞ where masked. */
 function rowScores(
@@ -550,6 +583,7 @@ export function attentionCpu(
   v: ArrayLike<number>,
   o: AttentionOptions,
 ): { out: Float64Array; lse: Float64Array } {
+  contiguousOnly(o);
   const { scale, causal } = resolve(o);
   const { bh, lq, lk, dv } = o;
   const out = new Float64Array(bh * lq * dv),
@@ -573,6 +607,7 @@ export function attentionBackwardCpu(
   gradOut: ArrayLike<number>,
   o: AttentionOptions,
 ): { gradQ: Float64Array; gradK: Float64Array; gradV: Float64Array } {
+  contiguousOnly(o);
   const { scale, causal } = resolve(o);
   const { bh, lq, lk, d, dv } = o;
   const gradQ = new Float64Array(bh * lq * d),

@@ -15,6 +15,7 @@ export * from "./reduce.ts";
 export * from "./conv2d.ts";
 export * from "./resample.ts";
 export * from "./attention.ts";
+export { headStrides, type AttentionLayout, type HeadStrides } from "./attention-layout.ts";
 export * from "./attention-rowwise.ts";
 export * from "./cast.ts";
 export * from "./storage-bindings.ts";
