@@ -35,3 +35,11 @@ test("vs-torch.sh takes one of its three tables and its own options only", () =>
     stderr: expect.stringContaining("kernels takes --threads and --allow-reference-blas only"),
   });
 });
+
+test("the models table names its models when --only gets another (before opening a device)", () => {
+  const p = Bun.spawnSync(["bun", "bench/vs-torch-json.ts", "models", "--only", "clip"], {
+    cwd: `${import.meta.dir}/..`,
+  });
+  expect(p.exitCode).not.toBe(0);
+  expect(p.stderr.toString()).toContain("--only clip: use unet or vit");
+});

@@ -9,7 +9,8 @@ under the same names), the models being the plain-torch ones the golden fixtures
 f32 on the CPU, on every core and refusing the reference BLAS (torch_env.py). Medians of --samples runs after one
 warm-up run (default 1 for the models, whose runs take seconds to minutes on 2 cores; 5 for the step). Writes JSON
 to the path given (the table comes from bench/compare-models.ts).
-  python3 bench/torch_models.py models|train [out.json] [--samples N] [--tiny] [--threads N] [--allow-reference-blas]
+  python3 bench/torch_models.py models|train [out.json] [--samples N] [--tiny] [--only unet|vit] [--threads N]
+                                [--allow-reference-blas]
 """
 import argparse
 import json
@@ -106,6 +107,7 @@ def main():
     parser.add_argument("out", nargs="?", help="JSON file to write")
     parser.add_argument("--samples", type=int, help="timed runs after the warm-up; default 1 for models, 5 for train")
     parser.add_argument("--tiny", action="store_true", help="models at tiny widths (checks the cases run)")
+    parser.add_argument("--only", choices=["unet", "vit"], help="one model of the models table")
     torch_env.add_arguments(parser)
     args = parser.parse_args()
     samples = args.samples or (1 if args.suite == "models" else 5)
@@ -114,6 +116,7 @@ def main():
     env = torch_env.prepare(args.threads, args.allow_reference_blas)
     print(torch_env.describe(env), file=sys.stderr)
     cases = model_cases(TINY if args.tiny else FULL) if args.suite == "models" else step_case()
+    cases = [c for c in cases if args.only in (None, c[0])]
     rows = []
     for model, shape, build in cases:
         params, passes = build()

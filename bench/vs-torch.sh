@@ -4,7 +4,8 @@
 #   bash bench/vs-torch.sh models    (bun run bench:torch:models)  SD 1.5 UNet at 16² latents, ViT-L/14 at 224 px
 #   bash bench/vs-torch.sh train     (bun run bench:torch:train)   the tiny model's training step, our dispatches
 # Options: --samples N (models/train: timed runs after one warm-up run; default 1 for models, 5 for train),
-# --threads N (torch's intra-op threads; default every core, as lavapipe), --allow-reference-blas.
+# --threads N (torch's intra-op threads; default every core, as lavapipe), --allow-reference-blas, --only unet|vit
+# (models: one of the two, to split the table over two runs).
 # Both sides' JSON, their logs and the table (table.md) go to $OUT/<suite> or /tmp/bench-vs-torch/<suite>.
 set -eu
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ while [ $# -gt 0 ]; do
   --threads) torch_args+=(--threads "$2") && shift 2 ;;
   --allow-reference-blas) torch_args+=("$1") && shift ;;
   --tiny) ours_args+=("$1") torch_args+=("$1") && shift ;; # models at tiny widths: checks the harness, not speed
+  --only) ours_args+=(--only "$2") torch_args+=(--only "$2") && shift 2 ;;
   *) echo "bench/vs-torch.sh: unknown option $1 (see the header of bench/vs-torch.sh)" >&2 && exit 2 ;;
   esac
 done
