@@ -3,7 +3,8 @@
 #   1. a Vulkan driver WebGPU can use: on Debian/Ubuntu with none, Mesa's CPU driver (lavapipe >= 24);
 #   2. Bun, through npm, when it is missing;
 #   3. the workspace dependencies (bun install);
-#   4. Open MPI (data-parallel training with mpirun; its tests), on Debian/Ubuntu when missing.
+#   4. Open MPI (data-parallel training with mpirun; its tests), on Debian/Ubuntu when missing;
+#   5. Chromium (the browser example's test runs it headless), on Debian/Ubuntu when missing.
 # Prints one line per step saying what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,4 +66,15 @@ elif command -v apt-get >/dev/null; then
   say "installed Open MPI $(dpkg-query -W -f='${Version}' openmpi-bin)"
 else
   say "WARNING: no Open MPI and no apt-get; install Open MPI for data-parallel training (mpirun)"
+fi
+
+# --- 5. Chromium ----------------------------------------------------------------------------------
+if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then
+  say "Chromium present ($( (chromium --version || chromium-browser --version || google-chrome --version) 2>/dev/null | head -1))"
+elif command -v apt-get >/dev/null; then
+  sudo_if_needed apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null 2>&1 ||
+    { sudo_if_needed apt-get update -qq && sudo_if_needed apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null; }
+  say "installed Chromium $(dpkg-query -W -f='${Version}' chromium)"
+else
+  say "WARNING: no Chromium and no apt-get; install Chromium for the browser example's test (examples/browser-knob)"
 fi

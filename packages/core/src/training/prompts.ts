@@ -5,7 +5,8 @@
  * epoch, so step n always sees the same prompts — which is what makes `--resume` exact.
  */
 import { readFile } from "node:fs/promises";
-import { parse } from "csv-parse/sync";
+// The package's browser build: the same parser carrying its own Buffer, so the core also imports in a browser.
+import { parse } from "csv-parse/browser/esm/sync";
 import { Rng } from "../nn/init.ts";
 
 /** Any problem with a prompt file; the message names the file (and the line, where there is one). */

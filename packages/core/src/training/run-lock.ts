@@ -60,8 +60,8 @@ async function readOwner(path: string): Promise<LockOwner | null> {
 /** Locks this process holds, by lock file, with how many holders: the CLI holds its run folder around train(), which takes it again. */
 const held = new Map<string, number>();
 // A process that exits holding a lock (an error, Ctrl-C) leaves no lock file behind; only kill -9 does, and that
-// one is stale and taken over.
-process.once("exit", () => {
+// one is stale and taken over. (No `process` in a browser, which imports the core but never trains.)
+globalThis.process?.once("exit", () => {
   for (const path of held.keys()) rmSync(path, { force: true });
 });
 
