@@ -64,6 +64,10 @@ for (const c of cases) {
     expect(plan.parts.map((p) => p.dtype)).toEqual(["f32", c.dtype, c.dtype, c.dtype]);
 
     const rt = T.useDevice(gpu);
+    // The plan's pipelines compiled ahead are every pipeline the real run dispatches (same keys, same code).
+    rt.runner.warmUp(plan.pipelines);
+    const warm = new Set(rt.runner.pipelineSources().map((p) => p.key));
+    expect(plan.pipelines.every((p) => warm.has(p.key))).toBe(true);
     const real = await models(c.dtype);
     rt.pool.resetPeak();
     await T.train({
@@ -73,6 +77,12 @@ for (const c of cases) {
       evalPrompts: prompts.slice(0, 2),
       runDir: mkdtempSync(join(tmpdir(), "tc-plan-")),
     });
+    expect(
+      rt.runner
+        .pipelineSources()
+        .filter((p) => !warm.has(p.key))
+        .map((p) => p.key),
+    ).toEqual([]);
     const measured = rt.pool.peakBytes;
     if (process.env.TEXTCRAFTOR_REPORT_ERRORS) console.log(c.name, { plan: plan.peakBytes, measured });
     expect(Math.abs(plan.peakBytes - measured) / measured).toBeLessThan(0.02);

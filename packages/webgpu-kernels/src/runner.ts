@@ -163,8 +163,53 @@ export class KernelRunner {
    * is not the compile: the driver JIT-compiles a shader at its first dispatch, on the queue's thread, and a
    * creation first waits for the queued work (bench/shader-jit.ts replays the list to time the two apart).
    */
-  pipelineSources(): { key: string; code: string; createSeconds: number }[] {
-    return [...this.pipelines].map(([key, { code, createSeconds }]) => ({ key, code, createSeconds }));
+  pipelineSources(): PipelineSource[] {
+    return [...this.pipelines].map(([key, { code, createSeconds, windows }]) => ({
+      key,
+      code,
+      createSeconds,
+      windows: windows && [...windows],
+    }));
+  }
+
+  /**
+   * Compiles ahead of use: creates each pipeline of `sources` this runner lacks (another runner's
+   * `pipelineSources()`, e.g. the memory plan's meta device, which ran the same kernels) and submits one dispatch
+   * of each with every uniform 0 and stand-in buffers. Every kernel bounds-checks against its sizes, so such a
+   * dispatch touches nothing; drivers that JIT a shader at its first dispatch (lavapipe) then compile on their
+   * queue's thread while the caller goes on, e.g. loading weights. Returns how many pipelines it created.
+   */
+  warmUp(sources: readonly Pick<PipelineSource, "key" | "code" | "windows">[]): number {
+    const fresh = sources.filter((s) => !this.pipelines.has(s.key));
+    if (!fresh.length) return 0;
+    const zeros = this.device.createBuffer({ size: SLOT, usage: GPUBufferUsage.UNIFORM });
+    // One stand-in per binding position, shared across dispatches: within a dispatch no two writable bindings alias.
+    const standIns = new Map<number, GPUBuffer>();
+    const standIn = (i: number) => {
+      let b = standIns.get(i);
+      if (!b) standIns.set(i, (b = this.device.createBuffer({ size: 1024, usage: GPUBufferUsage.STORAGE })));
+      return b;
+    };
+    const pass = this.computePass();
+    for (const s of fresh) {
+      const windows = s.windows && new Map(s.windows);
+      const { pipeline, layout } = this.compiled(s.key, () => (windows ? { code: s.code, windows } : s.code));
+      const bindings = [...s.code.matchAll(/@binding\((\d+)\)\s*var<(uniform|storage)/g)];
+      const entries = bindings.map(([, binding, kind], i) => ({
+        binding: Number(binding),
+        resource: {
+          buffer: kind === "uniform" ? zeros : standIn(i),
+        },
+      }));
+      const bindGroup = this.device.createBindGroup({ layout, entries });
+      this.recorded.push(bindGroup);
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(1);
+    }
+    this.retired.push(zeros, ...standIns.values());
+    this.flush();
+    return fresh.length;
   }
 
   run(d: Dispatch): void {
@@ -317,6 +362,15 @@ export class KernelRunner {
     this.pass?.end();
     this.pass = null;
   }
+}
+
+/** A pipeline as a runner created it: enough to create it again on another runner (see `warmUp`). */
+export interface PipelineSource {
+  key: string;
+  code: string;
+  createSeconds: number;
+  /** For code rewritten for bindings in windows: each original binding's window bindings. */
+  windows?: [number, number[]][];
 }
 
 export const align4 = (n: number) => Math.ceil(n / 4) * 4;

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
+import { unary } from "../src/elementwise.ts";
 import { KernelRunner } from "../src/runner.ts";
-import { getRunner, download, upload } from "./helpers.ts";
+import { getRunner, download, empty, upload } from "./helpers.ts";
 
 test("bind groups are released after their batch is submitted, and layouts are fetched once per pipeline", async () => {
   const base = await getRunner();
@@ -89,4 +90,23 @@ test("pipelineSources lists each pipeline once, with the WGSL it was created fro
   expect(sources[0]!.code).toBe(wgsl());
   expect(sources[1]!.code).toContain("x_load");
   for (const s of sources) expect(s.createSeconds).toBeGreaterThan(0);
+});
+
+test("warmUp creates another runner's pipelines, dispatches each once harmlessly, and run() then reuses them", async () => {
+  const gpu = await getRunner();
+  const source = new KernelRunner(gpu.device, gpu.limits, [...gpu.features]);
+  const x = upload(source, Float32Array.of(1, 2, 3, 4, 5)),
+    y = empty(source, 5);
+  const launch = (r: KernelRunner) => unary(r, "exp", x, y, 5);
+  launch(source);
+  const sources = source.pipelineSources();
+  const fresh = new KernelRunner(gpu.device, gpu.limits, [...gpu.features]);
+  expect(fresh.warmUp(sources)).toBe(sources.length);
+  expect(fresh.warmUp(sources)).toBe(0);
+  const warmed = fresh.pipelineSources();
+  launch(fresh);
+  expect(fresh.pipelineSources()).toEqual(warmed);
+  expect([...(await download(fresh, y, 5))].map((v) => Math.log(v))).toEqual(
+    [1, 2, 3, 4, 5].map((v) => expect.closeTo(v, 5)),
+  );
 });

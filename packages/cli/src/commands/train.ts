@@ -426,6 +426,9 @@ export const trainCommand = Command.make(
     if (plan.problem)
       return yield* new UserFacingError({ message: `these settings cannot run on this adapter: ${plan.problem}` });
     if (f.dryRun) return;
+    // The plan ran every kernel the run needs: drivers that compile at the first dispatch (lavapipe) now do so on
+    // their own thread while the weights load, instead of inside the first steps.
+    rt.runner.warmUp(plan.pipelines);
     const sd = yield* attempt(() =>
       loadStableDiffusion(model, { textEncoderPath, weightDtype: trainsUnet ? "f32" : frozenDtype }),
     );

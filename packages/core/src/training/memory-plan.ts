@@ -5,6 +5,7 @@
  * pool's real peak for those settings (resolution, batch, N and K, checkpointing, LoRA, EMA, mixed precision),
  * not a formula; `train --dry-run` prints it, and every run prints it before it starts.
  */
+import type { PipelineSource } from "@textcraftor/webgpu-kernels";
 import { metaGpu } from "../device/meta-device.ts";
 import type { Gpu } from "../device/open-device.ts";
 import type { Module } from "../nn/module.ts";
@@ -39,6 +40,8 @@ export interface MemoryPlan {
   peakBytes: number;
   /** Why the run cannot run on this adapter (a tensor or a kernel's bindings past its limits), or null. */
   problem: string | null;
+  /** Every pipeline the planned run dispatched: the real runner compiles them ahead (`KernelRunner.warmUp`). */
+  pipelines: PipelineSource[];
 }
 
 export interface PlanInputs {
@@ -56,7 +59,7 @@ export async function planTrainingMemory(gpu: Gpu, inputs: PlanInputs): Promise<
   return withRuntime(rt, () => measure(rt, inputs));
 }
 
-async function measure({ pool }: Runtime, inputs: PlanInputs): Promise<MemoryPlan> {
+async function measure({ pool, runner }: Runtime, inputs: PlanInputs): Promise<MemoryPlan> {
   const plan: MemoryPlan = {
     parts: [],
     optimizerBytes: 0,
@@ -64,6 +67,7 @@ async function measure({ pool }: Runtime, inputs: PlanInputs): Promise<MemoryPla
     activationBytes: 0,
     peakBytes: 0,
     problem: null,
+    pipelines: [],
   };
   let weights = 0;
   try {
@@ -92,6 +96,7 @@ async function measure({ pool }: Runtime, inputs: PlanInputs): Promise<MemoryPla
     plan.problem = (e as Error).message;
   }
   plan.peakBytes = pool.peakBytes;
+  plan.pipelines = runner.pipelineSources();
   plan.activationBytes = Math.max(0, plan.peakBytes - weights - plan.optimizerBytes - plan.gradientBytes);
   return plan;
 }
