@@ -4,7 +4,7 @@
  */
 import type { MatmulActivation } from "@textcraftor/webgpu-kernels";
 import { LayerNorm, Linear, Module, ModuleList, type Rng } from "../../nn/index.ts";
-import { permute, scaledDotProductAttention } from "../../ops/index.ts";
+import { scaledDotProductAttention } from "../../ops/index.ts";
 import { checkpoint, type Tensor } from "../../tensor/index.ts";
 import type { CLIPActivation, CLIPEncoderConfig } from "./config.ts";
 
@@ -36,17 +36,14 @@ export class CLIPAttention extends Module {
 
   /** x [B, L, hidden] → [B, L, hidden] (+ residual, fused into out_proj); scores scaled by head_dim^-0.5. */
   forward(x: Tensor, causal: boolean, residual?: Tensor): Tensor {
-    const [batch, length] = x.shape as [number, number];
     const headDim = this.hiddenSize / this.numHeads;
-    // The attention kernel wants [B, heads, L, head_dim]: heads next to batch.
-    const heads = (t: Tensor) => permute(t.reshape([batch, length, this.numHeads, headDim]), [0, 2, 1, 3]);
-    const out = scaledDotProductAttention(
-      heads(this.qProj.forward(x)),
-      heads(this.kProj.forward(x)),
-      heads(this.vProj.forward(x)),
-      { causal, scale: headDim ** -0.5 },
-    );
-    return this.outProj.forward(permute(out, [0, 2, 1, 3]).reshape([batch, length, this.hiddenSize]), "none", residual);
+    // [B, L, heads·head_dim] in and out: the attention kernels read each head in place.
+    const out = scaledDotProductAttention(this.qProj.forward(x), this.kProj.forward(x), this.vProj.forward(x), {
+      heads: this.numHeads,
+      causal,
+      scale: headDim ** -0.5,
+    });
+    return this.outProj.forward(out, "none", residual);
   }
 }
 

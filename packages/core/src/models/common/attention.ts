@@ -6,7 +6,7 @@ import { GroupNorm, Linear } from "../../nn/layers.ts";
 import type { Rng } from "../../nn/init.ts";
 import { Module, ModuleList } from "../../nn/module.ts";
 import { scaledDotProductAttention } from "../../ops/attention.ts";
-import { permute, transpose } from "../../ops/shape.ts";
+import { transpose } from "../../ops/shape.ts";
 import { scope } from "../../tensor/scope.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 
@@ -59,25 +59,13 @@ export class Attention extends Module {
       const [batch, channels] = normed.shape as [number, number];
       const tokens = spatial ? transpose(normed.reshape([batch, channels, -1]), 1, 2) : normed;
       const source = context ?? tokens;
-      const attended = this.attend(this.toQ.forward(tokens), this.toK.forward(source), this.toV.forward(source));
+      // q, k, v stay [B, L, heads·d]: the attention kernels read each head in place.
+      const [q, k, v] = [this.toQ.forward(tokens), this.toK.forward(source), this.toV.forward(source)];
+      const attended = scaledDotProductAttention(q, k, v, { heads: this.heads });
       if (residual && spatial) throw new Error("Attention: a residual is fused only for [B, L, C] inputs");
       const out = this.toOut.at(0).forward(attended, "none", residual);
       const shaped = spatial ? transpose(out, 1, 2).reshape(x.shape) : out;
       return this.residualConnection ? x.add(shaped) : shaped;
     });
-  }
-
-  /** q [B, L, C], k and v [B, Lc, C] → [B, L, C]; one head needs no split. */
-  private attend(q: Tensor, k: Tensor, v: Tensor): Tensor {
-    if (this.heads === 1) return scaledDotProductAttention(q, k, v);
-    const [batch, length, channels] = q.shape as [number, number, number];
-    // [B, L, heads·d] → [B, heads, L, d], the layout the fused attention kernel takes.
-    const splitHeads = (t: Tensor) =>
-      permute(t.reshape([batch, t.shape[1]!, this.heads, channels / this.heads]), [0, 2, 1, 3]);
-    return permute(scaledDotProductAttention(splitHeads(q), splitHeads(k), splitHeads(v)), [0, 2, 1, 3]).reshape([
-      batch,
-      length,
-      channels,
-    ]);
   }
 }
