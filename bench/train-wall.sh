@@ -7,7 +7,8 @@
 # alone), `bun install --offline` installs it from Bun's cache, then each run is timed. By default every run starts
 # with an empty Mesa shader cache, as a first run on a new machine does (lavapipe compiles every pipeline with LLVM);
 # --warm primes a cache of its own with one untimed run and times runs that find every pipeline compiled.
-# Prints each run's wall and CPU seconds, the median, and any lines where the CLI reports pipeline compilation.
+# Prints each run's wall and CPU seconds, the median, and where the revision reports them (TEXTCRAFTOR_PROFILE_COMPILE)
+# its pipelines' creation seconds as a share of the wall time.
 set -eu
 rev=${1:-}
 [ -n "$rev" ] && [ "${rev#-}" = "$rev" ] || {
@@ -57,7 +58,9 @@ for i in $(seq 1 "$runs"); do
   rm -rf "$dir/runs" # a bare train writes runs/textcraftor
   log=$dir/run-$i.log
   start=$(date +%s.%N)
-  (cd "$dir" && MESA_SHADER_CACHE_DIR=$cache /usr/bin/time -f "%U %S" -o "$dir/cpu-$i" "${cmd[@]}" >"$log" 2>&1) || {
+  # Revisions that have TEXTCRAFTOR_PROFILE_COMPILE report their pipelines' creation seconds at exit.
+  (cd "$dir" && MESA_SHADER_CACHE_DIR=$cache TEXTCRAFTOR_PROFILE_COMPILE=$dir/pipelines-$i.json \
+    /usr/bin/time -f "%U %S" -o "$dir/cpu-$i" "${cmd[@]}" >"$log" 2>&1) || {
     tail -20 "$log" >&2
     echo "bench/train-wall.sh: run $i failed (log: $log)" >&2
     exit 1
@@ -66,6 +69,11 @@ for i in $(seq 1 "$runs"); do
   read -r user sys <"$dir/cpu-$i"
   printf 'run %d: %.1f s wall, %.1f s CPU\n' "$i" "$wall" "$(echo "$user + $sys" | bc)"
   walls+=("$wall")
-  grep -i "compil" "$log" | sed 's/^/  reported: /' || true
+  created=$(grep -Eo '[0-9]+ pipelines \(created in [0-9.]+ s\)' "$log" | tail -1 || true)
+  if [ -n "$created" ]; then
+    seconds=$(echo "$created" | grep -Eo '[0-9.]+ s' | cut -d' ' -f1)
+    printf '  %s: %.1f %% of the wall time; lavapipe JIT-compiles at first dispatch, outside it (bun bench/shader-jit.ts %s)\n' \
+      "$created" "$(echo "100 * $seconds / $wall" | bc -l)" "$dir/pipelines-$i.json"
+  fi
 done
 printf 'median: %.1f s wall over %d run(s)\n' "$(printf '%s\n' "${walls[@]}" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')" "$runs"
