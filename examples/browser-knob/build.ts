@@ -23,14 +23,7 @@ export const DEFAULT_ENCODER = "runs/textcraftor/text_encoder";
 const ENCODER_WEIGHTS = ["model.safetensors", "model.bin", "pytorch_model.safetensors", "pytorch_model.bin"];
 
 export async function buildBrowserKnob({ encoder = DEFAULT_ENCODER, out = join(here, "dist") } = {}): Promise<string> {
-  const encoderKind = await stat(encoder).then(
-    (s) => (s.isDirectory() ? "folder" : "file"),
-    () => null,
-  );
-  if (!encoderKind)
-    throw new Error(
-      `no tuned text encoder at ${encoder}: run \`bun run cli train\` (minutes on a CPU; it writes ${DEFAULT_ENCODER}), or pass --encoder PATH (a text_encoder/ folder or a weights file)`,
-    );
+  const encoderFiles = await encoderCopies(encoder);
   await rm(out, { recursive: true, force: true });
   const bundle = await Bun.build({
     entrypoints: [join(here, "main.ts")],
@@ -46,40 +39,50 @@ export async function buildBrowserKnob({ encoder = DEFAULT_ENCODER, out = join(h
   await cp(TINY_MODEL, join(out, "model"), { recursive: true });
   await mkdir(join(out, "model/tokenizer"));
   await writeFile(join(out, "model/tokenizer/merges.txt"), await clipMergesText());
-  await copyEncoder(encoder, encoderKind, join(out, "encoder"));
+  await mkdir(join(out, "encoder"));
+  for (const [from, name] of encoderFiles) await copyFile(from, join(out, "encoder", name));
   return out;
 }
 
-async function copyEncoder(from: string, kind: "folder" | "file", to: string) {
-  await mkdir(to);
-  if (kind === "file") {
-    const name = from.endsWith(".safetensors")
+/** The encoder's files and their names in encoder/, checked before anything is written. */
+async function encoderCopies(encoder: string): Promise<[from: string, name: string][]> {
+  const isFolder = await stat(encoder).then(
+    (s) => s.isDirectory(),
+    () => null,
+  );
+  if (isFolder === null)
+    throw new Error(
+      `no tuned text encoder at ${encoder}: run \`bun run cli train\` (minutes on a CPU; it writes ${DEFAULT_ENCODER}), or pass --encoder PATH (a text_encoder/ folder or a weights file)`,
+    );
+  if (!isFolder) {
+    const name = encoder.endsWith(".safetensors")
       ? "model.safetensors"
-      : /\.(bin|pt|pth)$/.test(from)
+      : /\.(bin|pt|pth)$/.test(encoder)
         ? "model.bin"
         : null;
-    if (!name) throw new Error(`${from}: expected a .safetensors, .bin, .pt or .pth weights file`);
-    await copyFile(from, join(to, name));
-    return;
+    if (!name) throw new Error(`${encoder}: expected a .safetensors, .bin, .pt or .pth weights file`);
+    return [[encoder, name]];
   }
-  const present = async (name: string) => (await Bun.file(join(from, name)).exists()) && name;
-  const weights = (await Promise.all(ENCODER_WEIGHTS.map(present))).find(Boolean);
+  const present = async (name: string) => ((await Bun.file(join(encoder, name)).exists()) ? name : null);
+  const [weights] = (await Promise.all(ENCODER_WEIGHTS.map(present))).filter((name) => name !== null);
   if (!weights)
-    throw new Error(`${from} holds no text encoder weights: expected ${ENCODER_WEIGHTS.join(", ")} (one file)`);
-  await copyFile(join(from, weights), join(to, weights));
-  if (await present("config.json")) await copyFile(join(from, "config.json"), join(to, "config.json"));
+    throw new Error(`${encoder} holds no text encoder weights: expected ${ENCODER_WEIGHTS.join(", ")} (one file)`);
+  const copies: [string, string][] = [[join(encoder, weights), weights]];
+  // Without its config.json, the page builds the encoder from the bundled model's text encoder config.
+  if (await present("config.json")) copies.push([join(encoder, "config.json"), "config.json"]);
+  return copies;
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    options: {
-      encoder: { type: "string" },
-      out: { type: "string" },
-      serve: { type: "boolean" },
-      port: { type: "string", default: "8080" },
-    },
-  });
   try {
+    const { values } = parseArgs({
+      options: {
+        encoder: { type: "string" },
+        out: { type: "string" },
+        serve: { type: "boolean" },
+        port: { type: "string", default: "8080" },
+      },
+    });
     const out = await buildBrowserKnob({ encoder: values.encoder, out: values.out && resolve(values.out) });
     console.log(`built ${out} (tuned encoder: ${values.encoder ?? DEFAULT_ENCODER})`);
     if (values.serve) {
