@@ -197,13 +197,23 @@ function directTile(s: GemmShape): GemmTile {
 }
 
 /**
- * Rows × columns per invocation of the subgroup kernel: 24 × 4 ran a 512³ product about 1.6× faster than the 8×8
- * direct kernel on lavapipe (more rows per loaded B element; bigger blocks spill or compile for seconds).
- * Thin products take fewer rows and narrower column blocks, which waste less.
+ * Rows × columns per invocation of the subgroup kernel, from a cost model of lavapipe: per output and k, a lane
+ * loads (rows/8 + columns)/(rows·columns) elements (about 8 instructions each: a per-lane loop with a bounds check)
+ * and does one multiply-add (mul, add and an exec-mask blend for 8 lanes), over the output padded to whole blocks.
+ * 24 × 4 ran a 512³ product about 1.5× faster than the 8×8 direct kernel (CPU time); bigger blocks spill or compile
+ * for several seconds. Thin or narrow products take smaller blocks, which waste less.
  */
 function shuffleTile(s: GemmShape): GemmTile {
-  const microM = s.M <= 4 ? 4 : s.M <= 8 ? 8 : s.M <= 16 ? 16 : 24,
-    microN = s.N <= 64 ? 1 : s.N <= 128 ? 2 : 4;
+  const cost = (rows: number, cols: number) =>
+    Math.ceil(s.M / rows) *
+    rows *
+    Math.ceil(s.N / (SHUFFLE_WG * cols)) *
+    SHUFFLE_WG *
+    cols *
+    ((8 * (rows / 8 + cols)) / (rows * cols) + 0.4);
+  let [microM, microN] = [4, 1];
+  for (const rows of [4, 8, 16, 24])
+    for (const cols of [1, 2, 4]) if (cost(rows, cols) < cost(microM, microN)) [microM, microN] = [rows, cols];
   return {
     tileM: microM,
     tileN: SHUFFLE_WG * microN,

@@ -167,7 +167,7 @@ for (const subgroups of [true, false]) {
     test("transposes, batches and a shared B on awkward shapes; every block shape", async () => {
       const r = await cpuRunner();
       expect(planMatmul(r, { m: 77, n: 768, k: 64 }).tile).toMatchObject({ direct: true, shuffle: subgroups });
-      // M = 7 and 13 take the subgroup kernel's 8- and 16-row blocks, N = 300 its 4-column one; K off multiples of 8.
+      // M = 7 and 13 take the subgroup kernel's 8- and 16-row blocks; K off multiples of 8.
       for (const [m, n, k] of [...SHAPES, [7, 300, 33], [13, 50, 70]]) await check({ m, n, k }, m + n, r);
       // Each block shape is a pipeline per transpose (seconds each on lavapipe): the transposes on a few.
       for (const transA of [false, true])
