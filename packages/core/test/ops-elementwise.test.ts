@@ -31,6 +31,25 @@ describe("elementwise gradients match finite differences", () => {
     });
   }
 
+  test("geglu: value · GELU(gate) over the halves of the last dimension", async () => {
+    const cpu = (x: Float64Array) => {
+      const rows = 5,
+        n = 7;
+      return Float64Array.from({ length: rows * n }, (_, i) => {
+        const row = Math.floor(i / n),
+          c = i % n;
+        return x[row * 2 * n + c]! * unaryCpu("gelu", [x[row * 2 * n + n + c]!])[0]!;
+      });
+    };
+    const [err] = await gradcheck(
+      ([a]) => T.geglu(a!),
+      ([a]) => cpu(a!),
+      [{ data: rand(70, 4, 2), shape: [5, 14] }],
+    );
+    expect(err).toBeLessThan(TOL);
+    expect(() => T.geglu(T.Tensor.zeros([2, 3]))).toThrow("must split into two equal halves");
+  });
+
   test("log and sqrt on positive inputs", async () => {
     const x = rand(13, 5).map((v) => Math.abs(v) + 0.5);
     expect(

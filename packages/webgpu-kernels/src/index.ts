@@ -17,5 +17,6 @@ export * from "./resample.ts";
 export * from "./attention.ts";
 export { headStrides, type AttentionLayout, type HeadStrides } from "./attention-layout.ts";
 export * from "./attention-rowwise.ts";
+export * from "./glu.ts";
 export * from "./cast.ts";
 export * from "./storage-bindings.ts";

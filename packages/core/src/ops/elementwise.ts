@@ -85,6 +85,23 @@ export const quickGelu = activation("quickGelu");
 export const sigmoid = activation("sigmoid");
 export const relu = activation("relu");
 
+/**
+ * value · GELU(gate) for x [..., 2n] split into halves along its last dimension (diffusers' GEGLU), one kernel
+ * each way instead of two copies, GELU and a product.
+ */
+export function geglu(x: Tensor): Tensor {
+  const width = x.shape[x.ndim - 1]!;
+  if (width % 2) throw new Error(`geglu: the last dimension of [${x.shape}] must split into two equal halves`);
+  const shape = { rows: x.size / width, n: width / 2 };
+  const out = Tensor.empty([...x.shape.slice(0, -1), shape.n]);
+  K.geglu(r(), x.buffer, out.buffer, shape);
+  return record(out, "geglu", [x], (g) => {
+    const gx = Tensor.empty(x.shape);
+    K.gegluBackward(r(), x.buffer, g.buffer, gx.buffer, shape);
+    return [gx];
+  });
+}
+
 export function exp(x: Tensor): Tensor {
   const out = mapRaw(x, "exp");
   return record(out, "exp", [x], (g) => [binaryRaw("mul", g, out)]);

@@ -7,6 +7,7 @@ export {
   affine,
   silu,
   gelu,
+  geglu,
   quickGelu,
   sigmoid,
   relu,

@@ -5,8 +5,8 @@
 import { Conv2d, GroupNorm, LayerNorm, Linear } from "../../nn/layers.ts";
 import type { Rng } from "../../nn/init.ts";
 import { Module, ModuleList } from "../../nn/module.ts";
-import { gelu } from "../../ops/elementwise.ts";
-import { chunk, permute } from "../../ops/shape.ts";
+import { geglu } from "../../ops/elementwise.ts";
+import { permute } from "../../ops/shape.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { Attention } from "../common/attention.ts";
 
@@ -18,8 +18,7 @@ class GEGLU extends Module {
     this.proj = this.child("proj", new Linear(dim, 2 * inner, { rng }));
   }
   forward(x: Tensor): Tensor {
-    const [value, gate] = chunk(this.proj.forward(x), 2, -1);
-    return value!.mul(gelu(gate!));
+    return geglu(this.proj.forward(x));
   }
 }
 
