@@ -4,7 +4,8 @@
  * ViT-H/14 for PickScore and HPSv2) — at 512×512, batch 1, K = 5, gradient checkpointing on; random weights.
  * N is cut to K + 1: the gradient-free prefix runs under no_grad and frees its activations step by step, so more
  * prefix steps add time but not memory. For f32 and f16 frozen weights it reports the memory plan (meta device),
- * then runs the step for real: the pool's peak, the process's peak RSS, the step's time and one UNet call's.
+ * then runs the step for real: the pool's peak, the process's peak RSS, the step's time and one UNet call's
+ * (`--run unet`: the UNet alone and one call). Every kernel is compiled ahead, so the times exclude the JIT.
  */
 import { readFileSync } from "node:fs";
 import {
@@ -156,11 +157,16 @@ function tower(name: string, t: Tower, dtype: DType): { reward: WeightedReward; 
   };
 }
 
+const frozenUnet = (s: ScaleSizes, dtype: DType) =>
+  withInitMode("gpu", () =>
+    withParamDtype(dtype, () => new UNet2DConditionModel(s.models.unet, { gradientCheckpointing: true })),
+  );
+
 async function buildRun(s: ScaleSizes, dtype: DType): Promise<{ models: TrainingModels; parts: [string, Module][] }> {
   const { models: m } = s;
   const textEncoder = withInitMode("gpu", () => new CLIPTextModel(parseCLIPTextConfig(m.textEncoder)));
   const frozen = <M>(build: () => M) => withInitMode("gpu", () => withParamDtype(dtype, build));
-  const unet = frozen(() => new UNet2DConditionModel(m.unet, { gradientCheckpointing: true }));
+  const unet = frozenUnet(s, dtype);
   const vae = frozen(() => AutoencoderKL.fromConfig(m.vae, { gradientCheckpointing: true }));
   const sd = await createStableDiffusion({ textEncoder, unet, vae });
   const frozenTextEncoder = await cloneTextEncoder(textEncoder, dtype);
@@ -185,7 +191,10 @@ export const scaleConfig = (s: ScaleSizes): TrainConfig => ({
   gradientCheckpointing: true,
 });
 
-/** What runs for real after the plan: nothing, one UNet call (minutes at full size on a CPU adapter), or the whole step. */
+/**
+ * What runs for real after the plan: nothing, one UNet call alone (its weights only: minutes at full size on a CPU
+ * adapter), or the whole step (every model, then the step and a UNet call).
+ */
 export type ScaleMode = "plan" | "unet" | "step";
 
 export interface ScaleRow {
@@ -201,11 +210,16 @@ export async function runScale(gpu: Gpu, s: ScaleSizes, dtype: DType, mode: Scal
   const plan = await planTrainingMemory(gpu, { build: () => buildRun(s, dtype), config, prompts: [PROMPT] });
   if (mode === "plan" || plan.problem) return { dtype, plan };
   const { pool, runner } = runtime();
-  const { models, parts } = await buildRun(s, dtype);
-  const training = prepareTraining(models, config);
+  const { models, parts } =
+    mode === "step" ? await buildRun(s, dtype) : { models: null, parts: [["UNet", frozenUnet(s, dtype)]] as const };
+  const unet = models?.sd.unet ?? (parts[0]![1] as UNet2DConditionModel);
+  // Every kernel the step uses, compiled before any timing: the times below are the kernels', not the JIT's.
+  runner.warmUp(plan.pipelines);
+  await gpu.device.queue.onSubmittedWorkDone();
   pool.resetPeak();
   let stepSeconds: number | undefined;
-  if (mode === "step") {
+  if (models) {
+    const training = prepareTraining(models, config);
     const started = performance.now();
     await optimizationStep(
       models,
@@ -217,20 +231,20 @@ export async function runScale(gpu: Gpu, s: ScaleSizes, dtype: DType, mode: Scal
       config.lr,
     );
     stepSeconds = (performance.now() - started) / 1000;
+    training.optimizer.dispose();
   }
   // One UNet call as sampling makes it: the CFG batch of 2 at the run's latent size.
   const side = s.models.latent,
     width = s.models.textEncoder.hidden_size as number;
   const unetStarted = performance.now();
   const out = noGrad(() =>
-    scope(() => keep(models.sd.unet.forward(randn([2, 4, side, side], 1), 500, randn([2, 77, width], 2)))),
+    scope(() => keep(unet.forward(randn([2, 4, side, side], 1), 500, randn([2, 77, width], 2)))),
   );
   await out.toArray();
   out.dispose();
   const unetCallSeconds = (performance.now() - unetStarted) / 1000;
   const poolPeakBytes = pool.peakBytes;
   runner.flush();
-  training.optimizer.dispose();
   for (const [, m] of parts) m.dispose();
   return { dtype, plan, measured: { poolPeakBytes, rssPeakBytes: peakRss(), stepSeconds, unetCallSeconds } };
 }
@@ -257,7 +271,7 @@ export function formatScaleRow(r: ScaleRow): string {
   const m = r.measured;
   const step = m.stepSeconds === undefined ? "" : `, step ${m.stepSeconds.toFixed(1)} s`;
   return (
-    `${r.dtype} weights: ${planned}\n  measured${m.stepSeconds === undefined ? " (weights and one UNet call, no step)" : ""}: pool peak ${gib(m.poolPeakBytes)}, ` +
+    `${r.dtype} weights: ${planned}\n  measured${m.stepSeconds === undefined ? " (the UNet's weights and one call, no step)" : ""}: pool peak ${gib(m.poolPeakBytes)}, ` +
     `process peak RSS ${gib(m.rssPeakBytes)}${step}, one UNet call (CFG batch 2) ${m.unetCallSeconds.toFixed(1)} s`
   );
 }
