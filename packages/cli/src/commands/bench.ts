@@ -141,7 +141,17 @@ const scale = Command.make(
     const row = yield* attempt(() => runScale(rt.gpu, sizes, dtype, run));
     yield* Console.log(
       json
-        ? JSON.stringify({ adapter: rt.gpu.info.adapter.name, sizes: useSd ? "sd" : "small", ...row }, null, 2)
+        ? JSON.stringify(
+            // The plan's pipeline sources (the WGSL of every kernel) are for warming up, not for the report.
+            {
+              adapter: rt.gpu.info.adapter.name,
+              sizes: useSd ? "sd" : "small",
+              ...row,
+              plan: { ...row.plan, pipelines: undefined },
+            },
+            null,
+            2,
+          )
         : formatScaleRow(row),
     );
   }),
