@@ -2,6 +2,7 @@
 import * as K from "@textcraftor/webgpu-kernels";
 import { record } from "../tensor/autograd.ts";
 import { runtime } from "../tensor/runtime.ts";
+import { sameShape } from "../tensor/shape.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
 const r = () => runtime().runner;
@@ -47,7 +48,7 @@ export function conv2d(
   };
   const size = K.conv2dOutputSize(shape);
   const outShape = [batch, outChannels, size.height, size.width];
-  if (residual && residual.shape.join() !== outShape.join())
+  if (residual && !sameShape(residual.shape, outShape))
     throw new Error(`conv2d: residual [${residual.shape}] != output [${outShape}]`);
   const out = Tensor.empty(outShape);
   K.conv2d(r(), x.buffer, w.buffer, out.buffer, { ...shape, bias: bias?.buffer, residual: residual?.buffer });

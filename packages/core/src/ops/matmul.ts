@@ -2,6 +2,7 @@
 import * as K from "@textcraftor/webgpu-kernels";
 import { needsGrad, record } from "../tensor/autograd.ts";
 import { runtime } from "../tensor/runtime.ts";
+import { sameShape } from "../tensor/shape.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { gelu, quickGelu, relu, silu } from "./elementwise.ts";
 import { sumToShape } from "./reduce.ts";
@@ -72,7 +73,7 @@ export function linear(
   if (x.shape[x.ndim - 1] !== inF)
     throw new Error(`linear: input features ${x.shape[x.ndim - 1]} != weight [${w.shape}] in-features ${inF}`);
   const lead = x.shape.slice(0, -1);
-  if (residual && residual.shape.join() !== [...lead, outF].join())
+  if (residual && !sameShape(residual.shape, [...lead, outF]))
     throw new Error(`linear: residual [${residual.shape}] != output [${[...lead, outF]}]`);
   const rows = x.size / inF;
   const x2 = x.reshape([rows, inF]);

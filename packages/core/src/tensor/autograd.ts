@@ -9,6 +9,7 @@
  * activations as it goes.
  */
 import { scope, keep } from "./scope.ts";
+import { sameShape } from "./shape.ts";
 import type { Tensor } from "./tensor.ts";
 
 export interface Node {
@@ -232,9 +233,6 @@ function topoSort(root: Tensor): Tensor[] {
   }
   return order;
 }
-
-const sameShape = (a: readonly number[], b: readonly number[]) =>
-  a.length === b.length && a.every((v, i) => v === b[i]);
 
 /**
  * Gradient checkpointing: runs `fn` without recording, keeps only its output, and re-runs it with the tape
